@@ -1,0 +1,1 @@
+"""Molecules: featurization, store, augmentations, encoders, pre-training and fine-tuning."""

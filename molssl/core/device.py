@@ -1,0 +1,60 @@
+"""Device, precision and host-to-device transfer helpers (CUDA when present, CPU otherwise)."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import fields, is_dataclass, replace
+from typing import Any
+
+import torch
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when available; asking for CUDA without one is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was requested but no CUDA device is available")
+    return device
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Mixed-precision context: bf16 on CPU (oneDNN/AMX) or CUDA, fp16 on CUDA only; fp32 is a no-op."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("fp16 autocast needs a CUDA device; use --precision bf16 on CPU")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def move_to(obj: Any, device: torch.device) -> Any:
+    """Copy tensors (inside tuples, lists, dicts and dataclasses) to ``device``; non-blocking from pinned memory."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device, non_blocking=obj.is_pinned())
+    if isinstance(obj, dict):
+        return {k: move_to(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(move_to(v, device) for v in obj)
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return replace(obj, **{f.name: move_to(getattr(obj, f.name), device) for f in fields(obj) if f.init})
+    return obj
+
+
+def pin(obj: Any) -> Any:
+    """Pin host tensors so the copy to a CUDA device can overlap compute (no-op without CUDA)."""
+    if not torch.cuda.is_available():
+        return obj
+    if isinstance(obj, torch.Tensor):
+        return obj.pin_memory()
+    if isinstance(obj, dict):
+        return {k: pin(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(pin(v) for v in obj)
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return replace(obj, **{f.name: pin(getattr(obj, f.name)) for f in fields(obj) if f.init})
+    return obj

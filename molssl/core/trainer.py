@@ -1,0 +1,229 @@
+"""A small, modality-agnostic training loop: AMP, atomic checkpoints, exact resume, JSON-lines metrics.
+
+A *training module* is an ``nn.Module`` whose ``forward(batch)`` returns the loss (or a
+``(loss, metrics)`` pair) and which may define ``after_optimizer_step()`` (momentum updates).
+A *batch source* yields the batches of an epoch, deterministically, from any position:
+``len(source)`` batches per epoch and ``source.batches(epoch, start)``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Protocol
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from molssl.core import distributed as dist
+from molssl.core.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from molssl.core.device import autocast, move_to
+
+
+class BatchSource(Protocol):
+    def __len__(self) -> int: ...
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[Any]: ...
+
+
+def batch_size_of(batch: Any) -> int:
+    """Number of samples in a batch: ``num_graphs``, a tensor's first dimension, or that of the first element."""
+    if hasattr(batch, "num_graphs"):
+        return int(batch.num_graphs)
+    if isinstance(batch, Tensor):
+        return int(batch.shape[0])
+    if isinstance(batch, dict):
+        return batch_size_of(next(iter(batch.values())))
+    if isinstance(batch, (list, tuple)):
+        return batch_size_of(batch[0])
+    return len(batch)
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 1
+    max_steps: Optional[int] = None
+    precision: str = "fp32"
+    grad_clip: Optional[float] = None
+    checkpoint_every: int = 500
+    log_every: int = 10
+    progress: bool = True
+    unit: str = "sample"
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    history: list = field(default_factory=list)
+
+
+class Trainer:
+    """Runs a training module over a batch source; writes ``checkpoint.pt`` and ``metrics.jsonl`` in ``out_dir``."""
+
+    checkpoint_name = "checkpoint.pt"
+    metrics_name = "metrics.jsonl"
+
+    def __init__(
+        self,
+        module: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Optional[torch.optim.lr_scheduler.LRScheduler] = None,
+        *,
+        out_dir: str | Path,
+        device: torch.device,
+        config: TrainerConfig = TrainerConfig(),
+        run_config: Optional[dict] = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.module = module
+        self.model = dist.wrap_ddp(module, device)  # DDP when running under torchrun, else the module itself
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.device = device
+        self.config = config
+        self.run_config = run_config or {}
+        self.out_dir = Path(out_dir)
+        self.log = log if dist.is_main_process() else (lambda _msg: None)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
+        self.state = TrainState()
+
+    # ----------------------------------------------------------------- checkpoints
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / self.checkpoint_name
+
+    def save_checkpoint(self) -> None:
+        if not dist.is_main_process():
+            return
+        atomic_save(
+            {
+                "model": self.module.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+                "scaler": self.scaler.state_dict(),
+                "state": vars(self.state),
+                "rng": rng_state(),
+                "config": self.run_config,
+                "world_size": dist.world_size(),
+            },
+            self.checkpoint_path,
+        )
+
+    def resume(self) -> bool:
+        """Restore model, optimizer, scheduler, RNG and position from ``checkpoint.pt``; False if none exists."""
+        if not self.checkpoint_path.is_file():
+            return False
+        ckpt = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        self.module.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scheduler and ckpt.get("scheduler"):
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = TrainState(**ckpt["state"])
+        set_rng_state(ckpt["rng"])
+        return True
+
+    # ----------------------------------------------------------------- metrics
+    def _write_metrics(self, record: dict) -> None:
+        self.state.history.append(record)
+        if dist.is_main_process():
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.out_dir / self.metrics_name, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    # ----------------------------------------------------------------- steps
+    def _loss(self, batch: Any) -> tuple[Tensor, dict]:
+        with autocast(self.device, self.config.precision):
+            out = self.model(batch)
+        loss, extra = out if isinstance(out, tuple) else (out, {})
+        return loss.float(), extra
+
+    def train_step(self, batch: Any) -> tuple[float, dict]:
+        self.model.train()
+        batch = move_to(batch, self.device)
+        loss, extra = self._loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {self.state.step}; lower --lr or use fp32")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.module.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        hook = getattr(self.module, "after_optimizer_step", None)
+        if hook is not None:
+            hook()
+        return loss.item(), {k: float(v) for k, v in extra.items()}
+
+    @torch.no_grad()
+    def evaluate(self, source: BatchSource, seed: int = 12345) -> float:
+        """Mean loss over ``source`` in eval mode, with a fixed RNG so epochs are comparable."""
+        self.model.eval()
+        total, count = 0.0, 0
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            for batch in source.batches(0):
+                n = batch_size_of(batch)
+                loss, _ = self._loss(move_to(batch, self.device))
+                total += loss.item() * n
+                count += n
+        total_t = torch.tensor([total, count], dtype=torch.float64, device=self.device)
+        dist.all_reduce_sum(total_t)
+        return float(total_t[0] / max(total_t[1], 1))
+
+    def fit(self, train: BatchSource, valid: Optional[BatchSource] = None) -> TrainState:
+        cfg = self.config
+        steps_per_epoch = len(train)
+        if steps_per_epoch == 0:
+            raise ValueError("the training set yields no batch: use a smaller --batch-size or more data")
+        total = cfg.epochs * steps_per_epoch
+        if cfg.max_steps is not None:
+            total = min(total, cfg.max_steps)
+        st = self.state
+        bar = tqdm(total=total, initial=min(st.step, total), unit="step", dynamic_ncols=True,
+                   disable=not (cfg.progress and dist.is_main_process()) or None)
+        window_samples, window_start = 0, time.perf_counter()
+        try:
+            while st.step < total and st.epoch < cfg.epochs:
+                for batch in train.batches(st.epoch, st.batch_in_epoch):
+                    n = batch_size_of(batch) * dist.world_size()
+                    loss, extra = self.train_step(batch)
+                    st.step += 1
+                    st.batch_in_epoch += 1
+                    window_samples += n
+                    if st.step % cfg.log_every == 0 or st.step == total:
+                        elapsed = time.perf_counter() - window_start
+                        rate = window_samples / elapsed if elapsed > 0 else math.nan
+                        lr = self.optimizer.param_groups[0]["lr"]
+                        self._write_metrics({"step": st.step, "epoch": st.epoch, "loss": loss, "lr": lr,
+                                             f"{cfg.unit}_per_s": rate, **extra})
+                        bar.set_postfix(loss=f"{loss:.4f}", **{f"{cfg.unit}/s": f"{rate:.0f}"})
+                        window_samples, window_start = 0, time.perf_counter()
+                    bar.update(1)
+                    if st.step % cfg.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    if st.step >= total:
+                        break
+                if st.batch_in_epoch >= steps_per_epoch:
+                    if valid is not None and len(valid) > 0:
+                        val = self.evaluate(valid)
+                        self._write_metrics({"step": st.step, "epoch": st.epoch, "val_loss": val})
+                        self.log(f"epoch {st.epoch + 1}/{cfg.epochs}: validation loss {val:.4f}")
+                    st.epoch += 1
+                    st.batch_in_epoch = 0
+        except KeyboardInterrupt:
+            self.save_checkpoint()
+            self.log(f"interrupted at step {st.step}; checkpoint saved, continue with --resume")
+            raise
+        finally:
+            bar.close()
+        self.save_checkpoint()
+        return st
