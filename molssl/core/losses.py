@@ -24,39 +24,80 @@ def _positive_index(n: int, device: torch.device) -> Tensor:
     return (idx + n) % (2 * n)
 
 
+NEGATIVE_WEIGHT_MODES = ("denominator", "similarity")
+
+
 def nt_xent(
     z1: Tensor,
     z2: Tensor,
     temperature: float = 0.1,
     negative_weights: Optional[Tensor] = None,
+    weight_mode: str = "denominator",
 ) -> Tensor:
     """NT-Xent (SimCLR / MolCLR) between two views, mean over all 2N anchors.
 
     ``z1[i]`` and ``z2[i]`` are the positive pair; every other view in the batch is a negative.
-    ``negative_weights`` (N, N), optional, scales the exponentiated similarity of each negative
-    pair (i, k) inside the denominator, as in iMolCLR's weighted NT-Xent
-    (Wang et al., J. Chem. Inf. Model. 2022, Eq. 3: w_ik = 1 - lambda1 * sim(M_i, M_k)); the
-    weight of a pair applies to all four view combinations of molecules i and k. All-ones
-    weights give plain NT-Xent.
+    ``negative_weights`` (N, N), optional, weights each negative pair (i, k); the weight of a pair
+    applies to all four view combinations of molecules i and k, and the positive keeps weight 1.
+
+    - ``weight_mode="denominator"`` (default): ``w_ik exp(s_ik / T)`` inside the denominator, as in
+      iMolCLR's weighted NT-Xent (Wang et al., J. Chem. Inf. Model. 2022, Eq. 3:
+      ``w_ik = 1 - lambda1 * sim(M_i, M_k)``). All-ones weights give plain NT-Xent; weight 0
+      removes a negative entirely.
+    - ``weight_mode="similarity"``: ``exp(w_ik s_ik / T)``, the cosine itself scaled, as the iMolCLR
+      reference code does (github.com/yuyangw/iMolCLR, ``utils/weighted_nt_xent.py``).
     """
     if z1.shape != z2.shape:
         raise ValueError(f"the two views must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    if weight_mode not in NEGATIVE_WEIGHT_MODES:
+        raise ValueError(f"weight_mode must be one of {NEGATIVE_WEIGHT_MODES}, got {weight_mode!r}")
     n = z1.shape[0]
     logits = _pair_similarities(z1, z2, temperature)
     eye = torch.eye(2 * n, dtype=torch.bool, device=logits.device)
-    logits = logits.masked_fill(eye, float("-inf"))
     pos = _positive_index(n, logits.device)
     if negative_weights is None:
-        return F.cross_entropy(logits, pos)
-    w = negative_weights.to(logits.dtype)
+        return F.cross_entropy(logits.masked_fill(eye, float("-inf")), pos)
+    w = negative_weights.to(device=logits.device, dtype=logits.dtype)
     if w.shape != (n, n):
         raise ValueError(f"negative_weights must be ({n}, {n}), got {tuple(w.shape)}")
     w = w.repeat(2, 2)
-    w[torch.arange(2 * n, device=w.device), pos] = 1.0  # the positive keeps weight 1
+    rows = torch.arange(2 * n, device=logits.device)
+    w[rows, pos] = 1.0  # the positive keeps weight 1
+    if weight_mode == "similarity":
+        return F.cross_entropy((logits * w).masked_fill(eye, float("-inf")), pos)
     # log sum_k w_k exp(l_k) = logsumexp(l_k + log w_k); weight 0 removes a negative entirely.
-    weighted = logits + torch.log(w.clamp_min(0.0))
+    weighted = (logits + torch.log(w.clamp_min(0.0))).masked_fill(eye, float("-inf"))
     log_denominator = torch.logsumexp(weighted, dim=1)
-    return (log_denominator - logits[torch.arange(2 * n, device=logits.device), pos]).mean()
+    return (log_denominator - logits[rows, pos]).mean()
+
+
+def multi_positive_nt_xent(anchors: Tensor, items: Tensor, owner: Tensor, temperature: float = 0.1) -> Tensor:
+    """NT-Xent of anchors against a pool of items, each item a positive of exactly one anchor.
+
+    ``anchors`` (A, D), ``items`` (F, D), ``owner`` (F,) the anchor index of each item. For an anchor
+    a with positives P(a) = {f : owner[f] = a}, the loss is
+    ``-1/|P(a)| sum_{p in P(a)} log(exp(s_ap / T) / sum_f exp(s_af / T))`` over all F items (the
+    other anchors' items are its negatives), cosine similarities; averaged over the anchors that own
+    at least one item (iMolCLR's fragment contrast: molecules as anchors, their fragments as items).
+    Zero, still attached to the graph, when no anchor owns an item.
+    """
+    if anchors.dim() != 2 or items.dim() != 2 or anchors.shape[1] != items.shape[1]:
+        raise ValueError(f"anchors and items must be (A, D) and (F, D), got {tuple(anchors.shape)} and {tuple(items.shape)}")
+    if owner.shape != (items.shape[0],) or owner.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"owner must be an integer tensor of shape ({items.shape[0]},), got {owner.dtype} {tuple(owner.shape)}")
+    if owner.numel() and (int(owner.min()) < 0 or int(owner.max()) >= anchors.shape[0]):
+        raise ValueError(f"owner indices must lie in [0, {anchors.shape[0]})")
+    if items.shape[0] == 0:
+        return anchors.float().sum() * 0.0
+    a = F.normalize(anchors.float(), dim=1)
+    f = F.normalize(items.float(), dim=1)
+    logits = a @ f.t() / temperature
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    positive = owner.to(logits.device).unsqueeze(0) == torch.arange(a.shape[0], device=logits.device).unsqueeze(1)
+    count = positive.sum(dim=1)
+    has = count > 0
+    per_anchor = -(log_prob * positive).sum(dim=1)[has] / count[has]
+    return per_anchor.mean()
 
 
 class NTXentLoss(nn.Module):
