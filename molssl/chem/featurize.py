@@ -47,7 +47,7 @@ class InvalidMolecule(ValueError):
 class MolGraph(NamedTuple):
     """One molecule: ``atoms`` (n, 2) uint8 [type, chirality]; ``bonds`` (m, 4) int32 [src, dst, type, dir].
 
-    Each chemical bond appears once (src < dst as RDKit orders them); batches add the reverse direction.
+    Each chemical bond appears once, with src < dst; batches add the reverse direction.
     """
 
     atoms: np.ndarray
@@ -64,34 +64,75 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     return mol
 
 
-def mol_to_graph(mol: Chem.Mol) -> MolGraph:
-    """Graph arrays for an RDKit molecule, or :class:`InvalidMolecule` if it falls outside the vocabulary."""
+def mol_to_graph(mol: Chem.Mol, smiles_hint: Optional[str] = None) -> MolGraph:
+    """Graph arrays for an RDKit molecule, or :class:`InvalidMolecule` if it falls outside the vocabulary.
+
+    ``smiles_hint`` (the SMILES the molecule was parsed from) only speeds things up: chirality,
+    bond directions and unusual bond types can only occur when their SMILES symbols do, so the
+    per-atom and per-bond loops that read them are skipped when the symbols are absent.
+    """
     n = mol.GetNumAtoms()
     if n == 0:
         raise InvalidMolecule("molecule has no heavy atoms")
-    atoms = np.empty((n, 2), dtype=np.uint8)
-    for i, atom in enumerate(mol.GetAtoms()):
-        z = atom.GetAtomicNum()
-        if z == 0:
-            raise InvalidMolecule("dummy atom '*' is not in the atom vocabulary")
-        atoms[i, 0] = z - 1
-        atoms[i, 1] = _CHIRALITY.get(atom.GetChiralTag(), 3)
-    m = mol.GetNumBonds()
-    bonds = np.empty((m, 4), dtype=np.int32)
+    atoms = np.zeros((n, 2), dtype=np.uint8)
+    atoms[:, 0] = [atom.GetAtomicNum() for atom in mol.GetAtoms()]
+    if not atoms[:, 0].all():
+        raise InvalidMolecule("dummy atom '*' is not in the atom vocabulary")
+    atoms[:, 0] -= 1
+    if smiles_hint is None or "@" in smiles_hint:
+        atoms[:, 1] = [_CHIRALITY.get(atom.GetChiralTag(), 3) for atom in mol.GetAtoms()]
+    if smiles_hint is None or any(c in smiles_hint for c in "$<>~"):
+        bonds = _bonds_by_loop(mol)
+    else:
+        bonds = _bonds_from_adjacency(mol)
+    if smiles_hint is None or "/" in smiles_hint or "\\" in smiles_hint:
+        _set_bond_directions(mol, bonds)
+    return MolGraph(atoms, bonds)
+
+
+def _bonds_by_loop(mol: Chem.Mol) -> np.ndarray:
+    """(m, 4) bond rows read bond by bond, rejecting types outside the vocabulary."""
+    bonds = np.zeros((mol.GetNumBonds(), 4), dtype=np.int32)
     for j, bond in enumerate(mol.GetBonds()):
         kind = _BOND_TYPE.get(bond.GetBondType())
         if kind is None:
             raise InvalidMolecule(f"unsupported bond type {bond.GetBondType().name}")
-        bonds[j, 0] = bond.GetBeginAtomIdx()
-        bonds[j, 1] = bond.GetEndAtomIdx()
-        bonds[j, 2] = kind
-        bonds[j, 3] = _BOND_DIR.get(bond.GetBondDir(), 0)
-    return MolGraph(atoms, bonds)
+        i, k = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+        bonds[j, :3] = (min(i, k), max(i, k), kind)
+    return bonds
+
+
+# twice the bond order RDKit's adjacency matrix reports (1, 1.5, 2, 3) -> our bond type index; -1 other
+_DOUBLED_ORDER_TO_TYPE = np.array([-1, -1, 0, 3, 1, -1, 2], dtype=np.int32)
+
+
+def _bonds_from_adjacency(mol: Chem.Mol) -> np.ndarray:
+    """(m, 4) bond rows from RDKit's bond-order adjacency matrix (one C++ call, no per-bond loop)."""
+    order = Chem.GetAdjacencyMatrix(mol, useBO=True)
+    src, dst = np.nonzero(np.triu(order))
+    bonds = np.zeros((src.size, 4), dtype=np.int32)
+    bonds[:, 0], bonds[:, 1] = src, dst
+    doubled = (2.0 * order[src, dst]).astype(np.int64)
+    kinds = _DOUBLED_ORDER_TO_TYPE[np.clip(doubled, 0, _DOUBLED_ORDER_TO_TYPE.size - 1)]
+    if src.size != mol.GetNumBonds() or (kinds < 0).any() or (doubled >= _DOUBLED_ORDER_TO_TYPE.size).any():
+        return _bonds_by_loop(mol)  # an unusual bond: read bond by bond to name it
+    bonds[:, 2] = kinds
+    return bonds
+
+
+def _set_bond_directions(mol: Chem.Mol, bonds: np.ndarray) -> None:
+    """Fill column 3 (direction) for the bonds RDKit marks end-up-right / end-down-right."""
+    row = {(int(a), int(b)): r for r, (a, b) in enumerate(bonds[:, :2])}
+    for bond in mol.GetBonds():
+        direction = _BOND_DIR.get(bond.GetBondDir())
+        if direction:
+            i, k = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
+            bonds[row[(min(i, k), max(i, k))], 3] = direction
 
 
 def smiles_to_graph(smiles: str) -> MolGraph:
     """Parse and featurize one SMILES (raises :class:`InvalidMolecule`)."""
-    return mol_to_graph(parse_smiles(smiles))
+    return mol_to_graph(parse_smiles(smiles), smiles_hint=smiles)
 
 
 def try_smiles_to_graph(smiles: str) -> tuple[Optional[MolGraph], Optional[str]]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as tdist
+import torch.distributed.nn  # noqa: F401  (autograd-aware collectives)
 from torch import Tensor, nn
 
 
@@ -34,3 +35,18 @@ def wrap_ddp(module: nn.Module, device: torch.device) -> nn.Module:
         return module
     device_ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+
+
+def barrier() -> None:
+    if is_distributed():
+        tdist.barrier()
+
+
+def gather_with_grad(tensor: Tensor) -> Tensor:
+    """Concatenate ``tensor`` from all ranks along dim 0 (rank order); gradients flow back to every rank's part.
+
+    Single-process runs get ``tensor`` itself.
+    """
+    if not is_distributed() or world_size() == 1:
+        return tensor
+    return torch.cat(tdist.nn.functional.all_gather(tensor), dim=0)

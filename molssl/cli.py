@@ -1,0 +1,116 @@
+"""The ``molssl`` command line: a thin layer over the library functions."""
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from molssl.errors import MolsslError
+
+app = typer.Typer(
+    name="molssl",
+    help="Self-supervised contrastive learning on molecules (MolCLR, iMolCLR) and beyond.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class Encoder(str, Enum):
+    gin = "gin"
+    gcn = "gcn"
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+DEMO_SMILES = Path(__file__).resolve().parent.parent / "data" / "demo_smiles.smi"
+
+
+@app.command()
+def pretrain(
+    smiles: Path = typer.Option(..., "--smiles", help="SMILES file: .smi/.txt (one per line) or .csv, optionally .gz"),
+    out: Path = typer.Option(..., "--out", help="Run directory (config, metrics.jsonl, checkpoint.pt, encoder.pt)"),
+    smiles_column: Optional[str] = typer.Option(None, help="CSV column with SMILES (default: smiles/SMILES)"),
+    method: str = typer.Option("molclr", help="Pre-training objective"),
+    encoder: Encoder = typer.Option(Encoder.gin, help="Graph encoder"),
+    num_layers: int = typer.Option(5, help="Message-passing layers"),
+    emb_dim: int = typer.Option(300, help="Atom embedding width"),
+    feat_dim: int = typer.Option(512, help="Representation size h"),
+    dropout: float = typer.Option(0.0, help="Dropout after each layer"),
+    augment: List[str] = typer.Option(["mask", "delete"], help="Augmentations per view, in order: mask, delete, subgraph"),
+    mask_rate: float = typer.Option(0.25, help="Fraction of atoms masked"),
+    delete_rate: float = typer.Option(0.25, help="Fraction of bonds deleted"),
+    subgraph_rate: float = typer.Option(0.25, help="Fraction of atoms in the removed subgraph"),
+    temperature: float = typer.Option(0.1, help="NT-Xent temperature"),
+    epochs: int = typer.Option(1, help="Passes over the corpus"),
+    max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps"),
+    batch_size: int = typer.Option(512, help="Molecules per step (per process)"),
+    lr: float = typer.Option(5e-4, help="Peak learning rate (Adam)"),
+    weight_decay: float = typer.Option(1e-5),
+    valid_fraction: float = typer.Option(0.05, help="Held-out fraction for validation loss"),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
+    precision: Precision = typer.Option(Precision.fp32, help="bf16 autocast runs on CPU (AMX) and CUDA; fp16 on CUDA"),
+    seed: int = typer.Option(0),
+    checkpoint_every: int = typer.Option(200, help="Steps between checkpoints"),
+    skip_invalid: bool = typer.Option(False, help="Leave out invalid SMILES (listed in OUT/rejected.csv) instead of stopping"),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint"),
+    workers: Optional[int] = typer.Option(None, help="Featurization processes (default: all cores)"),
+    cache_dir: Optional[Path] = typer.Option(None, help="Where featurized stores live (default $MOLSSL_CACHE or ~/.cache/molssl)"),
+) -> None:
+    """Pre-train a molecular encoder without labels."""
+    from molssl.chem.encoders import EncoderConfig
+    from molssl.chem.pretrain import PretrainConfig, pretrain as run
+
+    config = PretrainConfig(
+        smiles=str(smiles), out=str(out), smiles_column=smiles_column, method=method,
+        encoder=EncoderConfig(kind=encoder.value, num_layers=num_layers, emb_dim=emb_dim, feat_dim=feat_dim,
+                              proj_dim=feat_dim // 2, dropout=dropout),
+        augmentations=tuple(augment), mask_rate=mask_rate, delete_rate=delete_rate, subgraph_rate=subgraph_rate,
+        temperature=temperature, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+        weight_decay=weight_decay, valid_fraction=valid_fraction, seed=seed, device=device,
+        precision=precision.value, checkpoint_every=checkpoint_every, skip_invalid=skip_invalid, resume=resume,
+        workers=workers, cache_dir=str(cache_dir) if cache_dir else None,
+    )
+    _report(run(config, log=_log))
+
+
+def _log(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _report(summary: dict) -> None:
+    typer.echo(f"done: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, "
+               f"validation loss {summary['final_val_loss']:.4f}, {summary['molecules_per_s']:.0f} molecules/s; "
+               f"encoder saved to {summary['encoder']}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("runs/demo"), help="Run directory (replaced if it exists)")) -> None:
+    """A short MolCLR pre-training on the bundled demo molecules: prints throughput and loss."""
+    import shutil
+
+    from molssl.chem.pretrain import PretrainConfig, pretrain as run
+
+    shutil.rmtree(out, ignore_errors=True)
+    config = PretrainConfig(smiles=str(DEMO_SMILES), out=str(out), epochs=5, batch_size=64, valid_fraction=0.1,
+                            workers=1, cache_dir=str(out / "cache"), log_every=1)
+    _report(run(config, log=_log))
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2 (MOLSSL_DEBUG=1 shows tracebacks)."""
+    try:
+        app()
+    except (MolsslError, ValueError, FileNotFoundError) as exc:
+        if os.environ.get("MOLSSL_DEBUG"):
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
