@@ -1,0 +1,387 @@
+"""MoleculeNet registry and loaders: find a benchmark file locally or download it, verify it, read it.
+
+A data set is found, in this order, in: the ``data_dir`` you pass (``--data-dir`` on the command
+line), the folder named by the ``MOLSSL_DATA_DIR`` environment variable, and the user cache
+(``$XDG_CACHE_HOME/molssl/moleculenet``, by default ``~/.cache/molssl/moleculenet``). Failing
+those it is downloaded from DeepChem's public MoleculeNet bucket (or the mirror named by
+``MOLSSL_DATA_URL``) into the cache, and its checksum is verified before it is kept.
+Both ``X.csv`` and ``X.csv.gz`` are accepted.
+
+Checksums are md5 digests of the *uncompressed text with line endings normalised* (``\\r\\n`` and
+``\\r`` become ``\\n``, whitespace-only lines are dropped, every line ends with ``\\n``), so a file
+saved with Windows line endings or re-compressed still matches.
+
+Labels are float arrays with NaN wherever a label is missing; missing labels are never filled.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Optional, Sequence
+
+import numpy as np
+
+BASE_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/"
+TaskType = Literal["classification", "regression"]
+_MISSING_TOKENS = {"", "nan", "NaN", "NAN", "NA", "N/A", "na", "n/a", "null", "NULL", "None"}
+
+MOLCLR_CITATION = (
+    "Wang, Wang, Cao & Barati Farimani, 'Molecular contrastive learning of representations via "
+    "graph neural networks', Nat. Mach. Intell. 4, 279-287 (2022), Table 1 (MolCLR-GIN test "
+    "ROC-AUC, %). Values taken as reproduced, with that citation, in Table 1 of 'HDBind: encoding "
+    "of molecular structure with hyperdimensional binary representations', Sci. Rep. (2024), "
+    "doi:10.1038/s41598-024-80009-w; the primary table could not be read from this workplace."
+)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One MoleculeNet benchmark as MolCLR fine-tunes on it.
+
+    ``tasks`` is ``None`` only for ToxCast, whose 617 tasks are every column but the SMILES one.
+    ``md5`` is ``None`` where the canonical file's checksum is not known (QM9, see ``notes``).
+    ``molclr`` is the MolCLR-GIN test score from the paper, or ``None`` where it was not verified.
+    """
+
+    name: str
+    title: str
+    file_name: str
+    md5: Optional[str]
+    smiles_column: str
+    tasks: Optional[tuple[str, ...]]
+    n_tasks: int
+    n_molecules: int
+    task_type: TaskType
+    metric: Literal["roc_auc", "rmse", "mae"]
+    molclr: Optional[float] = None
+    notes: str = ""
+
+    @property
+    def url(self) -> str:
+        """Download address (``MOLSSL_DATA_URL`` replaces DeepChem's bucket when set)."""
+        base = os.environ.get("MOLSSL_DATA_URL", BASE_URL)
+        return base.rstrip("/") + "/" + self.file_name
+
+
+_TOX21 = ("NR-AR", "NR-AR-LBD", "NR-AhR", "NR-Aromatase", "NR-ER", "NR-ER-LBD", "NR-PPAR-gamma",
+          "SR-ARE", "SR-ATAD5", "SR-HSE", "SR-MMP", "SR-p53")
+_SIDER = (
+    "Hepatobiliary disorders", "Metabolism and nutrition disorders", "Product issues",
+    "Eye disorders", "Investigations", "Musculoskeletal and connective tissue disorders",
+    "Gastrointestinal disorders", "Social circumstances", "Immune system disorders",
+    "Reproductive system and breast disorders",
+    "Neoplasms benign, malignant and unspecified (incl cysts and polyps)",
+    "General disorders and administration site conditions", "Endocrine disorders",
+    "Surgical and medical procedures", "Vascular disorders", "Blood and lymphatic system disorders",
+    "Skin and subcutaneous tissue disorders", "Congenital, familial and genetic disorders",
+    "Infections and infestations", "Respiratory, thoracic and mediastinal disorders",
+    "Psychiatric disorders", "Renal and urinary disorders",
+    "Pregnancy, puerperium and perinatal conditions", "Ear and labyrinth disorders",
+    "Cardiac disorders", "Nervous system disorders",
+    "Injury, poisoning and procedural complications",
+)
+_MUV = tuple(f"MUV-{i}" for i in (466, 548, 600, 644, 652, 689, 692, 712, 713, 733, 737, 810, 832,
+                                   846, 852, 858, 859))
+# MolCLR's 12 QM8 targets: the file repeats the PBE0 block (pandas reads it as "E1-PBE0.1", ...);
+# MolCLR, like this registry, uses the first copy. DeepChem's loader keeps all 16 columns.
+_QM8 = ("E1-CC2", "E2-CC2", "f1-CC2", "f2-CC2", "E1-PBE0", "E2-PBE0", "f1-PBE0", "f2-PBE0",
+        "E1-CAM", "E2-CAM", "f1-CAM", "f2-CAM")
+# MolCLR's 8 QM9 targets (its finetune.py); the energies u0/u298/h298/g298 are not among them.
+_QM9 = ("mu", "alpha", "homo", "lumo", "gap", "r2", "zpve", "cv")
+
+
+REGISTRY: dict[str, DatasetSpec] = {s.name: s for s in (
+    DatasetSpec("bbbp", "BBBP", "BBBP.csv", "1e9b3301067a00e8be4bf7bb26ff8b8a", "smiles", ("p_np",), 1,
+          2050, "classification", "roc_auc", 73.6,
+          "11 SMILES cannot be parsed by RDKit; MolCLR drops them before splitting."),
+    DatasetSpec("tox21", "Tox21", "tox21.csv.gz", "abba03d94658629f183b39181d4f0689", "smiles", _TOX21,
+          12, 7831, "classification", "roc_auc", 79.8),
+    DatasetSpec("clintox", "ClinTox", "clintox.csv.gz", "fc4b90fda8fd61985adff2fc16a5e302", "smiles",
+          ("FDA_APPROVED", "CT_TOX"), 2, 1484, "classification", "roc_auc", 93.2),
+    DatasetSpec("hiv", "HIV", "HIV.csv", "5f95d85c85e54a04a23b521fe7e7b9bd", "smiles", ("HIV_active",),
+          1, 41127, "classification", "roc_auc", 80.6),
+    DatasetSpec("bace", "BACE", "bace.csv", "acc9b4aa2451df597e4459c816e14b3a", "mol", ("Class",), 1,
+          1513, "classification", "roc_auc", 89.0),
+    DatasetSpec("sider", "SIDER", "sider.csv.gz", "38f6f6d402cc6ba13ccadee1a6d1c3b6", "smiles", _SIDER,
+          27, 1427, "classification", "roc_auc", 68.0),
+    DatasetSpec("muv", "MUV", "muv.csv.gz", "a95f05c4230778edded01b9b1457e047", "smiles", _MUV, 17,
+          93087, "classification", "roc_auc", None, "MolCLR's MUV figure not verified."),
+    DatasetSpec("toxcast", "ToxCast", "toxcast_data.csv.gz", "b99eedf3e7fbc4fbe0d8d517c8a61539",
+          "smiles", None, 617, 8576, "classification", "roc_auc", None,
+          "Not in MolCLR's tables; tasks are all 617 assay columns."),
+    DatasetSpec("freesolv", "FreeSolv", "SAMPL.csv", "bf819f4e2b5ca49956e9886af20606bf", "smiles",
+          ("expt",), 1, 642, "regression", "rmse", None, "MolCLR's figure not verified."),
+    DatasetSpec("esol", "ESOL", "delaney-processed.csv", "0c90a51668d446b9e3ab77e67662bd1c", "smiles",
+          ("measured log solubility in mols per litre",), 1, 1128, "regression", "rmse", None,
+          "MolCLR's figure not verified."),
+    DatasetSpec("lipo", "Lipophilicity", "Lipophilicity.csv", "e12c3fe5b7f1f82696a8e00bfd68511b",
+          "smiles", ("exp",), 1, 4200, "regression", "rmse", None, "MolCLR's figure not verified."),
+    DatasetSpec("qm7", "QM7", "qm7.csv", "85266bf2676a86403863a32c8961fd8c", "smiles", ("u0_atom",), 1,
+          6834, "regression", "mae", None, "MolCLR's figure not verified."),
+    DatasetSpec("qm8", "QM8", "qm8.csv", "c4e915221aa24786c400c0d841b38231", "smiles", _QM8, 12, 21786,
+          "regression", "mae", None, "MolCLR's figure not verified."),
+    DatasetSpec("qm9", "QM9", "qm9.csv", None, "smiles", _QM9, 8, 133885, "regression", "mae", None,
+          "Checksum of DeepChem's qm9.csv unknown here (not verified on download). The reference "
+          "copy on the development machine is a reconstruction without the 3,054 uncharacterized "
+          "molecules (130,831 rows): results on it are not exactly comparable to published ones."),
+)}
+
+
+class DatasetNotFound(FileNotFoundError):
+    """A data set is neither on disk nor downloadable; the message says where it was looked for."""
+
+
+class ChecksumError(ValueError):
+    """Downloaded content does not match the registry checksum."""
+
+
+@dataclass
+class MoleculeNetData:
+    """Molecules and labels of one data set (or a subset of one).
+
+    ``labels`` is (n, n_tasks) float64 with NaN for missing labels. ``rows[i]`` is the position of
+    molecule ``i`` among the data rows of ``source`` (0 = the first line after the header).
+    """
+
+    name: str
+    smiles: list[str]
+    labels: np.ndarray
+    tasks: list[str]
+    task_type: TaskType
+    metric: str
+    rows: np.ndarray
+    source: Optional[Path] = None
+    dropped: list[tuple[int, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> "MoleculeNetData":
+        """The molecules at positions ``index`` (in that order)."""
+        index = np.asarray(index, dtype=np.int64)
+        return MoleculeNetData(self.name, [self.smiles[i] for i in index], self.labels[index],
+                               list(self.tasks), self.task_type, self.metric, self.rows[index],
+                               self.source, list(self.dropped))
+
+    def drop_invalid(self) -> "MoleculeNetData":
+        """Remove molecules RDKit cannot parse (as MolCLR does before splitting).
+
+        The removed ones are listed in ``.dropped`` as (file data row, SMILES), never silently lost.
+        """
+        from rdkit import Chem, RDLogger
+
+        RDLogger.DisableLog("rdApp.*")
+        ok = [bool(s.strip()) and Chem.MolFromSmiles(s) is not None for s in self.smiles]
+        out = self.subset([i for i, good in enumerate(ok) if good])
+        out.dropped = self.dropped + [(int(self.rows[i]), self.smiles[i])
+                                      for i, good in enumerate(ok) if not good]
+        return out
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The registry entry for ``name`` (case-insensitive), or a ValueError listing known names."""
+    spec = REGISTRY.get(name.lower())
+    if spec is None:
+        raise ValueError(f"unknown data set {name!r}; known: {', '.join(REGISTRY)}")
+    return spec
+
+
+def cache_dir() -> Path:
+    """The user cache for downloaded MoleculeNet files."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "molssl" / "moleculenet"
+
+
+def _search_dirs(data_dir: Optional[str | os.PathLike]) -> list[Path]:
+    dirs = [Path(data_dir).expanduser()] if data_dir is not None else []
+    if os.environ.get("MOLSSL_DATA_DIR"):
+        dirs.append(Path(os.environ["MOLSSL_DATA_DIR"]).expanduser())
+    dirs.append(cache_dir())
+    return dirs
+
+
+def _candidate_names(file_name: str) -> list[str]:
+    stem = file_name[:-3] if file_name.endswith(".gz") else file_name
+    return [stem, stem + ".gz"]
+
+
+def find_local(name: str, data_dir: Optional[str | os.PathLike] = None) -> Optional[Path]:
+    """The first local copy of data set ``name`` in the search order, or ``None``."""
+    spec = get_spec(name)
+    for folder in _search_dirs(data_dir):
+        for candidate in _candidate_names(spec.file_name):
+            path = folder / candidate
+            if path.is_file():
+                return path
+    return None
+
+
+def _read_bytes(path: Path) -> bytes:
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+
+
+def normalised_md5(content: bytes) -> str:
+    """md5 of text with line endings normalised (see the module docstring)."""
+    lines = re.split(rb"\r\n|\r|\n", content)
+    kept = b"".join(line + b"\n" for line in lines if line.strip())
+    return hashlib.md5(kept).hexdigest()
+
+
+def file_md5(path: str | os.PathLike) -> str:
+    """:func:`normalised_md5` of a (possibly gzip-compressed) file."""
+    return normalised_md5(_read_bytes(Path(path)))
+
+
+def fetch(name: str, data_dir: Optional[str | os.PathLike] = None, timeout: float = 60.0) -> Path:
+    """Download data set ``name`` into ``data_dir`` (default: the user cache) and verify it.
+
+    An existing copy there that matches the checksum is kept as is. The download goes to a
+    temporary file in the same folder and is renamed into place only once verified.
+    """
+    spec = get_spec(name)
+    dest_dir = Path(data_dir).expanduser() if data_dir is not None else cache_dir()
+    for candidate in _candidate_names(spec.file_name):
+        existing = dest_dir / candidate
+        if existing.is_file() and (spec.md5 is None or file_md5(existing) == spec.md5):
+            return existing
+    dest = dest_dir / spec.file_name
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{spec.file_name}.", suffix=".part", dir=dest_dir)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(spec.url, timeout=timeout) as response:
+                    while chunk := response.read(1 << 20):
+                        out.write(chunk)
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise DatasetNotFound(
+                    f"could not download {spec.title} from {spec.url} ({reason}); download "
+                    f"{spec.file_name} elsewhere and point --data-dir or MOLSSL_DATA_DIR at its "
+                    "folder") from exc
+        if spec.md5 is None:
+            warnings.warn(f"{spec.title}: no known checksum, the download was not verified",
+                          stacklevel=2)
+        else:
+            got = file_md5(tmp)
+            if got != spec.md5:
+                raise ChecksumError(f"{spec.title} from {spec.url} has md5 {got}, expected "
+                                    f"{spec.md5} (normalised text); the file was not kept")
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return dest
+
+
+def resolve(name: str, data_dir: Optional[str | os.PathLike] = None, download: bool = True) -> Path:
+    """The file for data set ``name``: a local copy in the search order, else a fresh download."""
+    path = find_local(name, data_dir)
+    if path is not None:
+        return path
+    if not download:
+        looked = ", ".join(str(d) for d in _search_dirs(data_dir))
+        raise DatasetNotFound(f"{get_spec(name).title} not found in {looked}")
+    return fetch(name)
+
+
+def _read_table(content: bytes, path: Path):
+    import pandas as pd
+
+    try:
+        return pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable CSV file: {exc}") from exc
+
+
+def _require_columns(table, columns: Sequence[str], path: Path) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"column(s) {', '.join(map(repr, missing))} not in {path}; available "
+                         f"columns: {', '.join(map(repr, table.columns))}")
+
+
+def _parse_labels(table, targets: Sequence[str], task_type: str, path: Path) -> np.ndarray:
+    """Numeric (n, n_targets) labels with NaN for missing cells; bad cells raise with row and value."""
+    import pandas as pd
+
+    labels = np.empty((len(table), len(targets)), dtype=np.float64)
+    for j, target in enumerate(targets):
+        text = table[target].str.strip()
+        missing = text.isin(_MISSING_TOKENS).to_numpy()
+        values = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=np.float64)
+        bad, kind = np.flatnonzero(np.isnan(values) & ~missing), "a number"
+        if task_type == "classification" and not len(bad):
+            bad, kind = np.flatnonzero(~missing & (values != 0) & (values != 1)), "a class label (0 or 1)"
+        if len(bad):
+            i = int(bad[0])
+            raise ValueError(f"{path}: column {target!r} row {i + 2} (header is row 1) holds "
+                             f"{table[target].iloc[i]!r}, which is not {kind}"
+                             + (f"; {len(bad) - 1} more such rows" if len(bad) > 1 else ""))
+        labels[:, j] = values
+    return labels
+
+
+def _load_table(path: Path, name: str, smiles_column: str, targets: Optional[Sequence[str]],
+                task_type: TaskType, metric: str, content: Optional[bytes] = None) -> MoleculeNetData:
+    content = _read_bytes(path) if content is None else content
+    table = _read_table(content, path)
+    _require_columns(table, [smiles_column], path)
+    if targets is None:
+        targets = [c for c in table.columns if c != smiles_column]
+    targets = list(targets)
+    if not targets:
+        raise ValueError("at least one target column is needed")
+    _require_columns(table, targets, path)
+    labels = _parse_labels(table, targets, task_type, path)
+    return MoleculeNetData(name=name, smiles=table[smiles_column].tolist(), labels=labels,
+                           tasks=targets, task_type=task_type, metric=metric,
+                           rows=np.arange(len(table), dtype=np.int64), source=path)
+
+
+def load_dataset(name: str, data_dir: Optional[str | os.PathLike] = None,
+                 download: bool = True) -> MoleculeNetData:
+    """Load MoleculeNet data set ``name`` (see :data:`REGISTRY`), every row of its file.
+
+    Unparsable SMILES are kept; call :meth:`MoleculeNetData.drop_invalid` before splitting.
+    A local file whose checksum differs from the registry's is loaded with a warning.
+    """
+    spec = get_spec(name)
+    path = resolve(spec.name, data_dir, download=download)
+    content = _read_bytes(path)
+    if spec.md5 is not None and normalised_md5(content) != spec.md5:
+        warnings.warn(f"{path} differs from the registry's {spec.title} (md5 of normalised text "
+                      f"{normalised_md5(content)}, expected {spec.md5}); results may not be "
+                      "comparable", stacklevel=2)
+    return _load_table(path, spec.name, spec.smiles_column, spec.tasks, spec.task_type,
+                       spec.metric, content)
+
+
+def load_csv(path: str | os.PathLike, smiles_column: str, targets: Sequence[str] | str,
+             task: TaskType, metric: Optional[str] = None) -> MoleculeNetData:
+    """Load your own CSV (plain or gzip): one SMILES column and one or more label columns.
+
+    ``task`` is "classification" (labels 0/1, metric ROC-AUC) or "regression" (metric RMSE unless
+    ``metric`` says "mae"). Empty cells and NA-like tokens are missing labels (NaN).
+    """
+    if task not in ("classification", "regression"):
+        raise ValueError(f"task must be 'classification' or 'regression', not {task!r}")
+    allowed = ("roc_auc",) if task == "classification" else ("rmse", "mae")
+    metric = metric or allowed[0]
+    if metric not in allowed:
+        raise ValueError(f"metric {metric!r} does not fit a {task} task; use one of {allowed}")
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no file at {path}")
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    name = Path(path.name.removesuffix(".gz")).stem
+    return _load_table(path, name, smiles_column, targets, task, metric)

@@ -1,0 +1,121 @@
+"""Train/valid/test splits for molecules: deterministic scaffold, random scaffold, random.
+
+Every function returns a :class:`Split` of int64 index arrays into the list it was given.
+
+"Scaffold split" means different things in different papers, and results move by many points
+between them, so name the one you use:
+
+- :func:`scaffold_split` is DeepChem's ``ScaffoldSplitter`` (the split of MoleculeNet and
+  MolCLR): Bemis-Murcko scaffolds without chirality, scaffold sets sorted by (size, smallest
+  index) in descending order, each set placed whole into train while train stays within 80%,
+  else into valid while train + valid stay within 90%, else into test.
+- :func:`random_scaffold_split` is Hu et al. (2020), "Strategies for pre-training graph neural
+  networks", ``chem/splitters.py``: scaffolds *with* chirality, scaffold sets in a seeded random
+  order, filling valid, then test, with everything else in train.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import numpy as np
+
+
+class Split(NamedTuple):
+    """Positions of the train, valid and test molecules."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+
+
+def _check_frac(frac: Sequence[float]) -> tuple[float, float, float]:
+    if len(frac) != 3 or any(f < 0 for f in frac) or abs(sum(frac) - 1.0) > 1e-6:
+        raise ValueError(f"frac must be three non-negative fractions summing to 1, got {tuple(frac)}")
+    return float(frac[0]), float(frac[1]), float(frac[2])
+
+
+def _as_split(train: list[int], valid: list[int], test: list[int]) -> Split:
+    return Split(*(np.asarray(part, dtype=np.int64) for part in (train, valid, test)))
+
+
+def scaffold_groups(smiles: Sequence[str], include_chirality: bool = False) -> dict[str, list[int]]:
+    """Bemis-Murcko scaffold SMILES -> positions of the molecules with that scaffold, in order of
+    first appearance. Raises ValueError naming the positions of SMILES RDKit cannot parse."""
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem.Scaffolds.MurckoScaffold import MurckoScaffoldSmiles
+
+    RDLogger.DisableLog("rdApp.*")
+    groups: dict[str, list[int]] = {}
+    invalid: list[int] = []
+    for i, smi in enumerate(smiles):
+        mol = Chem.MolFromSmiles(smi) if smi and smi.strip() else None
+        if mol is None:
+            invalid.append(i)
+            continue
+        scaffold = MurckoScaffoldSmiles(mol=mol, includeChirality=include_chirality)
+        groups.setdefault(scaffold, []).append(i)
+    if invalid:
+        shown = ", ".join(map(str, invalid[:10])) + (", ..." if len(invalid) > 10 else "")
+        raise ValueError(f"{len(invalid)} SMILES cannot be parsed by RDKit (positions {shown}); "
+                         "drop them before splitting, e.g. with MoleculeNetData.drop_invalid()")
+    return groups
+
+
+def scaffold_split(smiles: Sequence[str], frac: Sequence[float] = (0.8, 0.1, 0.1),
+                   include_chirality: bool = False) -> Split:
+    """DeepChem's ``ScaffoldSplitter`` split (deterministic; see the module docstring)."""
+    frac_train, frac_valid, _ = _check_frac(frac)
+    groups = scaffold_groups(smiles, include_chirality)
+    # each group is already sorted, so group[0] is its smallest index
+    ordered = sorted(groups.values(), key=lambda g: (len(g), g[0]), reverse=True)
+    n = len(smiles)
+    train_cutoff, valid_cutoff = frac_train * n, (frac_train + frac_valid) * n
+    train: list[int] = []
+    valid: list[int] = []
+    test: list[int] = []
+    for group in ordered:
+        if len(train) + len(group) <= train_cutoff:
+            train += group
+        elif len(train) + len(valid) + len(group) <= valid_cutoff:
+            valid += group
+        else:
+            test += group
+    return _as_split(train, valid, test)
+
+
+def random_scaffold_split(smiles: Sequence[str], frac: Sequence[float] = (0.8, 0.1, 0.1),
+                          seed: int = 0, include_chirality: bool = True) -> Split:
+    """Hu et al.'s seeded random scaffold split (see the module docstring).
+
+    Scaffold sets are visited in the order ``np.random.RandomState(seed).permutation`` gives; a set
+    goes to valid if valid stays within floor(frac_valid * n), else to test if test stays within
+    floor(frac_test * n), else to train.
+    """
+    _, frac_valid, frac_test = _check_frac(frac)
+    groups = list(scaffold_groups(smiles, include_chirality).values())
+    order = np.random.RandomState(seed).permutation(len(groups))
+    n = len(smiles)
+    n_valid, n_test = int(np.floor(frac_valid * n)), int(np.floor(frac_test * n))
+    train: list[int] = []
+    valid: list[int] = []
+    test: list[int] = []
+    for k in order:
+        group = groups[k]
+        if len(valid) + len(group) <= n_valid:
+            valid += group
+        elif len(test) + len(group) <= n_test:
+            test += group
+        else:
+            train += group
+    return _as_split(train, valid, test)
+
+
+def random_split(n: int, frac: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> Split:
+    """A seeded random permutation of ``range(n)`` cut at int(frac_train * n) and
+    int((frac_train + frac_valid) * n), as DeepChem's ``RandomSplitter`` cuts."""
+    frac_train, frac_valid, _ = _check_frac(frac)
+    if n < 0:
+        raise ValueError(f"n must be non-negative, got {n}")
+    perm = np.random.default_rng(seed).permutation(n)
+    a, b = int(frac_train * n), int((frac_train + frac_valid) * n)
+    return Split(perm[:a].astype(np.int64), perm[a:b].astype(np.int64), perm[b:].astype(np.int64))

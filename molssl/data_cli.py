@@ -1,0 +1,58 @@
+"""`molssl data`: list, locate and download the MoleculeNet benchmark files."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="MoleculeNet benchmark data: list, locate and download.", no_args_is_help=True)
+
+DataDir = typer.Option(None, "--data-dir", help="Folder to look in first (and to download into).")
+
+
+@app.command("list")
+def list_datasets(data_dir: Optional[Path] = DataDir) -> None:
+    """Show every registered data set and where it was found locally."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from molssl.chem.datasets import REGISTRY, find_local
+
+    table = Table("name", "data set", "task", "metric", "tasks", "molecules", "local file")
+    for spec in REGISTRY.values():
+        path = find_local(spec.name, data_dir)
+        table.add_row(spec.name, spec.title, spec.task_type, spec.metric, str(spec.n_tasks),
+                      str(spec.n_molecules), str(path) if path else "not found (downloads on use)")
+    Console(width=200).print(table)
+
+
+@app.command("path")
+def path(name: str = typer.Argument(..., help="Data set name, e.g. bbbp."),
+         data_dir: Optional[Path] = DataDir) -> None:
+    """Print the local file that would be loaded for NAME (exit 1 if there is none)."""
+    from molssl.chem.datasets import DatasetNotFound, resolve
+
+    try:
+        typer.echo(str(resolve(name, data_dir, download=False)))
+    except (ValueError, DatasetNotFound) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("fetch")
+def fetch(name: str = typer.Argument(..., help="Data set name, or 'all'."),
+          data_dir: Optional[Path] = DataDir) -> None:
+    """Download NAME (or all) into --data-dir or the user cache, verifying checksums."""
+    from molssl.chem import datasets
+
+    names = list(datasets.REGISTRY) if name.lower() == "all" else [name]
+    failed = 0
+    for one in names:
+        try:
+            typer.echo(f"{one}: {datasets.fetch(one, data_dir)}")
+        except (ValueError, OSError) as exc:  # unknown name, offline, checksum mismatch
+            typer.echo(f"{one}: error: {exc}", err=True)
+            failed += 1
+    if failed:
+        raise typer.Exit(1)
