@@ -14,17 +14,16 @@ DataDir = typer.Option(None, "--data-dir", help="Folder to look in first (and to
 @app.command("list")
 def list_datasets(data_dir: Optional[Path] = DataDir) -> None:
     """Show every registered data set and where it was found locally."""
-    from rich.console import Console
-    from rich.table import Table
-
     from molssl.chem.datasets import REGISTRY, find_local
 
-    table = Table("name", "data set", "task", "metric", "tasks", "molecules", "local file")
+    rows = [("name", "data set", "task", "metric", "tasks", "molecules", "local file")]
     for spec in REGISTRY.values():
         path = find_local(spec.name, data_dir)
-        table.add_row(spec.name, spec.title, spec.task_type, spec.metric, str(spec.n_tasks),
-                      str(spec.n_molecules), str(path) if path else "not found (downloads on use)")
-    Console(width=200).print(table)
+        rows.append((spec.name, spec.title, spec.task_type, spec.metric, str(spec.n_tasks),
+                     str(spec.n_molecules), str(path) if path else "not found (downloads on use)"))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
+    for row in rows:  # plain aligned text: readable, and easy to grep or paste
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
 
 
 @app.command("path")

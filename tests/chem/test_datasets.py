@@ -215,9 +215,10 @@ def test_cli_list_and_path(tmp_path):
     runner = CliRunner()
     listing = runner.invoke(app, ["list", "--data-dir", str(tmp_path)])
     assert listing.exit_code == 0
-    bace_line = next(line for line in listing.output.splitlines() if " bace " in line)
-    assert "classification" in bace_line and "roc_auc" in bace_line and "bace.csv.gz" in bace_line
-    assert "not found" in next(line for line in listing.output.splitlines() if " qm9 " in line)
+    lines = {line.split()[0]: line.split() for line in listing.output.splitlines()}
+    assert lines["bace"] == ["bace", "BACE", "classification", "roc_auc", "1", "1513",
+                             str(tmp_path / "bace.csv.gz")]
+    assert " ".join(lines["qm9"][6:]) == "not found (downloads on use)"
     found = runner.invoke(app, ["path", "bace", "--data-dir", str(tmp_path)])
     assert found.exit_code == 0 and found.output.strip() == str(tmp_path / "bace.csv.gz")
     missing = runner.invoke(app, ["path", "qm9", "--data-dir", str(tmp_path)])
