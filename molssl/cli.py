@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import typer
 
+from molssl.data_cli import app as data_app
 from molssl.errors import MolsslError
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(data_app, name="data")
 
 
 class Encoder(str, Enum):
@@ -39,7 +41,10 @@ def pretrain(
     smiles: Path = typer.Option(..., "--smiles", help="SMILES file: .smi/.txt (one per line) or .csv, optionally .gz"),
     out: Path = typer.Option(..., "--out", help="Run directory (config, metrics.jsonl, checkpoint.pt, encoder.pt)"),
     smiles_column: Optional[str] = typer.Option(None, help="CSV column with SMILES (default: smiles/SMILES)"),
-    method: str = typer.Option("molclr", help="Pre-training objective"),
+    method: str = typer.Option("molclr", help="Pre-training objective: molclr or imolclr"),
+    lambda1: Optional[float] = typer.Option(None, help="imolclr: negatives weighted 1 - lambda1*Tanimoto (default 0.5)"),
+    lambda2: Optional[float] = typer.Option(None, help="imolclr: weight of the fragment loss (default 0.5)"),
+    max_fragments: Optional[int] = typer.Option(None, help="imolclr: fragments per molecule per step, 0 = all (default 1)"),
     encoder: Encoder = typer.Option(Encoder.gin, help="Graph encoder"),
     num_layers: int = typer.Option(5, help="Message-passing layers"),
     emb_dim: int = typer.Option(300, help="Atom embedding width"),
@@ -69,6 +74,10 @@ def pretrain(
     from molssl.chem.encoders import EncoderConfig
     from molssl.chem.pretrain import PretrainConfig, pretrain as run
 
+    imolclr_options = {"lambda1": lambda1, "lambda2": lambda2, "max_fragments": max_fragments}
+    imolclr_options = {k: v for k, v in imolclr_options.items() if v is not None}
+    if method != "imolclr" and imolclr_options:
+        raise typer.BadParameter("--lambda1, --lambda2 and --max-fragments apply to --method imolclr only")
     config = PretrainConfig(
         smiles=str(smiles), out=str(out), smiles_column=smiles_column, method=method,
         encoder=EncoderConfig(kind=encoder.value, num_layers=num_layers, emb_dim=emb_dim, feat_dim=feat_dim,
@@ -78,6 +87,7 @@ def pretrain(
         weight_decay=weight_decay, valid_fraction=valid_fraction, seed=seed, device=device,
         precision=precision.value, checkpoint_every=checkpoint_every, skip_invalid=skip_invalid, resume=resume,
         workers=workers, cache_dir=str(cache_dir) if cache_dir else None,
+        method_options=imolclr_options,
     )
     _report(run(config, log=_log))
 

@@ -77,8 +77,9 @@ def iter_smiles(path: str | Path, smiles_column: Optional[str] = None, chunk_siz
 def _iter_csv(path: Path, column: str, chunk_size: int) -> Iterator[SmilesChunk]:
     row = 0
     with _open_text(path) as handle:
+        # blank lines stay rows (reported as empty SMILES) so line numbers stay exact
         reader = pd.read_csv(handle, usecols=[column], dtype={column: str}, keep_default_na=False,
-                             chunksize=chunk_size)
+                             skip_blank_lines=False, chunksize=chunk_size)
         for frame in reader:
             smiles = frame[column].tolist()
             rows = list(range(row, row + len(smiles)))

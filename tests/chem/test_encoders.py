@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+import torch
+from torch_geometric.utils import scatter
+
+from molssl.chem.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.featurize import NUM_BOND_DIRECTIONS, SELF_LOOP_BOND
+from molssl.chem.store import build_store
+
+
+@pytest.fixture
+def batch(smiles_file):
+    store = build_store(smiles_file, progress=False)
+    return store.gather(np.arange(len(store)))
+
+
+def _reference_forward(model, batch):
+    """MolCLR's formulation: explicit self-loop edges, two bond-embedding lookups, scatter-add."""
+    n = batch.num_atoms
+    loops = torch.arange(n)
+    edge_index = torch.cat([batch.edge_index, torch.stack([loops, loops])], dim=1)
+    edge_attr = torch.cat([batch.edge_attr, torch.tensor([[SELF_LOOP_BOND, 0]]).repeat(n, 1)])
+    h = model.x_embedding1(batch.x[:, 0]) + model.x_embedding2(batch.x[:, 1])
+    for i, (conv, norm) in enumerate(zip(model.gnns, model.batch_norms)):
+        if model.config.kind == "gin":
+            e = conv.edge_embedding1(edge_attr[:, 0]) + conv.edge_embedding2(edge_attr[:, 1])
+            h = conv.mlp(scatter(h[edge_index[0]] + e, edge_index[1], dim=0, dim_size=n, reduce="sum"))
+        else:
+            e = conv.bonds.edge_embedding1(edge_attr[:, 0]) + conv.bonds.edge_embedding2(edge_attr[:, 1])
+            xw = h @ conv.weight
+            deg = scatter(torch.ones(edge_index.shape[1]), edge_index[1], dim=0, dim_size=n, reduce="sum")
+            c = deg[edge_index[0]].rsqrt() * deg[edge_index[1]].rsqrt() if conv.normalize else torch.ones(len(e))
+            h = scatter(c[:, None] * (xw[edge_index[0]] + e), edge_index[1], dim=0, dim_size=n) + conv.bias
+        h = norm(h)
+        if i < len(model.gnns) - 1:
+            h = torch.relu(h)
+    pooled = scatter(h, batch.batch, dim=0, dim_size=batch.num_graphs, reduce="mean")
+    return model.feat_lin(pooled)
+
+
+@pytest.mark.parametrize("kind, normalize", [("gin", True), ("gcn", True), ("gcn", False)])
+def test_lean_message_passing_equals_reference(batch, kind, normalize):
+    torch.manual_seed(0)
+    model = MolecularEncoder(EncoderConfig(kind=kind, num_layers=3, emb_dim=32, feat_dim=24, proj_dim=12,
+                                           gcn_normalize=normalize)).eval()
+    with torch.no_grad():
+        h, z = model(batch)
+        expected = _reference_forward(model, batch)
+    assert h.shape == (batch.num_graphs, 24) and z.shape == (batch.num_graphs, 12)
+    torch.testing.assert_close(h, expected, rtol=1e-4, atol=1e-5)
+    assert NUM_BOND_DIRECTIONS == 3
+
+
+def test_graphs_do_not_interact(batch, smiles_file):
+    store = build_store(smiles_file, progress=False)
+    model = MolecularEncoder(EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)).eval()
+    with torch.no_grad():
+        together = model.represent(batch)
+        alone = torch.cat([model.represent(store.gather(np.array([i]))) for i in range(batch.num_graphs)])
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_default_config_is_molclr_sized():
+    model = MolecularEncoder()
+    assert model.config.num_layers == 5 and model.config.emb_dim == 300
+    assert model.feat_lin.out_features == 512 and model.head.net[-1].out_features == 256
+    assert model.gnns[0].mlp[0].out_features == 600
+
+
+def test_bad_config_is_rejected():
+    with pytest.raises(ValueError, match="encoder must be"):
+        EncoderConfig(kind="gat")

@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+from rdkit import Chem
+
+from molssl.chem.featurize import (
+    MASK_ATOM, InvalidMolecule, mol_to_graph, smiles_to_graph, try_smiles_to_graph,
+)
+
+
+def _sorted_bonds(bonds):
+    return bonds[np.lexsort((bonds[:, 1], bonds[:, 0]))]
+
+
+def test_atom_and_bond_vocabulary():
+    g = smiles_to_graph("N[C@@H](C)C(=O)O")
+    assert g.atoms[:, 0].tolist() == [6, 5, 5, 5, 7, 7]  # Z - 1
+    assert g.atoms[1, 1] == 1  # @@ -> CW in RDKit's tags for this SMILES
+    benzene = smiles_to_graph("c1ccccc1")
+    assert set(benzene.bonds[:, 2].tolist()) == {3}  # aromatic
+    assert smiles_to_graph("C#N").bonds[:, 2].tolist() == [2]
+    assert smiles_to_graph("C=O").bonds[:, 2].tolist() == [1]
+    assert MASK_ATOM == 118
+
+
+def test_bond_direction_and_hydrogens_implicit():
+    g = smiles_to_graph("C/C=C/C")
+    assert g.atoms.shape == (4, 2)  # no explicit hydrogens
+    assert sorted(g.bonds[:, 3].tolist()) == [0, 1, 1]
+
+
+@pytest.mark.parametrize("smiles", ["CC(=O)Oc1ccccc1C(=O)O", "F/C=C\\Cl", "C[C@H](N)C(=O)O", "[Na+].[Cl-]",
+                                    "c1ccc2[nH]ccc2c1", "O=[N+]([O-])c1ccccc1"])
+def test_fast_path_equals_full_read(smiles):
+    mol = Chem.MolFromSmiles(smiles)
+    fast, full = mol_to_graph(mol, smiles_hint=smiles), mol_to_graph(mol)
+    np.testing.assert_array_equal(fast.atoms, full.atoms)
+    np.testing.assert_array_equal(_sorted_bonds(fast.bonds), _sorted_bonds(full.bonds))
+
+
+@pytest.mark.parametrize("smiles, reason", [
+    ("", "empty SMILES"),
+    ("C1CC", "cannot parse"),
+    ("*C", "dummy atom"),
+    ("[Fe]<-N", "unsupported bond type DATIVE"),
+])
+def test_invalid_molecules_have_reasons(smiles, reason):
+    with pytest.raises(InvalidMolecule, match=reason):
+        smiles_to_graph(smiles)
+    graph, why = try_smiles_to_graph(smiles)
+    assert graph is None and reason in why

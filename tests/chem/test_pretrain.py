@@ -1,0 +1,85 @@
+import json
+
+import pytest
+import torch
+
+from molssl.chem.encoders import EncoderConfig
+from molssl.chem.pretrain import ENCODER_FILE, PretrainConfig, pretrain
+from molssl.core.checkpoint import load_checkpoint
+from molssl.core.trainer import Trainer
+from molssl.errors import InvalidSmilesError, MolsslError
+
+TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
+
+
+@pytest.fixture
+def corpus(tmp_path, small_smiles):
+    path = tmp_path / "corpus.smi"
+    path.write_text("\n".join(small_smiles * 4) + "\n")
+    return path
+
+
+def _config(corpus, out, **kw):
+    base = dict(smiles=str(corpus), out=str(out), encoder=TINY, epochs=3, batch_size=8, valid_fraction=0.2,
+                checkpoint_every=2, log_every=1, progress=False, workers=1, seed=3)
+    base.update(kw)
+    return PretrainConfig(**base)
+
+
+def test_pretrain_writes_run_directory_and_learns(corpus, tmp_path):
+    out = tmp_path / "run"
+    summary = pretrain(_config(corpus, out, epochs=8, lr=2e-3), log=lambda _: None)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if "loss" in r]
+    val = [r["val_loss"] for r in records if "val_loss" in r]
+    assert summary["steps"] == len(losses) == 8 * 4  # 39 train molecules // 8 = 4 steps per epoch
+    assert len(val) == 8
+    assert sum(losses[-4:]) / 4 < sum(losses[:4]) / 4  # training loss goes down
+    saved = torch.load(out / ENCODER_FILE, weights_only=False)
+    assert saved["encoder_config"]["emb_dim"] == 16 and "x_embedding1.weight" in saved["state_dict"]
+    assert json.loads((out / "config.json").read_text())["batch_size"] == 8
+
+
+def test_killed_run_resumes_to_the_same_weights(corpus, tmp_path, monkeypatch):
+    straight = tmp_path / "straight"
+    pretrain(_config(corpus, straight), log=lambda _: None)
+
+    killed = tmp_path / "killed"
+    real_step = Trainer.train_step
+    calls = {"n": 0}
+
+    def dying_step(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 6:  # dies during step 6; the last checkpoint was written after step 4
+            raise RuntimeError("killed")
+        return real_step(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", dying_step)
+    with pytest.raises(RuntimeError, match="killed"):
+        pretrain(_config(corpus, killed), log=lambda _: None)
+    assert load_checkpoint(killed / "checkpoint.pt")["state"]["step"] == 4
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    with pytest.raises(MolsslError, match="--resume"):
+        pretrain(_config(corpus, killed), log=lambda _: None)
+    pretrain(_config(corpus, killed, resume=True), log=lambda _: None)
+
+    a = load_checkpoint(straight / "checkpoint.pt")
+    b = load_checkpoint(killed / "checkpoint.pt")
+    assert a["state"]["step"] == b["state"]["step"] == 12
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, msg=key)
+
+
+def test_invalid_smiles_stop_the_run_unless_skipped(tmp_path, small_smiles):
+    path = tmp_path / "bad.smi"
+    path.write_text("\n".join(small_smiles * 2 + ["C1CC"]) + "\n")
+    with pytest.raises(InvalidSmilesError, match="line 25: 'C1CC'"):
+        pretrain(_config(path, tmp_path / "r1"), log=lambda _: None)
+    pretrain(_config(path, tmp_path / "r2", skip_invalid=True, epochs=1), log=lambda _: None)
+    assert "C1CC" in (tmp_path / "r2" / "rejected.csv").read_text()
+
+
+def test_bf16_autocast_step_runs_on_cpu(corpus, tmp_path):
+    summary = pretrain(_config(corpus, tmp_path / "bf16", epochs=1, precision="bf16", device="cpu"),
+                       log=lambda _: None)
+    assert summary["final_loss"] == pytest.approx(summary["final_loss"]) and summary["steps"] == 4

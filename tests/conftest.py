@@ -1,0 +1,50 @@
+"""Shared fixtures: small molecule sets and the read-only reference data in ../shared/data when present."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("MOLSSL_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+SMALL_SMILES = [
+    "CCO",
+    "c1ccccc1",
+    "CC(=O)Oc1ccccc1C(=O)O",
+    "N[C@@H](C)C(=O)O",
+    "C/C=C/C",
+    "C1CCCCC1",
+    "Cn1cnc2c1c(=O)n(C)c(=O)n2C",
+    "[Na+].[Cl-]",
+    "CC(C)Cc1ccc(cc1)C(C)C(=O)O",
+    "O=C(O)c1ccccc1O",
+    "CN1CCC[C@H]1c1cccnc1",
+    "C#N",
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test featurizes into its own cache, never the user's ~/.cache."""
+    monkeypatch.setenv("MOLSSL_CACHE", str(tmp_path_factory.mktemp("molssl-cache")))
+
+
+@pytest.fixture
+def small_smiles() -> list[str]:
+    return list(SMALL_SMILES)
+
+
+@pytest.fixture
+def smiles_file(tmp_path) -> Path:
+    path = tmp_path / "mols.smi"
+    path.write_text("\n".join(SMALL_SMILES) + "\n")
+    return path
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"reference data not found at {SHARED_DATA}")
+    return SHARED_DATA

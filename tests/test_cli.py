@@ -1,0 +1,47 @@
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from molssl.cli import app
+
+
+def _molssl(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "molssl", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path):
+    result = _molssl("pretrain", "--smiles", str(tmp_path / "missing.smi"), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"error: cannot read {tmp_path / 'missing.smi'}: no such file"
+
+
+def test_invalid_smiles_are_listed_by_line(tmp_path):
+    bad = tmp_path / "bad.smi"
+    bad.write_text("CCO\nC1CC\nc1ccccc1\nxyz\n")
+    result = _molssl("pretrain", "--smiles", str(bad), "--out", str(tmp_path / "run"), "--workers", "1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "2 invalid SMILES" in result.stderr and "line 2: 'C1CC'" in result.stderr and "line 4: 'xyz'" in result.stderr
+
+
+def test_pretrain_command_runs_a_short_job(tmp_path, smiles_file):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "pretrain", "--smiles", str(smiles_file), "--out", str(out), "--num-layers", "2", "--emb-dim", "16",
+        "--feat-dim", "16", "--batch-size", "4", "--max-steps", "3", "--epochs", "5", "--workers", "1",
+        "--valid-fraction", "0.2", "--augment", "subgraph", "--augment", "mask",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "done: 3 steps" in result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["augmentations"] == ["subgraph", "mask"] and config["encoder"]["emb_dim"] == 16
+    assert (out / "encoder.pt").is_file()
+
+
+def test_help_lists_commands():
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("pretrain", "demo", "data"):
+        assert command in result.output
