@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -17,7 +18,6 @@ from molssl.chem.sources import StoreBatches, train_valid_indices
 from molssl.chem.store import open_corpus
 from molssl.core import distributed as dist
 from molssl.core.checkpoint import atomic_save, seed_everything
-from molssl.core.device import resolve_device
 from molssl.core.losses import nt_xent
 from molssl.core.schedules import warmup_cosine
 from molssl.core.trainer import Trainer, TrainerConfig
@@ -86,6 +86,7 @@ class PretrainConfig:
     cache_dir: Optional[str] = None
     progress: bool = True
     method_options: dict = field(default_factory=dict)
+    sync_batchnorm: bool = False  # BatchNorm statistics over all ranks' batches (torchrun on GPUs)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -108,34 +109,55 @@ def save_encoder(encoder: MolecularEncoder, path: str | Path, meta: Optional[dic
 
 
 def pretrain(config: PretrainConfig, log: Callable[[str], None] = print) -> dict:
-    """Run (or resume) a pre-training job; returns a summary dict (also written to ``summary.json``)."""
+    """Run (or resume) a pre-training job; returns a summary dict (also written to ``summary.json``).
+
+    Under ``torchrun`` every process calls this: it joins the process group (NCCL on CUDA, Gloo on
+    CPU), trains its shard of each global batch of ``batch_size * world_size`` molecules, and only
+    rank 0 logs and writes files.
+    """
+    with dist.process_group(config.device) as device:
+        return _pretrain(config, device, log if dist.is_main_process() else (lambda _msg: None))
+
+
+def _even_validation(valid_idx: np.ndarray, batch_size: int) -> np.ndarray:
+    """Drop the last few validation molecules when fewer than one per rank would remain in the last batch.
+
+    Evaluation runs collectives (gathered negatives), so every rank must take part in every batch.
+    """
+    remainder = valid_idx.size % (batch_size * dist.world_size())
+    return valid_idx[:valid_idx.size - remainder] if 0 < remainder < dist.world_size() else valid_idx
+
+
+def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str], None]) -> dict:
     out = Path(config.out)
     checkpoint = out / Trainer.checkpoint_name
     if checkpoint.exists() and not config.resume:
         raise MolsslError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if config.resume and not checkpoint.exists():
         raise MolsslError(f"nothing to resume: {checkpoint} does not exist")
-    device = resolve_device(config.device)
     seed_everything(config.seed + dist.rank())
     main = dist.is_main_process()
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
 
-    store = open_corpus(config.smiles, smiles_column=config.smiles_column,
-                        extras=STORE_EXTRAS.get(config.method, ()), skip_invalid=config.skip_invalid,
-                        rejected_out=out / "rejected.csv" if main else None, workers=config.workers,
-                        cache_dir=config.cache_dir, progress=config.progress and main)
-    dist.barrier()
+    store = dist.main_process_first(lambda: open_corpus(
+        config.smiles, smiles_column=config.smiles_column, extras=STORE_EXTRAS.get(config.method, ()),
+        skip_invalid=config.skip_invalid, rejected_out=out / "rejected.csv" if main else None, workers=config.workers,
+        cache_dir=config.cache_dir, progress=config.progress and main))
     train_idx, valid_idx = train_valid_indices(len(store), config.valid_fraction, config.seed)
     pin = device.type == "cuda"
     batch_size = min(config.batch_size, max(2, train_idx.size // dist.world_size()))
+    valid_idx = _even_validation(valid_idx, batch_size)
     train = StoreBatches(store, train_idx, batch_size, seed=config.seed, pin_memory=pin)
     valid = StoreBatches(store, valid_idx, batch_size, shuffle=False, drop_last=False, pin_memory=pin)
     log(f"{len(store):,} molecules ({store.n_invalid:,} invalid rows skipped), {train_idx.size:,} for training, "
         f"{valid_idx.size:,} for validation; {len(train):,} steps/epoch of {train.global_batch_size} on {device}")
 
-    module = build_objective(config).to(device)
+    module = build_objective(config)
+    if config.sync_batchnorm:
+        module = dist.convert_sync_batchnorm(module, device)
+    module = module.to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total = config.epochs * len(train) if config.max_steps is None else min(config.max_steps, config.epochs * len(train))
     scheduler = warmup_cosine(optimizer, int(config.warmup_fraction * total), total)
@@ -147,7 +169,7 @@ def pretrain(config: PretrainConfig, log: Callable[[str], None] = print) -> dict
         run_config={"pretrain": config.to_dict()},
     )
     if config.resume:
-        trainer.resume()
+        trainer.resume(samples_per_step=train.global_batch_size)
         log(f"resumed from step {trainer.state.step}")
     started = time.perf_counter()
     steps_before = trainer.state.step

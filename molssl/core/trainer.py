@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Protocol
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from molssl.core import distributed as dist
-from molssl.core.checkpoint import atomic_save, load_checkpoint, rng_state, set_rng_state
+from molssl.core.checkpoint import atomic_save, load_checkpoint, rng_state, seed_everything, set_rng_state
 from molssl.core.device import autocast, move_to
 
 
@@ -59,6 +60,7 @@ class TrainState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
+    samples_per_step: int = 0  # global batch (all ranks) of the last step
     history: list = field(default_factory=list)
 
 
@@ -97,7 +99,9 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.out_dir / self.checkpoint_name
 
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self, all_ranks: bool = True) -> None:
+        """Rank 0 writes; with ``all_ranks`` (every rank calling) the RNG state of each rank is kept too."""
+        rngs = dist.all_gather_object(rng_state()) if all_ranks else None
         if not dist.is_main_process():
             return
         atomic_save(
@@ -108,14 +112,20 @@ class Trainer:
                 "scaler": self.scaler.state_dict(),
                 "state": vars(self.state),
                 "rng": rng_state(),
+                "rng_per_rank": rngs,
                 "config": self.run_config,
                 "world_size": dist.world_size(),
             },
             self.checkpoint_path,
         )
 
-    def resume(self) -> bool:
-        """Restore model, optimizer, scheduler, RNG and position from ``checkpoint.pt``; False if none exists."""
+    def resume(self, samples_per_step: Optional[int] = None) -> bool:
+        """Restore model, optimizer, scheduler, RNG and position from ``checkpoint.pt``; False if none exists.
+
+        ``samples_per_step``: the global batch of the continued run. When it differs from the
+        checkpoint's (another number of ranks or batch size), the position is converted so that the
+        same number of samples counts as done (see :meth:`_rescale_position`).
+        """
         if not self.checkpoint_path.is_file():
             return False
         ckpt = load_checkpoint(self.checkpoint_path, map_location=self.device)
@@ -125,8 +135,39 @@ class Trainer:
             self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.state = TrainState(**ckpt["state"])
-        set_rng_state(ckpt["rng"])
+        self._restore_rng(ckpt)
+        old = self.state.samples_per_step
+        if samples_per_step is not None and old and samples_per_step != old:
+            self._rescale_position(old, samples_per_step)
+            self.log(f"checkpoint steps were of {old} samples, now {samples_per_step}: "
+                     f"continuing at step {self.state.step}, batch {self.state.batch_in_epoch} of epoch {self.state.epoch + 1}")
         return True
+
+    def _restore_rng(self, ckpt: dict) -> None:
+        """Each rank gets its own saved stream back; with another world size, rank 0's stream, decorrelated per rank."""
+        per_rank = ckpt.get("rng_per_rank")
+        if per_rank and len(per_rank) == dist.world_size():
+            set_rng_state(per_rank[dist.rank()])
+            return
+        set_rng_state(ckpt["rng"])
+        if dist.rank() > 0:
+            seed_everything(int(torch.randint(2**62, ())) + dist.rank())
+
+    def _rescale_position(self, old: int, new: int) -> None:
+        """Convert step and batch-in-epoch from steps of ``old`` samples to steps of ``new`` samples.
+
+        Rounded down, so no sample of the epoch is skipped (up to one step's worth is seen again);
+        the scheduler moves to the converted step.
+        """
+        st = self.state
+        st.batch_in_epoch = st.batch_in_epoch * old // new
+        st.step = st.step * old // new
+        st.samples_per_step = new
+        if self.scheduler is not None:
+            self.scheduler.last_epoch = st.step - 1
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
+                self.scheduler.step()
 
     # ----------------------------------------------------------------- metrics
     def _write_metrics(self, record: dict) -> None:
@@ -198,6 +239,7 @@ class Trainer:
                     loss, extra = self.train_step(batch)
                     st.step += 1
                     st.batch_in_epoch += 1
+                    st.samples_per_step = n
                     window_samples += n
                     if st.step % cfg.log_every == 0 or st.step == total:
                         elapsed = time.perf_counter() - window_start
@@ -220,7 +262,7 @@ class Trainer:
                     st.epoch += 1
                     st.batch_in_epoch = 0
         except KeyboardInterrupt:
-            self.save_checkpoint()
+            self.save_checkpoint(all_ranks=False)  # ranks may be interrupted at different points: no collective
             self.log(f"interrupted at step {st.step}; checkpoint saved, continue with --resume")
             raise
         finally:
