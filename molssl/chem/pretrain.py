@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from importlib import import_module
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -46,8 +47,9 @@ class MolCLR(nn.Module):
         return nt_xent(dist.gather_with_grad(z1), dist.gather_with_grad(z2), self.temperature)
 
 
-OBJECTIVES: dict[str, Callable[..., nn.Module]] = {"molclr": MolCLR}
-STORE_EXTRAS: dict[str, tuple[str, ...]] = {"molclr": ()}
+# Objectives defined in other modules are named "module:attribute" and imported on use (no import cycle).
+OBJECTIVES: dict[str, Callable[..., nn.Module] | str] = {"molclr": MolCLR, "imolclr": "molssl.chem.imolclr:IMolCLR"}
+STORE_EXTRAS: dict[str, tuple[str, ...]] = {"molclr": (), "imolclr": ("ecfp", "fragments")}
 
 
 @dataclass
@@ -99,7 +101,11 @@ def build_objective(config: PretrainConfig) -> nn.Module:
         raise MolsslError(f"unknown pre-training method {config.method!r}; choose from {sorted(OBJECTIVES)}")
     augmentation = MolecularAugmentation(config.augmentations, config.mask_rate, config.delete_rate, config.subgraph_rate)
     encoder = MolecularEncoder(config.encoder)
-    return OBJECTIVES[config.method](encoder, augmentation, config.temperature, **config.method_options)
+    objective = OBJECTIVES[config.method]
+    if isinstance(objective, str):
+        module, attr = objective.split(":")
+        objective = getattr(import_module(module), attr)
+    return objective(encoder, augmentation, config.temperature, **config.method_options)
 
 
 def save_encoder(encoder: MolecularEncoder, path: str | Path, meta: Optional[dict] = None) -> Path:

@@ -143,7 +143,7 @@ def featurize_chunk(chunk: SmilesChunk, extras: tuple[str, ...] = ()) -> ChunkRe
             if "ecfp" in extra_fns:
                 fingerprint = extra_fns["ecfp"](mol, n_bits=ECFP_BITS)
             if "fragments" in extra_fns:
-                frags = extra_fns["fragments"](mol)
+                frags = extra_fns["fragments"](mol, graph=graph)
         except InvalidMolecule as exc:
             rejected.append((line, smiles, str(exc)))
             continue
