@@ -88,31 +88,33 @@ class IMolCLR(MolCLR):
         self.max_fragments = max_fragments
 
     def molecule_loss(self, z1: Tensor, z2: Tensor, batch: GraphBatch) -> Tensor:
-        """Weighted NT-Xent over all ranks' molecules (plain NT-Xent when lambda1 = 0)."""
-        z1, z2 = dist.gather_with_grad(z1), dist.gather_with_grad(z2)
+        """Weighted NT-Xent of the gathered views ``z1``, ``z2`` (plain NT-Xent when lambda1 = 0)."""
         if self.lambda1 == 0:
             return nt_xent(z1, z2, self.temperature)
         if batch.ecfp is None:
             raise ValueError("iMolCLR with lambda1 > 0 needs fingerprints: build the store with the 'ecfp' extra")
-        weights = negative_weights(tanimoto_matrix(dist.gather_with_grad(batch.ecfp)), self.lambda1)
+        weights = negative_weights(tanimoto_matrix(dist.all_gather_tensor(batch.ecfp)), self.lambda1)
         return nt_xent(z1, z2, self.temperature, negative_weights=weights, weight_mode=self.weight_mode)
 
     def fragment_loss(self, z1: Tensor, z2: Tensor, batch: GraphBatch) -> Tensor:
-        """Molecule-vs-fragments NT-Xent within this process's batch, mean of the two views."""
+        """Molecule-vs-fragments NT-Xent of the gathered views against all ranks' fragments, mean of the two views."""
         if batch.fragments is None or batch.fragment_owner is None:
             raise ValueError("iMolCLR with lambda2 > 0 needs BRICS fragments: build the store with the 'fragments' extra")
         fragments, owner = batch.fragments, batch.fragment_owner
         if self.max_fragments and owner.numel():
             keep = random_rank_in_groups(owner, batch.num_graphs) < self.max_fragments
             fragments, owner = select_graphs(fragments, keep), owner[keep]
+        # every rank takes part in the gathers, also one whose molecules BRICS does not split
+        zf = self.encoder(fragments)[1] if owner.numel() else z1.new_zeros((0, z1.shape[1]))
+        zf, owner = dist.gather_with_grad(zf), dist.gather_index(owner, batch.num_graphs)
         if owner.numel() == 0:
             return (z1.sum() + z2.sum()) * 0.0
-        _, zf = self.encoder(fragments)
         return 0.5 * (multi_positive_nt_xent(z1, zf, owner, self.temperature)
                       + multi_positive_nt_xent(z2, zf, owner, self.temperature))
 
     def forward(self, batch: GraphBatch) -> tuple[Tensor, dict]:
         _, z1, _, z2 = self.views(batch)
+        z1, z2 = dist.gather_with_grad(z1), dist.gather_with_grad(z2)
         loss_mol = self.molecule_loss(z1, z2, batch)
         if self.lambda2 == 0:
             return loss_mol, {"loss_mol": loss_mol.detach()}
