@@ -1,15 +1,20 @@
 """Projection and prediction heads (MLPs on top of an encoder's representation)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from torch import Tensor, nn
 
 
-class MLPHead(nn.Module):
-    """A stack of Linear layers with ReLU (and optional BatchNorm) between them, none after the last."""
+def _relu() -> nn.Module:
+    return nn.ReLU(inplace=True)
 
-    def __init__(self, dims: Sequence[int], batch_norm: bool = False) -> None:
+
+class MLPHead(nn.Module):
+    """A stack of Linear layers with an activation (ReLU by default; optional BatchNorm) between them, none after the last."""
+
+    def __init__(self, dims: Sequence[int], batch_norm: bool = False,
+                 activation: Callable[[], nn.Module] = _relu) -> None:
         super().__init__()
         if len(dims) < 2:
             raise ValueError("an MLP head needs at least an input and an output size")
@@ -19,7 +24,7 @@ class MLPHead(nn.Module):
             if i < len(dims) - 2:
                 if batch_norm:
                     layers.append(nn.BatchNorm1d(d_out))
-                layers.append(nn.ReLU(inplace=True))
+                layers.append(activation())
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,0 +1,94 @@
+import json
+import warnings
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from molssl.chem.benchmark import BenchmarkConfig, run_benchmark
+from molssl.chem.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.finetune_cli import app
+from molssl.chem.pretrain import save_encoder
+from molssl.errors import MolsslError
+
+TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def fake_moleculenet(tmp_path):
+    """A stand-in BBBP.csv (BBBP's columns, 60 small molecules) in a data folder."""
+    rings = ["c1ccccc1", "C1CCNCC1", "c1ccncc1", "C1CCOCC1"]
+    chains = ["C", "CC", "CCC", "CO", "CN", "CCl", "CF", "CCO", "CCN", "CC(C)C", "CS", "CBr", "CC#N", "CC=O", "COC"]
+    smiles = [chain + ring for ring in rings for chain in chains]
+    labels = [int(("N" in s) != (i % 4 == 0)) for i, s in enumerate(smiles)]
+    folder = tmp_path / "moleculenet"
+    folder.mkdir()
+    pd.DataFrame({"num": range(len(smiles)), "name": smiles, "p_np": labels, "smiles": smiles}).to_csv(
+        folder / "BBBP.csv", index=False)
+    return folder
+
+
+def _config(tmp_path, data_dir, **changes) -> BenchmarkConfig:
+    torch.manual_seed(0)
+    save_encoder(MolecularEncoder(TINY), tmp_path / "encoder.pt")
+    values = dict(out=str(tmp_path / "bench"), pretrained=str(tmp_path / "encoder.pt"), datasets=["bbbp"],
+                  seeds=[0], epochs=1, batch_size=16, split="random", data_dir=str(data_dir),
+                  cache_dir=str(tmp_path / "cache"), threads=1)
+    values.update(changes)
+    return BenchmarkConfig(**values)
+
+
+def test_suite_runs_all_variants_and_resumes(tmp_path, fake_moleculenet):
+    config = _config(tmp_path, fake_moleculenet)
+    messages: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the stand-in file's checksum differs from the registry's
+        rows = run_benchmark(config, log=messages.append)
+        assert [r["dataset"] for r in rows] == ["bbbp"]
+        for variant in ("pretrained", "random-init", "rf-ecfp"):
+            saved = json.loads((tmp_path / "bench" / "bbbp" / variant / "results.json").read_text())
+            assert saved["method"] == variant and saved["protocol"] == "molclr-per-target"
+            assert rows[0][variant]["mean"] == pytest.approx(saved["mean"])
+        # the random-init baseline has the pre-trained encoder's architecture
+        random_init = json.loads((tmp_path / "bench" / "bbbp" / "random-init" / "results.json").read_text())
+        assert random_init["encoder"]["emb_dim"] == TINY.emb_dim and random_init["config"]["pretrained"] is None
+        assert messages[0].startswith("budget: 1 epochs") and any("[1/1] BBBP: rf-ecfp test" in m for m in messages)
+        table = (tmp_path / "bench" / "benchmark.md").read_text()
+        assert "| BBBP | ROC-AUC % |" in table and "| 73.6 |" in table and "budget:" in table
+
+        stamp = (tmp_path / "bench" / "bbbp" / "pretrained" / "seed_0" / "model.pt").stat().st_mtime_ns
+        messages.clear()
+        again = run_benchmark(config, log=messages.append)
+        assert again == rows and sum("already done" in m for m in messages) == 3
+        assert (tmp_path / "bench" / "bbbp" / "pretrained" / "seed_0" / "model.pt").stat().st_mtime_ns == stamp
+
+        with pytest.raises(MolsslError, match="other settings"):
+            run_benchmark(_config(tmp_path, fake_moleculenet, epochs=2), log=messages.append)
+
+
+def test_benchmark_cli_prints_the_table(tmp_path, fake_moleculenet):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = CliRunner().invoke(app, [
+            "benchmark", "--datasets", "bbbp", "--variants", "random-init", "rf-ecfp", "--seeds", "0",
+            "--epochs", "1", "--split", "random", "--data-dir", str(fake_moleculenet), "--threads", "1",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert "| data set | metric | ours (pre-trained) | MolCLR paper | no pre-training | RF-ECFP4 |" in result.output
+    assert "| BBBP | ROC-AUC % | - | 73.6 |" in result.output
+    assert not (tmp_path / "cli" / "bbbp" / "pretrained").exists()
+
+
+def test_unknown_suite_and_dataset_are_clear_errors(tmp_path):
+    with pytest.raises(MolsslError, match="unknown suite"):
+        BenchmarkConfig(out=str(tmp_path), suite="everything")
+    with pytest.raises(ValueError, match="unknown data set"):
+        BenchmarkConfig(out=str(tmp_path), datasets=["bbbq"])
