@@ -5,11 +5,23 @@ never O(N^2 x D). Inputs may be bf16/fp16 under autocast; the losses compute in 
 """
 from __future__ import annotations
 
-from typing import Optional
+import functools
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+
+def _fp32(loss: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Run ``loss`` with autocast off on its first tensor's device, so its matrix products stay in fp32."""
+
+    @functools.wraps(loss)
+    def wrapper(first: Tensor, *args, **kwargs) -> Tensor:
+        with torch.autocast(device_type=first.device.type, enabled=False):
+            return loss(first, *args, **kwargs)
+
+    return wrapper
 
 
 def _pair_similarities(z1: Tensor, z2: Tensor, temperature: float) -> Tensor:
@@ -27,6 +39,7 @@ def _positive_index(n: int, device: torch.device) -> Tensor:
 NEGATIVE_WEIGHT_MODES = ("denominator", "similarity")
 
 
+@_fp32
 def nt_xent(
     z1: Tensor,
     z2: Tensor,
@@ -71,6 +84,7 @@ def nt_xent(
     return (log_denominator - logits[rows, pos]).mean()
 
 
+@_fp32
 def multi_positive_nt_xent(anchors: Tensor, items: Tensor, owner: Tensor, temperature: float = 0.1) -> Tensor:
     """NT-Xent of anchors against a pool of items, each item a positive of exactly one anchor.
 
@@ -111,6 +125,7 @@ class NTXentLoss(nn.Module):
         return nt_xent(z1, z2, self.temperature, negative_weights)
 
 
+@_fp32
 def info_nce_with_queue(query: Tensor, key: Tensor, queue: Tensor, temperature: float = 0.2) -> Tensor:
     """InfoNCE of MoCo: one positive key per query against a queue of negative keys.
 
@@ -126,6 +141,7 @@ def info_nce_with_queue(query: Tensor, key: Tensor, queue: Tensor, temperature: 
     return F.cross_entropy(logits, target)
 
 
+@_fp32
 def byol_loss(prediction: Tensor, target: Tensor) -> Tensor:
     """BYOL regression loss 2 - 2 cos(p, z'), mean over the batch; the target gets no gradient."""
     p = F.normalize(prediction.float(), dim=1)
