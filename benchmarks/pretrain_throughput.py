@@ -1,0 +1,174 @@
+"""Pre-training throughput: the full step path against the compute floor, and featurization against RDKit.
+
+Prints, in one run:
+  (a) molecules/s of the full ``pretrain`` step path: batch slicing from the store, two augmented views,
+      forward, NT-Xent, backward, Adam step (``Trainer.train_step`` on ``StoreBatches``);
+  (b) the compute floor: the same model's forward + backward + loss + step on pre-built augmented batches;
+  (c) their ratio;
+  and featurization molecules/s (store build, one and all processes) against RDKit ``MolFromSmiles``
+  alone on the same SMILES (one and all processes).
+
+Example:
+  python benchmarks/pretrain_throughput.py --smiles ../shared/data/pretrain/moses_train.csv.gz \
+      --batch-size 512 --steps 20 --featurize 40000
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import multiprocessing
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rdkit import Chem
+
+from molssl.chem.augment import MolecularAugmentation
+from molssl.chem.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.inputs import iter_smiles
+from molssl.chem.pretrain import MolCLR
+from molssl.chem.sources import StoreBatches
+from molssl.chem.store import build_store
+from molssl.core.checkpoint import seed_everything
+from molssl.core.device import autocast, move_to, resolve_device
+from molssl.core.losses import nt_xent
+from molssl.core.trainer import Trainer, TrainerConfig
+
+
+def first_smiles(path: Path, n: int) -> list[str]:
+    out: list[str] = []
+    for chunk in iter_smiles(path):
+        out.extend(chunk.smiles)
+        if len(out) >= n:
+            break
+    return out[:n]
+
+
+def write_sample(smiles: list[str], folder: Path) -> Path:
+    path = folder / "sample.smi.gz"
+    with gzip.open(path, "wt") as handle:
+        handle.write("\n".join(smiles) + "\n")
+    return path
+
+
+def _parse_all(smiles: list[str]) -> int:
+    return sum(Chem.MolFromSmiles(s) is not None for s in smiles)
+
+
+def rdkit_parse_rate(smiles: list[str], workers: int) -> float:
+    start = time.perf_counter()
+    if workers == 1:
+        _parse_all(smiles)
+    else:
+        parts = [smiles[i::workers] for i in range(workers)]
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            pool.map(_parse_all, parts)
+    return len(smiles) / (time.perf_counter() - start)
+
+
+def featurize_rate(sample: Path, n: int, workers: int, folder: Path) -> float:
+    start = time.perf_counter()
+    build_store(sample, workers=workers, cache_dir=folder / f"store-{workers}", progress=False)
+    return n / (time.perf_counter() - start)
+
+
+def full_path_rate(module: MolCLR, source: StoreBatches, device: torch.device, precision: str, steps: int,
+                   warmup: int) -> float:
+    optimizer = torch.optim.Adam(module.parameters(), lr=5e-4, weight_decay=1e-5)
+    with tempfile.TemporaryDirectory() as out:
+        trainer = Trainer(module, optimizer, out_dir=out, device=device,
+                          config=TrainerConfig(precision=precision, progress=False))
+        batches = itertools.cycle(source.batches(0)) if len(source) < steps + warmup else source.batches(0)
+        count, start = 0, None
+        for i, batch in zip(range(steps + warmup), batches):
+            if i == warmup:
+                start = time.perf_counter()
+            trainer.train_step(batch)
+            if i >= warmup:
+                count += batch.num_graphs
+    return count / (time.perf_counter() - start)
+
+
+def floor_rate(module: MolCLR, source: StoreBatches, device: torch.device, precision: str, steps: int,
+               warmup: int) -> float:
+    """forward + NT-Xent + backward + Adam on views built before the clock starts."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=5e-4, weight_decay=1e-5)
+    prebuilt = [(module.augmentation(b), module.augmentation(b))
+                for b in (move_to(batch, device) for batch in itertools.islice(source.batches(0), 4))]
+    count, start = 0, None
+    module.train()
+    for i in range(steps + warmup):
+        if i == warmup:
+            start = time.perf_counter()
+        v1, v2 = prebuilt[i % len(prebuilt)]
+        with autocast(device, precision):
+            loss = nt_xent(module.encoder(v1)[1], module.encoder(v2)[1], module.temperature)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if i >= warmup:
+            count += v1.num_graphs
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smiles", type=Path, required=True)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--encoder", choices=["gin", "gcn"], default="gin")
+    parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--featurize", type=int, default=40000, help="SMILES used for the featurization rows")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    workers = os.cpu_count() or 1
+    n_molecules = max(args.featurize, args.batch_size * 4)
+    results: dict = {"machine": f"{platform.processor() or platform.machine()}, {workers} cores, torch "
+                                f"{torch.__version__}, threads {torch.get_num_threads()}, device {device}",
+                     "batch_size": args.batch_size, "steps": args.steps, "encoder": args.encoder}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        smiles = first_smiles(args.smiles, n_molecules)
+        sample = write_sample(smiles, folder)
+        results["featurize_molecules"] = len(smiles)
+        results["rdkit_parse_per_s_1proc"] = rdkit_parse_rate(smiles, 1)
+        results["featurize_per_s_1proc"] = featurize_rate(sample, len(smiles), 1, folder)
+        results[f"rdkit_parse_per_s_{workers}proc"] = rdkit_parse_rate(smiles, workers)
+        results[f"featurize_per_s_{workers}proc"] = featurize_rate(sample, len(smiles), workers, folder)
+        results["featurize_vs_rdkit_1proc"] = results["featurize_per_s_1proc"] / results["rdkit_parse_per_s_1proc"]
+        results[f"featurize_vs_rdkit_{workers}proc"] = (results[f"featurize_per_s_{workers}proc"]
+                                                       / results[f"rdkit_parse_per_s_{workers}proc"])
+
+        store = build_store(sample, workers=workers, cache_dir=folder / "store", progress=False)
+        source = StoreBatches(store, np.arange(len(store)), args.batch_size, seed=0)
+        for precision in args.precision:
+            seed_everything(0)
+            module = MolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
+            full = full_path_rate(module, source, device, precision, args.steps, args.warmup)
+            seed_everything(0)
+            module = MolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
+            floor = floor_rate(module, source, device, precision, args.steps, args.warmup)
+            results[f"{precision}_full_path_per_s"] = full
+            results[f"{precision}_compute_floor_per_s"] = floor
+            results[f"{precision}_full_over_floor"] = full / floor
+    if args.json:
+        print(json.dumps(results))
+        return
+    for key, value in results.items():
+        print(f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from molssl.core.checkpoint import atomic_save, load_checkpoint, rng_state, seed_everything, set_rng_state
+from molssl.core.device import autocast, move_to, resolve_device
+from molssl.core.schedules import warmup_cosine
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise RuntimeError("cannot pickle")
+
+
+def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    atomic_save({"step": 1}, path)
+    with pytest.raises(RuntimeError, match="cannot pickle"):
+        atomic_save({"step": 2, "bad": Unpicklable()}, path)
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temporary left behind
+
+
+def test_load_checkpoint_errors_are_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "none.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable molssl checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_rng_state_round_trip():
+    seed_everything(5)
+    state = rng_state()
+    a = torch.rand(3)
+    set_rng_state(state)
+    assert torch.equal(torch.rand(3), a)
+
+
+def test_warmup_then_cosine():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = warmup_cosine(opt, warmup_steps=4, total_steps=14)
+    lrs = []
+    for _ in range(14):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert lrs[9] == pytest.approx(0.5)  # half-way through the cosine
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
+
+
+def test_device_helpers():
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")
+        with pytest.raises(ValueError, match="fp16 autocast needs a CUDA device"):
+            autocast(torch.device("cpu"), "fp16")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        autocast(torch.device("cpu"), "fp8")
+    moved = move_to({"a": torch.ones(2), "b": [torch.zeros(1), 3]}, torch.device("cpu"))
+    assert torch.equal(moved["a"], torch.ones(2)) and moved["b"][1] == 3
