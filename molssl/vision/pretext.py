@@ -1,0 +1,120 @@
+"""Pretext tasks on images: rotation prediction, jigsaw puzzles and relative patch position.
+
+Each is a training module (``forward(batch) -> (loss, {"acc": ...})``) around a shared ``encoder``;
+the classifier heads are :class:`molssl.core.heads.MLPHead`. Batches are uint8 or float images
+(B, C, H, W); randomness uses torch's global generator, so runs are reproducible and resumable.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from molssl.core.heads import MLPHead
+from molssl.vision.data import to_unit_float
+from molssl.vision.permutations import maximal_hamming_permutations
+
+
+def _classify(logits: Tensor, labels: Tensor) -> tuple[Tensor, dict]:
+    loss = F.cross_entropy(logits.float(), labels)
+    return loss, {"acc": float((logits.argmax(1) == labels).float().mean())}
+
+
+def grid_tiles(x: Tensor, grid: int, gap: Optional[int] = None) -> Tensor:
+    """Cut each image into a ``grid`` x ``grid`` array of tiles, each randomly placed inside its cell.
+
+    The cell is ``min(H, W) // grid`` pixels; the tile is ``gap`` pixels smaller (default: a quarter of
+    the cell), so tiles do not share edges and the task cannot be solved by matching borders
+    (Doersch et al. 2015, Sec. 3; Noroozi & Favaro 2016, Sec. 3.2). Returns (B, grid*grid, C, t, t),
+    tiles in row-major order.
+    """
+    b, c, h, w = x.shape
+    cell = min(h, w) // grid
+    gap = max(1, cell // 4) if gap is None else gap
+    tile = cell - gap
+    if tile < 2:
+        raise ValueError(f"images of {h}x{w} are too small for a {grid}x{grid} grid with a {gap}-pixel gap")
+    k = grid * grid
+    offsets = torch.randint(0, gap + 1, (b, k, 2), device=x.device)
+    cells = torch.arange(grid, device=x.device) * cell
+    top = cells.repeat_interleave(grid).view(1, k) + offsets[..., 0]
+    left = cells.repeat(grid).view(1, k) + offsets[..., 1]
+    span = torch.arange(tile, device=x.device)
+    rows = (top[..., None] + span).view(b, k, tile, 1)
+    cols = (left[..., None] + span).view(b, k, 1, tile)
+    batch_index = torch.arange(b, device=x.device).view(b, 1, 1, 1)
+    tiles = x.permute(0, 2, 3, 1)[batch_index, rows, cols]  # (B, K, t, t, C)
+    return tiles.permute(0, 1, 4, 2, 3)
+
+
+class RotationPrediction(nn.Module):
+    """Predict which of 0/90/180/270 degrees an image was rotated by (Gidaris et al. 2018); 4-way."""
+
+    def __init__(self, encoder: nn.Module, hidden_dim: int = 256) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = MLPHead([encoder.feature_dim, hidden_dim, 4])
+
+    def forward(self, batch: Tensor) -> tuple[Tensor, dict]:
+        x = to_unit_float(batch)
+        if x.shape[-1] != x.shape[-2]:
+            raise ValueError(f"rotation prediction needs square images, got {x.shape[-2]}x{x.shape[-1]}")
+        rotated = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
+        labels = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
+        return _classify(self.head(self.encoder(rotated)), labels)
+
+
+class JigsawPuzzle(nn.Module):
+    """Solve a shuffled ``grid`` x ``grid`` puzzle: classify which permutation of a fixed set was applied.
+
+    The permutation set is chosen for maximal Hamming distance (:func:`maximal_hamming_permutations`).
+    Tiles are embedded by the shared encoder (a siamese "context-free network", Noroozi & Favaro 2016)
+    and the concatenated features classified by an MLP.
+    """
+
+    permutations: Tensor
+
+    def __init__(self, encoder: nn.Module, grid: int = 3, num_permutations: int = 64, hidden_dim: int = 512,
+                 permutation_seed: int = 0) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.grid = grid
+        perms = maximal_hamming_permutations(num_permutations, grid * grid, permutation_seed)
+        self.register_buffer("permutations", torch.from_numpy(perms))
+        self.head = MLPHead([grid * grid * encoder.feature_dim, hidden_dim, num_permutations])
+
+    def shuffle_tiles(self, tiles: Tensor, labels: Tensor) -> Tensor:
+        """Reorder (B, K, ...) tiles so that position i of sample b shows tile ``permutations[labels[b], i]``."""
+        order = self.permutations[labels]
+        return tiles[torch.arange(tiles.shape[0], device=tiles.device)[:, None], order]
+
+    def forward(self, batch: Tensor) -> tuple[Tensor, dict]:
+        tiles = grid_tiles(to_unit_float(batch), self.grid)
+        b, k = tiles.shape[:2]
+        labels = torch.randint(0, self.permutations.shape[0], (b,), device=tiles.device)
+        shuffled = self.shuffle_tiles(tiles, labels)
+        features = self.encoder(shuffled.flatten(0, 1)).view(b, k * self.encoder.feature_dim)
+        return _classify(self.head(features), labels)
+
+
+class RelativePosition(nn.Module):
+    """Predict where a neighbouring tile lies relative to the centre tile of a 3x3 grid (Doersch et al. 2015); 8-way."""
+
+    neighbours: Tensor
+
+    def __init__(self, encoder: nn.Module, hidden_dim: int = 256) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.register_buffer("neighbours", torch.tensor([0, 1, 2, 3, 5, 6, 7, 8]))
+        self.head = MLPHead([2 * encoder.feature_dim, hidden_dim, 8])
+
+    def forward(self, batch: Tensor) -> tuple[Tensor, dict]:
+        tiles = grid_tiles(to_unit_float(batch), 3)
+        b = tiles.shape[0]
+        labels = torch.randint(0, 8, (b,), device=tiles.device)
+        rows = torch.arange(b, device=tiles.device)
+        pair = torch.cat([tiles[:, 4], tiles[rows, self.neighbours[labels]]])
+        centre, neighbour = self.encoder(pair).chunk(2)
+        return _classify(self.head(torch.cat([centre, neighbour], dim=1)), labels)

@@ -1,0 +1,105 @@
+"""Image pre-training runs: the method registry, building a run from its config, and probing it."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from molssl.core.checkpoint import seed_everything
+from molssl.core.trainer import TrainState
+from molssl.vision.augment import AugmentConfig, ImageAugment, TwoViews
+from molssl.vision.contrastive import BYOL, MoCo, SimCLR
+from molssl.vision.data import ImageDataset, TensorBatchSource, load_dataset
+from molssl.vision.encoders import ConvEncoder
+from molssl.vision.pretext import JigsawPuzzle, RelativePosition, RotationPrediction
+from molssl.vision.probe import extract_features, probe_features
+from molssl.vision.training import load_run, run_training, total_steps
+
+CONTRASTIVE = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL}
+PRETEXT = {"rotation": RotationPrediction, "jigsaw": JigsawPuzzle, "context": RelativePosition}
+METHODS = tuple(CONTRASTIVE) + tuple(PRETEXT)
+DEFAULT_WIDTHS = (32, 64, 128)
+
+
+def build_module(config: dict) -> nn.Module:
+    """The training module a run config describes (method, image size, channels, widths, options)."""
+    method = config.get("method")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    encoder = ConvEncoder(config["channels"], config.get("widths", DEFAULT_WIDTHS))
+    options = dict(config.get("options", {}))
+    if method in PRETEXT:
+        return PRETEXT[method](encoder, **options)
+    augment = ImageAugment(tuple(config["image_size"]), config["channels"], AugmentConfig(**config.get("augment", {})))
+    if method == "byol":
+        options.setdefault("total_steps", config.get("total_steps", 0))
+    return CONTRASTIVE[method](encoder, TwoViews(augment), **options)
+
+
+def split_data(config: dict) -> tuple[ImageDataset, ImageDataset]:
+    """The (train, test) split a run config names; pre-training only ever sees the train part."""
+    dataset = load_dataset(config["data"], tuple(config["image_size"]), config["channels"])
+    return dataset.split(config["test_fraction"], config["split_seed"])
+
+
+def make_config(method: str, data: str, *, epochs: int = 10, batch_size: int = 256, lr: float = 1e-3,
+                seed: int = 0, widths: Sequence[int] = DEFAULT_WIDTHS, options: Optional[dict] = None,
+                augment: Optional[dict] = None, image_size: Optional[tuple[int, int]] = None,
+                channels: Optional[int] = None, test_fraction: float = 0.2, split_seed: int = 0,
+                max_steps: Optional[int] = None, precision: str = "fp32") -> dict:
+    """A complete, JSON-serialisable run config; image size and channels default to the data's own."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if data in ("mnist", "digits"):
+        probe = load_dataset(data)
+        image_size, channels = tuple(probe.images.shape[2:]), probe.images.shape[1]
+    return {
+        "modality": "vision", "method": method, "data": data,
+        "image_size": list(image_size or (32, 32)), "channels": channels or 3,
+        "widths": list(widths), "options": options or {}, "augment": augment or {},
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "max_steps": max_steps,
+        "precision": precision, "test_fraction": test_fraction, "split_seed": split_seed,
+    }
+
+
+def pretrain(config: dict, out_dir: str | Path, *, device: torch.device, resume: bool = False,
+             progress: bool = True, train: Optional[ImageDataset] = None) -> tuple[nn.Module, TrainState]:
+    """Pre-train the method of ``config`` on the train split (or ``train``); returns (module, final state)."""
+    if train is None:
+        train, _ = split_data(config)
+    source = TensorBatchSource(train.images, config["batch_size"], seed=config["seed"])
+    config = {**config, "total_steps": total_steps(source, config["epochs"], config["max_steps"])}
+    seed_everything(config["seed"])
+    module = build_module(config)
+    state = run_training(module, source, out_dir, device=device, run_config=config, epochs=config["epochs"],
+                         lr=config["lr"], max_steps=config["max_steps"], precision=config["precision"],
+                         resume=resume, progress=progress)
+    return module, state
+
+
+def random_init_encoder(config: dict) -> nn.Module:
+    """The encoder exactly as the run of ``config`` initialised it before training (same seed, same build)."""
+    seed_everything(config["seed"])
+    return build_module(config).encoder
+
+
+def load_encoder(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module, dict]:
+    """The trained encoder of a vision checkpoint and the run config stored with it."""
+    module, config = load_run(checkpoint, build_module, device)
+    if config.get("modality") != "vision":
+        raise ValueError(f"{checkpoint} is not a molssl vision checkpoint (modality {config.get('modality')!r})")
+    return module.encoder, config
+
+
+def probe_encoders(encoders: dict[str, nn.Module], train: ImageDataset, test: ImageDataset,
+                   device: torch.device, knn_k: int = 20) -> dict[str, dict]:
+    """Linear-probe and k-NN accuracy of each named encoder, on the same split."""
+    results = {}
+    for name, encoder in encoders.items():
+        encoder.to(device)
+        train_x = extract_features(encoder, train.images, device)
+        test_x = extract_features(encoder, test.images, device)
+        results[name] = probe_features(train_x, train.labels, test_x, test.labels, knn_k)
+    return results

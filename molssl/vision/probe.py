@@ -1,0 +1,54 @@
+"""Frozen-feature evaluation: linear probe (logistic regression) and k-NN accuracy."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from molssl.vision.data import to_unit_float
+
+
+@torch.no_grad()
+def extract_features(encoder: nn.Module, inputs: Tensor, device: torch.device, batch_size: int = 512,
+                     prepare: Callable[[Tensor], Tensor] = to_unit_float) -> Tensor:
+    """Encoder features (eval mode, no gradient) of ``inputs``, on the CPU as float32 (N, D)."""
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        chunks = [encoder(prepare(inputs[i:i + batch_size].to(device))).float().cpu()
+                  for i in range(0, inputs.shape[0], batch_size)]
+    finally:
+        encoder.train(was_training)
+    return torch.cat(chunks)
+
+
+def linear_probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor,
+                          c: float = 1.0, max_iter: int = 2000) -> float:
+    """Test accuracy of an L2-regularised logistic regression on standardised frozen features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train_x.numpy())
+    clf = LogisticRegression(C=c, max_iter=max_iter)
+    clf.fit(scaler.transform(train_x.numpy()), train_y.numpy())
+    return float(np.mean(clf.predict(scaler.transform(test_x.numpy())) == test_y.numpy()))
+
+
+def knn_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, k: int = 20) -> float:
+    """Accuracy of a cosine-similarity k-NN classifier whose neighbours vote with their similarity."""
+    if not 1 <= k <= train_x.shape[0]:
+        raise ValueError(f"k must be between 1 and the {train_x.shape[0]} training samples, got {k}")
+    a = nn.functional.normalize(train_x.float(), dim=1)
+    b = nn.functional.normalize(test_x.float(), dim=1)
+    sims, idx = (b @ a.t()).topk(k, dim=1)
+    votes = torch.zeros(test_x.shape[0], int(train_y.max()) + 1)
+    votes.scatter_add_(1, train_y[idx], sims.clamp_min(0) + 1e-6)
+    return float((votes.argmax(1) == test_y).float().mean())
+
+
+def probe_features(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, knn_k: int = 20) -> dict:
+    """``{"linear": ..., "knn": ...}`` test accuracies for one set of frozen features."""
+    return {"linear": linear_probe_accuracy(train_x, train_y, test_x, test_y),
+            "knn": knn_accuracy(train_x, train_y, test_x, test_y, knn_k)}

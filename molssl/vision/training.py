@@ -1,0 +1,74 @@
+"""Running a training module with the core Trainer (Adam, warm-up + cosine schedule, checkpoints, resume).
+
+Shared by the image and video pipelines; the checkpoint's ``config`` records how to rebuild the module.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from molssl.core.checkpoint import load_checkpoint
+from molssl.core.schedules import warmup_cosine
+from molssl.core.trainer import BatchSource, Trainer, TrainerConfig, TrainState
+
+
+def total_steps(source: BatchSource, epochs: int, max_steps: Optional[int]) -> int:
+    """Optimizer steps a run will take (what the Trainer does with ``epochs`` and ``max_steps``)."""
+    steps = epochs * len(source)
+    return min(steps, max_steps) if max_steps is not None else steps
+
+
+def run_training(
+    module: nn.Module,
+    source: BatchSource,
+    out_dir: str | Path,
+    *,
+    device: torch.device,
+    run_config: dict,
+    epochs: int,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-6,
+    warmup_fraction: float = 0.05,
+    max_steps: Optional[int] = None,
+    precision: str = "fp32",
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> TrainState:
+    """Train ``module`` on ``source``; writes ``checkpoint.pt`` and ``metrics.jsonl`` in ``out_dir``.
+
+    With ``resume`` an existing checkpoint in ``out_dir`` is continued; without it, an existing one is an
+    error rather than being silently overwritten.
+    """
+    if epochs <= 0:
+        raise ValueError(f"epochs must be positive, got {epochs}")
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    out_dir = Path(out_dir)
+    module.to(device)
+    steps = total_steps(source, epochs, max_steps)
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    scheduler = warmup_cosine(optimizer, int(warmup_fraction * steps), steps)
+    config = TrainerConfig(epochs=epochs, max_steps=max_steps, precision=precision, progress=progress,
+                           checkpoint_every=max(1, min(500, steps // 4)), unit="sample")
+    trainer = Trainer(module, optimizer, scheduler, out_dir=out_dir, device=device, config=config,
+                      run_config=run_config, log=log)
+    if trainer.checkpoint_path.is_file():
+        if not resume:
+            raise FileExistsError(f"{trainer.checkpoint_path} exists; pass --resume to continue it or choose another --out")
+        trainer.resume()
+        log(f"resumed from step {trainer.state.step}")
+    return trainer.fit(source)
+
+
+def load_run(checkpoint: str | Path, build: Callable[[dict], nn.Module], device: torch.device) -> tuple[nn.Module, dict]:
+    """Rebuild a training module from a checkpoint's recorded config and load its weights."""
+    ckpt = load_checkpoint(checkpoint, map_location=device)
+    config = ckpt.get("config") or {}
+    module = build(config)
+    module.load_state_dict(ckpt["model"])
+    return module.to(device), config

@@ -1,0 +1,97 @@
+"""Pretext-task building blocks: tiles, Hamming permutation sets, labels of rotation/jigsaw/context."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from molssl.vision.encoders import ConvEncoder
+from molssl.vision.permutations import maximal_hamming_permutations
+from molssl.vision.pretext import JigsawPuzzle, RelativePosition, RotationPrediction, grid_tiles
+
+
+def _pairwise_min_distance(perms):
+    return min(int((p != q).sum()) for p, q in itertools.combinations(perms, 2))
+
+
+@pytest.mark.parametrize("n, count", [(4, 4), (9, 9), (5, 3)])
+def test_up_to_n_permutations_differ_in_every_position(n, count):
+    perms = maximal_hamming_permutations(count, n, seed=1)
+    assert perms.shape == (count, n)
+    assert all(sorted(p) == list(range(n)) for p in perms.tolist())
+    assert _pairwise_min_distance(perms) == n
+
+
+def test_larger_sets_are_distinct_spread_out_and_seeded():
+    perms = maximal_hamming_permutations(64, 9, seed=0)
+    assert len({tuple(p) for p in perms.tolist()}) == 64
+    assert _pairwise_min_distance(perms) >= 7
+    # a random set of 64 permutations is much closer together
+    rng = np.random.default_rng(0)
+    assert _pairwise_min_distance(np.stack([rng.permutation(9) for _ in range(64)])) < 7
+    np.testing.assert_array_equal(maximal_hamming_permutations(64, 9, seed=0), perms)
+    with pytest.raises(ValueError, match="count"):
+        maximal_hamming_permutations(25, 4)
+
+
+def test_grid_tiles_without_gap_are_the_cells():
+    x = torch.arange(2 * 2 * 12 * 12, dtype=torch.float32).view(2, 2, 12, 12)
+    tiles = grid_tiles(x, 3, gap=0)
+    assert tiles.shape == (2, 9, 2, 4, 4)
+    for k in range(9):
+        r, c = divmod(k, 3)
+        torch.testing.assert_close(tiles[:, k], x[:, :, 4 * r:4 * r + 4, 4 * c:4 * c + 4])
+
+
+def test_grid_tiles_with_gap_stay_inside_their_cell():
+    torch.manual_seed(0)
+    x = torch.arange(28 * 28, dtype=torch.float32).view(1, 1, 28, 28).repeat(8, 1, 1, 1)
+    tiles = grid_tiles(x, 3)  # cell 9, gap 2, tile 7
+    assert tiles.shape == (8, 9, 1, 7, 7)
+    corner = tiles[:, :, 0, 0, 0]  # top-left pixel of every tile
+    rows, cols = corner // 28, corner % 28
+    cell_r = torch.arange(9).div(3, rounding_mode="floor") * 9
+    cell_c = torch.arange(9) % 3 * 9
+    assert torch.all((rows - cell_r >= 0) & (rows - cell_r <= 2) & (cols - cell_c >= 0) & (cols - cell_c <= 2))
+    assert len(torch.unique(tiles[:, 0, 0, 0, 0])) > 1  # offsets vary between images
+    with pytest.raises(ValueError, match="too small"):
+        grid_tiles(torch.zeros(1, 1, 6, 6), 3)
+
+
+def test_jigsaw_shuffle_follows_the_permutation_table():
+    model = JigsawPuzzle(ConvEncoder(1, (4,)), num_permutations=10)
+    tiles = torch.arange(9.0).view(1, 9, 1, 1, 1).repeat(10, 1, 1, 1, 1)
+    labels = torch.arange(10)
+    shuffled = model.shuffle_tiles(tiles, labels)
+    assert torch.equal(shuffled.view(10, 9).long(), model.permutations)
+
+
+class _Probe(torch.nn.Module):
+    """A stand-in encoder that records its input."""
+
+    feature_dim = 2
+
+    def forward(self, x):
+        self.seen = x.detach().clone()
+        return torch.zeros(x.shape[0], 2) + x.flatten(1).mean(1, keepdim=True)
+
+
+def test_rotation_batch_holds_four_rotations_in_label_order():
+    encoder = _Probe()
+    x = torch.rand(3, 1, 5, 5)
+    RotationPrediction(encoder)(x)
+    for k in range(4):
+        torch.testing.assert_close(encoder.seen[3 * k:3 * k + 3], torch.rot90(x, k, dims=(2, 3)))
+    with pytest.raises(ValueError, match="square"):
+        RotationPrediction(_Probe())(torch.rand(2, 1, 4, 6))
+
+
+def test_context_pairs_centre_with_a_neighbour():
+    torch.manual_seed(0)
+    encoder = _Probe()
+    x = torch.zeros(6, 1, 12, 12)
+    x[:, :, 4:8, 4:8] = 1.0  # only the centre cell is bright
+    _, metrics = RelativePosition(encoder)(x)
+    centre, neighbour = encoder.seen.chunk(2)
+    assert torch.all(centre.flatten(1).mean(1) > 0.2) and torch.all(neighbour == 0)
+    assert 0.0 <= metrics["acc"] <= 1.0
