@@ -5,6 +5,8 @@ Prints, in one run:
       forward, NT-Xent, backward, Adam step (``Trainer.train_step`` on ``StoreBatches``);
   (b) the compute floor: the same model's forward + backward + loss + step on pre-built augmented batches;
   (c) their ratio;
+  (d) the full step path of iMolCLR (store with fingerprints and fragments, default options) and its
+      added cost over MolCLR's full path;
   and featurization molecules/s (store build, one and all processes) against RDKit ``MolFromSmiles``
   alone on the same SMILES (one and all processes).
 
@@ -32,7 +34,8 @@ from rdkit import Chem
 from molssl.chem.augment import MolecularAugmentation
 from molssl.chem.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.inputs import iter_smiles
-from molssl.chem.pretrain import MolCLR
+from molssl.chem.imolclr import IMolCLR
+from molssl.chem.pretrain import STORE_EXTRAS, MolCLR
 from molssl.chem.sources import StoreBatches
 from molssl.chem.store import build_store
 from molssl.core.checkpoint import seed_everything
@@ -153,6 +156,9 @@ def main() -> None:
 
         store = build_store(sample, workers=workers, cache_dir=folder / "store", progress=False)
         source = StoreBatches(store, np.arange(len(store)), args.batch_size, seed=0)
+        imolclr_store = build_store(sample, workers=workers, extras=STORE_EXTRAS["imolclr"],
+                                    cache_dir=folder / "store-imolclr", progress=False)
+        imolclr_source = StoreBatches(imolclr_store, np.arange(len(imolclr_store)), args.batch_size, seed=0)
         for precision in args.precision:
             seed_everything(0)
             module = MolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
@@ -163,6 +169,11 @@ def main() -> None:
             results[f"{precision}_full_path_per_s"] = full
             results[f"{precision}_compute_floor_per_s"] = floor
             results[f"{precision}_full_over_floor"] = full / floor
+            seed_everything(0)
+            module = IMolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
+            imolclr = full_path_rate(module, imolclr_source, device, precision, args.steps, args.warmup)
+            results[f"{precision}_imolclr_full_path_per_s"] = imolclr
+            results[f"{precision}_imolclr_added_cost"] = full / imolclr - 1
     if args.json:
         print(json.dumps(results))
         return
