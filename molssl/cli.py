@@ -9,8 +9,13 @@ from typing import List, Optional
 
 import typer
 
+from molssl.audio.cli import app as audio_app
+from molssl.chem.finetune_cli import app as finetune_app
 from molssl.data_cli import app as data_app
 from molssl.errors import MolsslError
+from molssl.rl.cli import app as rl_app
+from molssl.video.cli import app as video_app
+from molssl.vision.cli import app as vision_app
 
 app = typer.Typer(
     name="molssl",
@@ -19,7 +24,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(finetune_app)  # finetune, benchmark, convert at the top level
 app.add_typer(data_app, name="data")
+app.add_typer(vision_app, name="vision")
+app.add_typer(video_app, name="video")
+app.add_typer(audio_app, name="audio")
+app.add_typer(rl_app, name="rl")
 
 
 class Encoder(str, Enum):
