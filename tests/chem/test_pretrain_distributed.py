@@ -19,7 +19,7 @@ from torch import nn
 from molssl.chem.batch import GraphBatch
 from molssl.chem.encoders import EncoderConfig
 from molssl.chem.featurize import MASK_ATOM
-from molssl.chem.pretrain import ENCODER_FILE, PretrainConfig, build_objective, pretrain
+from molssl.chem.pretrain import ENCODER_FILE, PretrainConfig, _even_validation, build_objective, pretrain
 from molssl.chem.store import MoleculeStore, open_corpus
 from molssl.core import distributed as dist
 from molssl.core.checkpoint import load_checkpoint
@@ -61,7 +61,8 @@ def _objective(method: str, **options) -> nn.Module:
     return objective
 
 
-CASES = {"molclr": ("molclr", {}), "imolclr-weighted": ("imolclr", {"lambda2": 0.0})}
+CASES = {"molclr": ("molclr", {}), "imolclr-weighted": ("imolclr", {"lambda2": 0.0}),
+         "imolclr": ("imolclr", {"max_fragments": 0})}  # every fragment: a random pick would differ per rank
 
 
 def _step(objective: nn.Module, batch: GraphBatch, out: Path) -> tuple[float, dict]:
@@ -165,3 +166,10 @@ def test_torchrun_two_processes_then_resume_in_one(tmp_path):
     assert summary["steps"] == 16
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert ckpt["world_size"] == 1 and ckpt["state"]["samples_per_step"] == 16
+
+
+@pytest.mark.parametrize("n_valid, kept", [(33, 32), (34, 34), (9, 9), (1, 0), (64, 64)])
+def test_validation_leaves_no_rank_without_molecules(monkeypatch, n_valid, kept):
+    """With 2 ranks x 16, a last validation batch of 1 molecule would leave rank 1 out of the gathers."""
+    monkeypatch.setattr(dist, "world_size", lambda: 2)
+    assert _even_validation(np.arange(n_valid), 16).size == kept

@@ -193,3 +193,21 @@ def test_torchrun_environment_without_rendezvous_is_a_clear_error(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(ValueError, match="launch with torchrun"):
         dist.init_from_env(torch.device("cpu"))
+
+
+def test_each_torchrun_process_gets_the_gpu_of_its_local_rank(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert dist.device_for_rank("cuda") == torch.device("cuda", 1)
+    assert dist.device_for_rank("auto") == torch.device("cuda", 1)
+    assert dist.device_for_rank("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="pins every process to one GPU"):
+        dist.device_for_rank("cuda:0")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    with pytest.raises(ValueError, match="only 2 visible"):
+        dist.device_for_rank("cuda")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert dist.device_for_rank("cuda:1") == torch.device("cuda", 1)  # a single process may pick any GPU
