@@ -15,6 +15,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import torch
+
 from molssl.audio.model import VARIANTS, ModelConfig, MultiFormatContrastive
 from molssl.audio.pretrain import PretrainConfig, load_pretrained, pretrain
 from molssl.audio.probe import linear_probe
@@ -33,10 +35,14 @@ def main() -> None:
     parser.add_argument("--sample-rate", type=int, default=16000)
     parser.add_argument("--clip-seconds", type=float, default=1.0)
     parser.add_argument("--crop-seconds", type=float, default=0.75)
+    parser.add_argument("--n-mels", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--shots", type=int, nargs="*", default=[5])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     data = args.data.expanduser()
     clip_samples = round(args.clip_seconds * args.sample_rate)
     train = load_wav_folder(data / "train", args.sample_rate, clip_samples)
@@ -48,12 +54,13 @@ def main() -> None:
 
     rows = []
     seed_everything(args.seed)
-    baseline = MultiFormatContrastive(ModelConfig.for_rate("wave-spec", args.sample_rate, args.crop_seconds))
+    baseline = MultiFormatContrastive(ModelConfig.for_rate("wave-spec", args.sample_rate, args.crop_seconds,
+                                                         n_mels=args.n_mels))
     rows.append({"model": "random init", "seconds": 0.0, "final_loss": None, "probes": probe(baseline)})
     for variant in args.variants:
         config = PretrainConfig(
             data=str(data / "train"), out_dir=str(args.out / variant),
-            model=ModelConfig.for_rate(variant, args.sample_rate, args.crop_seconds),
+            model=ModelConfig.for_rate(variant, args.sample_rate, args.crop_seconds, n_mels=args.n_mels),
             clip_samples=clip_samples, epochs=10_000, max_steps=args.steps, batch_size=args.batch_size,
             lr=args.lr, seed=args.seed, device="cpu", checkpoint_every=50, progress=False,
         )

@@ -43,15 +43,22 @@ def pretrain(
     checkpoint_every: int = typer.Option(100, min=1),
     resume: bool = typer.Option(False, help="continue from OUT/checkpoint.pt"),
     progress: bool = typer.Option(True),
+    threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (1 is fastest on a busy machine)"),
 ) -> None:
     """Pre-train encoders with NT-Xent between two crops of each recording."""
+    import torch
+
     from molssl.audio.model import ModelConfig
     from molssl.audio.pretrain import PretrainConfig, pretrain as run_pretrain
+
+    if threads:
+        torch.set_num_threads(threads)
 
     try:
         config = PretrainConfig(
             data=str(data), out_dir=str(out),
-            model=ModelConfig.for_rate(variant.value, sample_rate, crop_seconds, n_mels=n_mels, temperature=temperature),
+            model=ModelConfig.for_rate(variant.value, sample_rate, crop_seconds, n_mels=n_mels,
+                                       temperature=temperature),
             clip_samples=round(clip_seconds * sample_rate), epochs=epochs, max_steps=max_steps,
             batch_size=batch_size, lr=lr, seed=seed, device=device, precision=precision,
             checkpoint_every=checkpoint_every, progress=progress,

@@ -87,7 +87,8 @@ class MultiFormatContrastive(nn.Module):
         }
         self.encoders = nn.ModuleDict({f: builders[f]() for f in dict.fromkeys(self.formats)})
         self.heads = nn.ModuleDict(
-            {f: ProjectionHead(config.embed_dim, config.embed_dim, config.proj_dim, batch_norm=True) for f in self.encoders}
+            {f: ProjectionHead(config.embed_dim, config.embed_dim, config.proj_dim, batch_norm=True)
+             for f in self.encoders}
         )
 
     def _check_format(self, fmt: str) -> None:

@@ -54,7 +54,9 @@ def pretrain(config: PretrainConfig, resume: bool = False, log: Callable[[str], 
                          "lower --batch-size")
     module = MultiFormatContrastive(config.model).to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    total = config.epochs * len(train) if config.max_steps is None else min(config.max_steps, config.epochs * len(train))
+    total = config.epochs * len(train)
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
     scheduler = warmup_cosine(optimizer, int(config.warmup_fraction * total), total)
     trainer = Trainer(
         module, optimizer, scheduler, out_dir=config.out_dir, device=device,
@@ -75,7 +77,9 @@ def pretrain(config: PretrainConfig, resume: bool = False, log: Callable[[str], 
     return trainer
 
 
-def load_pretrained(checkpoint: str | Path, map_location: str | torch.device = "cpu") -> tuple[MultiFormatContrastive, PretrainConfig]:
+def load_pretrained(
+    checkpoint: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[MultiFormatContrastive, PretrainConfig]:
     """Rebuild the model saved in a ``checkpoint.pt`` written by :func:`pretrain`, with its weights."""
     ckpt = load_checkpoint(checkpoint, map_location=map_location)
     try:

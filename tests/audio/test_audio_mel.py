@@ -62,7 +62,8 @@ def naive_filterbank(n_fft, rate, n_mels, f_min, f_max, scale, norm):
     return out
 
 
-@pytest.mark.parametrize("args", [(400, 16000, 40, 0.0, None, "htk", None), (256, 8000, 20, 60.0, 3800.0, "slaney", "slaney"),
+@pytest.mark.parametrize("args", [(400, 16000, 40, 0.0, None, "htk", None),
+                                  (256, 8000, 20, 60.0, 3800.0, "slaney", "slaney"),
                                   (512, 22050, 64, 20.0, 8000.0, "htk", "slaney")])
 def test_filterbank_matches_a_naive_loop(args):
     n_fft, rate, n_mels, f_min, f_max, scale, norm = args

@@ -54,8 +54,9 @@ def test_few_shot_draws_are_seeded_and_bounded():
 def test_cli_pretrain_then_probe(tone_folders, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
-    result = runner.invoke(app, ["pretrain", "--data", str(tone_folders[0]), "--out", str(out), "--variant", "spec-spec",
-                                 "--max-steps", "2", "--batch-size", "6", "--device", "cpu", "--no-progress", *TINY])
+    result = runner.invoke(app, ["pretrain", "--data", str(tone_folders[0]), "--out", str(out),
+                                 "--variant", "spec-spec", "--max-steps", "2", "--batch-size", "6",
+                                 "--device", "cpu", "--no-progress", *TINY])
     assert result.exit_code == 0, result.output
     assert (out / "checkpoint.pt").is_file() and "done: 2 steps" in result.output
     report = tmp_path / "probe.json"
