@@ -77,6 +77,8 @@ def pretrain(
     checkpoint_every: int = typer.Option(200, help="Steps between checkpoints"),
     skip_invalid: bool = typer.Option(False, help="Leave out invalid SMILES (listed in OUT/rejected.csv) instead of stopping"),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint"),
+    sync_batchnorm: bool = typer.Option(False, "--sync-batchnorm",
+                                        help="Under torchrun on GPUs: BatchNorm statistics over all processes"),
     workers: Optional[int] = typer.Option(None, help="Featurization processes (default: all cores)"),
     cache_dir: Optional[Path] = typer.Option(None, help="Where featurized stores live (default $MOLSSL_CACHE or ~/.cache/molssl)"),
 ) -> None:
@@ -96,6 +98,7 @@ def pretrain(
         temperature=temperature, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, valid_fraction=valid_fraction, seed=seed, device=device,
         precision=precision.value, checkpoint_every=checkpoint_every, skip_invalid=skip_invalid, resume=resume,
+        sync_batchnorm=sync_batchnorm,
         workers=workers, cache_dir=str(cache_dir) if cache_dir else None,
         method_options=imolclr_options,
     )
@@ -107,9 +110,14 @@ def _log(message: str) -> None:
 
 
 def _report(summary: dict) -> None:
-    typer.echo(f"done: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, "
-               f"validation loss {summary['final_val_loss']:.4f}, {summary['molecules_per_s']:.0f} molecules/s; "
-               f"encoder saved to {summary['encoder']}")
+    """One closing line, printed by the main process only (every torchrun process returns a summary)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    validation = summary["final_val_loss"]
+    validation = "n/a" if validation is None else f"{validation:.4f}"
+    rate = summary["molecules_per_s"]
+    typer.echo(f"done: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, validation loss "
+               f"{validation}, {rate or 0:.0f} molecules/s; encoder saved to {summary['encoder']}")
 
 
 @app.command()
