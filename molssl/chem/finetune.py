@@ -412,6 +412,7 @@ def train_model(data: TaskData, group: TaskGroup, split: Split, seed: int, confi
             valid_score = score(data.metric, labels[split.valid], predict_batches(model, valid.batches(0)))
             history.write(json.dumps({"epoch": epoch, "train_loss": total / max(count, 1),
                                       f"valid_{data.metric}": valid_score}) + "\n")
+            history.flush()
             if (valid_score > best[0]) if higher else (valid_score < best[0]):
                 best = (valid_score, epoch, copy.deepcopy(model.state_dict()))
     model.load_state_dict(best[2])
@@ -491,8 +492,10 @@ def run_finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> 
     splits_written: list[str] = []
     for index, group in enumerate(groups):
         folder = group_dir(out, groups, index)
+        scaffold = make_split(data, group, "scaffold", 0) if config.split == "scaffold" else None  # seed-free
         for seed in config.seeds:
-            split = cap_training_set(make_split(data, group, config.split, seed), config.max_train_molecules, seed)
+            split = scaffold if scaffold is not None else make_split(data, group, config.split, seed)
+            split = cap_training_set(split, config.max_train_molecules, seed)
             seed_dir = folder / f"seed_{seed}"
             split_dir = seed_dir if seed_dependent else folder
             split_dir.mkdir(parents=True, exist_ok=True)
