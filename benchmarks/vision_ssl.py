@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from molssl.core.device import resolve_device
@@ -32,6 +31,17 @@ BUDGET = {
 }
 
 
+def training_seconds(metrics: Path, batch_size: int) -> float:
+    """Time spent in optimizer steps, summed from the throughput the Trainer logs (survives resumed runs)."""
+    seconds, previous = 0.0, 0
+    for line in metrics.read_text().splitlines():
+        record = json.loads(line)
+        if "sample_per_s" in record:
+            seconds += (record["step"] - previous) * batch_size / record["sample_per_s"]
+            previous = record["step"]
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
@@ -42,11 +52,10 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    rows = []
     train, test = split_data(make_config("simclr", "mnist"))
     pixels = probe_features(train.images.flatten(1).float(), train.labels, test.images.flatten(1).float(), test.labels)
     print(f"reference, raw pixels: linear {pixels['linear']:.3f}, k-NN {pixels['knn']:.3f}")
-    print("| method | epochs | steps | pretrain s | linear random | linear trained | margin | "
+    print("| method | epochs | steps | train s | linear random | linear trained | margin | "
           "k-NN random | k-NN trained | margin |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for method in args.methods:
@@ -54,19 +63,17 @@ def main() -> None:
         epochs = max(1, round(budget["epochs"] * args.epochs_scale))
         config = make_config(method, "mnist", epochs=epochs, batch_size=args.batch_size, seed=args.seed,
                              options=budget.get("options"))
-        start = time.perf_counter()
-        module, state = pretrain(config, Path(args.out) / method, device=device, resume=True, train=train)
-        seconds = time.perf_counter() - start
+        run_dir = Path(args.out) / method
+        module, state = pretrain(config, run_dir, device=device, resume=True, train=train)
+        seconds = training_seconds(run_dir / "metrics.jsonl", args.batch_size)
         scores = probe_encoders({"random": random_init_encoder(config), "trained": module.encoder}, train, test, device)
         r, t = scores["random"], scores["trained"]
-        row = {"method": method, "epochs": epochs, "steps": state.step, "pretrain_s": round(seconds, 1),
+        row = {"method": method, "epochs": epochs, "steps": state.step, "train_s": round(seconds, 1), "raw_pixels": pixels,
                "random": r, "trained": t, "final_train": state.history[-1] if state.history else {}}
-        rows.append(row)
+        (run_dir / "probe.json").write_text(json.dumps(row, indent=2))
         print(f"| {method} | {epochs} | {state.step} | {seconds:.0f} | {r['linear']:.3f} | {t['linear']:.3f} | "
               f"{t['linear'] - r['linear']:+.3f} | {r['knn']:.3f} | {t['knn']:.3f} | {t['knn'] - r['knn']:+.3f} |",
               flush=True)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "summary.json").write_text(json.dumps({"raw_pixels": pixels, "methods": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ parameters. The same op list also builds the temporally consistent video augment
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from torch import Tensor, nn
 
@@ -27,9 +27,6 @@ class AugmentConfig:
     grayscale_p: float = 0.2
     blur_p: float = 0.5
     blur_sigma: tuple[float, float] = (0.1, 2.0)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def blur_kernel_size(image_size: tuple[int, int]) -> int:

@@ -21,6 +21,7 @@ CONTRASTIVE = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL}
 PRETEXT = {"rotation": RotationPrediction, "jigsaw": JigsawPuzzle, "context": RelativePosition}
 METHODS = tuple(CONTRASTIVE) + tuple(PRETEXT)
 DEFAULT_WIDTHS = (32, 64, 128)
+BUILTIN_SHAPES = {"mnist": ((28, 28), 1), "digits": ((8, 8), 1)}  # (H, W), channels of the bundled data sets
 
 
 def build_module(config: dict) -> nn.Module:
@@ -52,9 +53,8 @@ def make_config(method: str, data: str, *, epochs: int = 10, batch_size: int = 2
     """A complete, JSON-serialisable run config; image size and channels default to the data's own."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if data in ("mnist", "digits"):
-        probe = load_dataset(data)
-        image_size, channels = tuple(probe.images.shape[2:]), probe.images.shape[1]
+    if data in BUILTIN_SHAPES:
+        image_size, channels = BUILTIN_SHAPES[data]
     return {
         "modality": "vision", "method": method, "data": data,
         "image_size": list(image_size or (32, 32)), "channels": channels or 3,
