@@ -24,8 +24,8 @@ from molssl.vision.probe import probe_features
 BUDGET = {
     "simclr": {"epochs": 5},
     "moco": {"epochs": 3, "options": {"queue_size": 1024, "momentum": 0.99}},
-    "byol": {"epochs": 3},
-    "rotation": {"epochs": 2},
+    "byol": {"epochs": 2},
+    "rotation": {"epochs": 1},
     "jigsaw": {"epochs": 4},
     "context": {"epochs": 4},
 }

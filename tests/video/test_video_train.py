@@ -33,6 +33,16 @@ def test_order_tuples_positive_iff_monotonic():
         sample_order_tuples(2, 4)
 
 
+def test_order_tuples_stay_inside_a_window():
+    torch.manual_seed(1)
+    frames, _ = sample_order_tuples(2000, 16, window=6)
+    span = frames.max(dim=1).values - frames.min(dim=1).values
+    assert span.max() <= 5 and frames.min() >= 0 and frames.max() <= 15
+    assert frames.min(dim=1).values.max() >= 8  # windows start anywhere, not only at frame 0
+    with pytest.raises(ValueError, match="window"):
+        sample_order_tuples(2, 16, window=4)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_each_video_method_trains_checkpoints_and_probes(method, videos, tmp_path):
     config = make_config(method, epochs=1, batch_size=16, clip_len=4, frames=10, size=16, widths=(4, 8, 8))
