@@ -58,7 +58,7 @@ class IMolCLR(MolCLR):
     ``max_fragments`` (default 1; 0 = all) contrasts at most that many randomly chosen fragments
     per molecule each step, a cheaper estimate of the fragment term in which every fragment still
     takes part over the epochs. Encoding all fragments adds about 0.8 of a view's atoms to each step
-    (measured +50% over a MolCLR step, ``benchmarks/results/imolclr_throughput.md``); one per
+    (measured +44% over a MolCLR step, ``benchmarks/results/imolclr_throughput.md``); one per
     molecule keeps the whole iMolCLR overhead under the 30% budget. Fragment graphs go through the
     encoder in a separate pass, so in training mode its BatchNorm statistics also see fragments.
     """
