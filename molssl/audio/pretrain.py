@@ -80,7 +80,7 @@ def pretrain(config: PretrainConfig, resume: bool = False, log: Callable[[str], 
 def load_pretrained(
     checkpoint: str | Path, map_location: str | torch.device = "cpu"
 ) -> tuple[MultiFormatContrastive, PretrainConfig]:
-    """Rebuild the model saved in a ``checkpoint.pt`` written by :func:`pretrain`, with its weights."""
+    """Rebuild the model saved in a ``checkpoint.pt`` written by :func:`pretrain`, with its weights, in eval mode."""
     ckpt = load_checkpoint(checkpoint, map_location=map_location)
     try:
         config = PretrainConfig(**ckpt["config"])
@@ -88,4 +88,4 @@ def load_pretrained(
         raise ValueError(f"{checkpoint} is not an audio pre-training checkpoint: {exc}") from exc
     model = MultiFormatContrastive(config.model)
     model.load_state_dict(ckpt["model"])
-    return model, config
+    return model.eval(), config

@@ -73,7 +73,7 @@ def test_a_few_training_steps_of_each_variant(tone_folders, tmp_path, variant):
     assert [r["step"] for r in records] == [1, 2, 3]
     assert all(torch.isfinite(torch.tensor(r["loss"])) and 0 <= r["cross_view_top1"] <= 1 for r in records)
     model, saved = load_pretrained(tmp_path / "checkpoint.pt")
-    assert saved.model == config.model
+    assert saved.model == config.model and not model.training
     changed = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, initial[k])]
     assert any(k.startswith("encoders.") for k in changed) and any(k.startswith("heads.") for k in changed)
 
