@@ -42,10 +42,11 @@ from molssl.errors import InputFileError, InvalidSmilesError
 STORE_FORMAT = 1
 ECFP_BITS = 1024
 
-# Optional per-molecule features computed in the same pass as the graph (one RDKit parse per molecule).
-EXTRAS: dict[str, str] = {
-    "ecfp": "molssl.chem.similarity:ecfp_bits",
-    "fragments": "molssl.chem.fragments:brics_fragment_graphs",
+# Optional per-molecule features computed in the same pass as the graph (one RDKit parse per molecule):
+# name -> (function, version). Bump a version when its rules change, so cached stores are rebuilt.
+EXTRAS: dict[str, tuple[str, str]] = {
+    "ecfp": ("molssl.chem.similarity:ecfp_bits", f"ecfp4-{ECFP_BITS}-v1"),
+    "fragments": ("molssl.chem.fragments:brics_fragment_graphs", "brics-over3-v1"),
 }
 
 
@@ -57,7 +58,7 @@ def default_cache_dir() -> Path:
 def _resolve_extra(name: str) -> Callable:
     if name not in EXTRAS:
         raise ValueError(f"unknown store extra {name!r}; choose from {sorted(EXTRAS)}")
-    module, attr = EXTRAS[name].split(":")
+    module, attr = EXTRAS[name][0].split(":")
     return getattr(import_module(module), attr)
 
 
@@ -245,7 +246,8 @@ def _file_digest(path: Path) -> str:
 
 
 def store_key(path: Path, smiles_column: Optional[str], extras: Sequence[str]) -> str:
-    parts = [_file_digest(path), str(smiles_column), FEATURIZER_VERSION, str(STORE_FORMAT), ",".join(sorted(extras))]
+    versions = ",".join(f"{name}={EXTRAS[name][1]}" for name in sorted(extras))
+    parts = [_file_digest(path), str(smiles_column), FEATURIZER_VERSION, str(STORE_FORMAT), versions]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
