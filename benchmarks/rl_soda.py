@@ -76,6 +76,22 @@ def table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def curve_table(records: list[dict]) -> str:
+    """Training-environment returns logged during training (3 episodes each), mean +/- std over seeds."""
+    curves: dict[str, dict[int, list[float]]] = {}
+    for r in records:
+        for line in (Path(r["out"]) / "metrics.jsonl").read_text().splitlines():
+            entry = json.loads(line)
+            if "eval_return" in entry:
+                curves.setdefault(r["method"], {}).setdefault(entry["step"], []).append(entry["eval_return"])
+    steps = sorted({step for curve in curves.values() for step in curve})
+    lines = ["| method | " + " | ".join(f"step {s}" for s in steps) + " |", "|---|" + "---|" * len(steps)]
+    for method, curve in curves.items():
+        cells = [f"{np.mean(curve[s]):.1f} +/- {np.std(curve[s]):.1f}" if s in curve else "" for s in steps]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=3000, help="agent steps per run (x4 task steps)")
@@ -100,6 +116,8 @@ def main() -> None:
     print(f"\nPendulum-v1 from {args.image_size}x{args.image_size} pixels, {args.steps} agent steps x 4 action repeat, seeds {seeds}, "
           f"{args.episodes} evaluation episodes per shift; total wall {time.perf_counter() - start:.0f} s\n")
     print(table(records))
+    print("\nDuring training (training environment, 3 evaluation episodes per point):\n")
+    print(curve_table(records))
     (args.out / "summary.json").write_text(json.dumps(records, indent=2))
 
 

@@ -50,7 +50,7 @@ def run_config(env: EnvConfig, agent: AgentConfig, train: TrainConfig) -> dict:
 
 
 def episode_seed(seed: int, episode: int) -> int:
-    """The reset seed of training episode ``episode`` (disjoint from the evaluation seeds for seeds < 1000)."""
+    """The reset seed of training episode ``episode``, disjoint from the evaluation seeds (10000, 10001, ...)."""
     return 1_000_000 + seed * 100_000 + episode
 
 
@@ -104,7 +104,7 @@ class Trainer:
         wanted = run_config(self.env_config, self.agent_config, self.config)
         saved = ckpt["config"]
         diff = [f"{part}.{k}" for part in wanted for k in wanted[part]
-                if part != "train" or k not in ("steps", "eval_every", "checkpoint_every")
+                if part != "train" or k not in ("steps", "eval_every", "eval_episodes", "checkpoint_every", "device")
                 if saved[part].get(k) != wanted[part][k]]
         if diff:
             raise ValueError(f"cannot resume {path}: settings differ from the checkpoint's ({', '.join(diff)})")
