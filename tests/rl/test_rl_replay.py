@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from molssl.rl.replay import ReplayBuffer
 
@@ -20,7 +21,7 @@ def test_sampled_fields_belong_to_the_same_transition():
     _fill(buffer, 30)
     batch = buffer.sample(64)
     i = batch.action[:, 0].long()
-    assert batch.obs.shape == (64, *SHAPE) and batch.obs.dtype.is_floating_point is False
+    assert batch.obs.shape == (64, *SHAPE) and batch.obs.dtype == torch.uint8
     assert (i < 30).all()
     assert (batch.reward[:, 0] == i.float()).all()
     assert (batch.obs[:, 0, 0, 0] == i % 256).all() and (batch.next_obs[:, 0, 0, 0] == (i + 1) % 256).all()
