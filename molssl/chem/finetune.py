@@ -127,12 +127,6 @@ class FinetuneConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, values: dict) -> "FinetuneConfig":
-        values = dict(values)
-        values["encoder"] = EncoderConfig(**values.get("encoder", {}))
-        return cls(**values)
-
 
 # --------------------------------------------------------------------------- data
 @dataclass
@@ -249,6 +243,7 @@ class PropertyModel(nn.Module):
         self.smiles_column = smiles_column
         self.units = units
         self.freeze_encoder = freeze_encoder
+        self.meta: dict = {}  # run information of a loaded model.pt (dataset, protocol, seed, scores, ...)
         self.register_buffer("target_mean", torch.zeros(len(tasks)))
         self.register_buffer("target_std", torch.ones(len(tasks)))
         if freeze_encoder:
