@@ -1,0 +1,30 @@
+#!/bin/bash
+# Rebuild the shipped models in molssl/models/ with the project's own commands (the exact budget used for
+# the shipped files; see benchmarks/results/model_zoo.md). CPU only; about 1 h on a 2-core machine shared
+# with other jobs. Usage: bash benchmarks/build_model_zoo.sh [WORK_DIR]   (run from the repository root)
+set -euo pipefail
+WORK=${1:-/tmp/zoo}
+SHARED=${SHARED:-../shared/data}
+DATA=$SHARED/moleculenet
+mkdir -p "$WORK/ft"
+export OMP_NUM_THREADS=1
+
+# 1. Pre-training: MolCLR GIN on the first 20,000 MOSES training SMILES, 1 epoch of batch 128 (148 steps), fp32.
+zcat "$SHARED/pretrain/moses_train.csv.gz" | head -20001 > "$WORK/moses_first20k.csv"
+molssl pretrain --smiles "$WORK/moses_first20k.csv" --out "$WORK/pretrain" \
+  --epochs 1 --batch-size 128 --checkpoint-every 50 --precision fp32 --seed 0 --workers 1
+ENC=$WORK/pretrain/encoder.pt
+
+# 2. Fine-tuning (scaffold split, MolCLR hyper-parameters, few epochs): one run per (data set, seed), all in
+#    parallel, each on one thread; the runs of a data set share its scaffold split and form its ensemble.
+FT="molssl finetune --pretrained $ENC --data-dir $DATA --split scaffold --threads 1 --cache-dir $WORK/cache"
+for s in 0 1 2; do $FT --dataset esol --out "$WORK/ft/esol/s$s" --epochs 10 --seeds $s & done
+for s in 0 1 2; do $FT --dataset freesolv --out "$WORK/ft/freesolv/s$s" --epochs 15 --seeds $s & done
+for s in 0 1; do $FT --dataset bbbp --out "$WORK/ft/bbbp/s$s" --epochs 4 --seeds $s & done
+for s in 0 1; do $FT --dataset bace --out "$WORK/ft/bace/s$s" --epochs 8 --seeds $s & done
+for s in 0 1; do $FT --dataset lipo --out "$WORK/ft/lipo/s$s" --epochs 2 --seeds $s & done
+$FT --dataset tox21 --out "$WORK/ft/tox21/s0" --protocol multitask --epochs 1 --seeds 0 &
+wait
+
+# 3. Packing into molssl/models (int8 weights + model cards with the test-split scores).
+bash benchmarks/export_model_zoo.sh "$WORK"
