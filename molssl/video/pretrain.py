@@ -14,10 +14,10 @@ from molssl.video.data import VideoDataset, load_video_folder, moving_digits
 from molssl.video.pretext import FrameOrderVerification
 from molssl.vision.augment import AugmentConfig
 from molssl.vision.contrastive import SimCLR
-from molssl.vision.data import TensorBatchSource, load_mnist
+from molssl.vision.data import load_mnist
 from molssl.vision.encoders import ConvEncoder
 from molssl.vision.probe import extract_features, linear_probe_accuracy
-from molssl.vision.training import load_run, run_training, total_steps
+from molssl.vision.training import load_encoder_of, pretrain_on_tensors
 
 METHODS = ("cvrl", "shuffle")
 MOVING_MNIST = "moving-mnist"
@@ -90,14 +90,8 @@ def pretrain(config: dict, out_dir: str | Path, *, device: torch.device, resume:
     """Pre-train on the training videos (labels unused); returns (module, final state)."""
     if train is None:
         train, _ = split_data(config)
-    source = TensorBatchSource(train.videos, config["batch_size"], seed=config["seed"])
-    config = {**config, "total_steps": total_steps(source, config["epochs"], config["max_steps"])}
-    seed_everything(config["seed"])
-    module = build_module(config)
-    state = run_training(module, source, out_dir, device=device, run_config=config, epochs=config["epochs"],
-                         lr=config["lr"], max_steps=config["max_steps"], precision=config["precision"],
-                         resume=resume, progress=progress)
-    return module, state
+    return pretrain_on_tensors(train.videos, config, build_module, out_dir, device=device, resume=resume,
+                               progress=progress)
 
 
 def random_init_encoder(config: dict) -> nn.Module:
@@ -107,10 +101,8 @@ def random_init_encoder(config: dict) -> nn.Module:
 
 
 def load_encoder(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module, dict]:
-    module, config = load_run(checkpoint, build_module, device)
-    if config.get("modality") != "video":
-        raise ValueError(f"{checkpoint} is not a molssl video checkpoint (modality {config.get('modality')!r})")
-    return module.encoder, config
+    """The trained encoder of a video checkpoint and the run config stored with it."""
+    return load_encoder_of(checkpoint, build_module, "video", device)
 
 
 def clip_features(encoder: nn.Module, videos: torch.Tensor, clip_len: int, device: torch.device) -> torch.Tensor:

@@ -11,11 +11,11 @@ from molssl.core.checkpoint import seed_everything
 from molssl.core.trainer import TrainState
 from molssl.vision.augment import AugmentConfig, ImageAugment, TwoViews
 from molssl.vision.contrastive import BYOL, MoCo, SimCLR
-from molssl.vision.data import ImageDataset, TensorBatchSource, load_dataset
+from molssl.vision.data import ImageDataset, load_dataset
 from molssl.vision.encoders import ConvEncoder
 from molssl.vision.pretext import JigsawPuzzle, RelativePosition, RotationPrediction
 from molssl.vision.probe import extract_features, probe_features
-from molssl.vision.training import load_run, run_training, total_steps
+from molssl.vision.training import load_encoder_of, pretrain_on_tensors
 
 CONTRASTIVE = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL}
 PRETEXT = {"rotation": RotationPrediction, "jigsaw": JigsawPuzzle, "context": RelativePosition}
@@ -69,14 +69,8 @@ def pretrain(config: dict, out_dir: str | Path, *, device: torch.device, resume:
     """Pre-train the method of ``config`` on the train split (or ``train``); returns (module, final state)."""
     if train is None:
         train, _ = split_data(config)
-    source = TensorBatchSource(train.images, config["batch_size"], seed=config["seed"])
-    config = {**config, "total_steps": total_steps(source, config["epochs"], config["max_steps"])}
-    seed_everything(config["seed"])
-    module = build_module(config)
-    state = run_training(module, source, out_dir, device=device, run_config=config, epochs=config["epochs"],
-                         lr=config["lr"], max_steps=config["max_steps"], precision=config["precision"],
-                         resume=resume, progress=progress)
-    return module, state
+    return pretrain_on_tensors(train.images, config, build_module, out_dir, device=device, resume=resume,
+                               progress=progress)
 
 
 def random_init_encoder(config: dict) -> nn.Module:
@@ -87,10 +81,7 @@ def random_init_encoder(config: dict) -> nn.Module:
 
 def load_encoder(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module, dict]:
     """The trained encoder of a vision checkpoint and the run config stored with it."""
-    module, config = load_run(checkpoint, build_module, device)
-    if config.get("modality") != "vision":
-        raise ValueError(f"{checkpoint} is not a molssl vision checkpoint (modality {config.get('modality')!r})")
-    return module.encoder, config
+    return load_encoder_of(checkpoint, build_module, "vision", device)
 
 
 def probe_encoders(encoders: dict[str, nn.Module], train: ImageDataset, test: ImageDataset,

@@ -10,9 +10,10 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from molssl.core.checkpoint import load_checkpoint
+from molssl.core.checkpoint import load_checkpoint, seed_everything
 from molssl.core.schedules import warmup_cosine
 from molssl.core.trainer import BatchSource, Trainer, TrainerConfig, TrainState
+from molssl.vision.data import TensorBatchSource
 
 
 def total_steps(source: BatchSource, epochs: int, max_steps: Optional[int]) -> int:
@@ -72,3 +73,33 @@ def load_run(checkpoint: str | Path, build: Callable[[dict], nn.Module], device:
     module = build(config)
     module.load_state_dict(ckpt["model"])
     return module.to(device), config
+
+
+def pretrain_on_tensors(
+    data: torch.Tensor,
+    config: dict,
+    build: Callable[[dict], nn.Module],
+    out_dir: str | Path,
+    *,
+    device: torch.device,
+    resume: bool = False,
+    progress: bool = True,
+) -> tuple[nn.Module, TrainState]:
+    """Build the module of ``config`` (seeded) and pre-train it on ``data`` (images or clips, labels unused)."""
+    source = TensorBatchSource(data, config["batch_size"], seed=config["seed"])
+    config = {**config, "total_steps": total_steps(source, config["epochs"], config["max_steps"])}
+    seed_everything(config["seed"])
+    module = build(config)
+    state = run_training(module, source, out_dir, device=device, run_config=config, epochs=config["epochs"],
+                         lr=config["lr"], max_steps=config["max_steps"], precision=config["precision"],
+                         resume=resume, progress=progress)
+    return module, state
+
+
+def load_encoder_of(checkpoint: str | Path, build: Callable[[dict], nn.Module], modality: str,
+                    device: torch.device) -> tuple[nn.Module, dict]:
+    """The trained encoder of a ``modality`` checkpoint and the run config stored with it."""
+    module, config = load_run(checkpoint, build, device)
+    if config.get("modality") != modality:
+        raise ValueError(f"{checkpoint} is not a molssl {modality} checkpoint (modality {config.get('modality')!r})")
+    return module.encoder, config
