@@ -196,7 +196,7 @@ def plot_fingerprint_map(features: np.ndarray, color: Sequence[float], out: str 
         for (x, y), text in zip(xy, np.asarray(labels, dtype=object)[keep]):
             ax.annotate(str(text), (x, y), fontsize=6, alpha=0.8, xytext=(2, 2), textcoords="offset points")
     ax.set(xlabel=f"{method} 1", ylabel=f"{method} 2",
-           title=title or f"learned fingerprints ({method}), coloured by {color_label}")
+           title=title or f"learned fingerprints ({method})\ncoloured by {color_label}")
     ax.set_xticks([])
     ax.set_yticks([])
     return _save(fig, out)

@@ -123,3 +123,15 @@ def test_shipped_zoo_is_complete_and_small():
         if card.kind == "property":
             assert card.split == "scaffold" and card.test_score is not None and card.members >= 1
     assert len(cards["tox21"].tasks) == 12
+
+
+def test_cli_export(exported, tmp_path):
+    runner = CliRunner()
+    args = ["models", "export", *map(str, exported["runs"]), "--name", "cli-toy", "--title", "t", "--training-data", "d",
+            "--command", "molssl finetune ...", "--label", "size=atoms/3", "--units", "Å", "--models-dir", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    card = zoo.get_card("cli-toy", tmp_path)
+    assert card.members == 2 and card.task_labels == {"size": "atoms/3"} and card.commands == ["molssl finetune ..."]
+    result = runner.invoke(app, [*args[:-2], "--label", "no-equals-sign", "--models-dir", str(tmp_path)])
+    assert result.exit_code != 0 and "TASK=LABEL" in result.output
