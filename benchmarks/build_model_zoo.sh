@@ -22,8 +22,8 @@ for s in 0 1 2; do $FT --dataset esol --out "$WORK/ft/esol/s$s" --epochs 10 --se
 for s in 0 1 2; do $FT --dataset freesolv --out "$WORK/ft/freesolv/s$s" --epochs 15 --seeds $s & done
 for s in 0 1; do $FT --dataset bbbp --out "$WORK/ft/bbbp/s$s" --epochs 4 --seeds $s & done
 for s in 0 1; do $FT --dataset bace --out "$WORK/ft/bace/s$s" --epochs 8 --seeds $s & done
-for s in 0 1; do $FT --dataset lipo --out "$WORK/ft/lipo/s$s" --epochs 2 --seeds $s & done
-$FT --dataset tox21 --out "$WORK/ft/tox21/s0" --protocol multitask --epochs 1 --seeds 0 &
+for s in 0 1; do $FT --dataset lipo --out "$WORK/ft/lipo/s$s" --epochs 5 --seeds $s & done
+for s in 0 1; do $FT --dataset tox21 --out "$WORK/ft/tox21/s$s" --protocol multitask --epochs 3 --seeds $s & done
 wait
 
 # 3. Packing into molssl/models (int8 weights + model cards with the test-split scores).

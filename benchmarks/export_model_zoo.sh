@@ -34,7 +34,7 @@ export_property esol "0 1 2" "--epochs 10" "Aqueous solubility (ESOL)" \
 export_property freesolv "0 1 2" "--epochs 15" "Hydration free energy (FreeSolv)" \
   "FreeSolv (Mobley & Guthrie 2014), 642 molecules, experimental values" --units "kcal/mol" --label "expt=dG_hyd" \
   --description "Predicts the experimental hydration free energy in kcal/mol. Ensemble of 3 fine-tuned models (seeds 0-2)."
-export_property lipo "0 1" "--epochs 2" "Lipophilicity (logD at pH 7.4)" \
+export_property lipo "0 1" "--epochs 5" "Lipophilicity (logD at pH 7.4)" \
   "Lipophilicity (AstraZeneca, ChEMBL), 4,200 molecules" --label "exp=logD7.4" \
   --description "Predicts the octanol/water distribution coefficient logD at pH 7.4 (dimensionless log10 ratio). Ensemble of 2 fine-tuned models (seeds 0-1)."
 export_property bbbp "0 1" "--epochs 4" "Blood-brain barrier penetration (BBBP)" \
@@ -43,7 +43,7 @@ export_property bbbp "0 1" "--epochs 4" "Blood-brain barrier penetration (BBBP)"
 export_property bace "0 1" "--epochs 8" "BACE-1 inhibition (BACE)" \
   "BACE (Subramanian et al. 2016), 1,513 molecules, binary label (IC50 threshold)" --label "Class=P(BACE-1 inhibitor)" \
   --description "Probability that the molecule inhibits human beta-secretase 1 (BACE-1). Ensemble of 2 fine-tuned models (seeds 0-1)."
-export_property tox21 "0" "--protocol multitask --epochs 1" "Tox21: 12 toxicity endpoints" \
+export_property tox21 "0 1" "--protocol multitask --epochs 3" "Tox21: 12 toxicity endpoints" \
   "Tox21 (2014 challenge), 7,831 molecules, 12 assays with missing labels masked" \
-  --description "Probability of activity in each of the 12 Tox21 nuclear-receptor (NR-*) and stress-response (SR-*) assays. One multitask model (12 outputs, masked loss)."
+  --description "Probability of activity in each of the 12 Tox21 nuclear-receptor (NR-*) and stress-response (SR-*) assays. Ensemble of 2 multitask models (seeds 0-1; 12 outputs, masked loss)."
 molssl models --markdown
