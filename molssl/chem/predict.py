@@ -44,11 +44,12 @@ class SmilesBatches:
     """
 
     def __init__(self, smiles: Sequence[str], batch_size: int = 256, workers: int = 1,
-                 chunk_size: int = 2048, progress: Optional[bool] = None, desc: str = "predicting") -> None:
+                 chunk_size: Optional[int] = None, progress: Optional[bool] = None, desc: str = "predicting") -> None:
         if batch_size < 1:
             raise ValueError(f"batch size must be positive, got {batch_size}")
         self.smiles = list(smiles)
-        self.batch_size, self.workers, self.chunk_size = batch_size, workers, chunk_size
+        # one batch per chunk: the model starts after the first batch is featurized, not after a big chunk
+        self.batch_size, self.workers, self.chunk_size = batch_size, workers, chunk_size or batch_size
         self.status = [OK] * len(self.smiles)
         self.progress = len(self.smiles) >= PROGRESS_MIN_MOLECULES if progress is None else progress
         self.desc = desc
