@@ -75,7 +75,8 @@ def encode_smiles(encoder: MolecularEncoder, smiles: Sequence[str], batch_size: 
     return encode_batches(encoder, batches), batches.status
 
 
-def _invalid(smiles: Sequence[str], status: list[str]) -> list[tuple[int, str, str]]:
+def invalid_inputs(smiles: Sequence[str], status: list[str]) -> list[tuple[int, str, str]]:
+    """(position, SMILES, reason) of every input whose status is not ok."""
     return [(i, s, st.removeprefix("invalid: ")) for i, (s, st) in enumerate(zip(smiles, status)) if st != OK]
 
 
@@ -109,7 +110,7 @@ def fingerprint(smiles: Sequence[str] | str, model: str | Path | MolecularEncode
     encoder = load_encoder(model, device)
     with torch_threads(threads):
         out, status = encode_smiles(encoder, smiles, batch_size, workers, progress)
-    invalid = _invalid(smiles, status)
+    invalid = invalid_inputs(smiles, status)
     if invalid and errors == "raise":
         raise InvalidSmilesInput(invalid)
     return out
@@ -147,7 +148,7 @@ class MolecularFingerprint(TransformerMixin, BaseEstimator):
         smiles = _as_smiles_list(X)
         with torch_threads(self.n_threads):
             out, status = encode_smiles(self.encoder_, smiles, self.batch_size, progress=False)
-        invalid = _invalid(smiles, status)
+        invalid = invalid_inputs(smiles, status)
         if invalid and self.errors == "raise":
             raise InvalidSmilesInput(invalid)
         return out

@@ -117,7 +117,7 @@ def fingerprint(
     import numpy as np
     import pandas as pd
 
-    from molssl.chem.fingerprints import InvalidSmilesInput, _invalid, encode_batches, load_encoder
+    from molssl.chem.fingerprints import InvalidSmilesInput, encode_batches, invalid_inputs, load_encoder
     from molssl.chem.predict import STATUS_COLUMN, file_batches, read_input_table, torch_threads
     from molssl.chem.inputs import resolve_smiles_column
 
@@ -139,7 +139,7 @@ def fingerprint(
                            str(cache_dir) if cache_dir else None, desc="fingerprints")
     with torch_threads(threads):
         features = encode_batches(encoder, batches)
-    invalid = _invalid(smiles_list, batches.status)
+    invalid = invalid_inputs(smiles_list, batches.status)
     if invalid and errors == "raise":
         raise InvalidSmilesInput(invalid)
     output.parent.mkdir(parents=True, exist_ok=True)
