@@ -11,6 +11,7 @@ import typer
 
 from molssl.audio.cli import app as audio_app
 from molssl.chem.finetune_cli import app as finetune_app
+from molssl.chem.predict_cli import app as predict_app
 from molssl.data_cli import app as data_app
 from molssl.errors import MolsslError
 from molssl.rl.cli import app as rl_app
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(finetune_app)  # finetune, benchmark, convert at the top level
+app.add_typer(predict_app)  # predict, fingerprint, models, plot at the top level
 app.add_typer(data_app, name="data")
 app.add_typer(vision_app, name="vision")
 app.add_typer(video_app, name="video")
@@ -41,9 +43,6 @@ class Precision(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"
-
-
-DEMO_SMILES = Path(__file__).resolve().parent.parent / "data" / "demo_smiles.smi"
 
 
 @app.command()
@@ -118,19 +117,6 @@ def _report(summary: dict) -> None:
     rate = summary["molecules_per_s"]
     typer.echo(f"done: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, validation loss "
                f"{validation}, {rate or 0:.0f} molecules/s; encoder saved to {summary['encoder']}")
-
-
-@app.command()
-def demo(out: Path = typer.Option(Path("runs/demo"), help="Run directory (replaced if it exists)")) -> None:
-    """A short MolCLR pre-training on the bundled demo molecules: prints throughput and loss."""
-    import shutil
-
-    from molssl.chem.pretrain import PretrainConfig, pretrain as run
-
-    shutil.rmtree(out, ignore_errors=True)
-    config = PretrainConfig(smiles=str(DEMO_SMILES), out=str(out), epochs=5, batch_size=64, valid_fraction=0.1,
-                            workers=1, cache_dir=str(out / "cache"), log_every=1)
-    _report(run(config, log=_log))
 
 
 def main() -> None:

@@ -43,5 +43,6 @@ def test_pretrain_command_runs_a_short_job(tmp_path, smiles_file):
 def test_help_lists_commands():
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("pretrain", "demo", "data"):
+    for command in ("pretrain", "finetune", "benchmark", "convert", "predict", "fingerprint", "models", "plot",
+                    "data", "vision", "video", "audio", "rl"):
         assert command in result.output

@@ -74,13 +74,14 @@ def mol_to_graph(mol: Chem.Mol, smiles_hint: Optional[str] = None) -> MolGraph:
     n = mol.GetNumAtoms()
     if n == 0:
         raise InvalidMolecule("molecule has no heavy atoms")
+    atom = mol.GetAtomWithIdx  # indexing directly skips RDKit's Python-level atom iterator
     atoms = np.zeros((n, 2), dtype=np.uint8)
-    atoms[:, 0] = [atom.GetAtomicNum() for atom in mol.GetAtoms()]
+    atoms[:, 0] = [atom(i).GetAtomicNum() for i in range(n)]
     if not atoms[:, 0].all():
         raise InvalidMolecule("dummy atom '*' is not in the atom vocabulary")
     atoms[:, 0] -= 1
     if smiles_hint is None or "@" in smiles_hint:
-        atoms[:, 1] = [_CHIRALITY.get(atom.GetChiralTag(), 3) for atom in mol.GetAtoms()]
+        atoms[:, 1] = [_CHIRALITY.get(atom(i).GetChiralTag(), 3) for i in range(n)]
     if smiles_hint is None or any(c in smiles_hint for c in "$<>~"):
         bonds = _bonds_by_loop(mol)
     else:
@@ -109,14 +110,17 @@ _DOUBLED_ORDER_TO_TYPE = np.array([-1, -1, 0, 3, 1, -1, 2], dtype=np.int32)
 def _bonds_from_adjacency(mol: Chem.Mol) -> np.ndarray:
     """(m, 4) bond rows from RDKit's bond-order adjacency matrix (one C++ call, no per-bond loop)."""
     order = Chem.GetAdjacencyMatrix(mol, useBO=True)
-    src, dst = np.nonzero(np.triu(order))
-    bonds = np.zeros((src.size, 4), dtype=np.int32)
-    bonds[:, 0], bonds[:, 1] = src, dst
-    doubled = (2.0 * order[src, dst]).astype(np.int64)
-    kinds = _DOUBLED_ORDER_TO_TYPE[np.clip(doubled, 0, _DOUBLED_ORDER_TO_TYPE.size - 1)]
-    if src.size != mol.GetNumBonds() or (kinds < 0).any() or (doubled >= _DOUBLED_ORDER_TO_TYPE.size).any():
+    src, dst = np.nonzero(order)
+    upper = src < dst
+    src, dst = src[upper], dst[upper]
+    doubled = (order[src, dst] * 2).astype(np.intp)
+    if src.size != mol.GetNumBonds() or doubled.max(initial=0) >= _DOUBLED_ORDER_TO_TYPE.size:
         return _bonds_by_loop(mol)  # an unusual bond: read bond by bond to name it
-    bonds[:, 2] = kinds
+    kinds = _DOUBLED_ORDER_TO_TYPE[doubled]
+    if (kinds < 0).any():
+        return _bonds_by_loop(mol)
+    bonds = np.zeros((src.size, 4), dtype=np.int32)
+    bonds[:, 0], bonds[:, 1], bonds[:, 2] = src, dst, kinds
     return bonds
 
 
