@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from molssl.chem.pretrain import ENCODER_FILE, PretrainConfig, pretrain
+from molssl.chem.pretrain import PretrainConfig, pretrain
 
 VARIANTS = {
     "MolCLR": ("molclr", {}),

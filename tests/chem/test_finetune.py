@@ -8,7 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.finetune import (FinetuneConfig, PropertyModel, load_property_model, masked_loss, predict,
+from molssl.chem.finetune import (FinetuneConfig, load_property_model, masked_loss, predict,
                                   run_finetune)
 from molssl.chem.finetune_cli import app, expand_list_options
 from molssl.chem.pretrain import save_encoder
