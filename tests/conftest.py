@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MOLSSL_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -29,6 +30,18 @@ SMALL_SMILES = [
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test featurizes into its own cache, never the user's ~/.cache."""
     monkeypatch.setenv("MOLSSL_CACHE", str(tmp_path_factory.mktemp("molssl-cache")))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread for a test module that opts in (tiny tensors; no spinning on a shared machine).
+
+    Opt-in rather than autouse: forked multi-process tests must not inherit a changed OpenMP pool.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

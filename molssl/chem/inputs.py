@@ -25,7 +25,7 @@ def _is_csv(path: Path) -> bool:
     return ".csv" in path.suffixes
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def open_text(path: Path) -> io.TextIOBase:
     if not path.is_file():
         raise InputFileError(f"cannot read {path}: no such file")
     try:
@@ -40,7 +40,7 @@ def resolve_smiles_column(path: Path, requested: Optional[str]) -> Optional[str]
     """The CSV column holding SMILES: the requested one, else the first of smiles/SMILES/Smiles present."""
     if not _is_csv(path):
         return None
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         try:
             header = pd.read_csv(handle, nrows=0).columns.tolist()
         except (pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
@@ -76,7 +76,7 @@ def iter_smiles(path: str | Path, smiles_column: Optional[str] = None, chunk_siz
 
 def _iter_csv(path: Path, column: str, chunk_size: int) -> Iterator[SmilesChunk]:
     row = 0
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         # blank lines stay rows (reported as empty SMILES) so line numbers stay exact
         reader = pd.read_csv(handle, usecols=[column], dtype={column: str}, keep_default_na=False,
                              skip_blank_lines=False, chunksize=chunk_size)
@@ -92,7 +92,7 @@ def _iter_lines(path: Path, chunk_size: int) -> Iterator[SmilesChunk]:
     lines: list[int] = []
     smiles: list[str] = []
     row = 0
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         for line_number, text in enumerate(handle, start=1):
             token = text.split(maxsplit=1)[0] if text.strip() else ""
             if not token or (line_number == 1 and token.lower() == "smiles"):

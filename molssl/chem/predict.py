@@ -20,10 +20,10 @@ from tqdm.auto import tqdm
 
 from molssl.chem.batch import GraphBatch
 from molssl.chem.finetune import PropertyModel, load_property_model
-from molssl.chem.inputs import SMILES_COLUMN_CANDIDATES, SmilesChunk, _open_text, iter_smiles, resolve_smiles_column
+from molssl.chem.inputs import SMILES_COLUMN_CANDIDATES, SmilesChunk, iter_smiles, open_text, resolve_smiles_column
 from molssl.chem.metrics import score
 from molssl.chem.store import GraphArrays, MoleculeStore, build_store
-from molssl.chem.store import _parallel_map as parallel_featurize
+from molssl.chem.store import parallel_featurize
 from molssl.core.device import move_to, resolve_device
 from molssl.errors import InputFileError, MolsslError
 
@@ -290,7 +290,7 @@ def read_input_table(path: Path, smiles_column: Optional[str]) -> pd.DataFrame:
             raise InputFileError(f"cannot read {path}: {exc}") from exc
     wanted = {line for chunk in iter_smiles(path) for line in chunk.lines}
     smiles, names = [], []
-    with _open_text(path) as handle:
+    with open_text(path) as handle:
         for line_number, text in enumerate(handle, start=1):
             if line_number in wanted:
                 parts = text.split(maxsplit=1)

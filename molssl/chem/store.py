@@ -169,7 +169,7 @@ def _featurize_chunk_star(args: tuple) -> ChunkResult:
     return featurize_chunk(*args)
 
 
-def _parallel_map(chunks: Iterable[SmilesChunk], extras: tuple[str, ...], workers: int) -> Iterator[ChunkResult]:
+def parallel_featurize(chunks: Iterable[SmilesChunk], extras: tuple[str, ...], workers: int) -> Iterator[ChunkResult]:
     """Featurize chunks in ``workers`` processes, in order, with a bounded number of chunks in flight.
 
     An input of a single chunk is featurized in this process (starting workers would cost more).
@@ -361,7 +361,7 @@ def _write_store(path: Path, column: Optional[str], extras: tuple[str, ...], fol
     with open(folder / "invalid.csv", "w", newline="", encoding="utf-8") as invalid_file:
         rejected_writer = csv.writer(invalid_file)
         rejected_writer.writerow(["line", "smiles", "reason"])
-        for result in _parallel_map(chunks, extras, workers):
+        for result in parallel_featurize(chunks, extras, workers):
             _append_graphs(writer, ptrs, "", result.graphs)
             writer.append("rows", result.rows)
             if result.ecfp is not None:

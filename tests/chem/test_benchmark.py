@@ -15,11 +15,7 @@ from molssl.errors import MolsslError
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

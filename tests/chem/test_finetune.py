@@ -21,11 +21,7 @@ TAILS = ["C", "CC", "CCC", "OC", "NC", "ClC", "FC", "OCC", "NCC", "CC(C)C", "SC"
 INVALID_ROWS = (3, 40)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

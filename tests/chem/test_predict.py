@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from molssl.chem import predict as predict_module
@@ -15,12 +14,7 @@ from tiny_models import finetune_run
 INPUTS = ["CCO", "C1CC(", "c1ccccc1", "", "CC(=O)Oc1ccccc1C(=O)O"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,7 @@ from tiny_models import encoder_file, finetune_run
 SHIPPED = ("molclr-gin", "esol", "freesolv", "lipo", "bbbp", "bace", "tox21")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
