@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/imolclr_ablation.py --smiles FILE --out DIR [--molecules 4096] [--batch 256]
        [--epochs 1] [--seed 0] [--finetune-epochs 3] [--finetune-max-train 400] [--finetune-seeds 0]
-       [--data-dir DIR] [--threads 1] [--skip-finetune]
+       [--data-dir DIR] [--threads 1] [--skip-finetune] [--variants molclr weighted fragments both]
 
 Each variant pre-trains with ``molssl.chem.pretrain.pretrain`` on the first ``--molecules`` SMILES
 (same store, seed, batches and steps), then is fine-tuned on eight MoleculeNet sets with the
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import time
 from pathlib import Path
 
@@ -22,11 +23,11 @@ import torch
 
 from molssl.chem.pretrain import PretrainConfig, pretrain
 
-VARIANTS = {
-    "MolCLR": ("molclr", {}),
-    "+weighted": ("imolclr", {"lambda1": 0.5, "lambda2": 0.0}),
-    "+fragments": ("imolclr", {"lambda1": 0.0, "lambda2": 0.5}),
-    "iMolCLR (both)": ("imolclr", {"lambda1": 0.5, "lambda2": 0.5}),
+VARIANTS = {  # --variants key: (table name, --method, method options)
+    "molclr": ("MolCLR", "molclr", {}),
+    "weighted": ("+weighted", "imolclr", {"lambda1": 0.5, "lambda2": 0.0}),
+    "fragments": ("+fragments", "imolclr", {"lambda1": 0.0, "lambda2": 0.5}),
+    "both": ("iMolCLR (both)", "imolclr", {"lambda1": 0.5, "lambda2": 0.5}),
 }
 DATASETS = ("bbbp", "bace", "clintox", "tox21", "sider", "esol", "freesolv", "lipo")
 
@@ -38,12 +39,14 @@ def _head(path: Path, n: int, out: Path) -> Path:
     lines = [s for s in lines if s and s.lower() != "smiles"][:n]
     out.mkdir(parents=True, exist_ok=True)
     target = out / "corpus.smi"
-    target.write_text("\n".join(lines) + "\n")
+    partial = out / f"corpus.smi.{os.getpid()}"  # parallel processes each write, then rename atomically
+    partial.write_text("\n".join(lines) + "\n")
+    os.replace(partial, target)
     return target
 
 
-def _pretrain(name: str, method: str, options: dict, corpus: Path, args, out: Path) -> dict:
-    run = out / "pretrain" / name.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "plus_")
+def _pretrain(key: str, method: str, options: dict, corpus: Path, args, out: Path) -> dict:
+    run = out / "pretrain" / key
     if (run / "summary.json").is_file():
         return json.loads((run / "summary.json").read_text())
     config = PretrainConfig(smiles=str(corpus), out=str(run), method=method, method_options=options,
@@ -66,16 +69,25 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--skip-finetune", action="store_true")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                        help="run a subset (e.g. two processes with two variants each); the table lists "
+                             "every variant whose pre-training has finished")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     corpus = _head(args.smiles, args.molecules, args.out)
 
     summaries = {}
-    for name, (method, options) in VARIANTS.items():
+    for key in args.variants:
+        name, method, options = VARIANTS[key]
         started = time.perf_counter()
-        summaries[name] = _pretrain(name, method, options, corpus, args, args.out)
+        summaries[name] = _pretrain(key, method, options, corpus, args, args.out)
         print(f"pre-trained {name}: {summaries[name]['steps']} steps, loss {summaries[name]['final_loss']:.4f} "
               f"({time.perf_counter() - started:.0f} s)")
+    for key, (name, _, _) in VARIANTS.items():
+        done = args.out / "pretrain" / key / "summary.json"
+        if name not in summaries and done.is_file():
+            summaries[name] = json.loads(done.read_text())
+    summaries = {name: summaries[name] for name, _, _ in VARIANTS.values() if name in summaries}
 
     lines = ["| variant | pre-training steps | final train loss | final valid loss | molecules/s |",
              "|---|---|---|---|---|"]

@@ -9,7 +9,7 @@ Nat. Mach. Intell. 4, 279 (2022), and its reference code.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 from rdkit import Chem, RDLogger
@@ -145,3 +145,75 @@ def try_smiles_to_graph(smiles: str) -> tuple[Optional[MolGraph], Optional[str]]
         return smiles_to_graph(smiles), None
     except InvalidMolecule as exc:
         return None, str(exc)
+
+
+_PER_MOLECULE_SYMBOLS = frozenset("@/\\$<>~")  # chirality, bond directions, unusual bonds: see mol_to_graph
+
+
+def smiles_to_graphs(smiles: Sequence[str]) -> list[tuple[Optional[MolGraph], Optional[str]]]:
+    """:func:`try_smiles_to_graph` for many SMILES at once, with the same results, about twice as fast.
+
+    The per-molecule work is only RDKit: parse, read atomic numbers, and take the bond-order
+    adjacency matrix. Turning the matrices into bond rows, and every check, runs once for the
+    whole batch on the concatenated arrays. SMILES that need per-atom or per-bond reads
+    (stereo, bond directions, unusual bonds) and every failure go through :func:`try_smiles_to_graph`.
+    """
+    results: list = [None] * len(smiles)
+    parse, adjacency = Chem.MolFromSmiles, Chem.GetAdjacencyMatrix
+    batched: list[int] = []
+    atomic_numbers: list[int] = []
+    n_atoms: list[int] = []
+    n_bonds: list[int] = []
+    matrices: list[np.ndarray] = []
+    for i, text in enumerate(smiles):
+        mol = parse(text) if isinstance(text, str) else None
+        if mol is None or mol.GetNumAtoms() == 0 or not _PER_MOLECULE_SYMBOLS.isdisjoint(text):
+            results[i] = try_smiles_to_graph(text)
+            continue
+        n = mol.GetNumAtoms()
+        atom = mol.GetAtomWithIdx
+        atomic_numbers += [atom(j).GetAtomicNum() for j in range(n)]
+        matrices.append(adjacency(mol, useBO=True).ravel())
+        n_atoms.append(n)
+        n_bonds.append(mol.GetNumBonds())
+        batched.append(i)
+    if batched:
+        graphs, valid = _graphs_from_matrices(np.asarray(atomic_numbers, dtype=np.int64), np.asarray(n_atoms),
+                                              np.asarray(n_bonds), matrices)
+        for i, graph, ok in zip(batched, graphs, valid):
+            results[i] = (graph, None) if ok else try_smiles_to_graph(smiles[i])  # names the problem
+    return results
+
+
+def _graphs_from_matrices(atomic_numbers: np.ndarray, n_atoms: np.ndarray, n_bonds: np.ndarray,
+                          matrices: list[np.ndarray]) -> tuple[list[MolGraph], np.ndarray]:
+    """Graphs from concatenated atomic numbers and flattened adjacency matrices, plus a validity mask.
+
+    Invalid (dummy atom, a bond order outside the vocabulary, a bond count that disagrees with
+    RDKit's) molecules get ``False``; their graphs are meaningless.
+    """
+    count = n_atoms.size
+    atom_ptr = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(n_atoms, out=atom_ptr[1:])
+    square_ptr = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(n_atoms * n_atoms, out=square_ptr[1:])
+    flat = np.concatenate(matrices)
+    position = np.flatnonzero(flat)
+    owner = np.searchsorted(square_ptr, position, side="right") - 1
+    src, dst = np.divmod(position - square_ptr[owner], n_atoms[owner])
+    upper = src < dst  # row-major order, upper triangle: the order mol_to_graph produces
+    src, dst, owner, position = src[upper], dst[upper], owner[upper], position[upper]
+    doubled = np.minimum((flat[position] * 2).astype(np.intp), _DOUBLED_ORDER_TO_TYPE.size - 1)
+    kinds = _DOUBLED_ORDER_TO_TYPE[doubled]
+    bonds_found = np.bincount(owner, minlength=count)
+    valid = (bonds_found == n_bonds) & (np.bincount(owner, weights=kinds < 0, minlength=count) == 0)
+    valid &= np.bincount(np.repeat(np.arange(count), n_atoms), weights=atomic_numbers == 0, minlength=count) == 0
+
+    atoms = np.zeros((atomic_numbers.size, 2), dtype=np.uint8)
+    atoms[:, 0] = atomic_numbers - 1
+    bonds = np.zeros((src.size, 4), dtype=np.int32)
+    bonds[:, 0], bonds[:, 1], bonds[:, 2] = src, dst, kinds
+    bond_ptr = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(bonds_found, out=bond_ptr[1:])
+    graphs = [MolGraph(atoms[atom_ptr[k]:atom_ptr[k + 1]], bonds[bond_ptr[k]:bond_ptr[k + 1]]) for k in range(count)]
+    return graphs, valid

@@ -44,7 +44,7 @@ from molssl.chem.batch import GraphBatch
 from molssl.chem.baselines import rf_ecfp_baseline
 from molssl.chem.datasets import MoleculeNetData, get_spec, load_csv, load_dataset
 from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.featurize import try_smiles_to_graph
+from molssl.chem.featurize import smiles_to_graphs
 from molssl.chem.inputs import resolve_smiles_column
 from molssl.chem.metrics import HIGHER_IS_BETTER, score, task_scores
 from molssl.chem.splits import Split, random_scaffold_split, random_split, scaffold_split
@@ -310,7 +310,7 @@ def predict(model: PropertyModel, smiles: Sequence[str], batch_size: int = 256) 
 
     Classification predictions are probabilities of class 1; regression ones are in target units.
     """
-    graphs = [try_smiles_to_graph(s)[0] for s in smiles]
+    graphs = [graph for graph, _ in smiles_to_graphs(smiles)]
     valid = np.array([g is not None for g in graphs], dtype=bool)
     arrays = graphs_to_arrays([g for g in graphs if g is not None])
     n = len(arrays)

@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from molssl.chem.batch import GraphBatch
-from molssl.chem.featurize import FEATURIZER_VERSION, InvalidMolecule, MolGraph, mol_to_graph, parse_smiles
+from molssl.chem.featurize import FEATURIZER_VERSION, InvalidMolecule, MolGraph, parse_smiles, smiles_to_graphs
 from molssl.chem.inputs import SmilesChunk, iter_smiles, resolve_smiles_column
 from molssl.errors import InputFileError, InvalidSmilesError
 
@@ -137,16 +137,19 @@ def featurize_chunk(chunk: SmilesChunk, extras: tuple[str, ...] = ()) -> ChunkRe
     ecfp: list[np.ndarray] = []
     fragments: list[MolGraph] = []
     fragment_counts: list[int] = []
-    for row, line, smiles in zip(chunk.rows, chunk.lines, chunk.smiles):
-        try:
+    for row, line, smiles, (graph, reason) in zip(chunk.rows, chunk.lines, chunk.smiles,
+                                                  smiles_to_graphs(chunk.smiles)):
+        if graph is not None and extra_fns:  # extras need the RDKit molecule: parse once more
             mol = parse_smiles(smiles)
-            graph = mol_to_graph(mol, smiles_hint=smiles)
-            if "ecfp" in extra_fns:
-                fingerprint = extra_fns["ecfp"](mol, n_bits=ECFP_BITS)
-            if "fragments" in extra_fns:
-                frags = extra_fns["fragments"](mol, graph=graph)
-        except InvalidMolecule as exc:
-            rejected.append((line, smiles, str(exc)))
+            try:
+                if "ecfp" in extra_fns:
+                    fingerprint = extra_fns["ecfp"](mol, n_bits=ECFP_BITS)
+                if "fragments" in extra_fns:
+                    frags = extra_fns["fragments"](mol, graph=graph)
+            except InvalidMolecule as exc:
+                graph, reason = None, str(exc)
+        if graph is None:
+            rejected.append((line, smiles, reason))
             continue
         graphs.append(graph)
         rows.append(row)

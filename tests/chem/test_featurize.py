@@ -3,7 +3,7 @@ import pytest
 from rdkit import Chem
 
 from molssl.chem.featurize import (
-    MASK_ATOM, InvalidMolecule, mol_to_graph, smiles_to_graph, try_smiles_to_graph,
+    MASK_ATOM, InvalidMolecule, mol_to_graph, smiles_to_graph, smiles_to_graphs, try_smiles_to_graph,
 )
 
 
@@ -48,3 +48,22 @@ def test_invalid_molecules_have_reasons(smiles, reason):
         smiles_to_graph(smiles)
     graph, why = try_smiles_to_graph(smiles)
     assert graph is None and reason in why
+
+
+def test_batched_featurization_equals_one_by_one():
+    smiles = ["CC(=O)Oc1ccccc1C(=O)O", "", "C1CC", "*C", "[Fe]<-N", "F/C=C\\Cl", "C[C@H](N)C(=O)O", "C",
+              "[Na+].[Cl-]", "C#N", "O=[N+]([O-])c1ccccc1", "  CCO", "c1ccc2[nH]ccc2c1", "*", "CC*CC", "[Cu]$[Cu]",
+              "OCC1OC(O)C(O)C(O)C1O", "[2H]C([2H])([2H])Cl", None]
+    batched = smiles_to_graphs(smiles)
+    assert len(batched) == len(smiles)
+    for text, (graph, reason) in zip(smiles, batched):
+        expected, expected_reason = try_smiles_to_graph(text)
+        assert reason == expected_reason, text
+        if expected is None:
+            assert graph is None, text
+        else:
+            np.testing.assert_array_equal(graph.atoms, expected.atoms)
+            np.testing.assert_array_equal(graph.bonds, expected.bonds)  # same rows in the same order
+            assert graph.atoms.dtype == expected.atoms.dtype and graph.bonds.dtype == expected.bonds.dtype
+    assert sum(graph is None for graph, _ in batched) == 8  # "", C1CC, *C, [Fe]<-N, *, CC*CC, [Cu]$[Cu], None
+    assert smiles_to_graphs([]) == []
