@@ -1,7 +1,7 @@
 """iMolCLR ablation: MolCLR vs +weighted NT-Xent vs +fragment contrast vs both, same budget and seed.
 
 Usage: python benchmarks/imolclr_ablation.py --smiles FILE --out DIR [--molecules 4096] [--batch 256]
-       [--epochs 1] [--seed 0] [--finetune-epochs 3] [--finetune-max-train 400] [--finetune-seeds 0]
+       [--epochs 1] [--seed 0] [--finetune-epochs 3] [--finetune-max-train N] [--finetune-seeds 0]
        [--data-dir DIR] [--threads 1] [--skip-finetune] [--variants molclr weighted fragments both]
 
 Each variant pre-trains with ``molssl.chem.pretrain.pretrain`` on the first ``--molecules`` SMILES
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--finetune-epochs", type=int, default=3)
-    parser.add_argument("--finetune-max-train", type=int, default=400)
+    parser.add_argument("--finetune-max-train", type=int, default=None, help="cap each training split (default: all)")
     parser.add_argument("--finetune-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--threads", type=int, default=1)

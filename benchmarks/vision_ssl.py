@@ -17,17 +17,17 @@ from molssl.core.device import resolve_device
 from molssl.vision.pretrain import METHODS, make_config, pretrain, probe_encoders, random_init_encoder, split_data
 from molssl.vision.probe import probe_features
 
-# CPU budget per method (epochs over the 4,000 training images, batch 256), sized for a 2-core CPU shared with
-# other jobs. Pretext tasks on small tiles are cheaper per image, so they get more epochs. MoCo uses a
-# 1,024-key queue (a quarter of the data) and m=0.99: over ~50 steps a 0.999 EMA would leave the key encoder
-# ~95% at its initialization.
+# CPU budget per method (epochs over the 4,000 training images, batch 256), sized for a 2-core CPU. Pretext tasks
+# on small tiles are cheaper per image, and BYOL/rotation converge slowly, so they get more epochs. MoCo uses a
+# 1,024-key queue (a quarter of the data) and m=0.99: over ~200 steps a 0.999 EMA would leave the key encoder
+# ~80% at its initialization.
 BUDGET = {
-    "simclr": {"epochs": 5},
-    "moco": {"epochs": 3, "options": {"queue_size": 1024, "momentum": 0.99}},
-    "byol": {"epochs": 2},
-    "rotation": {"epochs": 1},
-    "jigsaw": {"epochs": 4},
-    "context": {"epochs": 4},
+    "simclr": {"epochs": 20},
+    "moco": {"epochs": 12, "options": {"queue_size": 1024, "momentum": 0.99}},
+    "byol": {"epochs": 40},
+    "rotation": {"epochs": 30},
+    "jigsaw": {"epochs": 64},
+    "context": {"epochs": 100},
 }
 
 
