@@ -98,7 +98,7 @@ def main() -> None:
     lines.append("Losses are not comparable across variants (different objectives); they show each run trained.")
 
     if not args.skip_finetune:
-        from molssl.chem.benchmark import BenchmarkConfig, run_benchmark
+        from molssl.chem.benchmark import BenchmarkConfig, classification_mean, run_benchmark
         from molssl.chem.finetune import format_score
 
         scores: dict[str, dict] = {}
@@ -116,6 +116,8 @@ def main() -> None:
             cells = [format_score(row["metric"], scores[n][dataset]["pretrained"]["mean"],
                                   scores[n][dataset]["pretrained"]["std"]) for n in scores]
             lines.append(f"| {row['title']} | {row['metric']} | " + " | ".join(cells) + " |")
+        means = [format_score("roc_auc", classification_mean(list(scores[n].values()), "pretrained")) for n in scores]
+        lines.append("| mean of the classification sets | roc_auc | " + " | ".join(means) + " |")
         lines += ["", f"Fine-tuning {budget}."]
     table = "\n".join(lines) + "\n"
     (args.out / "ablation.md").write_text(table)

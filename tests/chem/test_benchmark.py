@@ -6,7 +6,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from molssl.chem.benchmark import BenchmarkConfig, run_benchmark
+from molssl.chem.benchmark import BenchmarkConfig, benchmark_table, run_benchmark
 from molssl.chem.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.finetune_cli import app
 from molssl.chem.pretrain import save_encoder
@@ -88,3 +88,19 @@ def test_unknown_suite_and_dataset_are_clear_errors(tmp_path):
         BenchmarkConfig(out=str(tmp_path), suite="everything")
     with pytest.raises(ValueError, match="unknown data set"):
         BenchmarkConfig(out=str(tmp_path), datasets=["bbbq"])
+
+
+def test_table_adds_the_mean_over_classification_sets():
+    def row(name, metric, paper, pretrained, random_init, rf=None):
+        out = {"dataset": name, "title": name.upper(), "metric": metric, "molclr_paper": paper,
+               "pretrained": {"mean": pretrained, "std": 0.01}, "random-init": {"mean": random_init, "std": 0.02}}
+        if rf is not None:
+            out["rf-ecfp"] = {"mean": rf, "std": 0.0}
+        return out
+
+    rows = [row("a", "roc_auc", 70.0, 0.70, 0.60, 0.80), row("b", "roc_auc", 80.0, 0.80, 0.64),
+            row("c", "rmse", None, 1.5, 1.7, 1.1)]
+    last = [line for line in benchmark_table(rows, "budget").splitlines() if line.startswith("| mean of")]
+    # RF is missing on one classification set, so it gets no mean rather than a mean over a subset
+    assert last == ["| mean of 2 classification sets | ROC-AUC % | 75.0 | 75.0 | 62.0 | - |"]
+    assert not [line for line in benchmark_table(rows[:1], "b").splitlines() if line.startswith("| mean of")]
