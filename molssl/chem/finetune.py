@@ -535,10 +535,10 @@ def _summarize(config: FinetuneConfig, data: TaskData, groups: list[TaskGroup], 
 
 
 def format_score(metric: str, value: Optional[float], std: Optional[float] = None) -> str:
-    """ROC-AUC in percent (as papers report it), RMSE/MAE as they are."""
+    """ROC-AUC in percent (as papers report it), RMSE/MAE as they are (4 decimals below 0.1, e.g. QM8)."""
     if value is None:
         return "-"
-    scale, digits = (100.0, 1) if metric == "roc_auc" else (1.0, 3)
+    scale, digits = (100.0, 1) if metric == "roc_auc" else (1.0, 3 if abs(value) >= 0.1 else 4)
     text = f"{value * scale:.{digits}f}"
     return text if std is None else f"{text} ± {std * scale:.{digits}f}"
 

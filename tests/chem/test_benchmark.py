@@ -104,3 +104,12 @@ def test_table_adds_the_mean_over_classification_sets():
     # RF is missing on one classification set, so it gets no mean rather than a mean over a subset
     assert last == ["| mean of 2 classification sets | ROC-AUC % | 75.0 | 75.0 | 62.0 | - |"]
     assert not [line for line in benchmark_table(rows[:1], "b").splitlines() if line.startswith("| mean of")]
+
+
+def test_scores_are_formatted_with_useful_precision():
+    from molssl.chem.finetune import format_score
+
+    assert format_score("roc_auc", 0.7171, 0.0066) == "71.7 ± 0.7"
+    assert format_score("rmse", 1.4502, 0.0241) == "1.450 ± 0.024"
+    assert format_score("mae", 0.02062, 0.00084) == "0.0206 ± 0.0008"  # QM8-sized errors keep their digits
+    assert format_score("mae", None) == "-"
