@@ -150,39 +150,60 @@ def try_smiles_to_graph(smiles: str) -> tuple[Optional[MolGraph], Optional[str]]
 _PER_MOLECULE_SYMBOLS = frozenset("@/\\$<>~")  # chirality, bond directions, unusual bonds: see mol_to_graph
 
 
-def smiles_to_graphs(smiles: Sequence[str]) -> list[tuple[Optional[MolGraph], Optional[str]]]:
-    """:func:`try_smiles_to_graph` for many SMILES at once, with the same results, about twice as fast.
+def parse_many(smiles: Sequence[str]) -> list[Optional[Chem.Mol]]:
+    """RDKit molecules for many SMILES (stripped), ``None`` where RDKit cannot parse or the entry is not text."""
+    parse = Chem.MolFromSmiles
+    return [parse(text.strip()) if isinstance(text, str) else None for text in smiles]
 
-    The per-molecule work is only RDKit: parse, read atomic numbers, and take the bond-order
-    adjacency matrix. Turning the matrices into bond rows, and every check, runs once for the
-    whole batch on the concatenated arrays. SMILES that need per-atom or per-bond reads
-    (stereo, bond directions, unusual bonds) and every failure go through :func:`try_smiles_to_graph`.
+
+def smiles_to_graphs(smiles: Sequence[str]) -> list[tuple[Optional[MolGraph], Optional[str]]]:
+    """:func:`try_smiles_to_graph` for many SMILES at once, with the same results, about 1.4x as fast."""
+    return mols_to_graphs(parse_many(smiles), smiles)
+
+
+def mols_to_graphs(mols: Sequence[Optional[Chem.Mol]],
+                   smiles: Sequence[str]) -> list[tuple[Optional[MolGraph], Optional[str]]]:
+    """``(graph, None)`` or ``(None, reason)`` for molecules from :func:`parse_many` and their SMILES.
+
+    The per-molecule work is only RDKit: atomic numbers and the bond-order adjacency matrix. Turning
+    the matrices into bond rows, and every check, runs once for the whole batch on the concatenated
+    arrays. Molecules whose SMILES need per-atom or per-bond reads (stereo, bond directions, unusual
+    bonds) go through :func:`mol_to_graph`; unparsable and empty entries get their reason from
+    :func:`try_smiles_to_graph`.
     """
-    results: list = [None] * len(smiles)
-    parse, adjacency = Chem.MolFromSmiles, Chem.GetAdjacencyMatrix
+    results: list = [None] * len(mols)
+    adjacency = Chem.GetAdjacencyMatrix
     batched: list[int] = []
     atomic_numbers: list[int] = []
     n_atoms: list[int] = []
     n_bonds: list[int] = []
     matrices: list[np.ndarray] = []
-    for i, text in enumerate(smiles):
-        mol = parse(text) if isinstance(text, str) else None
-        if mol is None or mol.GetNumAtoms() == 0 or not _PER_MOLECULE_SYMBOLS.isdisjoint(text):
-            results[i] = try_smiles_to_graph(text)
-            continue
-        n = mol.GetNumAtoms()
-        atom = mol.GetAtomWithIdx
-        atomic_numbers += [atom(j).GetAtomicNum() for j in range(n)]
-        matrices.append(adjacency(mol, useBO=True).ravel())
-        n_atoms.append(n)
-        n_bonds.append(mol.GetNumBonds())
-        batched.append(i)
+    for i, (mol, text) in enumerate(zip(mols, smiles)):
+        if mol is None or mol.GetNumAtoms() == 0:
+            results[i] = try_smiles_to_graph(text)  # names why: empty, or RDKit cannot parse it
+        elif not _PER_MOLECULE_SYMBOLS.isdisjoint(text):
+            results[i] = _try_mol_to_graph(mol, text)
+        else:
+            n = mol.GetNumAtoms()
+            atom = mol.GetAtomWithIdx
+            atomic_numbers += [atom(j).GetAtomicNum() for j in range(n)]
+            matrices.append(adjacency(mol, useBO=True).ravel())
+            n_atoms.append(n)
+            n_bonds.append(mol.GetNumBonds())
+            batched.append(i)
     if batched:
         graphs, valid = _graphs_from_matrices(np.asarray(atomic_numbers, dtype=np.int64), np.asarray(n_atoms),
                                               np.asarray(n_bonds), matrices)
         for i, graph, ok in zip(batched, graphs, valid):
-            results[i] = (graph, None) if ok else try_smiles_to_graph(smiles[i])  # names the problem
+            results[i] = (graph, None) if ok else _try_mol_to_graph(mols[i], smiles[i])  # names the problem
     return results
+
+
+def _try_mol_to_graph(mol: Chem.Mol, smiles: str) -> tuple[Optional[MolGraph], Optional[str]]:
+    try:
+        return mol_to_graph(mol, smiles_hint=smiles), None
+    except InvalidMolecule as exc:
+        return None, str(exc)
 
 
 def _graphs_from_matrices(atomic_numbers: np.ndarray, n_atoms: np.ndarray, n_bonds: np.ndarray,

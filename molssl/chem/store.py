@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from molssl.chem.batch import GraphBatch
-from molssl.chem.featurize import FEATURIZER_VERSION, InvalidMolecule, MolGraph, parse_smiles, smiles_to_graphs
+from molssl.chem.featurize import FEATURIZER_VERSION, InvalidMolecule, MolGraph, mols_to_graphs, parse_many
 from molssl.chem.inputs import SmilesChunk, iter_smiles, resolve_smiles_column
 from molssl.errors import InputFileError, InvalidSmilesError
 
@@ -137,10 +137,10 @@ def featurize_chunk(chunk: SmilesChunk, extras: tuple[str, ...] = ()) -> ChunkRe
     ecfp: list[np.ndarray] = []
     fragments: list[MolGraph] = []
     fragment_counts: list[int] = []
-    for row, line, smiles, (graph, reason) in zip(chunk.rows, chunk.lines, chunk.smiles,
-                                                  smiles_to_graphs(chunk.smiles)):
-        if graph is not None and extra_fns:  # extras need the RDKit molecule: parse once more
-            mol = parse_smiles(smiles)
+    mols = parse_many(chunk.smiles)
+    for row, line, smiles, mol, (graph, reason) in zip(chunk.rows, chunk.lines, chunk.smiles, mols,
+                                                       mols_to_graphs(mols, chunk.smiles)):
+        if graph is not None and extra_fns:
             try:
                 if "ecfp" in extra_fns:
                     fingerprint = extra_fns["ecfp"](mol, n_bits=ECFP_BITS)
