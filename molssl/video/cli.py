@@ -1,14 +1,13 @@
 """``molssl video``: pre-train a 3D-CNN clip encoder and probe it (heavy imports happen inside the commands)."""
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from molssl.vision.cli import fail, parse_widths
+from molssl.vision.cli import fail, parse_widths, probe_and_report
 
 app = typer.Typer(help="Self-supervised pre-training on video (CVRL, shuffle-and-learn).", no_args_is_help=True)
 
@@ -72,22 +71,9 @@ def probe(
     json_out: Optional[Path] = typer.Option(None, help="Also write the accuracies as JSON here."),
 ) -> None:
     """Linear-probe accuracy of the frozen clip encoder vs the same encoder at random initialization."""
-    from molssl.core.device import resolve_device
     from molssl.video.pretrain import load_encoder, probe_video_encoders, random_init_encoder, split_data
 
-    try:
-        dev = resolve_device(device)
-        encoder, config = load_encoder(checkpoint, dev)
-        if data is not None:
-            config = {**config, "data": data}
-        train, test = split_data(config)
-        scores = probe_video_encoders({"random_init": random_init_encoder(config), "trained": encoder}, train, test,
-                                      config["clip_len"], dev, label)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(exc)
-    typer.echo(f"{config['method']} on {config['data']}: {len(train)} train / {len(test)} test videos")
-    for name, trained in scores["trained"].items():
-        random = scores["random_init"][name]
-        typer.echo(f"{name:>10}: trained {trained:.4f}  random init {random:.4f}  margin {trained - random:+.4f}")
-    if json_out is not None:
-        json_out.write_text(json.dumps({"method": config["method"], "data": config["data"], **scores}, indent=2))
+    probe_and_report(checkpoint, data, device, json_out, load_encoder=load_encoder, split_data=split_data,
+                     random_init_encoder=random_init_encoder, unit="videos",
+                     probe=lambda encoders, train, test, config, dev: probe_video_encoders(
+                         encoders, train, test, config["clip_len"], dev, label))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 
@@ -59,6 +59,31 @@ def fail(exc: Exception) -> None:
     raise typer.Exit(1)
 
 
+def probe_and_report(checkpoint: Path, data: Optional[str], device: str, json_out: Optional[Path], *,
+                     load_encoder: Callable, split_data: Callable, random_init_encoder: Callable,
+                     probe: Callable, unit: str) -> None:
+    """Body of ``vision probe`` and ``video probe``: score the trained encoder and its random init, print
+    the margins, optionally write them as JSON. ``probe(encoders, train, test, config, device)`` -> scores."""
+    from molssl.core.device import resolve_device
+
+    try:
+        dev = resolve_device(device)
+        encoder, config = load_encoder(checkpoint, dev)
+        if data is not None:
+            config = {**config, "data": data}
+        train, test = split_data(config)
+        scores = probe({"random_init": random_init_encoder(config), "trained": encoder}, train, test, config, dev)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(exc)
+    typer.echo(f"{config['method']} on {config['data']}: {len(train)} train / {len(test)} test {unit}")
+    width = max(map(len, scores["trained"]))
+    for name, trained in scores["trained"].items():
+        random = scores["random_init"][name]
+        typer.echo(f"{name:>{width}}: trained {trained:.4f}  random init {random:.4f}  margin {trained - random:+.4f}")
+    if json_out is not None:
+        json_out.write_text(json.dumps({"method": config["method"], "data": config["data"], **scores}, indent=2))
+
+
 @app.command()
 def pretrain(
     method: Method = typer.Option(..., help="SSL method."),
@@ -110,21 +135,8 @@ def probe(
     json_out: Optional[Path] = typer.Option(None, help="Also write the accuracies as JSON here."),
 ) -> None:
     """Linear-probe and k-NN accuracy of the frozen encoder vs the same encoder at random initialization."""
-    from molssl.core.device import resolve_device
     from molssl.vision.pretrain import load_encoder, probe_encoders, random_init_encoder, split_data
 
-    try:
-        dev = resolve_device(device)
-        encoder, config = load_encoder(checkpoint, dev)
-        if data is not None:
-            config = {**config, "data": data}
-        train, test = split_data(config)
-        scores = probe_encoders({"random_init": random_init_encoder(config), "trained": encoder}, train, test, dev, knn_k)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(exc)
-    typer.echo(f"{config['method']} on {config['data']}: {len(train)} train / {len(test)} test images")
-    for metric in ("linear", "knn"):
-        trained, random = scores["trained"][metric], scores["random_init"][metric]
-        typer.echo(f"{metric:>6}: trained {trained:.4f}  random init {random:.4f}  margin {trained - random:+.4f}")
-    if json_out is not None:
-        json_out.write_text(json.dumps({"method": config["method"], "data": config["data"], **scores}, indent=2))
+    probe_and_report(checkpoint, data, device, json_out, load_encoder=load_encoder, split_data=split_data,
+                     random_init_encoder=random_init_encoder, unit="images",
+                     probe=lambda encoders, train, test, config, dev: probe_encoders(encoders, train, test, dev, knn_k))
