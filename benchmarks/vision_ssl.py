@@ -3,9 +3,12 @@
 Protocol: the 5,000 real MNIST digits are split 80/20 (stratified, seed 0). Each method pre-trains on the
 4,000 training images only (labels unused), then a logistic-regression linear probe and a 20-NN
 classifier are fit on frozen features of those 4,000 images and scored on the 1,000 test images. The
-baseline is the same encoder at the exact random initialization the run started from.
+baseline is the same encoder at the exact random initialization the run started from. Features are those
+of the input each method trains its encoder on: whole images, or for the tile tasks (jigsaw, context) the
+3x3 grid of tiles, concatenated; the tile tasks are also scored on whole-image features (second table).
 
-    .venv/bin/python benchmarks/vision_ssl.py --out runs/bench/vision
+    .venv/bin/python benchmarks/vision_ssl.py --out runs/bench/vision              # seeds 0 1 2, all methods
+    .venv/bin/python benchmarks/vision_ssl.py --seeds 1 --methods moco             # one part (runs resume)
 """
 from __future__ import annotations
 
@@ -14,40 +17,64 @@ import json
 from pathlib import Path
 
 from molssl.core.device import resolve_device
-from molssl.vision.pretrain import METHODS, make_config, pretrain, probe_encoders, random_init_encoder, split_data
-from molssl.vision.probe import probe_features
+from molssl.vision.pretrain import (METHODS, TILE_TASKS, feature_extractor, make_config, pretrain, probe_encoders,
+                                   random_init_module, split_data)
+from molssl.vision.probe import margin_cells, probe_features
+from molssl.vision.training import training_seconds
 
 # CPU budget per method (epochs over the 4,000 training images, batch 256), sized for a 2-core CPU. Pretext tasks
 # on small tiles are cheaper per image, and BYOL/rotation converge slowly, so they get more epochs. MoCo uses a
-# 1,024-key queue (a quarter of the data) and m=0.99: over ~200 steps a 0.999 EMA would leave the key encoder
-# ~80% at its initialization.
+# 1,024-key queue (a quarter of the data) and m=0.99: over its 600 steps a 0.999 EMA would leave the key encoder
+# 55% at its initialization (0.999 ** 600).
 BUDGET = {
     "simclr": {"epochs": 20},
-    "moco": {"epochs": 12, "options": {"queue_size": 1024, "momentum": 0.99}},
-    "byol": {"epochs": 40},
+    "moco": {"epochs": 40, "options": {"queue_size": 1024, "momentum": 0.99}},
+    "byol": {"epochs": 120},
     "rotation": {"epochs": 30},
     "jigsaw": {"epochs": 64},
     "context": {"epochs": 100},
 }
 
 
-def training_seconds(metrics: Path, batch_size: int) -> float:
-    """Time spent in optimizer steps, summed from the throughput the Trainer logs (survives resumed runs)."""
-    seconds, previous = 0.0, 0
-    for line in metrics.read_text().splitlines():
-        record = json.loads(line)
-        if "sample_per_s" in record:
-            seconds += (record["step"] - previous) * batch_size / record["sample_per_s"]
-            previous = record["step"]
-    return seconds
+def run_seed(method: str, seed: int, args: argparse.Namespace, train, test, device, pixels: dict) -> dict:
+    """Pre-train (or resume) one method at one seed and probe it; writes and returns its probe.json row."""
+    budget = BUDGET[method]
+    epochs = max(1, round(budget["epochs"] * args.epochs_scale))
+    config = make_config(method, "mnist", epochs=epochs, batch_size=args.batch_size, seed=seed,
+                         options=budget.get("options"))
+    run_dir = Path(args.out) / f"seed{seed}" / method
+    module, state = pretrain(config, run_dir, device=device, resume=True, train=train, progress=False)
+    initial = random_init_module(config)
+    views = ["auto", "image"] if isinstance(module, TILE_TASKS) else ["auto"]
+    scores = {view: probe_encoders({"random": feature_extractor(initial, view), "trained": feature_extractor(module, view)},
+                                   train, test, device)
+              for view in views}
+    row = {"method": method, "seed": seed, "features": "tiles" if len(views) == 2 else "image", "epochs": epochs,
+           "steps": state.step, "train_s": round(training_seconds(run_dir / "metrics.jsonl", args.batch_size), 1),
+           "raw_pixels": pixels, **scores["auto"], "whole_image": scores.get("image"),
+           "final_train": state.history[-1] if state.history else {}}
+    (run_dir / "probe.json").write_text(json.dumps(row, indent=2))
+    return row
+
+
+def print_table(rows_by_method: dict[str, list[dict]], whole_image: bool = False) -> None:
+    print("| method | features | epochs | linear random | linear trained | margin | per seed (wins) | "
+          "k-NN random | k-NN trained | margin | per seed (wins) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for method, rows in rows_by_method.items():
+        if whole_image:
+            rows = [{**r, **r["whole_image"], "features": "image"} for r in rows]
+        cells = [margin_cells([r["random"][p] for r in rows], [r["trained"][p] for r in rows]) for p in ("linear", "knn")]
+        print(f"| {method} | {rows[0]['features']} | {rows[0]['epochs']} | {' | '.join(cells)} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--out", default="runs/bench/vision")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
+                        help="pre-training seeds (each also sets the random-init baseline)")
+    parser.add_argument("--out", default="runs/bench/vision", help="runs go to OUT/seed<N>/<method>")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every method's epochs")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
@@ -55,25 +82,18 @@ def main() -> None:
     train, test = split_data(make_config("simclr", "mnist"))
     pixels = probe_features(train.images.flatten(1).float(), train.labels, test.images.flatten(1).float(), test.labels)
     print(f"reference, raw pixels: linear {pixels['linear']:.3f}, k-NN {pixels['knn']:.3f}")
-    print("| method | epochs | steps | train s | linear random | linear trained | margin | "
-          "k-NN random | k-NN trained | margin |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    rows_by_method = {}
     for method in args.methods:
-        budget = BUDGET[method]
-        epochs = max(1, round(budget["epochs"] * args.epochs_scale))
-        config = make_config(method, "mnist", epochs=epochs, batch_size=args.batch_size, seed=args.seed,
-                             options=budget.get("options"))
-        run_dir = Path(args.out) / method
-        module, state = pretrain(config, run_dir, device=device, resume=True, train=train)
-        seconds = training_seconds(run_dir / "metrics.jsonl", args.batch_size)
-        scores = probe_encoders({"random": random_init_encoder(config), "trained": module.encoder}, train, test, device)
-        r, t = scores["random"], scores["trained"]
-        row = {"method": method, "epochs": epochs, "steps": state.step, "train_s": round(seconds, 1), "raw_pixels": pixels,
-               "random": r, "trained": t, "final_train": state.history[-1] if state.history else {}}
-        (run_dir / "probe.json").write_text(json.dumps(row, indent=2))
-        print(f"| {method} | {epochs} | {state.step} | {seconds:.0f} | {r['linear']:.3f} | {t['linear']:.3f} | "
-              f"{t['linear'] - r['linear']:+.3f} | {r['knn']:.3f} | {t['knn']:.3f} | {t['knn'] - r['knn']:+.3f} |",
+        rows_by_method[method] = [run_seed(method, seed, args, train, test, device, pixels) for seed in args.seeds]
+        row = rows_by_method[method][-1]
+        print(f"{method}: {len(args.seeds)} seed(s) done, last {row['steps']} steps, {row['train_s']:.0f} s of training",
               flush=True)
+    print(f"\nMeans over seeds {', '.join(map(str, args.seeds))}; margin = trained - random init:\n")
+    print_table(rows_by_method)
+    tiles = {m: rows for m, rows in rows_by_method.items() if rows[0]["whole_image"]}
+    if tiles:
+        print("\nTile tasks on whole-image features (global pooling):\n")
+        print_table(tiles, whole_image=True)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ def pretrain(
     channels: int = typer.Option(3, help="Folder data only: 1 (grey) or 3 (RGB)."),
     widths: str = typer.Option("16,32,64", help="3D-CNN channel widths, one stage each."),
     temperature: Optional[float] = typer.Option(None, help="cvrl: NT-Xent temperature (0.5)."),
+    window: Optional[int] = typer.Option(None, min=5, help="shuffle: draw each frame tuple from this many consecutive frames (default: the whole video)."),
     flip_p: float = typer.Option(0.5, min=0.0, max=1.0, help="Horizontal-flip probability (set 0 when left/right motion is a label)."),
     max_videos: Optional[int] = typer.Option(None, min=1, help="Use at most this many training videos."),
     max_steps: Optional[int] = typer.Option(None, min=1),
@@ -43,11 +44,15 @@ def pretrain(
     """Pre-train a clip encoder; writes OUT/checkpoint.pt and OUT/metrics.jsonl."""
     if temperature is not None and method is not Method.cvrl:
         raise typer.BadParameter("--temperature applies only to --method cvrl")
+    if window is not None and method is not Method.shuffle:
+        raise typer.BadParameter("--window applies only to --method shuffle")
     from molssl.core.device import resolve_device
     from molssl.video.pretrain import make_config
     from molssl.video.pretrain import pretrain as run_pretrain
 
     options = {"temperature": temperature} if temperature is not None else {}
+    if window is not None:
+        options["window"] = window
     try:
         config = make_config(method.value, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                              clip_len=clip_len, frames=frames, size=size, channels=channels,

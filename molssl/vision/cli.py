@@ -27,7 +27,14 @@ METHOD_FLAGS = {
     "momentum": {"moco": "momentum", "byol": "base_momentum"},
     "queue_size": {"moco": "queue_size"},
     "permutations": {"jigsaw": "num_permutations"},
+    "standardize_tiles": {"jigsaw": "standardize_tiles"},
 }
+
+
+class Features(str, Enum):
+    auto = "auto"
+    image = "image"
+    tiles = "tiles"
 
 
 def method_options(method: str, **flags: object) -> dict:
@@ -75,13 +82,15 @@ def probe_and_report(checkpoint: Path, data: Optional[str], device: str, json_ou
         scores = probe({"random_init": random_init_encoder(config), "trained": encoder}, train, test, config, dev)
     except (FileNotFoundError, ValueError) as exc:
         fail(exc)
-    typer.echo(f"{config['method']} on {config['data']}: {len(train)} train / {len(test)} test {unit}")
+    view = f" (features: {config['probe_features']})" if "probe_features" in config else ""
+    typer.echo(f"{config['method']} on {config['data']}: {len(train)} train / {len(test)} test {unit}{view}")
     width = max(map(len, scores["trained"]))
     for name, trained in scores["trained"].items():
         random = scores["random_init"][name]
         typer.echo(f"{name:>{width}}: trained {trained:.4f}  random init {random:.4f}  margin {trained - random:+.4f}")
     if json_out is not None:
-        json_out.write_text(json.dumps({"method": config["method"], "data": config["data"], **scores}, indent=2))
+        extra = {"features": config["probe_features"]} if "probe_features" in config else {}
+        json_out.write_text(json.dumps({"method": config["method"], "data": config["data"], **extra, **scores}, indent=2))
 
 
 @app.command()
@@ -101,6 +110,9 @@ def pretrain(
     momentum: Optional[float] = typer.Option(None, help="moco: key-encoder momentum (0.999); byol: base target momentum (0.996)."),
     queue_size: Optional[int] = typer.Option(None, help="moco: number of negatives in the queue (4096)."),
     permutations: Optional[int] = typer.Option(None, help="jigsaw: size of the permutation set (64)."),
+    standardize_tiles: Optional[bool] = typer.Option(
+        None, "--standardize-tiles/--no-standardize-tiles",
+        help="jigsaw: give each tile zero mean and unit variance (default on; Noroozi & Favaro 2016)."),
     max_steps: Optional[int] = typer.Option(None, min=1),
     precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (CUDA only)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -109,7 +121,7 @@ def pretrain(
 ) -> None:
     """Pre-train an encoder with one SSL method; writes OUT/checkpoint.pt and OUT/metrics.jsonl."""
     options = method_options(method.value, temperature=temperature, momentum=momentum, queue_size=queue_size,
-                             permutations=permutations)
+                             permutations=permutations, standardize_tiles=standardize_tiles)
     from molssl.core.device import resolve_device
     from molssl.vision.pretrain import make_config
     from molssl.vision.pretrain import pretrain as run_pretrain
@@ -131,12 +143,22 @@ def probe(
     checkpoint: Path = typer.Option(..., help="checkpoint.pt written by 'molssl vision pretrain'."),
     data: Optional[str] = typer.Option(None, help="Override the data the run was trained on (e.g. a moved folder)."),
     knn_k: int = typer.Option(20, min=1, help="Neighbours of the k-NN classifier."),
+    features: Features = typer.Option(
+        Features.auto, help="image: the encoder on whole images; tiles (jigsaw, context): on the grid of tiles "
+                            "the task trains on, concatenated; auto: whichever the method trains on."),
     device: str = typer.Option("auto"),
     json_out: Optional[Path] = typer.Option(None, help="Also write the accuracies as JSON here."),
 ) -> None:
     """Linear-probe and k-NN accuracy of the frozen encoder vs the same encoder at random initialization."""
-    from molssl.vision.pretrain import load_encoder, probe_encoders, random_init_encoder, split_data
+    from molssl.vision.pretext import TileGridFeatures
+    from molssl.vision.pretrain import feature_extractor, load_module, probe_encoders, random_init_module, split_data
 
-    probe_and_report(checkpoint, data, device, json_out, load_encoder=load_encoder, split_data=split_data,
-                     random_init_encoder=random_init_encoder, unit="images",
+    def load(path: Path, dev) -> tuple:
+        module, config = load_module(path, dev)
+        extractor = feature_extractor(module, features.value)
+        return extractor, {**config, "probe_features": "tiles" if isinstance(extractor, TileGridFeatures) else "image"}
+
+    probe_and_report(checkpoint, data, device, json_out, load_encoder=load, split_data=split_data,
+                     random_init_encoder=lambda config: feature_extractor(random_init_module(config), features.value),
+                     unit="images",
                      probe=lambda encoders, train, test, config, dev: probe_encoders(encoders, train, test, dev, knn_k))

@@ -22,13 +22,14 @@ def _classify(logits: Tensor, labels: Tensor) -> tuple[Tensor, dict]:
     return loss, {"acc": float((logits.argmax(1) == labels).float().mean())}
 
 
-def grid_tiles(x: Tensor, grid: int, gap: Optional[int] = None) -> Tensor:
+def grid_tiles(x: Tensor, grid: int, gap: Optional[int] = None, jitter: bool = True) -> Tensor:
     """Cut each image into a ``grid`` x ``grid`` array of tiles, each randomly placed inside its cell.
 
     The cell is ``min(H, W) // grid`` pixels; the tile is ``gap`` pixels smaller (default: a quarter of
     the cell), so tiles do not share edges and the task cannot be solved by matching borders
-    (Doersch et al. 2015, Sec. 3; Noroozi & Favaro 2016, Sec. 3.2). Returns (B, grid*grid, C, t, t),
-    tiles in row-major order.
+    (Doersch et al. 2015, Sec. 3; Noroozi & Favaro 2016, Sec. 3.2). Without ``jitter`` every tile sits
+    in the middle of its cell (deterministic, for evaluation). Returns (B, grid*grid, C, t, t), tiles in
+    row-major order.
     """
     b, c, h, w = x.shape
     cell = min(h, w) // grid
@@ -37,7 +38,10 @@ def grid_tiles(x: Tensor, grid: int, gap: Optional[int] = None) -> Tensor:
     if tile < 2:
         raise ValueError(f"images of {h}x{w} are too small for a {grid}x{grid} grid with a {gap}-pixel gap")
     k = grid * grid
-    offsets = torch.randint(0, gap + 1, (b, k, 2), device=x.device)
+    if jitter:
+        offsets = torch.randint(0, gap + 1, (b, k, 2), device=x.device)
+    else:
+        offsets = torch.full((b, k, 2), gap // 2, device=x.device)
     cells = torch.arange(grid, device=x.device) * cell
     top = cells.repeat_interleave(grid).view(1, k) + offsets[..., 0]
     left = cells.repeat(grid).view(1, k) + offsets[..., 1]
@@ -47,6 +51,42 @@ def grid_tiles(x: Tensor, grid: int, gap: Optional[int] = None) -> Tensor:
     batch_index = torch.arange(b, device=x.device).view(b, 1, 1, 1)
     tiles = x.permute(0, 2, 3, 1)[batch_index, rows, cols]  # (B, K, t, t, C)
     return tiles.permute(0, 1, 4, 2, 3)
+
+
+def standardize_tiles(tiles: Tensor, eps: float = 0.05) -> Tensor:
+    """Give every tile of (B, K, C, t, t) zero mean and unit standard deviation on its own.
+
+    Noroozi & Favaro (2016, Sec. 3.2) normalize each tile independently so that the puzzle cannot be
+    solved from low-level statistics (how much ink or light a tile holds) instead of its content.
+    ``eps`` (in [0, 1] pixel units) keeps blank background tiles at zero rather than amplifying noise.
+    """
+    flat = tiles.flatten(2)
+    mean = flat.mean(2, keepdim=True)
+    std = flat.std(2, keepdim=True)
+    return ((flat - mean) / (std + eps)).view_as(tiles)
+
+
+class TileGridFeatures(nn.Module):
+    """Whole-image features as a tile task sees images: the encoder's features of the ``grid`` x ``grid``
+    tiles (centred in their cells, standardized if the task standardizes them), concatenated in
+    row-major order: (B, grid*grid*D).
+
+    Jigsaw and relative-position encoders only ever embed tiles; this probes them on that input and
+    keeps the tiles' layout, which global pooling over a whole image discards.
+    """
+
+    def __init__(self, encoder: nn.Module, grid: int = 3, standardize: bool = False) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.grid = grid
+        self.standardize = standardize
+        self.feature_dim = grid * grid * encoder.feature_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        tiles = grid_tiles(to_unit_float(x), self.grid, jitter=False)
+        if self.standardize:
+            tiles = standardize_tiles(tiles)
+        return self.encoder(tiles.flatten(0, 1)).view(tiles.shape[0], self.feature_dim)
 
 
 class RotationPrediction(nn.Module):
@@ -70,17 +110,19 @@ class JigsawPuzzle(nn.Module):
     """Solve a shuffled ``grid`` x ``grid`` puzzle: classify which permutation of a fixed set was applied.
 
     The permutation set is chosen for maximal Hamming distance (:func:`maximal_hamming_permutations`).
-    Tiles are embedded by the shared encoder (a siamese "context-free network", Noroozi & Favaro 2016)
-    and the concatenated features classified by an MLP.
+    Tiles are standardized one by one (:func:`standardize_tiles`, unless ``standardize_tiles=False``),
+    embedded by the shared encoder (a siamese "context-free network", Noroozi & Favaro 2016) and the
+    concatenated features classified by an MLP.
     """
 
     permutations: Tensor
 
     def __init__(self, encoder: nn.Module, grid: int = 3, num_permutations: int = 64, hidden_dim: int = 512,
-                 permutation_seed: int = 0) -> None:
+                 permutation_seed: int = 0, standardize_tiles: bool = True) -> None:
         super().__init__()
         self.encoder = encoder
         self.grid = grid
+        self.standardize_tiles = standardize_tiles
         perms = maximal_hamming_permutations(num_permutations, grid * grid, permutation_seed)
         self.register_buffer("permutations", torch.from_numpy(perms))
         self.head = MLPHead([grid * grid * encoder.feature_dim, hidden_dim, num_permutations])
@@ -92,11 +134,17 @@ class JigsawPuzzle(nn.Module):
 
     def forward(self, batch: Tensor) -> tuple[Tensor, dict]:
         tiles = grid_tiles(to_unit_float(batch), self.grid)
+        if self.standardize_tiles:
+            tiles = standardize_tiles(tiles)
         b, k = tiles.shape[:2]
         labels = torch.randint(0, self.permutations.shape[0], (b,), device=tiles.device)
         shuffled = self.shuffle_tiles(tiles, labels)
         features = self.encoder(shuffled.flatten(0, 1)).view(b, k * self.encoder.feature_dim)
         return _classify(self.head(features), labels)
+
+    def tile_features(self) -> TileGridFeatures:
+        """This task's encoder applied to whole images the way the task tiles them (for probing)."""
+        return TileGridFeatures(self.encoder, self.grid, self.standardize_tiles)
 
 
 class RelativePosition(nn.Module):
@@ -118,3 +166,7 @@ class RelativePosition(nn.Module):
         pair = torch.cat([tiles[:, 4], tiles[rows, self.neighbours[labels]]])
         centre, neighbour = self.encoder(pair).chunk(2)
         return _classify(self.head(torch.cat([centre, neighbour], dim=1)), labels)
+
+    def tile_features(self) -> TileGridFeatures:
+        """This task's encoder applied to whole images the way the task tiles them (for probing)."""
+        return TileGridFeatures(self.encoder, 3)

@@ -15,10 +15,12 @@ from molssl.vision.data import ImageDataset, load_dataset
 from molssl.vision.encoders import ConvEncoder
 from molssl.vision.pretext import JigsawPuzzle, RelativePosition, RotationPrediction
 from molssl.vision.probe import extract_features, probe_features
-from molssl.vision.training import load_encoder_of, pretrain_on_tensors
+from molssl.vision.training import load_module_of, pretrain_on_tensors
 
 CONTRASTIVE = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL}
 PRETEXT = {"rotation": RotationPrediction, "jigsaw": JigsawPuzzle, "context": RelativePosition}
+TILE_TASKS = (JigsawPuzzle, RelativePosition)
+FEATURES = ("auto", "image", "tiles")
 METHODS = tuple(CONTRASTIVE) + tuple(PRETEXT)
 DEFAULT_WIDTHS = (32, 64, 128)
 BUILTIN_SHAPES = {"mnist": ((28, 28), 1), "digits": ((8, 8), 1)}  # (H, W), channels of the bundled data sets
@@ -73,20 +75,48 @@ def pretrain(config: dict, out_dir: str | Path, *, device: torch.device, resume:
                                progress=progress)
 
 
-def random_init_encoder(config: dict) -> nn.Module:
-    """The encoder exactly as the run of ``config`` initialised it before training (same seed, same build)."""
+def random_init_module(config: dict) -> nn.Module:
+    """The training module exactly as the run of ``config`` initialised it before training (same seed, same build)."""
     seed_everything(config["seed"])
-    return build_module(config).encoder
+    return build_module(config)
+
+
+def random_init_encoder(config: dict) -> nn.Module:
+    """The encoder exactly as the run of ``config`` initialised it before training."""
+    return random_init_module(config).encoder
+
+
+def load_module(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module, dict]:
+    """The trained module (encoder and method heads) of a vision checkpoint and the run config stored with it."""
+    return load_module_of(checkpoint, build_module, "vision", device)
 
 
 def load_encoder(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module, dict]:
     """The trained encoder of a vision checkpoint and the run config stored with it."""
-    return load_encoder_of(checkpoint, build_module, "vision", device)
+    module, config = load_module(checkpoint, device)
+    return module.encoder, config
+
+
+def feature_extractor(module: nn.Module, features: str = "auto") -> nn.Module:
+    """What a probe embeds images with: ``"image"``, the encoder on whole images (global pooling);
+    ``"tiles"``, a tile task's encoder on the grid of tiles it was trained on, features concatenated
+    in grid order (:class:`~molssl.vision.pretext.TileGridFeatures`); ``"auto"``, whichever input the
+    method trains its encoder on (tiles for jigsaw and context, whole images otherwise)."""
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
+    tiled = isinstance(module, TILE_TASKS)
+    if features == "auto":
+        features = "tiles" if tiled else "image"
+    if features == "image":
+        return module.encoder
+    if not tiled:
+        raise ValueError(f"tile features exist only for the tile tasks (jigsaw, context), not {type(module).__name__}")
+    return module.tile_features()
 
 
 def probe_encoders(encoders: dict[str, nn.Module], train: ImageDataset, test: ImageDataset,
                    device: torch.device, knn_k: int = 20) -> dict[str, dict]:
-    """Linear-probe and k-NN accuracy of each named encoder, on the same split."""
+    """Linear-probe and k-NN accuracy of each named encoder (or :func:`feature_extractor`), on the same split."""
     results = {}
     for name, encoder in encoders.items():
         encoder.to(device)

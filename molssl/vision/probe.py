@@ -1,7 +1,8 @@
 """Frozen-feature evaluation: linear probe (logistic regression) and k-NN accuracy."""
 from __future__ import annotations
 
-from typing import Callable
+import statistics
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -52,3 +53,14 @@ def probe_features(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Ten
     """``{"linear": ..., "knn": ...}`` test accuracies for one set of frozen features."""
     return {"linear": linear_probe_accuracy(train_x, train_y, test_x, test_y),
             "knn": knn_accuracy(train_x, train_y, test_x, test_y, knn_k)}
+
+
+def margin_cells(random: Sequence[float], trained: Sequence[float]) -> str:
+    """Markdown table cells for one score over seeds, trained vs random init (pairs in seed order):
+    ``mean random | mean trained | mean margin | per-seed margins (wins/seeds)``."""
+    if not random or len(random) != len(trained):
+        raise ValueError(f"need one random-init and one trained score per seed, got {len(random)} and {len(trained)}")
+    margins = [t - r for r, t in zip(random, trained)]
+    per_seed = ", ".join(f"{m:+.3f}" for m in margins)
+    return (f"{statistics.fmean(random):.3f} | {statistics.fmean(trained):.3f} | {statistics.fmean(margins):+.3f} | "
+            f"{per_seed} ({sum(m > 0 for m in margins)}/{len(margins)})")

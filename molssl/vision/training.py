@@ -4,6 +4,7 @@ Shared by the image and video pipelines; the checkpoint's ``config`` records how
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -96,10 +97,28 @@ def pretrain_on_tensors(
     return module, state
 
 
-def load_encoder_of(checkpoint: str | Path, build: Callable[[dict], nn.Module], modality: str,
-                    device: torch.device) -> tuple[nn.Module, dict]:
-    """The trained encoder of a ``modality`` checkpoint and the run config stored with it."""
+def load_module_of(checkpoint: str | Path, build: Callable[[dict], nn.Module], modality: str,
+                   device: torch.device) -> tuple[nn.Module, dict]:
+    """The trained module of a ``modality`` checkpoint and the run config stored with it."""
     module, config = load_run(checkpoint, build, device)
     if config.get("modality") != modality:
         raise ValueError(f"{checkpoint} is not a molssl {modality} checkpoint (modality {config.get('modality')!r})")
+    return module, config
+
+
+def load_encoder_of(checkpoint: str | Path, build: Callable[[dict], nn.Module], modality: str,
+                    device: torch.device) -> tuple[nn.Module, dict]:
+    """The trained encoder of a ``modality`` checkpoint and the run config stored with it."""
+    module, config = load_module_of(checkpoint, build, modality, device)
     return module.encoder, config
+
+
+def training_seconds(metrics: str | Path, batch_size: int) -> float:
+    """Time spent in optimizer steps, summed from the throughput the Trainer logs (survives resumed runs)."""
+    seconds, previous = 0.0, 0
+    for line in Path(metrics).read_text().splitlines():
+        record = json.loads(line)
+        if "sample_per_s" in record:
+            seconds += (record["step"] - previous) * batch_size / record["sample_per_s"]
+            previous = record["step"]
+    return seconds

@@ -48,7 +48,23 @@ def test_pretrain_then_probe_on_a_video_folder(folder, tmp_path):
 def test_bad_input_gets_a_clear_message(tmp_path):
     result = runner.invoke(app, ["pretrain", "--method", "shuffle", "--out", str(tmp_path), "--temperature", "0.1"])
     assert result.exit_code != 0 and "--temperature applies only to --method cvrl" in result.output
+    result = runner.invoke(app, ["pretrain", "--method", "cvrl", "--out", str(tmp_path), "--window", "6"])
+    assert result.exit_code != 0 and "--window applies only to --method shuffle" in result.output
+    result = runner.invoke(app, ["pretrain", "--method", "shuffle", "--out", str(tmp_path), "--window", "40"])
+    assert result.exit_code == 1 and "frame window must be between 5 and the video length 16" in result.output
     result = runner.invoke(app, ["pretrain", "--method", "cvrl", "--data", str(tmp_path / "none"), "--out", str(tmp_path)])
     assert result.exit_code == 1 and "neither" in result.output
     result = runner.invoke(app, ["pretrain", "--method", "cvrl", "--out", str(tmp_path), "--clip-len", "30"])
     assert result.exit_code == 1 and "clip_len" in result.output
+
+
+def test_shuffle_window_reaches_the_run_config(folder, tmp_path):
+    import torch
+
+    out = tmp_path / "shuffle"
+    result = runner.invoke(app, ["pretrain", "--method", "shuffle", "--data", str(folder), "--out", str(out),
+                                 "--epochs", "1", "--batch-size", "8", "--frames", "8", "--window", "6", "--size", "12",
+                                 "--channels", "1", "--widths", "4,8,8", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    config = torch.load(out / "checkpoint.pt", weights_only=False)["config"]
+    assert config["options"] == {"window": 6}

@@ -47,9 +47,30 @@ def test_pretrain_then_probe_on_a_folder(folder, tmp_path):
     assert set(scores) >= {"trained", "random_init"} and 0.0 <= scores["trained"]["linear"] <= 1.0
 
 
+def test_tile_task_probe_uses_tile_features_unless_asked_for_whole_images(folder, tmp_path):
+    out = tmp_path / "jigsaw"
+    args = ["pretrain", "--method", "jigsaw", "--data", str(folder), "--out", str(out), "--epochs", "1",
+            "--batch-size", "8", "--image-size", "16", "--channels", "1", "--widths", "4", "--permutations", "8",
+            "--no-progress"]
+    assert runner.invoke(app, args).exit_code == 0
+    checkpoint = str(out / "checkpoint.pt")
+    for flag, view in (([], "tiles"), (["--features", "image"], "image")):
+        report = tmp_path / f"{view}.json"
+        result = runner.invoke(app, ["probe", "--checkpoint", checkpoint, "--knn-k", "3", "--json-out", str(report), *flag])
+        assert result.exit_code == 0, result.output
+        assert f"(features: {view})" in result.output and json.loads(report.read_text())["features"] == view
+    simclr = tmp_path / "simclr"
+    runner.invoke(app, ["pretrain", "--method", "simclr", "--data", str(folder), "--out", str(simclr), "--epochs", "1",
+                        "--batch-size", "8", "--image-size", "16", "--channels", "1", "--widths", "4", "--no-progress"])
+    result = runner.invoke(app, ["probe", "--checkpoint", str(simclr / "checkpoint.pt"), "--features", "tiles"])
+    assert result.exit_code == 1 and "only for the tile tasks" in result.output
+
+
 def test_bad_input_gets_a_clear_message(folder, tmp_path):
     result = runner.invoke(app, ["pretrain", "--method", "rotation", "--out", str(tmp_path), "--queue-size", "8"])
     assert result.exit_code != 0 and "--queue-size applies only to --method moco" in result.output
+    result = runner.invoke(app, ["pretrain", "--method", "context", "--out", str(tmp_path), "--no-standardize-tiles"])
+    assert result.exit_code != 0 and "--standardize-tiles applies only to --method jigsaw" in result.output
     result = runner.invoke(app, ["pretrain", "--method", "sift", "--out", str(tmp_path)])
     assert result.exit_code != 0
     result = runner.invoke(app, ["pretrain", "--method", "byol", "--data", str(tmp_path / "none"), "--out", str(tmp_path)])

@@ -7,7 +7,8 @@ import torch
 
 from molssl.vision.encoders import ConvEncoder
 from molssl.vision.permutations import maximal_hamming_permutations
-from molssl.vision.pretext import JigsawPuzzle, RelativePosition, RotationPrediction, grid_tiles
+from molssl.vision.pretext import (JigsawPuzzle, RelativePosition, RotationPrediction, TileGridFeatures, grid_tiles,
+                                   standardize_tiles)
 
 
 def _pairwise_min_distance(perms):
@@ -56,6 +57,64 @@ def test_grid_tiles_with_gap_stay_inside_their_cell():
     assert len(torch.unique(tiles[:, 0, 0, 0, 0])) > 1  # offsets vary between images
     with pytest.raises(ValueError, match="too small"):
         grid_tiles(torch.zeros(1, 1, 6, 6), 3)
+
+
+def test_grid_tiles_without_jitter_sit_in_the_middle_of_their_cells():
+    x = torch.rand(2, 1, 28, 28)
+    tiles = grid_tiles(x, 3, jitter=False)  # cell 9, gap 2, tile 7: offset 1
+    assert tiles.shape == (2, 9, 1, 7, 7)
+    for k in range(9):
+        r, c = divmod(k, 3)
+        torch.testing.assert_close(tiles[:, k], x[:, :, 9 * r + 1:9 * r + 8, 9 * c + 1:9 * c + 8])
+
+
+def test_standardized_tiles_have_zero_mean_unit_spread_and_blank_tiles_stay_zero():
+    torch.manual_seed(0)
+    tiles = torch.rand(4, 9, 2, 5, 5) * torch.linspace(0.2, 3.0, 9).view(1, 9, 1, 1, 1) + 1.0
+    tiles[0, 3] = 0.7  # a blank tile
+    out = standardize_tiles(tiles)
+    flat = out.flatten(2)
+    torch.testing.assert_close(flat.mean(2), torch.zeros(4, 9), atol=1e-5, rtol=0)
+    raw_std = tiles.flatten(2).std(2)
+    torch.testing.assert_close(flat.std(2), raw_std / (raw_std + 0.05))  # unit spread, damped by eps on flat tiles
+    assert flat.std(2)[:, -1].min() > 0.9  # high-contrast tiles: close to 1
+    assert torch.equal(out[0, 3], torch.zeros(2, 5, 5))
+    # a tile's scale and offset do not change its standardized content (up to the eps)
+    torch.testing.assert_close(standardize_tiles(tiles * 10 + 3)[1:], standardize_tiles(tiles * 10)[1:], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("standardize", [False, True])
+def test_tile_grid_features_concatenate_the_centred_tiles_in_grid_order(standardize):
+    torch.manual_seed(0)
+    encoder = ConvEncoder(1, (4, 6)).eval()
+    x = torch.rand(3, 1, 28, 28)
+    features = TileGridFeatures(encoder, 3, standardize)
+    assert features.feature_dim == 54
+    out = features(x)
+    tiles = grid_tiles(x, 3, jitter=False)
+    if standardize:
+        tiles = standardize_tiles(tiles)
+    expected = torch.cat([encoder(tiles[:, k]) for k in range(9)], dim=1)
+    torch.testing.assert_close(out, expected)
+
+
+def test_tile_tasks_probe_the_tiles_they_train_on():
+    jigsaw = JigsawPuzzle(ConvEncoder(1, (4,)), grid=2, num_permutations=6)
+    view = jigsaw.tile_features()
+    assert view.encoder is jigsaw.encoder and view.grid == 2 and view.standardize
+    assert not JigsawPuzzle(ConvEncoder(1, (4,)), num_permutations=6, standardize_tiles=False).tile_features().standardize
+    context = RelativePosition(ConvEncoder(1, (4,))).tile_features()
+    assert context.grid == 3 and not context.standardize
+
+
+def test_jigsaw_standardizes_the_tiles_it_embeds():
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 12, 12) * 0.5 + 0.25
+    for standardize in (True, False):
+        encoder = _Probe()
+        JigsawPuzzle(encoder, num_permutations=6, standardize_tiles=standardize)(x)
+        tile_means = encoder.seen.flatten(1).mean(1).abs()
+        assert torch.all(tile_means < 1e-5) if standardize else torch.all(tile_means > 0.2)
 
 
 def test_jigsaw_shuffle_follows_the_permutation_table():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from molssl.vision.encoders import ConvEncoder
-from molssl.vision.probe import extract_features, knn_accuracy, linear_probe_accuracy, probe_features
+from molssl.vision.probe import extract_features, knn_accuracy, linear_probe_accuracy, margin_cells, probe_features
 
 
 def _clusters(n_per_class=30, noise=0.3, seed=0):
@@ -52,3 +52,10 @@ def test_extract_features_is_batched_eval_mode_and_restores_mode():
     encoder.eval()
     with torch.no_grad():
         torch.testing.assert_close(feats, encoder(images.float() / 255))
+
+
+def test_margin_cells_average_over_seeds_and_count_wins():
+    cells = margin_cells([0.80, 0.90, 0.70], [0.85, 0.88, 0.80])
+    assert cells == "0.800 | 0.843 | +0.043 | +0.050, -0.020, +0.100 (2/3)"
+    with pytest.raises(ValueError, match="one random-init and one trained score per seed"):
+        margin_cells([0.8, 0.9], [0.85])

@@ -7,6 +7,7 @@ import torch
 from molssl.vision.contrastive import MoCo, byol_momentum
 from molssl.vision.data import load_mnist
 from molssl.vision.pretrain import METHODS, build_module, load_encoder, make_config, pretrain, random_init_encoder
+from molssl.vision.training import training_seconds
 
 CPU = torch.device("cpu")
 TINY = {"moco": {"queue_size": 40}, "jigsaw": {"num_permutations": 8}}
@@ -87,3 +88,11 @@ def test_rotation_prediction_learns_on_a_small_batch(tiny, tmp_path):
         (loss_before, before), (loss_after, after) = untrained(tiny.images), trained(tiny.images)
     assert loss_after < loss_before - 0.02
     assert after["acc"] >= 0.35 > before["acc"]  # 4-way chance is 0.25
+
+
+def test_training_seconds_sums_steps_over_logged_throughput(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    records = [{"step": 10, "sample_per_s": 64.0}, {"step": 10, "val_loss": 1.0}, {"step": 30, "sample_per_s": 128.0}]
+    metrics.write_text("\n".join(json.dumps(r) for r in records))
+    # 10 steps of 16 samples at 64/s, then 20 more at 128/s
+    assert training_seconds(metrics, batch_size=16) == pytest.approx(10 * 16 / 64 + 20 * 16 / 128)
