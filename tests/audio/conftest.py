@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from .synthetic import make_folder
 
@@ -17,9 +16,5 @@ def tone_folders(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Run each audio test on one CPU thread (much faster on a shared, oversubscribed machine), then restore."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+def _every_test_on_one_thread(one_torch_thread):
+    """Every test here opts in to the shared one-thread fixture (tests/conftest.py)."""

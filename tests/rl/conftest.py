@@ -31,9 +31,5 @@ def small_agent():
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small tensors on a shared 2-core machine: one intra-op thread is faster and avoids spinning workers."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _every_test_on_one_thread(one_torch_thread):
+    """Every test here opts in to the shared one-thread fixture (tests/conftest.py)."""
