@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from molssl.core.device import resolve_device
+from molssl.vision.encoders import ConvEncoder
 from molssl.vision.pretrain import METHODS, load_module, random_init_module, split_data
 from molssl.vision.probe import extract_features, margin_cells, probe_features
 
@@ -26,6 +27,8 @@ class PooledStages(nn.Module):
 
     def __init__(self, encoder: nn.Module, stages: tuple[int, ...]) -> None:
         super().__init__()
+        if not isinstance(encoder, ConvEncoder) or encoder.dims != 2:
+            raise ValueError(f"expected a 2D ConvEncoder (conv-BN-ReLU stages), got {type(encoder).__name__}")
         self.encoder = encoder
         self.stages = stages
 
