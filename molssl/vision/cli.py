@@ -28,6 +28,7 @@ METHOD_FLAGS = {
     "queue_size": {"moco": "queue_size"},
     "permutations": {"jigsaw": "num_permutations"},
     "standardize_tiles": {"jigsaw": "standardize_tiles"},
+    "conv_head": {"rotation": "conv_head"},
 }
 
 
@@ -113,6 +114,10 @@ def pretrain(
     standardize_tiles: Optional[bool] = typer.Option(
         None, "--standardize-tiles/--no-standardize-tiles",
         help="jigsaw: give each tile zero mean and unit variance (default on; Noroozi & Favaro 2016)."),
+    conv_head: Optional[bool] = typer.Option(
+        None, "--conv-head/--no-conv-head",
+        help="rotation: the classifier starts with a conv stage on the feature map before pooling (default on; "
+             "off: an MLP on the pooled features)."),
     max_steps: Optional[int] = typer.Option(None, min=1),
     precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (CUDA only)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -121,7 +126,8 @@ def pretrain(
 ) -> None:
     """Pre-train an encoder with one SSL method; writes OUT/checkpoint.pt and OUT/metrics.jsonl."""
     options = method_options(method.value, temperature=temperature, momentum=momentum, queue_size=queue_size,
-                             permutations=permutations, standardize_tiles=standardize_tiles)
+                             permutations=permutations, standardize_tiles=standardize_tiles,
+                             conv_head=conv_head)
     from molssl.core.device import resolve_device
     from molssl.vision.pretrain import make_config
     from molssl.vision.pretrain import pretrain as run_pretrain

@@ -18,7 +18,7 @@ class ConvEncoder(nn.Module):
 
     Works on any input size, so the same encoder embeds whole images, jigsaw tiles or video clips.
     ``dims=2`` takes (B, C, H, W); ``dims=3`` takes clips (B, C, T, H, W). Default strides: see
-    :func:`default_strides`.
+    :func:`default_strides`. :meth:`feature_map` gives the last stage's output before pooling.
     """
 
     def __init__(
@@ -41,14 +41,18 @@ class ConvEncoder(nn.Module):
         for width, stride in zip(widths, strides):
             layers += [conv(channels, width, 3, stride=stride, padding=1, bias=False), norm(width), nn.ReLU(inplace=True)]
             channels = width
-        layers += [pool(1), nn.Flatten()]
         self.net = nn.Sequential(*layers)
+        self.pool = nn.Sequential(pool(1), nn.Flatten())
         self.in_channels = in_channels
         self.dims = dims
         self.feature_dim = channels
 
-    def forward(self, x: Tensor) -> Tensor:
+    def feature_map(self, x: Tensor) -> Tensor:
+        """The last stage's output before global pooling: (B, widths[-1], ...) at the input's reduced size."""
         if x.dim() != self.dims + 2 or x.shape[1] != self.in_channels:
             layout = "(B, C, H, W)" if self.dims == 2 else "(B, C, T, H, W)"
             raise ValueError(f"expected input {layout} with C={self.in_channels}, got {tuple(x.shape)}")
         return self.net(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pool(self.feature_map(x))

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from molssl.core.heads import MLPHead
 from molssl.vision.data import to_unit_float
+from molssl.vision.encoders import ConvEncoder
 from molssl.vision.permutations import maximal_hamming_permutations
 
 
@@ -90,12 +91,23 @@ class TileGridFeatures(nn.Module):
 
 
 class RotationPrediction(nn.Module):
-    """Predict which of 0/90/180/270 degrees an image was rotated by (Gidaris et al. 2018); 4-way."""
+    """Predict which of 0/90/180/270 degrees an image was rotated by (Gidaris et al. 2018); 4-way.
 
-    def __init__(self, encoder: nn.Module, hidden_dim: int = 256) -> None:
+    With ``conv_head`` (default) the classifier starts with its own conv-BN-ReLU stage on the encoder's
+    feature map, before pooling, as RotNet's classifier sits on top of further conv blocks: the encoder's
+    pooled output then need not encode orientation itself (with an MLP on the pooled features,
+    ``conv_head=False``, it does, and scores below random init on k-NN; benchmarks/results/vision_ssl.md).
+    """
+
+    def __init__(self, encoder: nn.Module, hidden_dim: int = 256, conv_head: bool = True) -> None:
         super().__init__()
+        if conv_head and not hasattr(encoder, "feature_map"):
+            raise ValueError(f"conv_head needs an encoder with a feature_map (ConvEncoder), got {type(encoder).__name__}")
         self.encoder = encoder
-        self.head = MLPHead([encoder.feature_dim, hidden_dim, 4])
+        self.conv_head = conv_head
+        width = encoder.feature_dim
+        dims = [width, hidden_dim, 4]
+        self.head = nn.Sequential(ConvEncoder(width, (width,), (1,)), MLPHead(dims)) if conv_head else MLPHead(dims)
 
     def forward(self, batch: Tensor) -> tuple[Tensor, dict]:
         x = to_unit_float(batch)
@@ -103,7 +115,8 @@ class RotationPrediction(nn.Module):
             raise ValueError(f"rotation prediction needs square images, got {x.shape[-2]}x{x.shape[-1]}")
         rotated = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
         labels = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
-        return _classify(self.head(self.encoder(rotated)), labels)
+        features = self.encoder.feature_map(rotated) if self.conv_head else self.encoder(rotated)
+        return _classify(self.head(features), labels)
 
 
 class JigsawPuzzle(nn.Module):

@@ -72,7 +72,11 @@ def load_run(checkpoint: str | Path, build: Callable[[dict], nn.Module], device:
     ckpt = load_checkpoint(checkpoint, map_location=device)
     config = ckpt.get("config") or {}
     module = build(config)
-    module.load_state_dict(ckpt["model"])
+    try:
+        module.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:  # the recorded config builds a different architecture than the weights
+        raise ValueError(f"{checkpoint}: its weights do not fit the {type(module).__name__} its run config "
+                         f"describes (written by another molssl version, or the config was edited): {exc}") from None
     return module.to(device), config
 
 

@@ -3,11 +3,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from molssl.vision.cli import Method, app
-from molssl.vision.pretrain import METHODS
+from molssl.vision.pretrain import METHODS, load_module
 
 runner = CliRunner()
 
@@ -66,11 +67,26 @@ def test_tile_task_probe_uses_tile_features_unless_asked_for_whole_images(folder
     assert result.exit_code == 1 and "only for the tile tasks" in result.output
 
 
+@pytest.mark.parametrize("flag, conv_head", [("--conv-head", True), ("--no-conv-head", False)])
+def test_rotation_head_flag_reaches_the_checkpoint(folder, tmp_path, flag, conv_head):
+    out = tmp_path / "rotation"
+    result = runner.invoke(app, ["pretrain", "--method", "rotation", "--data", str(folder), "--out", str(out), flag,
+                                 "--epochs", "1", "--batch-size", "8", "--image-size", "16", "--channels", "1",
+                                 "--widths", "4,8", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    module, config = load_module(out / "checkpoint.pt", torch.device("cpu"))
+    assert config["options"] == {"conv_head": conv_head} and module.conv_head is conv_head
+    result = runner.invoke(app, ["probe", "--checkpoint", str(out / "checkpoint.pt"), "--knn-k", "3"])
+    assert result.exit_code == 0, result.output
+
+
 def test_bad_input_gets_a_clear_message(folder, tmp_path):
     result = runner.invoke(app, ["pretrain", "--method", "rotation", "--out", str(tmp_path), "--queue-size", "8"])
     assert result.exit_code != 0 and "--queue-size applies only to --method moco" in result.output
     result = runner.invoke(app, ["pretrain", "--method", "context", "--out", str(tmp_path), "--no-standardize-tiles"])
     assert result.exit_code != 0 and "--standardize-tiles applies only to --method jigsaw" in result.output
+    result = runner.invoke(app, ["pretrain", "--method", "simclr", "--out", str(tmp_path), "--no-conv-head"])
+    assert result.exit_code != 0 and "--conv-head applies only to --method rotation" in result.output
     result = runner.invoke(app, ["pretrain", "--method", "sift", "--out", str(tmp_path)])
     assert result.exit_code != 0
     result = runner.invoke(app, ["pretrain", "--method", "byol", "--data", str(tmp_path / "none"), "--out", str(tmp_path)])

@@ -130,19 +130,34 @@ class _Probe(torch.nn.Module):
 
     feature_dim = 2
 
-    def forward(self, x):
+    def feature_map(self, x):
         self.seen = x.detach().clone()
-        return torch.zeros(x.shape[0], 2) + x.flatten(1).mean(1, keepdim=True)
+        return x.mean(1, keepdim=True).expand(-1, 2, -1, -1)
+
+    def forward(self, x):
+        return self.feature_map(x).mean((2, 3))
 
 
-def test_rotation_batch_holds_four_rotations_in_label_order():
+@pytest.mark.parametrize("conv_head", [True, False])
+def test_rotation_batch_holds_four_rotations_in_label_order(conv_head):
     encoder = _Probe()
     x = torch.rand(3, 1, 5, 5)
-    RotationPrediction(encoder)(x)
+    RotationPrediction(encoder, conv_head=conv_head)(x)
     for k in range(4):
         torch.testing.assert_close(encoder.seen[3 * k:3 * k + 3], torch.rot90(x, k, dims=(2, 3)))
     with pytest.raises(ValueError, match="square"):
-        RotationPrediction(_Probe())(torch.rand(2, 1, 4, 6))
+        RotationPrediction(_Probe(), conv_head=conv_head)(torch.rand(2, 1, 4, 6))
+
+
+def test_rotation_conv_head_reads_the_feature_map_before_pooling():
+    encoder = ConvEncoder(1, (4, 8))
+    model = RotationPrediction(encoder)
+    seen = []
+    model.head.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape))
+    model(torch.rand(3, 1, 8, 8))
+    assert seen == [torch.Size([12, 8, 4, 4])]  # 4 rotations x 3 images, last stage's 8 channels at 8/2 px
+    with pytest.raises(ValueError, match="feature_map"):
+        RotationPrediction(torch.nn.Sequential(torch.nn.Flatten()))
 
 
 def test_context_pairs_centre_with_a_neighbour():

@@ -96,3 +96,14 @@ def test_training_seconds_sums_steps_over_logged_throughput(tmp_path):
     metrics.write_text("\n".join(json.dumps(r) for r in records))
     # 10 steps of 16 samples at 64/s, then 20 more at 128/s
     assert training_seconds(metrics, batch_size=16) == pytest.approx(10 * 16 / 64 + 20 * 16 / 128)
+
+
+def test_weights_that_do_not_fit_the_recorded_config_get_a_clear_error(tiny, tmp_path):
+    config = _config("rotation", max_steps=1)
+    config["options"] = {"conv_head": False}
+    pretrain(config, tmp_path, device=CPU, progress=False, train=tiny)
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    checkpoint["config"]["options"] = {}  # as if the run predates a change of default
+    torch.save(checkpoint, tmp_path / "edited.pt")
+    with pytest.raises(ValueError, match="edited.pt: its weights do not fit the RotationPrediction"):
+        load_encoder(tmp_path / "edited.pt", CPU)
