@@ -9,6 +9,7 @@ of the input each method trains its encoder on: whole images, or for the tile ta
 
     .venv/bin/python benchmarks/vision_ssl.py --out runs/bench/vision              # seeds 0 1 2, all methods
     .venv/bin/python benchmarks/vision_ssl.py --seeds 1 --methods moco             # one part (runs resume)
+    .venv/bin/python benchmarks/vision_ssl.py --no-conv-head --out runs/bench/vision-mlp-heads   # MLP-only pretext heads
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import json
 from pathlib import Path
 
 from molssl.core.device import resolve_device
-from molssl.vision.pretrain import (METHODS, TILE_TASKS, feature_extractor, make_config, pretrain, probe_encoders,
+from molssl.vision.pretrain import (METHODS, PRETEXT, TILE_TASKS, feature_extractor, make_config, pretrain, probe_encoders,
                                    random_init_module, split_data)
 from molssl.vision.probe import margin_cells, probe_features
 from molssl.vision.training import training_seconds
@@ -40,8 +41,10 @@ def run_seed(method: str, seed: int, args: argparse.Namespace, train, test, devi
     """Pre-train (or resume) one method at one seed and probe it; writes and returns its probe.json row."""
     budget = BUDGET[method]
     epochs = max(1, round(budget["epochs"] * args.epochs_scale))
-    config = make_config(method, "mnist", epochs=epochs, batch_size=args.batch_size, seed=seed,
-                         options=budget.get("options"))
+    options = dict(budget.get("options", {}))
+    if args.no_conv_head and method in PRETEXT:
+        options["conv_head"] = False
+    config = make_config(method, "mnist", epochs=epochs, batch_size=args.batch_size, seed=seed, options=options)
     run_dir = Path(args.out) / f"seed{seed}" / method
     module, state = pretrain(config, run_dir, device=device, resume=True, train=train, progress=False)
     initial = random_init_module(config)
@@ -76,6 +79,8 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench/vision", help="runs go to OUT/seed<N>/<method>")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--epochs-scale", type=float, default=1.0, help="multiply every method's epochs")
+    parser.add_argument("--no-conv-head", action="store_true",
+                        help="pretext tasks with an MLP on the encoder's pooled output only (their first version)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)

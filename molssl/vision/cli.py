@@ -28,7 +28,7 @@ METHOD_FLAGS = {
     "queue_size": {"moco": "queue_size"},
     "permutations": {"jigsaw": "num_permutations"},
     "standardize_tiles": {"jigsaw": "standardize_tiles"},
-    "conv_head": {"rotation": "conv_head"},
+    "conv_head": {"rotation": "conv_head", "jigsaw": "conv_head", "context": "conv_head"},
 }
 
 
@@ -116,8 +116,8 @@ def pretrain(
         help="jigsaw: give each tile zero mean and unit variance (default on; Noroozi & Favaro 2016)."),
     conv_head: Optional[bool] = typer.Option(
         None, "--conv-head/--no-conv-head",
-        help="rotation: the classifier starts with a conv stage on the feature map before pooling (default on; "
-             "off: an MLP on the pooled features)."),
+        help="rotation/jigsaw/context: the classifier starts with its own conv stage on the encoder's feature "
+             "map (default on; off: an MLP on the encoder's pooled features)."),
     max_steps: Optional[int] = typer.Option(None, min=1),
     precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (CUDA only)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),

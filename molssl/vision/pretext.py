@@ -1,7 +1,8 @@
 """Pretext tasks on images: rotation prediction, jigsaw puzzles and relative patch position.
 
 Each is a training module (``forward(batch) -> (loss, {"acc": ...})``) around a shared ``encoder``;
-the classifier heads are :class:`molssl.core.heads.MLPHead`. Batches are uint8 or float images
+the classifiers are a conv stage on the encoder's feature map (:class:`PretextTask`) and an
+:class:`molssl.core.heads.MLPHead`. Batches are uint8 or float images
 (B, C, H, W); randomness uses torch's global generator, so runs are reproducible and resumable.
 """
 from __future__ import annotations
@@ -90,24 +91,37 @@ class TileGridFeatures(nn.Module):
         return self.encoder(tiles.flatten(0, 1)).view(tiles.shape[0], self.feature_dim)
 
 
-class RotationPrediction(nn.Module):
-    """Predict which of 0/90/180/270 degrees an image was rotated by (Gidaris et al. 2018); 4-way.
+class PretextTask(nn.Module):
+    """The shared part of the pretext tasks: the encoder, and the features their classifiers read.
 
-    With ``conv_head`` (default) the classifier starts with its own conv-BN-ReLU stage on the encoder's
-    feature map, before pooling, as RotNet's classifier sits on top of further conv blocks: the encoder's
-    pooled output then need not encode orientation itself (with an MLP on the pooled features,
-    ``conv_head=False``, it does, and scores below random init on k-NN; benchmarks/results/vision_ssl.md).
+    With ``conv_head`` (default) the classifier starts with its own conv-BN-ReLU stage (``head_stage``)
+    on the encoder's feature map, then pools; without it, the classifier reads the encoder's pooled
+    output. The stage keeps the encoder's output from specialising in the pretext task, as RotNet's
+    classifier sits on further conv blocks (Gidaris et al. 2018): with MLP-only heads rotation scored
+    below random init on k-NN and jigsaw barely above it (benchmarks/results/vision_ssl.md).
     """
 
-    def __init__(self, encoder: nn.Module, hidden_dim: int = 256, conv_head: bool = True) -> None:
+    def __init__(self, encoder: nn.Module, conv_head: bool = True) -> None:
         super().__init__()
         if conv_head and not hasattr(encoder, "feature_map"):
             raise ValueError(f"conv_head needs an encoder with a feature_map (ConvEncoder), got {type(encoder).__name__}")
         self.encoder = encoder
-        self.conv_head = conv_head
         width = encoder.feature_dim
-        dims = [width, hidden_dim, 4]
-        self.head = nn.Sequential(ConvEncoder(width, (width,), (1,)), MLPHead(dims)) if conv_head else MLPHead(dims)
+        self.head_stage = ConvEncoder(width, (width,), (1,)) if conv_head else None
+
+    def embed(self, x: Tensor) -> Tensor:
+        """(N, feature_dim) features of N images or tiles, as the task's classifier reads them."""
+        if self.head_stage is None:
+            return self.encoder(x)
+        return self.head_stage(self.encoder.feature_map(x))
+
+
+class RotationPrediction(PretextTask):
+    """Predict which of 0/90/180/270 degrees an image was rotated by (Gidaris et al. 2018); 4-way."""
+
+    def __init__(self, encoder: nn.Module, hidden_dim: int = 256, conv_head: bool = True) -> None:
+        super().__init__(encoder, conv_head)
+        self.head = MLPHead([encoder.feature_dim, hidden_dim, 4])
 
     def forward(self, batch: Tensor) -> tuple[Tensor, dict]:
         x = to_unit_float(batch)
@@ -115,25 +129,23 @@ class RotationPrediction(nn.Module):
             raise ValueError(f"rotation prediction needs square images, got {x.shape[-2]}x{x.shape[-1]}")
         rotated = torch.cat([torch.rot90(x, k, dims=(2, 3)) for k in range(4)])
         labels = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
-        features = self.encoder.feature_map(rotated) if self.conv_head else self.encoder(rotated)
-        return _classify(self.head(features), labels)
+        return _classify(self.head(self.embed(rotated)), labels)
 
 
-class JigsawPuzzle(nn.Module):
+class JigsawPuzzle(PretextTask):
     """Solve a shuffled ``grid`` x ``grid`` puzzle: classify which permutation of a fixed set was applied.
 
     The permutation set is chosen for maximal Hamming distance (:func:`maximal_hamming_permutations`).
     Tiles are standardized one by one (:func:`standardize_tiles`, unless ``standardize_tiles=False``),
-    embedded by the shared encoder (a siamese "context-free network", Noroozi & Favaro 2016) and the
-    concatenated features classified by an MLP.
+    embedded one by one (a siamese "context-free network", Noroozi & Favaro 2016; see :class:`PretextTask`
+    for ``conv_head``) and the concatenated features classified by an MLP.
     """
 
     permutations: Tensor
 
     def __init__(self, encoder: nn.Module, grid: int = 3, num_permutations: int = 64, hidden_dim: int = 512,
-                 permutation_seed: int = 0, standardize_tiles: bool = True) -> None:
-        super().__init__()
-        self.encoder = encoder
+                 permutation_seed: int = 0, standardize_tiles: bool = True, conv_head: bool = True) -> None:
+        super().__init__(encoder, conv_head)
         self.grid = grid
         self.standardize_tiles = standardize_tiles
         perms = maximal_hamming_permutations(num_permutations, grid * grid, permutation_seed)
@@ -152,7 +164,7 @@ class JigsawPuzzle(nn.Module):
         b, k = tiles.shape[:2]
         labels = torch.randint(0, self.permutations.shape[0], (b,), device=tiles.device)
         shuffled = self.shuffle_tiles(tiles, labels)
-        features = self.encoder(shuffled.flatten(0, 1)).view(b, k * self.encoder.feature_dim)
+        features = self.embed(shuffled.flatten(0, 1)).view(b, k * self.encoder.feature_dim)
         return _classify(self.head(features), labels)
 
     def tile_features(self) -> TileGridFeatures:
@@ -160,14 +172,13 @@ class JigsawPuzzle(nn.Module):
         return TileGridFeatures(self.encoder, self.grid, self.standardize_tiles)
 
 
-class RelativePosition(nn.Module):
+class RelativePosition(PretextTask):
     """Predict where a neighbouring tile lies relative to the centre tile of a 3x3 grid (Doersch et al. 2015); 8-way."""
 
     neighbours: Tensor
 
-    def __init__(self, encoder: nn.Module, hidden_dim: int = 256) -> None:
-        super().__init__()
-        self.encoder = encoder
+    def __init__(self, encoder: nn.Module, hidden_dim: int = 256, conv_head: bool = True) -> None:
+        super().__init__(encoder, conv_head)
         self.register_buffer("neighbours", torch.tensor([0, 1, 2, 3, 5, 6, 7, 8]))
         self.head = MLPHead([2 * encoder.feature_dim, hidden_dim, 8])
 
@@ -177,7 +188,7 @@ class RelativePosition(nn.Module):
         labels = torch.randint(0, 8, (b,), device=tiles.device)
         rows = torch.arange(b, device=tiles.device)
         pair = torch.cat([tiles[:, 4], tiles[rows, self.neighbours[labels]]])
-        centre, neighbour = self.encoder(pair).chunk(2)
+        centre, neighbour = self.embed(pair).chunk(2)
         return _classify(self.head(torch.cat([centre, neighbour], dim=1)), labels)
 
     def tile_features(self) -> TileGridFeatures:

@@ -149,15 +149,20 @@ def test_rotation_batch_holds_four_rotations_in_label_order(conv_head):
         RotationPrediction(_Probe(), conv_head=conv_head)(torch.rand(2, 1, 4, 6))
 
 
-def test_rotation_conv_head_reads_the_feature_map_before_pooling():
-    encoder = ConvEncoder(1, (4, 8))
-    model = RotationPrediction(encoder)
+@pytest.mark.parametrize("task", [RotationPrediction, JigsawPuzzle, RelativePosition])
+def test_pretext_classifiers_start_with_a_conv_stage_on_the_feature_map(task):
+    options = {"num_permutations": 6} if task is JigsawPuzzle else {}
+    torch.manual_seed(0)
+    model = task(ConvEncoder(1, (4, 8)), **options)
     seen = []
-    model.head.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape))
-    model(torch.rand(3, 1, 8, 8))
-    assert seen == [torch.Size([12, 8, 4, 4])]  # 4 rotations x 3 images, last stage's 8 channels at 8/2 px
+    model.head_stage.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[1:]))
+    loss, _ = model(torch.rand(3, 1, 12, 12))
+    assert seen == [torch.Size([8, 6, 6]) if task is RotationPrediction else torch.Size([8, 2, 2])]  # unpooled maps
+    loss.backward()
+    assert model.head_stage.net[0].weight.grad.abs().sum() > 0
+    assert task(ConvEncoder(1, (4, 8)), conv_head=False, **options).head_stage is None
     with pytest.raises(ValueError, match="feature_map"):
-        RotationPrediction(torch.nn.Sequential(torch.nn.Flatten()))
+        task(torch.nn.Sequential(torch.nn.Flatten()), **options)
 
 
 def test_context_pairs_centre_with_a_neighbour():
