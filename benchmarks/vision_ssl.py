@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 
 from molssl.core.device import resolve_device
-from molssl.vision.pretrain import (METHODS, PRETEXT, TILE_TASKS, feature_extractor, make_config, pretrain, probe_encoders,
-                                   random_init_module, split_data)
+from molssl.vision.pretrain import (METHODS, PRETEXT, TILE_TASKS, feature_extractor, make_config, pretrain,
+                                   probe_encoders, random_init_module, split_data)
 from molssl.vision.probe import margin_cells, probe_features
 from molssl.vision.training import training_seconds
 
