@@ -10,7 +10,7 @@ import torch
 from molssl.audio.batches import ClipBatches
 from molssl.audio.model import ModelConfig, MultiFormatContrastive
 from molssl.audio.wav import load_wav_folder
-from molssl.core.checkpoint import load_checkpoint, seed_everything
+from molssl.core.checkpoint import load_checkpoint, load_weights, seed_everything
 from molssl.core.device import resolve_device
 from molssl.core.schedules import warmup_cosine
 from molssl.core.trainer import Trainer, TrainerConfig
@@ -87,5 +87,5 @@ def load_pretrained(
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{checkpoint} is not an audio pre-training checkpoint: {exc}") from exc
     model = MultiFormatContrastive(config.model)
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt["model"], checkpoint)
     return model.eval(), config

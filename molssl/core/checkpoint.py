@@ -39,6 +39,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
         raise ValueError(f"{path} is not a readable molssl checkpoint: {exc}") from exc
 
 
+def load_weights(module: torch.nn.Module, state: dict, path: str | os.PathLike) -> None:
+    """``module.load_state_dict(state)``, or a clear error when the weights in ``path`` do not fit the module
+    (the checkpoint's recorded config builds another architecture, e.g. after a default changed)."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: its weights do not fit the {type(module).__name__} its run config describes "
+                         f"(written by another molssl version, or the config was edited): {exc}") from None
+
+
 def rng_state() -> dict:
     """The state of every random generator a training step touches."""
     state = {

@@ -20,7 +20,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from molssl.core import distributed as dist
-from molssl.core.checkpoint import atomic_save, load_checkpoint, rng_state, seed_everything, set_rng_state
+from molssl.core.checkpoint import (atomic_save, load_checkpoint, load_weights, rng_state, seed_everything,
+                                    set_rng_state)
 from molssl.core.device import autocast, move_to
 
 
@@ -129,7 +130,7 @@ class Trainer:
         if not self.checkpoint_path.is_file():
             return False
         ckpt = load_checkpoint(self.checkpoint_path, map_location=self.device)
-        self.module.load_state_dict(ckpt["model"])
+        load_weights(self.module, ckpt["model"], self.checkpoint_path)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler and ckpt.get("scheduler"):
             self.scheduler.load_state_dict(ckpt["scheduler"])

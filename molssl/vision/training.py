@@ -11,7 +11,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from molssl.core.checkpoint import load_checkpoint, seed_everything
+from molssl.core.checkpoint import load_checkpoint, load_weights, seed_everything
 from molssl.core.schedules import warmup_cosine
 from molssl.core.trainer import BatchSource, Trainer, TrainerConfig, TrainState
 from molssl.vision.data import TensorBatchSource
@@ -72,11 +72,7 @@ def load_run(checkpoint: str | Path, build: Callable[[dict], nn.Module], device:
     ckpt = load_checkpoint(checkpoint, map_location=device)
     config = ckpt.get("config") or {}
     module = build(config)
-    try:
-        module.load_state_dict(ckpt["model"])
-    except RuntimeError as exc:  # the recorded config builds a different architecture than the weights
-        raise ValueError(f"{checkpoint}: its weights do not fit the {type(module).__name__} its run config "
-                         f"describes (written by another molssl version, or the config was edited): {exc}") from None
+    load_weights(module, ckpt["model"], checkpoint)
     return module.to(device), config
 
 

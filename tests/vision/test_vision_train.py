@@ -107,3 +107,5 @@ def test_weights_that_do_not_fit_the_recorded_config_get_a_clear_error(tiny, tmp
     torch.save(checkpoint, tmp_path / "edited.pt")
     with pytest.raises(ValueError, match="edited.pt: its weights do not fit the RotationPrediction"):
         load_encoder(tmp_path / "edited.pt", CPU)
+    with pytest.raises(ValueError, match="checkpoint.pt: its weights do not fit the RotationPrediction"):
+        pretrain(config | {"options": {}, "epochs": 2}, tmp_path, device=CPU, progress=False, train=tiny, resume=True)
