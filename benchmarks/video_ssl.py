@@ -9,6 +9,7 @@ are fit on the first ``--probe-videos`` training videos and scored on the 1,000 
 the exact random initialization the run started from.
 
     .venv/bin/python benchmarks/video_ssl.py --out runs/bench/video      # both methods, seeds 0 1 2
+    .venv/bin/python benchmarks/video_ssl.py --no-conv-head --methods shuffle --out runs/bench/video-mlp-head
 """
 from __future__ import annotations
 
@@ -39,8 +40,11 @@ LABELS = ("direction", "speed", "digit")
 def run_seed(method: str, seed: int, args: argparse.Namespace, device) -> dict:
     """Pre-train (or resume) one method at one seed and probe it; writes and returns its probe.json row."""
     epochs = args.epochs or EPOCHS[method]
+    options = dict(OPTIONS.get(method, {}))
+    if args.no_conv_head and method == "shuffle":
+        options["conv_head"] = False
     config = make_config(method, epochs=epochs, batch_size=args.batch_size, seed=seed, augment=AUGMENT,
-                         options=OPTIONS.get(method))
+                         options=options)
     train, test = split_data(config)
     run_dir = Path(args.out) / f"seed{seed}" / method
     module, state = pretrain({**config, "max_videos": args.videos}, run_dir, device=device, resume=True,
@@ -65,6 +69,8 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=640, help="training videos used for pre-training")
     parser.add_argument("--probe-videos", type=int, default=2000, help="training videos the linear probes are fit on")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--no-conv-head", action="store_true",
+                        help="shuffle: an MLP on the encoder's pooled output only (its first version)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 import torch
+import torch.multiprocessing as mp
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("MOLSSL_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -36,7 +38,7 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 def one_torch_thread():
     """One intra-op thread for a test module that opts in (tiny tensors; no spinning on a shared machine).
 
-    Opt-in rather than autouse: forked multi-process tests must not inherit a changed OpenMP pool.
+    Opt-in rather than autouse: tests that fork workers (the corpus store) must not inherit a changed OpenMP pool.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -61,3 +63,21 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"reference data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def run_ranks():
+    """``run(worker, args, nprocs)``: ``worker(rank, *args)`` in ``nprocs`` fresh (spawned) processes.
+
+    Spawned, not forked: a fork of the test process can inherit a lock held by one of its threads and hang
+    (seen once in CI). A run that does not finish within ``timeout`` seconds fails instead of hanging.
+    """
+    def run(worker, args: tuple, nprocs: int, timeout: float = 300.0) -> None:
+        context = mp.start_processes(worker, args=args, nprocs=nprocs, start_method="spawn", join=False)
+        deadline = time.monotonic() + timeout
+        while not context.join(timeout=max(1.0, deadline - time.monotonic())):
+            if time.monotonic() >= deadline:
+                for process in context.processes:
+                    process.kill()
+                pytest.fail(f"{nprocs} processes did not finish within {timeout:.0f} s")
+    return run

@@ -33,6 +33,9 @@ def pretrain(
     widths: str = typer.Option("16,32,64", help="3D-CNN channel widths, one stage each."),
     temperature: Optional[float] = typer.Option(None, help="cvrl: NT-Xent temperature (0.5)."),
     window: Optional[int] = typer.Option(None, min=5, help="shuffle: draw each frame tuple from this many consecutive frames (default: the whole video)."),
+    conv_head: Optional[bool] = typer.Option(
+        None, "--conv-head/--no-conv-head",
+        help="shuffle: the classifier starts with its own 3D conv stage on the encoder's feature map (default on)."),
     flip_p: float = typer.Option(0.5, min=0.0, max=1.0, help="Horizontal-flip probability (set 0 when left/right motion is a label)."),
     max_videos: Optional[int] = typer.Option(None, min=1, help="Use at most this many training videos."),
     max_steps: Optional[int] = typer.Option(None, min=1),
@@ -44,15 +47,15 @@ def pretrain(
     """Pre-train a clip encoder; writes OUT/checkpoint.pt and OUT/metrics.jsonl."""
     if temperature is not None and method is not Method.cvrl:
         raise typer.BadParameter("--temperature applies only to --method cvrl")
-    if window is not None and method is not Method.shuffle:
-        raise typer.BadParameter("--window applies only to --method shuffle")
+    for flag, value in (("--window", window), ("--conv-head", conv_head)):
+        if value is not None and method is not Method.shuffle:
+            raise typer.BadParameter(f"{flag} applies only to --method shuffle")
     from molssl.core.device import resolve_device
     from molssl.video.pretrain import make_config
     from molssl.video.pretrain import pretrain as run_pretrain
 
     options = {"temperature": temperature} if temperature is not None else {}
-    if window is not None:
-        options["window"] = window
+    options.update({name: value for name, value in (("window", window), ("conv_head", conv_head)) if value is not None})
     try:
         config = make_config(method.value, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                              clip_len=clip_len, frames=frames, size=size, channels=channels,

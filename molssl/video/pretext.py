@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from molssl.core.heads import MLPHead
 from molssl.video.augment import to_clips
+from molssl.vision.pretext import PretextTask
 
 
 def sample_order_tuples(batch: int, frames: int, device: torch.device | str = "cpu",
@@ -38,18 +39,18 @@ def sample_order_tuples(batch: int, frames: int, device: torch.device | str = "c
     return tuples.to(device), labels.to(device)
 
 
-class FrameOrderVerification(nn.Module):
+class FrameOrderVerification(PretextTask):
     """Binary classification of whether a 3-frame tuple is in temporal order.
 
     Misra et al. embed each frame with a siamese 2D network and concatenate; here the tuple is fed as a
     3-frame clip to the same 3D-CNN encoder that CVRL trains, so the learned encoder is the one that is
-    probed. The optional ``augment`` is applied with one parameter set per tuple.
+    probed. The optional ``augment`` is applied with one parameter set per tuple. ``conv_head``: the
+    classifier starts with its own 3D conv stage on the encoder's feature map (see :class:`PretextTask`).
     """
 
     def __init__(self, encoder: nn.Module, augment: Optional[nn.Module] = None, hidden_dim: int = 128,
-                 window: Optional[int] = None) -> None:
-        super().__init__()
-        self.encoder = encoder
+                 window: Optional[int] = None, conv_head: bool = True) -> None:
+        super().__init__(encoder, conv_head)
         self.window = window
         self.augment = augment
         self.head = MLPHead([encoder.feature_dim, hidden_dim, 2])
@@ -60,6 +61,6 @@ class FrameOrderVerification(nn.Module):
         clips = to_clips(videos[rows, frames])
         if self.augment is not None:
             clips = self.augment(clips)
-        logits = self.head(self.encoder(clips))
+        logits = self.head(self.embed(clips))
         loss = F.cross_entropy(logits.float(), labels)
         return loss, {"acc": float((logits.argmax(1) == labels).float().mean())}

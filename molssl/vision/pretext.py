@@ -92,7 +92,8 @@ class TileGridFeatures(nn.Module):
 
 
 class PretextTask(nn.Module):
-    """The shared part of the pretext tasks: the encoder, and the features their classifiers read.
+    """The shared part of the pretext tasks (images here, frame order in ``molssl.video``): the encoder,
+    and the features their classifiers read.
 
     With ``conv_head`` (default) the classifier starts with its own conv-BN-ReLU stage (``head_stage``)
     on the encoder's feature map, then pools; without it, the classifier reads the encoder's pooled
@@ -106,11 +107,11 @@ class PretextTask(nn.Module):
         if conv_head and not hasattr(encoder, "feature_map"):
             raise ValueError(f"conv_head needs an encoder with a feature_map (ConvEncoder), got {type(encoder).__name__}")
         self.encoder = encoder
-        width = encoder.feature_dim
-        self.head_stage = ConvEncoder(width, (width,), (1,)) if conv_head else None
+        width, dims = encoder.feature_dim, getattr(encoder, "dims", 2)
+        self.head_stage = ConvEncoder(width, (width,), (1,), dims=dims) if conv_head else None
 
     def embed(self, x: Tensor) -> Tensor:
-        """(N, feature_dim) features of N images or tiles, as the task's classifier reads them."""
+        """(N, feature_dim) features of N images, tiles or clips, as the task's classifier reads them."""
         if self.head_stage is None:
             return self.encoder(x)
         return self.head_stage(self.encoder.feature_map(x))

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
 from torch import nn
 
 from molssl.chem.batch import GraphBatch
@@ -100,10 +99,9 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def two_ranks(store, tmp_path_factory) -> list[dict]:
+def two_ranks(store, tmp_path_factory, run_ranks) -> list[dict]:
     out = tmp_path_factory.mktemp("ddp")
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    mp.start_processes(_worker, args=(_free_port(), str(store.folder), str(out)), nprocs=WORLD, start_method=method)
+    run_ranks(_worker, (_free_port(), str(store.folder), str(out)), WORLD)
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 

@@ -1,7 +1,7 @@
 """Two Gloo processes on CPU against one process: same loss, same gradients, same update.
 
 Rank r holds rows r*B..(r+1)*B-1 of a global batch of 2B; the single process holds all 2B.
-Every check runs in one pair of forked workers (starting processes is the slow part).
+Every check runs in one pair of spawned workers (starting processes is the slow part).
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from torch import nn
 
 from molssl.core import distributed as dist
@@ -131,10 +130,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory) -> list[dict]:
+def two_ranks(tmp_path_factory, run_ranks) -> list[dict]:
     out = tmp_path_factory.mktemp("ddp")
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    mp.start_processes(_worker, args=(_free_port(), str(out)), nprocs=WORLD, start_method=method)
+    run_ranks(_worker, (_free_port(), str(out)), WORLD)
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 

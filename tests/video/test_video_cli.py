@@ -50,6 +50,8 @@ def test_bad_input_gets_a_clear_message(tmp_path):
     assert result.exit_code != 0 and "--temperature applies only to --method cvrl" in result.output
     result = runner.invoke(app, ["pretrain", "--method", "cvrl", "--out", str(tmp_path), "--window", "6"])
     assert result.exit_code != 0 and "--window applies only to --method shuffle" in result.output
+    result = runner.invoke(app, ["pretrain", "--method", "cvrl", "--out", str(tmp_path), "--no-conv-head"])
+    assert result.exit_code != 0 and "--conv-head applies only to --method shuffle" in result.output
     result = runner.invoke(app, ["pretrain", "--method", "shuffle", "--out", str(tmp_path), "--window", "40"])
     assert result.exit_code == 1 and "frame window must be between 5 and the video length 16" in result.output
     result = runner.invoke(app, ["pretrain", "--method", "cvrl", "--data", str(tmp_path / "none"), "--out", str(tmp_path)])
@@ -63,8 +65,8 @@ def test_shuffle_window_reaches_the_run_config(folder, tmp_path):
 
     out = tmp_path / "shuffle"
     result = runner.invoke(app, ["pretrain", "--method", "shuffle", "--data", str(folder), "--out", str(out),
-                                 "--epochs", "1", "--batch-size", "8", "--frames", "8", "--window", "6", "--size", "12",
+                                 "--epochs", "1", "--batch-size", "8", "--frames", "8", "--window", "6", "--size", "12", "--no-conv-head",
                                  "--channels", "1", "--widths", "4,8,8", "--no-progress"])
     assert result.exit_code == 0, result.output
     config = torch.load(out / "checkpoint.pt", weights_only=False)["config"]
-    assert config["options"] == {"window": 6}
+    assert config["options"] == {"window": 6, "conv_head": False}

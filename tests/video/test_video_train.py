@@ -5,10 +5,11 @@ import pytest
 import torch
 
 from molssl.video.data import moving_digits
-from molssl.video.pretext import sample_order_tuples
+from molssl.video.pretext import FrameOrderVerification, sample_order_tuples
 from molssl.video.pretrain import (METHODS, load_encoder, make_config, pretrain, probe_video_encoders,
                                    random_init_encoder)
 from molssl.vision.data import ImageDataset
+from molssl.vision.encoders import ConvEncoder
 
 CPU = torch.device("cpu")
 
@@ -60,3 +61,15 @@ def test_each_video_method_trains_checkpoints_and_probes(method, videos, tmp_pat
     assert all(0.0 <= v <= 1.0 for v in scores["trained"].values())
     with pytest.raises(ValueError, match="unknown label"):
         probe_video_encoders({"trained": encoder}, videos, videos, 4, CPU, ["colour"])
+
+
+def test_frame_order_classifier_starts_with_a_3d_conv_stage(videos):
+    torch.manual_seed(0)
+    model = FrameOrderVerification(ConvEncoder(1, (4, 8), dims=3))
+    seen = []
+    model.head_stage.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].shape[1:]))
+    loss, _ = model(videos.videos[:6])
+    assert seen == [torch.Size([8, 2, 8, 8])]  # the unpooled (C, T, H, W) map of 3-frame, 16-px tuples
+    loss.backward()
+    assert model.head_stage.net[0].weight.grad.abs().sum() > 0
+    assert FrameOrderVerification(ConvEncoder(1, (4, 8), dims=3), conv_head=False).head_stage is None
