@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from molssl.vision.cli import fail, parse_widths, probe_and_report
+from molssl.vision.cli import fail, method_options, parse_widths, probe_and_report
 
 app = typer.Typer(help="Self-supervised pre-training on video (CVRL, shuffle-and-learn).", no_args_is_help=True)
 
@@ -15,6 +15,14 @@ app = typer.Typer(help="Self-supervised pre-training on video (CVRL, shuffle-and
 class Method(str, Enum):
     cvrl = "cvrl"
     shuffle = "shuffle"
+
+
+# Method-specific flags: {flag: {method it applies to: constructor option}}.
+METHOD_FLAGS = {
+    "temperature": {"cvrl": "temperature"},
+    "window": {"shuffle": "window"},
+    "conv_head": {"shuffle": "conv_head"},
+}
 
 
 @app.command()
@@ -45,17 +53,11 @@ def pretrain(
     progress: bool = typer.Option(True),
 ) -> None:
     """Pre-train a clip encoder; writes OUT/checkpoint.pt and OUT/metrics.jsonl."""
-    if temperature is not None and method is not Method.cvrl:
-        raise typer.BadParameter("--temperature applies only to --method cvrl")
-    for flag, value in (("--window", window), ("--conv-head", conv_head)):
-        if value is not None and method is not Method.shuffle:
-            raise typer.BadParameter(f"{flag} applies only to --method shuffle")
+    options = method_options(method.value, METHOD_FLAGS, temperature=temperature, window=window, conv_head=conv_head)
     from molssl.core.device import resolve_device
     from molssl.video.pretrain import make_config
     from molssl.video.pretrain import pretrain as run_pretrain
 
-    options = {"temperature": temperature} if temperature is not None else {}
-    options.update({name: value for name, value in (("window", window), ("conv_head", conv_head)) if value is not None})
     try:
         config = make_config(method.value, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                              clip_len=clip_len, frames=frames, size=size, channels=channels,

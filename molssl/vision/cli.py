@@ -38,13 +38,16 @@ class Features(str, Enum):
     tiles = "tiles"
 
 
-def method_options(method: str, **flags: object) -> dict:
-    """Map the method-specific CLI flags that were given to constructor options, rejecting misplaced ones."""
+def method_options(method: str, table: dict[str, dict[str, str]], **flags: object) -> dict:
+    """Map the method-specific CLI flags that were given to constructor options, rejecting misplaced ones.
+
+    ``table`` maps each flag to {method it applies to: constructor option} (:data:`METHOD_FLAGS` here).
+    """
     options = {}
     for flag, value in flags.items():
         if value is None:
             continue
-        targets = METHOD_FLAGS[flag]
+        targets = table[flag]
         if method not in targets:
             allowed = ", ".join(targets)
             raise typer.BadParameter(f"--{flag.replace('_', '-')} applies only to --method {allowed}")
@@ -125,7 +128,7 @@ def pretrain(
     progress: bool = typer.Option(True, help="Show the progress bar."),
 ) -> None:
     """Pre-train an encoder with one SSL method; writes OUT/checkpoint.pt and OUT/metrics.jsonl."""
-    options = method_options(method.value, temperature=temperature, momentum=momentum, queue_size=queue_size,
+    options = method_options(method.value, METHOD_FLAGS, temperature=temperature, momentum=momentum, queue_size=queue_size,
                              permutations=permutations, standardize_tiles=standardize_tiles,
                              conv_head=conv_head)
     from molssl.core.device import resolve_device
