@@ -1,22 +1,56 @@
-"""Atomic checkpoints and RNG state capture, so a killed run resumes where it left off."""
+"""Checkpoints: atomic writes, loading that never runs code from the file, weight digests, RNG capture.
+
+Every file molssl reads back (``checkpoint.pt``, ``encoder.pt``, ``model.pt``, zoo weights) is
+loaded with ``torch.load(weights_only=True)``: the unpickler builds tensors, plain containers,
+numbers and strings, plus NumPy arrays and scalars of plain dtypes (old RNG states hold them), and
+refuses any other global. A file that needs one (a pickled class, a ``__reduce__`` payload) is
+refused with :class:`UnsafeFileError` before anything in it runs. See ``docs/security.md``.
+"""
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import random
+import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
 
+from molssl.errors import MolsslError
+
+
+class UnsafeFileError(MolsslError):
+    """A file that would need code to be loaded (a pickled object other than tensors and plain data)."""
+
+
+class CorruptFileError(MolsslError):
+    """A file whose content does not match its recorded digest, or that cannot be read at all."""
+
+
+def _numpy_globals() -> list:
+    """The NumPy reconstructors that plain arrays and scalars need (no object dtype reaches them unchecked)."""
+    from numpy._core.multiarray import _reconstruct, scalar
+
+    dtypes = {type(np.dtype(t)) for t in (np.bool_, np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32,
+                                          np.uint64, np.int64, np.float16, np.float32, np.float64)}
+    return [_reconstruct, scalar, np.ndarray, np.dtype, *dtypes]
+
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``.
+
+    The file gets the permissions the user's umask gives a new file (not mkstemp's 0600), so runs
+    in a shared folder stay readable to the people the user shares them with.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             torch.save(obj, handle)
             handle.flush()
@@ -28,15 +62,74 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     return path
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
-    """Load a checkpoint written by :func:`atomic_save`, with a clear error if it is missing or corrupt."""
+    """Load a file written by :func:`atomic_save` without executing anything stored in it.
+
+    Missing file: FileNotFoundError. A file that needs code to load: :class:`UnsafeFileError`.
+    Truncated or foreign bytes: :class:`CorruptFileError`. Each names the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # a truncated or foreign file
-        raise ValueError(f"{path} is not a readable molssl checkpoint: {exc}") from exc
+        with torch.serialization.safe_globals(_numpy_globals()):
+            obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        message = str(exc)
+        if "Unsupported global" in message or "Weights only load failed" in message:
+            found = re.search(r"GLOBAL ([\w.]+)", message)
+            needed = found.group(1) if found else "a pickled object"
+            raise UnsafeFileError(f"{path} was refused: loading it would run code from the file "
+                                  f"({needed}); molssl files hold only tensors and "
+                                  "plain data. Do not use files from sources you do not trust") from None
+        raise CorruptFileError(f"{path} is not a readable molssl checkpoint: {message}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        raise CorruptFileError(f"{path} is not a readable molssl checkpoint (truncated or another format): "
+                               f"{exc}") from None
+    if not isinstance(obj, dict):
+        raise CorruptFileError(f"{path} is not a molssl checkpoint (it holds a {type(obj).__name__}, not a dict)")
+    return obj
+
+
+def require_keys(ckpt: Mapping, keys: tuple[str, ...], path: str | os.PathLike, what: str) -> None:
+    """A clear error when a loaded file lacks the entries of the kind of file it was given as."""
+    missing = [k for k in keys if k not in ckpt]
+    if missing:
+        raise MolsslError(f"{path} is not {what} (it lacks {', '.join(missing)})")
+
+
+def state_digest(state: Mapping[str, Any]) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of a (nested) state dict's tensors, in key order.
+
+    Stored beside the weights when a model file is written and checked when it is read, so a file
+    whose numbers were changed after writing is detected instead of predicting nonsense.
+    """
+    digest = hashlib.sha256()
+
+    def visit(prefix: str, value: Any) -> None:
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            digest.update(f"{prefix}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        elif isinstance(value, Mapping):
+            for key in sorted(value, key=str):
+                visit(f"{prefix}.{key}", value[key])
+
+    visit("", state)
+    return digest.hexdigest()
+
+
+def verify_digest(state: Mapping[str, Any], expected: str | None, path: str | os.PathLike) -> None:
+    """Raise :class:`CorruptFileError` when ``state``'s digest differs from the one recorded (None: nothing to check)."""
+    if expected is not None and state_digest(state) != expected:
+        raise CorruptFileError(f"{path} is corrupted: its weights do not match the digest recorded when it was "
+                               "written (the file was changed or damaged after saving); re-download or re-train it")
 
 
 def load_weights(module: torch.nn.Module, state: dict, path: str | os.PathLike) -> None:
@@ -44,16 +137,18 @@ def load_weights(module: torch.nn.Module, state: dict, path: str | os.PathLike) 
     (the checkpoint's recorded config builds another architecture, e.g. after a default changed)."""
     try:
         module.load_state_dict(state)
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: its weights do not fit the {type(module).__name__} its run config describes "
                          f"(written by another molssl version, or the config was edited): {exc}") from None
 
 
 def rng_state() -> dict:
-    """The state of every random generator a training step touches."""
+    """The state of every random generator a training step touches, as tensors and plain data."""
+    name, keys, position, has_gauss, cached = np.random.get_state()
     state = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(position),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -62,8 +157,13 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    python = state["python"]
+    random.setstate((python[0], tuple(python[1]), python[2]))
+    numpy_state = state["numpy"]
+    if isinstance(numpy_state, dict):
+        numpy_state = (numpy_state["name"], np.asarray(numpy_state["keys"], dtype=np.uint32), numpy_state["pos"],
+                       numpy_state["has_gauss"], numpy_state["cached_gaussian"])
+    np.random.set_state(numpy_state)
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

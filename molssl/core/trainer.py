@@ -4,6 +4,10 @@ A *training module* is an ``nn.Module`` whose ``forward(batch)`` returns the los
 ``(loss, metrics)`` pair) and which may define ``after_optimizer_step()`` (momentum updates).
 A *batch source* yields the batches of an epoch, deterministically, from any position:
 ``len(source)`` batches per epoch and ``source.batches(epoch, start)``.
+
+A :class:`Selection` scores the module at the end of every epoch (a validation metric); the
+trainer keeps the best-scoring state (also in the checkpoint, so resume keeps it) and stops after
+``patience`` epochs without improvement. Most runs are set up through :func:`molssl.core.fit.fit`.
 """
 from __future__ import annotations
 
@@ -20,8 +24,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from molssl.core import distributed as dist
-from molssl.core.checkpoint import (atomic_save, load_checkpoint, load_weights, rng_state, seed_everything,
-                                    set_rng_state)
+from molssl.core.checkpoint import (atomic_save, load_checkpoint, load_weights, require_keys, rng_state,
+                                    seed_everything, set_rng_state)
 from molssl.core.device import autocast, move_to
 
 
@@ -46,14 +50,32 @@ def batch_size_of(batch: Any) -> int:
 
 @dataclass
 class TrainerConfig:
+    """``checkpoint_every``: steps between checkpoints; ``None`` checkpoints at every epoch end instead.
+    ``patience``: with a :class:`Selection`, stop after this many epochs without a better score."""
+
     epochs: int = 1
     max_steps: Optional[int] = None
     precision: str = "fp32"
     grad_clip: Optional[float] = None
-    checkpoint_every: int = 500
+    checkpoint_every: Optional[int] = 500
     log_every: int = 10
     progress: bool = True
     unit: str = "sample"
+    patience: Optional[int] = None
+
+
+@dataclass
+class Selection:
+    """Epoch-end evaluation: ``score()`` of the module in its current state, and which way is better."""
+
+    name: str
+    score: Callable[[], float]
+    higher_is_better: bool
+
+    def better(self, value: float, best: Optional[float]) -> bool:
+        if best is None or math.isnan(best):
+            return not math.isnan(value)
+        return value > best if self.higher_is_better else value < best
 
 
 @dataclass
@@ -63,6 +85,10 @@ class TrainState:
     batch_in_epoch: int = 0
     samples_per_step: int = 0  # global batch (all ranks) of the last step
     history: list = field(default_factory=list)
+    best_score: Optional[float] = None
+    best_epoch: int = -1
+    epochs_since_best: int = 0
+    stopped_early: bool = False
 
 
 class Trainer:
@@ -82,6 +108,7 @@ class Trainer:
         config: TrainerConfig = TrainerConfig(),
         run_config: Optional[dict] = None,
         log: Callable[[str], None] = print,
+        selection: Optional[Selection] = None,
     ) -> None:
         self.module = module
         self.model = dist.wrap_ddp(module, device)  # DDP when running under torchrun, else the module itself
@@ -94,6 +121,8 @@ class Trainer:
         self.log = log if dist.is_main_process() else (lambda _msg: None)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
         self.state = TrainState()
+        self.selection = selection
+        self.best_state: Optional[dict] = None  # CPU copy of the module's state at the best-scoring epoch
 
     # ----------------------------------------------------------------- checkpoints
     @property
@@ -116,6 +145,7 @@ class Trainer:
                 "rng_per_rank": rngs,
                 "config": self.run_config,
                 "world_size": dist.world_size(),
+                "best_state": self.best_state,
             },
             self.checkpoint_path,
         )
@@ -130,13 +160,17 @@ class Trainer:
         if not self.checkpoint_path.is_file():
             return False
         ckpt = load_checkpoint(self.checkpoint_path, map_location=self.device)
+        require_keys(ckpt, ("model", "optimizer", "state"), self.checkpoint_path, "a molssl training checkpoint "
+                     "(an encoder.pt or model.pt cannot be resumed)")
         load_weights(self.module, ckpt["model"], self.checkpoint_path)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         if self.scheduler and ckpt.get("scheduler"):
             self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.state = TrainState(**ckpt["state"])
+        self.best_state = ckpt.get("best_state")
         self._restore_rng(ckpt)
+        self._truncate_metrics(self.state.step, self.state.epoch)
         old = self.state.samples_per_step
         if samples_per_step is not None and old and samples_per_step != old:
             self._rescale_position(old, samples_per_step)
@@ -171,6 +205,25 @@ class Trainer:
                 self.scheduler.step()
 
     # ----------------------------------------------------------------- metrics
+    def _truncate_metrics(self, step: int, epoch: int) -> None:
+        """Drop the records a killed run logged after its last checkpoint (they will be logged again)."""
+        path = self.out_dir / self.metrics_name
+        if not dist.is_main_process() or not path.is_file():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut by the kill
+            ends_epoch = any(k.startswith(("val_", "valid_")) for k in record)
+            if record.get("step", 0) < step or (record.get("step", 0) == step and
+                                                (not ends_epoch or record.get("epoch", 0) < epoch)):
+                kept.append(line)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+        tmp.replace(path)
+
     def _write_metrics(self, record: dict) -> None:
         self.state.history.append(record)
         if dist.is_main_process():
@@ -221,6 +274,40 @@ class Trainer:
         dist.all_reduce_sum(total_t)
         return float(total_t[0] / max(total_t[1], 1))
 
+    def _end_epoch(self, valid: Optional[BatchSource]) -> None:
+        """Validation loss and/or the selection score of the finished epoch; best state, patience, checkpoint."""
+        st, cfg = self.state, self.config
+        record: dict = {"step": st.step, "epoch": st.epoch}
+        text = []
+        if valid is not None and len(valid) > 0:
+            record["val_loss"] = self.evaluate(valid)
+            text.append(f"validation loss {record['val_loss']:.4f}")
+        if self.selection is not None:
+            value = float(self.selection.score())
+            record[f"valid_{self.selection.name}"] = value
+            if self.selection.better(value, st.best_score):
+                st.best_score, st.best_epoch, st.epochs_since_best = value, st.epoch, 0
+                self.best_state = {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}
+            else:
+                st.epochs_since_best += 1
+            text.append(f"valid {self.selection.name} {value:.4f} (best {st.best_score:.4f} at epoch "
+                        f"{st.best_epoch + 1})")
+            if cfg.patience is not None and st.epochs_since_best >= cfg.patience:
+                st.stopped_early = True
+                text.append(f"no improvement for {cfg.patience} epochs: stopping")
+        if len(record) > 2:
+            self._write_metrics(record)
+            self.log(f"epoch {st.epoch + 1}/{cfg.epochs}: " + "; ".join(text))
+        st.epoch += 1
+        st.batch_in_epoch = 0
+        if cfg.checkpoint_every is None:
+            self.save_checkpoint()
+
+    def restore_best(self) -> None:
+        """Load the best-scoring epoch's state into the module (no-op without a selection)."""
+        if self.best_state is not None:
+            self.module.load_state_dict(self.best_state)
+
     def fit(self, train: BatchSource, valid: Optional[BatchSource] = None) -> TrainState:
         cfg = self.config
         steps_per_epoch = len(train)
@@ -234,7 +321,7 @@ class Trainer:
                    disable=not (cfg.progress and dist.is_main_process()) or None)
         window_samples, window_start = 0, time.perf_counter()
         try:
-            while st.step < total and st.epoch < cfg.epochs:
+            while st.step < total and st.epoch < cfg.epochs and not st.stopped_early:
                 for batch in train.batches(st.epoch, st.batch_in_epoch):
                     n = batch_size_of(batch) * dist.world_size()
                     loss, extra = self.train_step(batch)
@@ -251,17 +338,14 @@ class Trainer:
                         bar.set_postfix(loss=f"{loss:.4f}", **{f"{cfg.unit}/s": f"{rate:.0f}"})
                         window_samples, window_start = 0, time.perf_counter()
                     bar.update(1)
-                    if st.step % cfg.checkpoint_every == 0:
+                    if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
                         self.save_checkpoint()
                     if st.step >= total:
                         break
                 if st.batch_in_epoch >= steps_per_epoch:
-                    if valid is not None and len(valid) > 0:
-                        val = self.evaluate(valid)
-                        self._write_metrics({"step": st.step, "epoch": st.epoch, "val_loss": val})
-                        self.log(f"epoch {st.epoch + 1}/{cfg.epochs}: validation loss {val:.4f}")
-                    st.epoch += 1
-                    st.batch_in_epoch = 0
+                    self._end_epoch(valid)
+                    if st.stopped_early:
+                        break
         except KeyboardInterrupt:
             self.save_checkpoint(all_ranks=False)  # ranks may be interrupted at different points: no collective
             self.log(f"interrupted at step {st.step}; checkpoint saved, continue with --resume")

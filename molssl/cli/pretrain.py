@@ -1,38 +1,12 @@
-"""The ``molssl`` command line: a thin layer over the library functions."""
+"""``molssl pretrain``: contrastive pre-training of a molecular encoder on a SMILES corpus."""
 from __future__ import annotations
 
 import os
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-
-from molssl.audio.cli import app as audio_app
-from molssl.chem.finetune_cli import app as finetune_app
-from molssl.chem.predict_cli import app as predict_app
-from molssl.data_cli import app as data_app
-from molssl.errors import MolsslError
-from molssl.rl.cli import app as rl_app
-from molssl.video.cli import app as video_app
-from molssl.vision.cli import app as vision_app
-
-app = typer.Typer(
-    name="molssl",
-    help="Self-supervised contrastive learning on molecules (MolCLR, iMolCLR) and beyond.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(finetune_app)  # finetune, benchmark, convert at the top level
-app.add_typer(predict_app)  # predict, fingerprint, models, plot at the top level
-app.add_typer(data_app, name="data")
-app.add_typer(vision_app, name="vision")
-app.add_typer(video_app, name="video")
-app.add_typer(audio_app, name="audio")
-app.add_typer(rl_app, name="rl")
-
 
 class Encoder(str, Enum):
     gin = "gin"
@@ -45,7 +19,6 @@ class Precision(str, Enum):
     fp16 = "fp16"
 
 
-@app.command()
 def pretrain(
     smiles: Path = typer.Option(..., "--smiles", help="SMILES file: .smi/.txt (one per line) or .csv, optionally .gz"),
     out: Path = typer.Option(..., "--out", help="Run directory (config, metrics.jsonl, checkpoint.pt, encoder.pt)"),
@@ -117,14 +90,3 @@ def _report(summary: dict) -> None:
     rate = summary["molecules_per_s"]
     typer.echo(f"done: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, validation loss "
                f"{validation}, {rate or 0:.0f} molecules/s; encoder saved to {summary['encoder']}")
-
-
-def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2 (MOLSSL_DEBUG=1 shows tracebacks)."""
-    try:
-        app()
-    except (MolsslError, ValueError, FileNotFoundError) as exc:
-        if os.environ.get("MOLSSL_DEBUG"):
-            raise
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)

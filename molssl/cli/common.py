@@ -1,0 +1,95 @@
+"""What every command shares: the error policy, multi-value options, ``-h``, and common option types.
+
+Commands raise :class:`~molssl.errors.MolsslError` (or ValueError / OSError) for anything the user
+can fix; :class:`MolsslGroup` turns it into one line on stderr and exit code 2 (``MOLSSL_DEBUG=1``
+shows the traceback instead). No command has an exit helper of its own.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Optional
+
+import typer
+from typer.core import TyperCommand, TyperGroup, TyperOption
+
+from molssl.errors import MolsslError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+USER_ERRORS = (MolsslError, ValueError, OSError)
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for the user: the exception's own text, or for OS errors what failed and on which file."""
+    if isinstance(exc, OSError) and not isinstance(exc, MolsslError) and exc.strerror:
+        target = exc.filename if exc.filename is not None else ""
+        text = f"{exc.strerror}: {target}" if target else exc.strerror
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def multiple_option_names(command: Any) -> set[str]:
+    """Flags of ``command`` that take several values (declared as ``List[...]`` options)."""
+    return {name for p in command.params if isinstance(p, TyperOption) and p.multiple
+            for name in (*p.opts, *p.secondary_opts)}
+
+
+def expand_list_options(args: list[str], names: set[str] | tuple[str, ...]) -> list[str]:
+    """``--seeds 0 1 2`` -> ``--seeds 0 --seeds 1 --seeds 2`` (values run until the next flag); ``-m a b`` too."""
+    out: list[str] = []
+    current: Optional[str] = None
+    for arg in args:
+        if arg in names:
+            current = arg
+            continue
+        if current is not None and (not arg.startswith("-") or arg == "-"):
+            out += [current, arg]
+            continue
+        current = None
+        out.append(arg)
+    return out
+
+
+class ListOptionCommand(TyperCommand):
+    """A command whose list options take several values after one flag (``-s CCO c1ccccc1``)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, expand_list_options(list(args), multiple_option_names(self)))
+
+
+class ListOptionGroup(TyperGroup):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, expand_list_options(list(args), multiple_option_names(self)))
+
+
+class MolsslGroup(ListOptionGroup):
+    """The root group: user errors become ``error: <one sentence>`` on stderr and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            if os.environ.get("MOLSSL_DEBUG"):
+                raise
+            typer.echo(f"error: {error_message(exc)}", err=True)
+            ctx.exit(2)
+
+
+def new_app(help: str, *, root: bool = False, **kwargs: Any) -> typer.Typer:
+    """A Typer app with molssl's conventions (``-h``, no pretty tracebacks, multi-value list options)."""
+    return typer.Typer(help=help, cls=MolsslGroup if root else ListOptionGroup, no_args_is_help=True,
+                       pretty_exceptions_enable=False, add_completion=False, context_settings=CONTEXT_SETTINGS,
+                       **kwargs)
+
+
+def command(app: typer.Typer, name: Optional[str] = None, **kwargs: Any) -> Callable:
+    """``app.command`` with multi-value list options."""
+    return app.command(name, cls=ListOptionCommand, context_settings=CONTEXT_SETTINGS, **kwargs)
+
+
+def echo_err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def choice_error(flag: str, value: object, allowed: tuple | list) -> typer.BadParameter:
+    return typer.BadParameter(f"{flag} must be one of {', '.join(map(str, allowed))}, got {value!r}")
