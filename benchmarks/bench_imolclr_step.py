@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from molssl.chem.augment import MolecularAugmentation
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.imolclr import IMolCLR
-from molssl.chem.pretrain import STORE_EXTRAS, MolCLR
-from molssl.chem.store import open_corpus
+from molssl.chem.nn.augment import MolecularAugmentation
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.nn.imolclr import IMolCLR
+from molssl.chem.tasks.pretrain import STORE_EXTRAS, MolCLR
+from molssl.chem.data.store import open_corpus
 from molssl.core.checkpoint import seed_everything
 from molssl.core.device import autocast, move_to, resolve_device
 

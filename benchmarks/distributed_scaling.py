@@ -1,7 +1,7 @@
 """Pre-training throughput with 1 and 2 DDP processes (torchrun, Gloo on CPU or NCCL on GPUs).
 
 Each configuration is a real ``torchrun --nproc_per_node=N`` launch of this script, whose workers
-call :func:`molssl.chem.pretrain.pretrain` (what ``molssl pretrain`` runs) on the bundled demo
+call :func:`molssl.chem.tasks.pretrain.pretrain` (what ``molssl pretrain`` runs) on the bundled demo
 molecules repeated to ``--molecules``. The figure is rank 0's molecules/s (all ranks' molecules per
 second of wall time), median of the logged windows after the first: start-up, featurization and
 the first steps are left out. CPU threads are split evenly between the processes.
@@ -57,8 +57,8 @@ def run(nproc: int, batch: int, threads: int, args: argparse.Namespace, corpus: 
 
 def worker(config_path: str) -> None:
     """One torchrun process: the same pre-training function the CLI calls."""
-    from molssl.chem.encoders import EncoderConfig
-    from molssl.chem.pretrain import PretrainConfig, pretrain
+    from molssl.chem.nn.encoders import EncoderConfig
+    from molssl.chem.tasks.pretrain import PretrainConfig, pretrain
 
     config = json.loads(Path(config_path).read_text())
     config["encoder"] = EncoderConfig(**config["encoder"])

@@ -9,7 +9,7 @@ SHARED=${SHARED:-../shared/data}
 DATA=$SHARED/moleculenet
 PRE="zcat moses_train.csv.gz | head -20001 > moses_first20k.csv; molssl pretrain --smiles moses_first20k.csv --out pretrain --epochs 1 --batch-size 128 --checkpoint-every 50 --precision fp32 --seed 0 --workers 1"
 FT="molssl finetune --pretrained pretrain/encoder.pt --data-dir $DATA --split scaffold --threads 1"
-SPLIT="MoleculeNet file (DeepChem copy, checksum in molssl.chem.datasets); DeepChem/MolCLR scaffold split 80/10/10 (no chirality)"
+SPLIT="MoleculeNet file (DeepChem copy, checksum in molssl.chem.data.datasets); DeepChem/MolCLR scaffold split 80/10/10 (no chirality)"
 NOTE="CPU budget: fine-tuned for few epochs from a briefly pre-trained encoder (see budget); expect lower scores than MolCLR's published 100-epoch results."
 
 export_property() {  # NAME "SEEDS" RUN_ARGS TITLE TRAINING_DATA [extra export options...]

@@ -20,13 +20,13 @@ import torch
 
 
 def read_smiles(path: str, n: int) -> list[str]:
-    from molssl.chem.inputs import iter_smiles
+    from molssl.chem.data.inputs import iter_smiles
 
     return [s for chunk in islice(iter_smiles(path), -(-n // 4096)) for s in chunk.smiles][:n]
 
 
 def forward_floor(encoder, smiles: list[str], batch_size: int) -> float:
-    from molssl.chem.predict import SmilesBatches
+    from molssl.chem.serve.predict import SmilesBatches
 
     batches = [batch for _, batch in SmilesBatches(smiles, batch_size, progress=False)]
     n = sum(b.num_graphs for b in batches)
@@ -38,7 +38,7 @@ def forward_floor(encoder, smiles: list[str], batch_size: int) -> float:
 
 
 def end_to_end(encoder, smiles: list[str], batch_size: int, workers: int) -> float:
-    from molssl.chem.fingerprints import fingerprint
+    from molssl.chem.serve.fingerprints import fingerprint
 
     started = time.perf_counter()
     fingerprint(smiles, model=encoder, batch_size=batch_size, workers=workers, errors="nan", progress=False)
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from molssl.chem.fingerprints import load_encoder
+    from molssl.chem.serve.fingerprints import load_encoder
 
     torch.set_num_threads(args.threads)
     smiles = read_smiles(args.smiles, args.n)

@@ -4,9 +4,9 @@ Usage: python benchmarks/imolclr_ablation.py --smiles FILE --out DIR [--molecule
        [--epochs 1] [--seed 0] [--finetune-epochs 3] [--finetune-max-train N] [--finetune-seeds 0]
        [--data-dir DIR] [--threads 1] [--skip-finetune] [--variants molclr weighted fragments both]
 
-Each variant pre-trains with ``molssl.chem.pretrain.pretrain`` on the first ``--molecules`` SMILES
+Each variant pre-trains with ``molssl.chem.tasks.pretrain.pretrain`` on the first ``--molecules`` SMILES
 (same store, seed, batches and steps), then is fine-tuned on eight MoleculeNet sets with the
-benchmark harness (``molssl.chem.benchmark.run_benchmark``, multi-task protocol, scaffold split).
+benchmark harness (``molssl.chem.tasks.benchmark.run_benchmark``, multi-task protocol, scaffold split).
 Prints one markdown table (pre-training losses and time, then test scores) and writes it to
 ``OUT/ablation.md``. Finished runs are reused, so an interrupted ablation can be started again.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from molssl.chem.pretrain import PretrainConfig, pretrain
+from molssl.chem.tasks.pretrain import PretrainConfig, pretrain
 
 VARIANTS = {  # --variants key: (table name, --method, method options)
     "molclr": ("MolCLR", "molclr", {}),
@@ -98,8 +98,8 @@ def main() -> None:
     lines.append("Losses are not comparable across variants (different objectives); they show each run trained.")
 
     if not args.skip_finetune:
-        from molssl.chem.benchmark import BenchmarkConfig, classification_mean, run_benchmark
-        from molssl.chem.finetune import format_score
+        from molssl.chem.tasks.benchmark import BenchmarkConfig, classification_mean, run_benchmark
+        from molssl.chem.tasks.finetune import format_score
 
         scores: dict[str, dict] = {}
         for name, summary in summaries.items():

@@ -31,13 +31,13 @@ import numpy as np
 import torch
 from rdkit import Chem
 
-from molssl.chem.augment import MolecularAugmentation
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.inputs import iter_smiles
-from molssl.chem.imolclr import IMolCLR
-from molssl.chem.pretrain import STORE_EXTRAS, MolCLR
-from molssl.chem.sources import StoreBatches
-from molssl.chem.store import build_store
+from molssl.chem.nn.augment import MolecularAugmentation
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.data.inputs import iter_smiles
+from molssl.chem.nn.imolclr import IMolCLR
+from molssl.chem.tasks.pretrain import STORE_EXTRAS, MolCLR
+from molssl.chem.data.sources import StoreBatches
+from molssl.chem.data.store import build_store
 from molssl.core.checkpoint import seed_everything
 from molssl.core.device import autocast, move_to, resolve_device
 from molssl.core.losses import nt_xent

@@ -12,9 +12,9 @@ import time
 
 import numpy as np
 
-from molssl.chem.baselines import rf_ecfp_baseline
-from molssl.chem.datasets import get_spec, load_dataset
-from molssl.chem.splits import scaffold_split
+from molssl.chem.tasks.baselines import rf_ecfp_baseline
+from molssl.chem.data.datasets import get_spec, load_dataset
+from molssl.chem.data.splits import scaffold_split
 
 DEFAULT = ["bbbp", "bace", "clintox", "esol", "freesolv", "lipo"]
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _LAZY = {
-    "fingerprint": "molssl.chem.fingerprints",
-    "MolecularFingerprint": "molssl.chem.fingerprints",
-    "load_model": "molssl.chem.predict",
-    "predict": "molssl.chem.predict",
-    "Predictor": "molssl.chem.predict",
+    "fingerprint": "molssl.chem.serve.fingerprints",
+    "MolecularFingerprint": "molssl.chem.serve.fingerprints",
+    "load_model": "molssl.chem.serve.predict",
+    "predict": "molssl.chem.serve.predict",
+    "Predictor": "molssl.chem.serve.predict",
 }
 __all__ = ["__version__", *_LAZY]
 

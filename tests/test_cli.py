@@ -4,7 +4,7 @@ import sys
 
 from typer.testing import CliRunner
 
-from molssl.cli import app
+from molssl.cli.main import app
 
 
 def _molssl(*args, cwd=None):

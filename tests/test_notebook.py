@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from molssl.chem.zoo import list_models
+from molssl.chem.serve.zoo import list_models
 
 nbclient = pytest.importorskip("nbclient")
 nbformat = pytest.importorskip("nbformat")

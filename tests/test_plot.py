@@ -7,11 +7,11 @@ import torch
 from matplotlib.image import imread
 from typer.testing import CliRunner
 
-from molssl import plot
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.finetune import FinetuneConfig, run_finetune
-from molssl.chem.predict_cli import app
-from molssl.chem.pretrain import save_encoder
+from molssl.chem.serve import plots as plot
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
+from molssl.cli.predict_cli import app
+from molssl.chem.tasks.pretrain import save_encoder
 from molssl.errors import MolsslError
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)

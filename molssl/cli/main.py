@@ -31,9 +31,9 @@ common.command(app)(pretrain)
 
 def _register_groups() -> None:
     from molssl.audio.cli import app as audio_app
-    from molssl.chem.finetune_cli import app as finetune_app
-    from molssl.chem.predict_cli import app as predict_app
-    from molssl.data_cli import app as data_app
+    from molssl.cli.finetune_cli import app as finetune_app
+    from molssl.cli.predict_cli import app as predict_app
+    from molssl.cli.data import app as data_app
     from molssl.rl.cli import app as rl_app
     from molssl.video.cli import app as video_app
     from molssl.vision.cli import app as vision_app

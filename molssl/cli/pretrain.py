@@ -55,8 +55,8 @@ def pretrain(
     cache_dir: Optional[Path] = typer.Option(None, help="Where featurized stores live (default $MOLSSL_CACHE or ~/.cache/molssl)"),
 ) -> None:
     """Pre-train a molecular encoder without labels."""
-    from molssl.chem.encoders import EncoderConfig
-    from molssl.chem.pretrain import PretrainConfig, pretrain as run
+    from molssl.chem.nn.encoders import EncoderConfig
+    from molssl.chem.tasks.pretrain import PretrainConfig, pretrain as run
 
     imolclr_options = {"lambda1": lambda1, "lambda2": lambda2, "max_fragments": max_fragments}
     imolclr_options = {k: v for k, v in imolclr_options.items() if v is not None}

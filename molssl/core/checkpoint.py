@@ -27,7 +27,7 @@ class UnsafeFileError(MolsslError):
     """A file that would need code to be loaded (a pickled object other than tensors and plain data)."""
 
 
-class CorruptFileError(MolsslError):
+class CorruptFileError(MolsslError, ValueError):
     """A file whose content does not match its recorded digest, or that cannot be read at all."""
 
 

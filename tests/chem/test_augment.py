@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from molssl.chem.augment import (
+from molssl.chem.nn.augment import (
     MolecularAugmentation, delete_bonds, mask_atoms, random_rank_in_groups, remove_subgraph, subgraph_atoms,
 )
-from molssl.chem.featurize import MASK_ATOM
-from molssl.chem.store import build_store
+from molssl.chem.data.featurize import MASK_ATOM
+from molssl.chem.data.store import build_store
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from molssl.chem.baselines import ecfp4, rf_ecfp_baseline
-from molssl.chem.datasets import MoleculeNetData, load_dataset
-from molssl.chem.splits import Split, random_split, scaffold_split
+from molssl.chem.tasks.baselines import ecfp4, rf_ecfp_baseline
+from molssl.chem.data.datasets import MoleculeNetData, load_dataset
+from molssl.chem.data.splits import Split, random_split, scaffold_split
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "moleculenet"  # beside the repo
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from molssl.chem.benchmark import BenchmarkConfig, benchmark_table, run_benchmark
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.finetune_cli import app
-from molssl.chem.pretrain import save_encoder
+from molssl.chem.tasks.benchmark import BenchmarkConfig, benchmark_table, run_benchmark
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.cli.finetune_cli import app
+from molssl.chem.tasks.pretrain import save_encoder
 from molssl.errors import MolsslError
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
@@ -107,7 +107,7 @@ def test_table_adds_the_mean_over_classification_sets():
 
 
 def test_scores_are_formatted_with_useful_precision():
-    from molssl.chem.finetune import format_score
+    from molssl.chem.tasks.finetune import format_score
 
     assert format_score("roc_auc", 0.7171, 0.0066) == "71.7 ± 0.7"
     assert format_score("rmse", 1.4502, 0.0241) == "1.450 ± 0.024"

@@ -2,11 +2,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from molssl.chem.encoders import MolecularEncoder
-from molssl.chem.finetune import load_encoder_file
-from molssl.chem.finetune_cli import app
-from molssl.chem.store import graphs_to_arrays
-from molssl.chem.featurize import smiles_to_graph
+from molssl.chem.nn.encoders import MolecularEncoder
+from molssl.chem.tasks.finetune import load_encoder_file
+from molssl.cli.finetune_cli import app
+from molssl.chem.data.store import graphs_to_arrays
+from molssl.chem.data.featurize import smiles_to_graph
 from molssl.errors import MolsslError
 
 LAYERS, EMB, FEAT = 3, 8, 12
@@ -97,7 +97,7 @@ def test_converted_molclr_encoder_matches_reference(tmp_path, kind):
 
 
 def test_convert_rejects_foreign_checkpoints(tmp_path):
-    from molssl.chem.convert import convert_molclr
+    from molssl.chem.serve.convert import convert_molclr
 
     torch.save({"conv.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
     with pytest.raises(MolsslError, match="not a MolCLR"):

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from molssl.chem import datasets
-from molssl.chem.datasets import (REGISTRY, ChecksumError, DatasetNotFound, file_md5, find_local,
+from molssl.chem.data import datasets
+from molssl.chem.data.datasets import (REGISTRY, ChecksumError, DatasetNotFound, file_md5, find_local,
                                   load_csv, load_dataset, normalised_md5)
-from molssl.data_cli import app
+from molssl.cli.data import app
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "moleculenet"  # beside the repo
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="reference MoleculeNet copies absent")

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch_geometric.utils import scatter
 
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.featurize import NUM_BOND_DIRECTIONS, SELF_LOOP_BOND
-from molssl.chem.store import build_store
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.data.featurize import NUM_BOND_DIRECTIONS, SELF_LOOP_BOND
+from molssl.chem.data.store import build_store
 
 
 @pytest.fixture

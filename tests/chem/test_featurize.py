@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from rdkit import Chem
 
-from molssl.chem.featurize import (
+from molssl.chem.data.featurize import (
     MASK_ATOM, InvalidMolecule, mol_to_graph, smiles_to_graph, smiles_to_graphs, try_smiles_to_graph,
 )
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.finetune import (FinetuneConfig, load_property_model, masked_loss, predict,
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.tasks.finetune import (FinetuneConfig, load_property_model, masked_loss, predict,
                                   run_finetune)
-from molssl.chem.finetune_cli import app, expand_list_options
-from molssl.chem.pretrain import save_encoder
+from molssl.cli.finetune_cli import app, expand_list_options
+from molssl.chem.tasks.pretrain import save_encoder
 from molssl.errors import MolsslError
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)

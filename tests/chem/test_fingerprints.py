@@ -21,9 +21,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import estimator_checks as checks
 from typer.testing import CliRunner
 
-from molssl.chem.fingerprints import InvalidSmilesInput, MolecularFingerprint, fingerprint, load_encoder
-from molssl.chem.predict_cli import app
-from molssl.chem.zoo import list_models
+from molssl.chem.serve.fingerprints import InvalidSmilesInput, MolecularFingerprint, fingerprint, load_encoder
+from molssl.cli.predict_cli import app
+from molssl.chem.serve.zoo import list_models
 from tiny_models import encoder_file, labelled_molecules
 
 SMILES = ["CCO", "c1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1", "C/C=C/C", "[Na+].[Cl-]"]
@@ -38,7 +38,7 @@ def encoder_path(tmp_path_factory):
 
 
 def test_fingerprint_is_the_encoder_representation(encoder_path):
-    from molssl.chem.predict import SmilesBatches
+    from molssl.chem.serve.predict import SmilesBatches
 
     out = fingerprint(SMILES, model=encoder_path)
     assert out.shape == (len(SMILES), 16) and out.dtype == np.float32

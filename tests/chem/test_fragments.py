@@ -4,8 +4,8 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import BRICS
 
-from molssl.chem.featurize import mol_to_graph
-from molssl.chem.fragments import brics_fragment_atoms, brics_fragment_graphs
+from molssl.chem.data.featurize import mol_to_graph
+from molssl.chem.data.fragments import brics_fragment_atoms, brics_fragment_graphs
 
 SPLITTABLE = [
     "Clc1ccc(cc1)C(c1ccccc1)N1CCN(CC1)CCOCC(=O)O",  # cetirizine

@@ -6,13 +6,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from molssl.chem.augment import MolecularAugmentation
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.featurize import smiles_to_graph
-from molssl.chem.imolclr import IMolCLR, select_graphs
-from molssl.chem.pretrain import STORE_EXTRAS, MolCLR, PretrainConfig, build_objective, pretrain
-from molssl.chem.similarity import negative_weights, tanimoto_matrix
-from molssl.chem.store import build_store, graphs_to_arrays
+from molssl.chem.nn.augment import MolecularAugmentation
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.data.featurize import smiles_to_graph
+from molssl.chem.nn.imolclr import IMolCLR, select_graphs
+from molssl.chem.tasks.pretrain import STORE_EXTRAS, MolCLR, PretrainConfig, build_objective, pretrain
+from molssl.chem.nn.similarity import negative_weights, tanimoto_matrix
+from molssl.chem.data.store import build_store, graphs_to_arrays
 from molssl.core.losses import multi_positive_nt_xent, nt_xent
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
@@ -104,7 +104,7 @@ def test_missing_extras_and_bad_options_are_clear_errors(batch):
 
 
 def test_pretrain_and_cli_run_imolclr(tmp_path):
-    from molssl.cli import app
+    from molssl.cli.main import app
 
     corpus = tmp_path / "corpus.smi"
     corpus.write_text("\n".join(SMILES * 3) + "\n")

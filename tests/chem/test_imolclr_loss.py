@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from rdkit import Chem
 
-from molssl.chem.similarity import ecfp_bits, negative_weights, tanimoto_matrix
+from molssl.chem.nn.similarity import ecfp_bits, negative_weights, tanimoto_matrix
 from molssl.core.losses import multi_positive_nt_xent, nt_xent
 
 SMILES = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from molssl.chem.metrics import HIGHER_IS_BETTER, mae, rmse, roc_auc, score, task_scores
+from molssl.chem.tasks.metrics import HIGHER_IS_BETTER, mae, rmse, roc_auc, score, task_scores
 
 nan = np.nan
 

@@ -3,11 +3,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from molssl.chem import predict as predict_module
-from molssl.chem.finetune import load_property_model, predict as member_predict
-from molssl.chem.predict import Predictor, PropertyEnsemble, SmilesBatches, load_model
-from molssl.chem.predict_cli import app
-from molssl.chem.zoo import list_models
+from molssl.chem.serve import predict as predict_module
+from molssl.chem.tasks.finetune import load_property_model, predict as member_predict
+from molssl.chem.serve.predict import Predictor, PropertyEnsemble, SmilesBatches, load_model
+from molssl.cli.predict_cli import app
+from molssl.chem.serve.zoo import list_models
 from molssl.errors import MolsslError
 from tiny_models import finetune_run
 

@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from molssl.chem.encoders import EncoderConfig
-from molssl.chem.pretrain import ENCODER_FILE, PretrainConfig, pretrain
+from molssl.chem.nn.encoders import EncoderConfig
+from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, pretrain
 from molssl.core.checkpoint import load_checkpoint
 from molssl.core.trainer import Trainer
 from molssl.errors import InvalidSmilesError, MolsslError

@@ -15,11 +15,11 @@ import pytest
 import torch
 from torch import nn
 
-from molssl.chem.batch import GraphBatch
-from molssl.chem.encoders import EncoderConfig
-from molssl.chem.featurize import MASK_ATOM
-from molssl.chem.pretrain import ENCODER_FILE, PretrainConfig, _even_validation, build_objective, pretrain
-from molssl.chem.store import MoleculeStore, open_corpus
+from molssl.chem.data.batch import GraphBatch
+from molssl.chem.nn.encoders import EncoderConfig
+from molssl.chem.data.featurize import MASK_ATOM
+from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, _even_validation, build_objective, pretrain
+from molssl.chem.data.store import MoleculeStore, open_corpus
 from molssl.core import distributed as dist
 from molssl.core.checkpoint import load_checkpoint
 from molssl.core.trainer import Trainer, TrainerConfig

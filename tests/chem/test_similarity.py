@@ -5,7 +5,7 @@ import torch
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
-from molssl.chem.similarity import ecfp_bits, negative_weights, tanimoto_matrix, unpack_bits
+from molssl.chem.nn.similarity import ecfp_bits, negative_weights, tanimoto_matrix, unpack_bits
 
 SMILES = [
     "CC(=O)Oc1ccccc1C(=O)O",  # aspirin

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from molssl.chem.datasets import load_dataset
-from molssl.chem.splits import (random_scaffold_split, random_split, scaffold_groups,
+from molssl.chem.data.datasets import load_dataset
+from molssl.chem.data.splits import (random_scaffold_split, random_split, scaffold_groups,
                                 scaffold_split)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "moleculenet"  # beside the repo

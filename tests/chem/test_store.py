@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from molssl.chem.featurize import smiles_to_graph
-from molssl.chem.inputs import iter_smiles
-from molssl.chem.store import MoleculeStore, build_store, open_corpus
+from molssl.chem.data.featurize import smiles_to_graph
+from molssl.chem.data.inputs import iter_smiles
+from molssl.chem.data.store import MoleculeStore, build_store, open_corpus
 from molssl.errors import InputFileError, InvalidSmilesError
 
 

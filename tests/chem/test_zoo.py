@@ -6,11 +6,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from molssl.chem import zoo
-from molssl.chem.finetune import load_property_model, predict as member_predict
-from molssl.chem.fingerprints import fingerprint
-from molssl.chem.predict import Predictor
-from molssl.chem.predict_cli import app
+from molssl.chem.serve import zoo
+from molssl.chem.tasks.finetune import load_property_model, predict as member_predict
+from molssl.chem.serve.fingerprints import fingerprint
+from molssl.chem.serve.predict import Predictor
+from molssl.cli.predict_cli import app
 from molssl.errors import MolsslError
 from tiny_models import encoder_file, finetune_run
 

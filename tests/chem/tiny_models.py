@@ -8,9 +8,9 @@ import pandas as pd
 import torch
 from rdkit import Chem
 
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.finetune import FinetuneConfig, run_finetune
-from molssl.chem.pretrain import save_encoder
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
+from molssl.chem.tasks.pretrain import save_encoder
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
 CORES = ["c1ccccc1", "C1CCCCC1", "c1ccncc1", "C1CCOC1", "c1ccsc1", "c1ccc2ccccc2c1", "C1CC1", "C1CCC1",

@@ -14,7 +14,7 @@ DataDir = typer.Option(None, "--data-dir", help="Folder to look in first (and to
 @app.command("list")
 def list_datasets(data_dir: Optional[Path] = DataDir) -> None:
     """Show every registered data set and where it was found locally."""
-    from molssl.chem.datasets import REGISTRY, find_local
+    from molssl.chem.data.datasets import REGISTRY, find_local
 
     rows = [("name", "data set", "task", "metric", "tasks", "molecules", "local file")]
     for spec in REGISTRY.values():
@@ -30,7 +30,7 @@ def list_datasets(data_dir: Optional[Path] = DataDir) -> None:
 def path(name: str = typer.Argument(..., help="Data set name, e.g. bbbp."),
          data_dir: Optional[Path] = DataDir) -> None:
     """Print the local file that would be loaded for NAME (exit 1 if there is none)."""
-    from molssl.chem.datasets import DatasetNotFound, resolve
+    from molssl.chem.data.datasets import DatasetNotFound, resolve
 
     try:
         typer.echo(str(resolve(name, data_dir, download=False)))
@@ -43,7 +43,7 @@ def path(name: str = typer.Argument(..., help="Data set name, e.g. bbbp."),
 def fetch(name: str = typer.Argument(..., help="Data set name, or 'all'."),
           data_dir: Optional[Path] = DataDir) -> None:
     """Download NAME (or all) into --data-dir or the user cache, verifying checksums."""
-    from molssl.chem import datasets
+    from molssl.chem.data import datasets
 
     names = list(datasets.REGISTRY) if name.lower() == "all" else [name]
     failed = 0

@@ -12,11 +12,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from molssl.chem.augment import MolecularAugmentation
-from molssl.chem.batch import GraphBatch
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.sources import StoreBatches, train_valid_indices
-from molssl.chem.store import open_corpus
+from molssl.chem.nn.augment import MolecularAugmentation
+from molssl.chem.data.batch import GraphBatch
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.data.sources import StoreBatches, train_valid_indices
+from molssl.chem.data.store import open_corpus
 from molssl.core import distributed as dist
 from molssl.core.checkpoint import atomic_save, seed_everything
 from molssl.core.losses import nt_xent
@@ -48,7 +48,7 @@ class MolCLR(nn.Module):
 
 
 # Objectives defined in other modules are named "module:attribute" and imported on use (no import cycle).
-OBJECTIVES: dict[str, Callable[..., nn.Module] | str] = {"molclr": MolCLR, "imolclr": "molssl.chem.imolclr:IMolCLR"}
+OBJECTIVES: dict[str, Callable[..., nn.Module] | str] = {"molclr": MolCLR, "imolclr": "molssl.chem.nn.imolclr:IMolCLR"}
 STORE_EXTRAS: dict[str, tuple[str, ...]] = {"molclr": (), "imolclr": ("ecfp", "fragments")}
 
 

@@ -34,9 +34,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from molssl.chem.batch import GraphBatch
-from molssl.chem.featurize import FEATURIZER_VERSION, InvalidMolecule, MolGraph, mols_to_graphs, parse_many
-from molssl.chem.inputs import SmilesChunk, iter_smiles, resolve_smiles_column
+from molssl.chem.data.batch import GraphBatch
+from molssl.chem.data.featurize import FEATURIZER_VERSION, InvalidMolecule, MolGraph, mols_to_graphs, parse_many
+from molssl.chem.data.inputs import SmilesChunk, iter_smiles, resolve_smiles_column
 from molssl.errors import InputFileError, InvalidSmilesError
 
 STORE_FORMAT = 1
@@ -45,8 +45,8 @@ ECFP_BITS = 1024
 # Optional per-molecule features computed in the same pass as the graph (one RDKit parse per molecule):
 # name -> (function, version). Bump a version when its rules change, so cached stores are rebuilt.
 EXTRAS: dict[str, tuple[str, str]] = {
-    "ecfp": ("molssl.chem.similarity:ecfp_bits", f"ecfp4-{ECFP_BITS}-v1"),
-    "fragments": ("molssl.chem.fragments:brics_fragment_graphs", "brics-over3-v1"),
+    "ecfp": ("molssl.chem.nn.similarity:ecfp_bits", f"ecfp4-{ECFP_BITS}-v1"),
+    "fragments": ("molssl.chem.data.fragments:brics_fragment_graphs", "brics-over3-v1"),
 }
 
 

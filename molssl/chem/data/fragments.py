@@ -20,7 +20,7 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import BRICS
 
-from molssl.chem.featurize import MolGraph, mol_to_graph
+from molssl.chem.data.featurize import MolGraph, mol_to_graph
 
 DEFAULT_MIN_ATOMS = 4  # the reference keeps fragments with len(atoms) > 3
 

@@ -16,16 +16,16 @@ from typing import Sequence
 
 import numpy as np
 
-from molssl.chem.datasets import MoleculeNetData
-from molssl.chem.metrics import score
-from molssl.chem.splits import Split
+from molssl.chem.data.datasets import MoleculeNetData
+from molssl.chem.tasks.metrics import score
+from molssl.chem.data.splits import Split
 
 
 def ecfp4(smiles: Sequence[str], n_bits: int = 2048) -> np.ndarray:
-    """(n, n_bits) uint8 0/1 ECFP4 bit vectors (:func:`molssl.chem.similarity.ecfp_bits`, radius 2)."""
+    """(n, n_bits) uint8 0/1 ECFP4 bit vectors (:func:`molssl.chem.nn.similarity.ecfp_bits`, radius 2)."""
     from rdkit import Chem, RDLogger
 
-    from molssl.chem.similarity import ecfp_bits
+    from molssl.chem.nn.similarity import ecfp_bits
 
     RDLogger.DisableLog("rdApp.*")
     out = np.zeros((len(smiles), n_bits), dtype=np.uint8)

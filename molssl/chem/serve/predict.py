@@ -1,7 +1,7 @@
 """Property prediction with fine-tuned models and ensembles: SMILES in, one table row per input out.
 
 Small inputs are featurized in memory (:class:`SmilesBatches`, no disk store); files with more
-than :data:`IN_MEMORY_LIMIT` rows go through the cached, parallel :func:`~molssl.chem.store.build_store`.
+than :data:`IN_MEMORY_LIMIT` rows go through the cached, parallel :func:`~molssl.chem.data.store.build_store`.
 Either way the molecules are batched by the same ``gather`` used in training, every input row
 is kept in order, and rows that cannot be featurized get a ``status`` saying why.
 """
@@ -18,12 +18,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from molssl.chem.batch import GraphBatch
-from molssl.chem.finetune import PropertyModel, load_property_model
-from molssl.chem.inputs import SMILES_COLUMN_CANDIDATES, SmilesChunk, iter_smiles, open_text, resolve_smiles_column
-from molssl.chem.metrics import score
-from molssl.chem.store import GraphArrays, MoleculeStore, build_store
-from molssl.chem.store import parallel_featurize
+from molssl.chem.data.batch import GraphBatch
+from molssl.chem.tasks.finetune import PropertyModel, load_property_model
+from molssl.chem.data.inputs import SMILES_COLUMN_CANDIDATES, SmilesChunk, iter_smiles, open_text, resolve_smiles_column
+from molssl.chem.tasks.metrics import score
+from molssl.chem.data.store import GraphArrays, MoleculeStore, build_store
+from molssl.chem.data.store import parallel_featurize
 from molssl.core.device import move_to, resolve_device
 from molssl.errors import InputFileError, MolsslError
 
@@ -186,7 +186,7 @@ def load_model(model: str | Path, device: str = "cpu") -> PropertyEnsemble:
 
     A run directory gives an ensemble of all its models (every seed, every target).
     """
-    from molssl.chem import zoo
+    from molssl.chem.serve import zoo
 
     text = str(model)
     if zoo.is_shipped(text):
@@ -280,7 +280,7 @@ class Predictor:
 def read_input_table(path: Path, smiles_column: Optional[str]) -> pd.DataFrame:
     """The input as a table of strings, one row per molecule row of the featurizer.
 
-    CSV: all columns, blank lines kept as rows (like :func:`~molssl.chem.inputs.iter_smiles`).
+    CSV: all columns, blank lines kept as rows (like :func:`~molssl.chem.data.inputs.iter_smiles`).
     SMILES files: ``smiles`` and ``name`` (the rest of the line, often a name or ID).
     """
     if smiles_column is not None:
@@ -332,7 +332,7 @@ def ensemble_test_predictions(run_dirs: str | Path | Sequence[str | Path], ensem
     ``run_dirs``: one run directory, or several (or a folder holding several), e.g. one run per
     seed; every ``split.json`` found must hold the same test molecules.
     """
-    from molssl.chem.datasets import load_csv, load_dataset
+    from molssl.chem.data.datasets import load_csv, load_dataset
 
     folders = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
     split_files = sorted(f for d in folders for f in d.rglob("split.json"))

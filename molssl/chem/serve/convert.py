@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.featurize import NUM_CHIRALITY_TAGS
-from molssl.chem.pretrain import ENCODER_FILE, save_encoder
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.data.featurize import NUM_CHIRALITY_TAGS
+from molssl.chem.tasks.pretrain import ENCODER_FILE, save_encoder
 from molssl.errors import MolsslError
 
 _GCN_BOND = re.compile(r"^gnns\.(\d+)\.edge_embedding([12])\.weight$")

@@ -43,7 +43,7 @@ def _log(message: str) -> None:
 
 
 def _encoder(kind: str, num_layers: int, emb_dim: int, feat_dim: int):
-    from molssl.chem.encoders import EncoderConfig
+    from molssl.chem.nn.encoders import EncoderConfig
 
     return EncoderConfig(kind=kind, num_layers=num_layers, emb_dim=emb_dim, feat_dim=feat_dim, proj_dim=feat_dim // 2)
 
@@ -83,7 +83,7 @@ def finetune(
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (1 is fastest on a busy machine)"),
 ) -> None:
     """Fine-tune an encoder (or train one from scratch) on a MoleculeNet set or your own CSV."""
-    from molssl.chem.finetune import FinetuneConfig, format_score, run_finetune
+    from molssl.chem.tasks.finetune import FinetuneConfig, format_score, run_finetune
 
     config = FinetuneConfig(
         out=str(out), dataset=dataset, csv=str(csv) if csv else None, smiles_column=smiles_column, targets=targets,
@@ -120,7 +120,7 @@ def benchmark(
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (1 is fastest on a busy machine)"),
 ) -> None:
     """Fine-tune on a suite of MoleculeNet sets and print one table with the baselines."""
-    from molssl.chem.benchmark import BenchmarkConfig, benchmark_table, run_benchmark
+    from molssl.chem.tasks.benchmark import BenchmarkConfig, benchmark_table, run_benchmark
 
     config = BenchmarkConfig(
         out=str(out), suite=suite, pretrained=str(pretrained) if pretrained else None, datasets=datasets,
@@ -140,7 +140,7 @@ def convert(
     dst: Path = typer.Argument(..., help="Output encoder.pt, or a directory to write encoder.pt into"),
 ) -> None:
     """Import published weights, e.g. `molssl convert molclr model.pth runs/molclr_gin`."""
-    from molssl.chem.convert import convert_molclr
+    from molssl.chem.serve.convert import convert_molclr
 
     if source_format.lower() != "molclr":
         raise typer.BadParameter(f"unknown format {source_format!r}; supported: molclr")

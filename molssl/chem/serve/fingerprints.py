@@ -1,7 +1,7 @@
 """Learned molecular fingerprints: the encoder's representation h (``feat_lin`` output) per molecule.
 
 ``fingerprint(smiles)`` for plain Python, :class:`MolecularFingerprint` for scikit-learn pipelines.
-Featurization and batching are those of :mod:`molssl.chem.predict` (and so of training).
+Featurization and batching are those of :mod:`molssl.chem.serve.predict` (and so of training).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from molssl.chem.encoders import MolecularEncoder
-from molssl.chem.predict import OK, SmilesBatches, torch_threads
+from molssl.chem.nn.encoders import MolecularEncoder
+from molssl.chem.serve.predict import OK, SmilesBatches, torch_threads
 from molssl.core.device import move_to, resolve_device
 from molssl.errors import MolsslError
 
@@ -36,8 +36,8 @@ class InvalidSmilesInput(MolsslError, ValueError):
 def load_encoder(model: str | Path | MolecularEncoder = DEFAULT_ENCODER, device: str = "cpu") -> MolecularEncoder:
     """An encoder in eval mode: a shipped encoder's name, an ``encoder.pt`` (pre-training), or a
     fine-tuned ``model.pt`` (its fine-tuned encoder)."""
-    from molssl.chem import zoo
-    from molssl.chem.finetune import MODEL_FORMAT, load_encoder_file, load_property_model
+    from molssl.chem.serve import zoo
+    from molssl.chem.tasks.finetune import MODEL_FORMAT, load_encoder_file, load_property_model
     from molssl.core.checkpoint import load_checkpoint
 
     if isinstance(model, MolecularEncoder):

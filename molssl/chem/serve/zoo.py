@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.finetune import MODEL_FILE, PropertyModel, load_property_model
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.tasks.finetune import MODEL_FILE, PropertyModel, load_property_model
 from molssl.core.checkpoint import atomic_save, load_checkpoint
 from molssl.errors import MolsslError
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 ZOO_FORMAT = "molssl-zoo-v1"
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
@@ -241,7 +241,7 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
     computed with the packed weights; ``compression`` records the largest change that packing
     makes to a test prediction.
     """
-    from molssl.chem.predict import PropertyEnsemble, ensemble_test_predictions
+    from molssl.chem.serve.predict import PropertyEnsemble, ensemble_test_predictions
 
     folders = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
     result_files = sorted(f for d in folders for f in d.rglob("results.json"))
@@ -281,8 +281,8 @@ def export_encoder(run_dir: str | Path, name: str, *, title: str, description: s
     ``compression`` records the smallest cosine similarity between fingerprints of
     ``probe_smiles`` from the full and the packed encoder.
     """
-    from molssl.chem.fingerprints import encode_smiles
-    from molssl.chem.finetune import load_encoder_file
+    from molssl.chem.serve.fingerprints import encode_smiles
+    from molssl.chem.tasks.finetune import load_encoder_file
 
     run_dir = Path(run_dir)
     config, state = load_encoder_file(run_dir / "encoder.pt")

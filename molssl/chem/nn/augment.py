@@ -14,8 +14,8 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
-from molssl.chem.batch import GraphBatch
-from molssl.chem.featurize import MASK_ATOM
+from molssl.chem.data.batch import GraphBatch
+from molssl.chem.data.featurize import MASK_ATOM
 
 AUGMENTATIONS = ("mask", "delete", "subgraph")
 

@@ -5,8 +5,8 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from molssl.chem.batch import GraphBatch
-from molssl.chem.store import MoleculeStore
+from molssl.chem.data.batch import GraphBatch
+from molssl.chem.data.store import MoleculeStore
 from molssl.core import distributed as dist
 from molssl.core.device import pin
 

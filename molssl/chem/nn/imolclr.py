@@ -9,9 +9,9 @@ reference code github.com/yuyangw/iMolCLR. Total loss ``L = L_mol + lambda2 * L_
   (:func:`molssl.core.losses.nt_xent`, ``weight_mode="denominator"``); ``weight_mode="similarity"``
   scales the cosine instead, as the reference code does. Defaults lambda1 = lambda2 = 0.5 (the
   reference ``config.yaml``). Fingerprints are ECFP4 bits from the store, Tanimoto on the device
-  (:mod:`molssl.chem.similarity`).
+  (:mod:`molssl.chem.nn.similarity`).
 - ``L_frag``: each molecule's view projections are anchors, the projections of its own BRICS
-  fragments (:mod:`molssl.chem.fragments`, encoded by the same encoder and head) are its positives
+  fragments (:mod:`molssl.chem.data.fragments`, encoded by the same encoder and head) are its positives
   and the other molecules' fragments its negatives (:func:`molssl.core.losses.multi_positive_nt_xent`),
   averaged over the two views. Molecules with no fragment (BRICS does not split them, or every piece
   has 3 atoms or fewer) are not anchors, as in the reference code where they contribute no fragment.
@@ -24,11 +24,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from molssl.chem.augment import MolecularAugmentation, random_rank_in_groups
-from molssl.chem.batch import GraphBatch
-from molssl.chem.encoders import MolecularEncoder
-from molssl.chem.pretrain import MolCLR
-from molssl.chem.similarity import DEFAULT_LAMBDA1, negative_weights, tanimoto_matrix
+from molssl.chem.nn.augment import MolecularAugmentation, random_rank_in_groups
+from molssl.chem.data.batch import GraphBatch
+from molssl.chem.nn.encoders import MolecularEncoder
+from molssl.chem.tasks.pretrain import MolCLR
+from molssl.chem.nn.similarity import DEFAULT_LAMBDA1, negative_weights, tanimoto_matrix
 from molssl.core import distributed as dist
 from molssl.core.losses import NEGATIVE_WEIGHT_MODES, multi_positive_nt_xent, nt_xent
 

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
-from molssl.chem.batch import GraphBatch
-from molssl.chem.featurize import NUM_ATOM_TYPES, NUM_BOND_DIRECTIONS, NUM_BOND_TYPES, NUM_CHIRALITY_TAGS, SELF_LOOP_BOND
+from molssl.chem.data.batch import GraphBatch
+from molssl.chem.data.featurize import NUM_ATOM_TYPES, NUM_BOND_DIRECTIONS, NUM_BOND_TYPES, NUM_CHIRALITY_TAGS, SELF_LOOP_BOND
 from molssl.core.heads import ProjectionHead
 
 _POOLS = {"mean": global_mean_pool, "add": global_add_pool, "max": global_max_pool}

@@ -12,7 +12,7 @@ from typing import List, Optional
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from molssl.chem.finetune_cli import expand_list_options
+from molssl.cli.finetune_cli import expand_list_options
 
 app = typer.Typer(help="Predict properties, compute learned fingerprints, list shipped models, plot results.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -69,7 +69,7 @@ def predict(
     cache_dir: Optional[Path] = typer.Option(None, help="Store cache for inputs above 20,000 rows"),
 ) -> None:
     """Predict properties: one row per input (in order), a column per task, std for ensembles, a status column."""
-    from molssl.chem.predict import STATUS_COLUMN, Predictor
+    from molssl.chem.serve.predict import STATUS_COLUMN, Predictor
 
     _input_or_smiles(smiles, input_file)
     predictor = Predictor(model, batch_size=batch_size, device=device, threads=threads, workers=workers)
@@ -117,9 +117,9 @@ def fingerprint(
     import numpy as np
     import pandas as pd
 
-    from molssl.chem.fingerprints import InvalidSmilesInput, encode_batches, invalid_inputs, load_encoder
-    from molssl.chem.predict import STATUS_COLUMN, file_batches, read_input_table, torch_threads
-    from molssl.chem.inputs import resolve_smiles_column
+    from molssl.chem.serve.fingerprints import InvalidSmilesInput, encode_batches, invalid_inputs, load_encoder
+    from molssl.chem.serve.predict import STATUS_COLUMN, file_batches, read_input_table, torch_threads
+    from molssl.chem.data.inputs import resolve_smiles_column
 
     _input_or_smiles(smiles, input_file)
     suffix = output.suffix.lower()
@@ -172,7 +172,7 @@ def models(ctx: typer.Context,
     """List the shipped models with their scaffold-split test metrics."""
     if ctx.invoked_subcommand is not None:
         return
-    from molssl.chem.zoo import list_models, models_table
+    from molssl.chem.serve.zoo import list_models, models_table
 
     cards = list_models()
     if not cards:
@@ -193,7 +193,7 @@ def models(ctx: typer.Context,
 @models_app.command()
 def show(name: str = typer.Argument(..., help="Shipped model name")) -> None:
     """Print a shipped model's card (training data, split, metric, units, date, commands)."""
-    from molssl.chem.zoo import MODELS_DIR, CARD_MARKDOWN, model_folder
+    from molssl.chem.serve.zoo import MODELS_DIR, CARD_MARKDOWN, model_folder
 
     typer.echo((model_folder(name, MODELS_DIR) / CARD_MARKDOWN).read_text(encoding="utf-8"))
 
@@ -215,7 +215,7 @@ def export(
     models_dir: Optional[Path] = typer.Option(None, help="Where to write (default: the package's molssl/models)"),
 ) -> None:
     """Pack a run into the zoo (compact weights + model card)."""
-    from molssl.chem.zoo import export_encoder, export_property_model
+    from molssl.chem.serve.zoo import export_encoder, export_property_model
 
     labels = {}
     for item in label:
@@ -226,7 +226,7 @@ def export(
     if len(run_dirs) == 1 and (run_dirs[0] / "encoder.pt").is_file() and not (run_dirs[0] / "results.json").is_file():
         probe_smiles = []
         if probe is not None:
-            from molssl.chem.inputs import iter_smiles
+            from molssl.chem.data.inputs import iter_smiles
 
             probe_smiles = [s for chunk in iter_smiles(probe) for s in chunk.smiles]
         card = export_encoder(run_dirs[0], name, title=title, description=description, training_data=training_data,
@@ -259,7 +259,7 @@ def plot(
     seed: int = typer.Option(0, help="map: random seed of the embedding"),
 ) -> None:
     """Write a PNG: training curves, test-split parity/ROC plot, or a fingerprint map coloured by a property."""
-    from molssl import plot as plots
+    from molssl.chem.serve import plots
 
     if kind is PlotKind.curves:
         written = plots.plot_curves(path, output)
@@ -274,10 +274,10 @@ def _plot_map(path: Path, output: Path, smiles_column: Optional[str], color_by: 
               color_model: Optional[str], model: str, method: str, seed: int) -> Path:
     import pandas as pd
 
-    from molssl.chem.fingerprints import fingerprint as fingerprints
-    from molssl.chem.inputs import resolve_smiles_column
-    from molssl.chem.predict import Predictor, read_input_table
-    from molssl.plot import plot_fingerprint_map
+    from molssl.chem.serve.fingerprints import fingerprint as fingerprints
+    from molssl.chem.data.inputs import resolve_smiles_column
+    from molssl.chem.serve.predict import Predictor, read_input_table
+    from molssl.chem.serve.plots import plot_fingerprint_map
 
     if (color_by is None) == (color_model is None):
         raise typer.BadParameter("map: give exactly one of --color-by COLUMN or --color-model MODEL")

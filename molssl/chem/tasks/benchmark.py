@@ -1,6 +1,6 @@
 """The fine-tuning suite: every data set of a suite with a pre-trained encoder and the baselines.
 
-For each data set three runs of :func:`molssl.chem.finetune.run_finetune` go into
+For each data set three runs of :func:`molssl.chem.tasks.finetune.run_finetune` go into
 ``OUT/<dataset>/<variant>``: ``pretrained`` (the given encoder), ``random-init`` (the same
 architecture from random initialisation) and ``rf-ecfp`` (random forest on ECFP4), all on the
 same molecules, protocol and splits. A variant whose ``results.json`` exists with the same
@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from molssl.chem.datasets import get_spec
-from molssl.chem.encoders import EncoderConfig
-from molssl.chem.finetune import FinetuneConfig, format_score, load_encoder_file, run_finetune
+from molssl.chem.data.datasets import get_spec
+from molssl.chem.nn.encoders import EncoderConfig
+from molssl.chem.tasks.finetune import FinetuneConfig, format_score, load_encoder_file, run_finetune
 from molssl.errors import MolsslError
 
 # MolCLR's 13 MoleculeNet benchmarks (paper Tables 1 and 2), small sets first.

@@ -40,16 +40,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from molssl.chem.batch import GraphBatch
-from molssl.chem.baselines import rf_ecfp_baseline
-from molssl.chem.datasets import MoleculeNetData, get_spec, load_csv, load_dataset
-from molssl.chem.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.featurize import smiles_to_graphs
-from molssl.chem.inputs import resolve_smiles_column
-from molssl.chem.metrics import HIGHER_IS_BETTER, score, task_scores
-from molssl.chem.splits import Split, random_scaffold_split, random_split, scaffold_split
-from molssl.chem.sources import StoreBatches
-from molssl.chem.store import MoleculeStore, build_store, graphs_to_arrays
+from molssl.chem.data.batch import GraphBatch
+from molssl.chem.tasks.baselines import rf_ecfp_baseline
+from molssl.chem.data.datasets import MoleculeNetData, get_spec, load_csv, load_dataset
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.data.featurize import smiles_to_graphs
+from molssl.chem.data.inputs import resolve_smiles_column
+from molssl.chem.tasks.metrics import HIGHER_IS_BETTER, score, task_scores
+from molssl.chem.data.splits import Split, random_scaffold_split, random_split, scaffold_split
+from molssl.chem.data.sources import StoreBatches
+from molssl.chem.data.store import MoleculeStore, build_store, graphs_to_arrays
 from molssl.core.checkpoint import atomic_save, load_checkpoint, seed_everything
 from molssl.core.device import move_to, resolve_device
 from molssl.core.heads import MLPHead
@@ -151,7 +151,7 @@ class TaskData:
 
 
 def load_task_data(config: FinetuneConfig) -> TaskData:
-    """Read labels (via :mod:`molssl.chem.datasets`) and featurize the file once into a store."""
+    """Read labels (via :mod:`molssl.chem.data.datasets`) and featurize the file once into a store."""
     if config.dataset is not None:
         spec = get_spec(config.dataset)
         table = load_dataset(spec.name, config.data_dir)
@@ -432,7 +432,7 @@ def _float_or_none(value: float) -> Optional[float]:
 
 
 def rf_model(data: TaskData, group: TaskGroup, split: Split, seed: int) -> ModelResult:
-    """The RF-on-ECFP4 baseline (:mod:`molssl.chem.baselines`) on exactly the same molecules and split."""
+    """The RF-on-ECFP4 baseline (:mod:`molssl.chem.tasks.baselines`) on exactly the same molecules and split."""
     started = time.perf_counter()
     positions = np.concatenate([split.train, split.valid, split.test])
     subset = MoleculeNetData(data.name, [data.smiles[i] for i in positions],
