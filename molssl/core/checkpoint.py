@@ -82,13 +82,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
             obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         message = str(exc)
-        if "Unsupported global" in message or "Weights only load failed" in message:
-            found = re.search(r"GLOBAL ([\w.]+)", message)
-            needed = found.group(1) if found else "a pickled object"
+        found = re.search(r"GLOBAL ([\w.]+)", message)
+        if found:
             raise UnsafeFileError(f"{path} was refused: loading it would run code from the file "
-                                  f"({needed}); molssl files hold only tensors and "
+                                  f"({found.group(1)}); molssl files hold only tensors and "
                                   "plain data. Do not use files from sources you do not trust") from None
-        raise CorruptFileError(f"{path} is not a readable molssl checkpoint: {message}") from None
+        reason = message.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()[0]
+        raise CorruptFileError(f"{path} is not a readable molssl checkpoint: {reason}") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
         raise CorruptFileError(f"{path} is not a readable molssl checkpoint (truncated or another format): "
                                f"{exc}") from None
