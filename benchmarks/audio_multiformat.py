@@ -66,7 +66,7 @@ def main() -> None:
             lr=args.lr, seed=args.seed, device="cpu", checkpoint_every=50, progress=False,
         )
         start = time.perf_counter()
-        trainer = pretrain(config, resume=True)
+        trainer = pretrain(config, resume=(Path(config.out_dir) / "checkpoint.pt").is_file())
         seconds = time.perf_counter() - start
         model, _ = load_pretrained(trainer.checkpoint_path)
         losses = [r["loss"] for r in trainer.state.history if "loss" in r]

@@ -13,7 +13,8 @@ import torch
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
-from molssl.chem.nn.similarity import ecfp_bits, tanimoto_matrix
+from molssl.chem.data.descriptors import ecfp_bits
+from molssl.chem.nn.similarity import tanimoto_matrix
 from molssl.core.device import resolve_device
 
 _POPCOUNT = torch.tensor([bin(i).count("1") for i in range(256)], dtype=torch.int32)

@@ -30,8 +30,8 @@ def run_one(job: dict) -> dict:
 
     from molssl.rl.agent import AgentConfig
     from molssl.rl.env import EnvConfig
-    from molssl.rl.evaluation import evaluate, summarize
-    from molssl.rl.trainer import AGENT, CHECKPOINT, TrainConfig, Trainer
+    from molssl.rl.evaluation import evaluate, load_agent, summarize
+    from molssl.rl.trainer import AGENT, CHECKPOINT, TrainConfig, train
 
     torch.set_num_threads(1)
     out = Path(job["out"])
@@ -44,15 +44,11 @@ def run_one(job: dict) -> dict:
                                aux_batch_size=job["batch_size"])
     train_config = TrainConfig(steps=job["steps"], init_steps=job["init_steps"], seed=job["seed"], eval_every=1000,
                                eval_episodes=3, checkpoint_every=1000, device="cpu")
-    trainer = Trainer(env_config, agent_config, train_config, out, log=lambda msg: print(f"[{name}] {msg}", flush=True))
-    if (out / CHECKPOINT).is_file():
-        trainer.resume()
-    if not (out / AGENT).is_file() or trainer.step < job["steps"]:
-        summary = trainer.fit()
-    else:
-        summary = {"steps": trainer.step, "episodes": trainer.episode, "wall_s": float("nan")}
+    summary = train(env_config, agent_config, train_config, out, resume=(out / CHECKPOINT).is_file(),
+                    log=lambda msg: print(f"[{name}] {msg}", flush=True))
+    agent, _ = load_agent(out / AGENT, torch.device("cpu"))
     start = time.perf_counter()
-    results = {shift: summarize(evaluate(trainer.agent, env_config, shift, job["episodes"])) for shift in SHIFTS}
+    results = {shift: summarize(evaluate(agent, env_config, shift, job["episodes"])) for shift in SHIFTS}
     record = {**job, "train": summary, "eval_wall_s": time.perf_counter() - start, "results": results}
     result_path.write_text(json.dumps(record, indent=2))
     print(f"[{name}] trained in {summary['wall_s']:.0f} s; " +

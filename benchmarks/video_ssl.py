@@ -14,13 +14,14 @@ the exact random initialization the run started from.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 from molssl.core.device import resolve_device
+from molssl.core.probe import margin_cells
+from molssl.core.runs import training_seconds
 from molssl.video.pretrain import METHODS, make_config, pretrain, probe_video_encoders, random_init_encoder, split_data
-from molssl.vision.probe import margin_cells
-from molssl.vision.training import training_seconds
 
 # Horizontal flips are off: flipping one clip of a pair but not the other would teach invariance to
 # left/right mirroring, which merges the direction classes the probe asks for. Crops keep >= 40% of the frame
@@ -47,10 +48,11 @@ def run_seed(method: str, seed: int, args: argparse.Namespace, device) -> dict:
                          options=options)
     train, test = split_data(config)
     run_dir = Path(args.out) / f"seed{seed}" / method
-    module, state = pretrain({**config, "max_videos": args.videos}, run_dir, device=device, resume=True,
-                             train=train.subset(slice(0, args.videos)), progress=False)
+    module, state = pretrain(dataclasses.replace(config, max_videos=args.videos), run_dir, device=device,
+                             resume=(run_dir / "checkpoint.pt").is_file(), train=train.subset(slice(0, args.videos)),
+                             progress=False)
     scores = probe_video_encoders({"random": random_init_encoder(config), "trained": module.encoder},
-                                  train.subset(slice(0, args.probe_videos)), test, config["clip_len"], device, LABELS)
+                                  train.subset(slice(0, args.probe_videos)), test, config.clip_len, device, LABELS)
     row = {"method": method, "seed": seed, "epochs": epochs, "videos": args.videos, "probe_videos": args.probe_videos,
            "test_videos": len(test), "steps": state.step,
            "train_s": round(training_seconds(run_dir / "metrics.jsonl", args.batch_size), 1), **scores,
@@ -61,7 +63,7 @@ def run_seed(method: str, seed: int, args: argparse.Namespace, device) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
                         help="pre-training seeds (each also sets the random-init baseline)")
     parser.add_argument("--out", default="runs/bench/video", help="runs go to OUT/seed<N>/<method>")

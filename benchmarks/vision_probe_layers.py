@@ -15,9 +15,10 @@ import torch
 from torch import Tensor, nn
 
 from molssl.core.device import resolve_device
+from molssl.core.probe import margin_cells, probe_features
 from molssl.vision.encoders import ConvEncoder
+from molssl.vision.features import extract_features
 from molssl.vision.pretrain import METHODS, load_module, random_init_module, split_data
-from molssl.vision.probe import extract_features, margin_cells, probe_features
 
 LAYERS = {"stage 2": (1,), "all stages": (0, 1, 2)}
 
@@ -44,7 +45,8 @@ class PooledStages(nn.Module):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/bench/vision", help="the --out of vision_ssl.py")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=["simclr", "moco", "byol", "rotation", "jigsaw", "context"],
+                        choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()

@@ -4,8 +4,9 @@ Protocol: the 5,000 real MNIST digits are split 80/20 (stratified, seed 0). Each
 4,000 training images only (labels unused), then a logistic-regression linear probe and a 20-NN
 classifier are fit on frozen features of those 4,000 images and scored on the 1,000 test images. The
 baseline is the same encoder at the exact random initialization the run started from. Features are those
-of the input each method trains its encoder on: whole images, or for the tile tasks (jigsaw, context) the
-3x3 grid of tiles, concatenated; the tile tasks are also scored on whole-image features (second table).
+of the input each method trains its encoder on: whole images; for the tile tasks (jigsaw, context) the
+3x3 grid of tiles, concatenated; for CPC the mean over its patch grid; the tile tasks are also scored on
+whole-image features (second table).
 
     .venv/bin/python benchmarks/vision_ssl.py --out runs/bench/vision              # seeds 0 1 2, all methods
     .venv/bin/python benchmarks/vision_ssl.py --seeds 1 --methods moco             # one part (runs resume)
@@ -15,18 +16,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from molssl.core.device import resolve_device
-from molssl.vision.pretrain import (METHODS, PRETEXT, TILE_TASKS, feature_extractor, make_config, pretrain,
-                                   probe_encoders, random_init_module, split_data)
-from molssl.vision.probe import margin_cells, probe_features
-from molssl.vision.training import training_seconds
+from molssl.core.probe import margin_cells, probe_features
+from molssl.core.runs import training_seconds
+from molssl.vision.features import feature_extractor, input_kind
+from molssl.vision.pretrain import PRETEXT, load_module, make_config, pretrain, probe_encoders, random_init_module, split_data
 
-# CPU budget per method (epochs over the 4,000 training images, batch 256), sized for a 2-core CPU. Pretext tasks
-# on small tiles are cheaper per image, and BYOL/rotation converge slowly, so they get more epochs. MoCo uses a
-# 1,024-key queue (a quarter of the data) and m=0.99: over its 600 steps a 0.999 EMA would leave the key encoder
-# 55% at its initialization (0.999 ** 600).
+# CPU budget per method (epochs over the 4,000 training images, batch 256 unless given), sized for a 2-core CPU.
+# Pretext tasks on small tiles are cheaper per image, and BYOL/rotation converge slowly, so they get more epochs.
+# MoCo uses a 1,024-key queue (a quarter of the data) and m=0.99: over its 600 steps a 0.999 EMA would leave the
+# key encoder 55% at its initialization (0.999 ** 600). The methods of the second round (NPID ... context
+# encoder) got budgets of 1.5-7 CPU-minutes per seed from their measured step times, fixed before any probe
+# was run; CPC runs at batch 64 because it scores every prediction against every patch of the batch (at
+# batch 256 a step took 5.7 s).
 BUDGET = {
     "simclr": {"epochs": 20},
     "moco": {"epochs": 40, "options": {"queue_size": 1024, "momentum": 0.99}},
@@ -34,28 +39,42 @@ BUDGET = {
     "rotation": {"epochs": 30},
     "jigsaw": {"epochs": 64},
     "context": {"epochs": 100},
+    "npid": {"epochs": 50},
+    "pirl": {"epochs": 50},
+    "exemplar": {"epochs": 100},
+    "cpc": {"epochs": 10, "batch_size": 64},
+    "mae": {"epochs": 100},
+    "context-encoder": {"epochs": 30},
 }
 
 
 def run_seed(method: str, seed: int, args: argparse.Namespace, train, test, device, pixels: dict) -> dict:
-    """Pre-train (or resume) one method at one seed and probe it; writes and returns its probe.json row."""
+    """Pre-train (or continue) one method at one seed and probe it; writes and returns its probe.json row."""
     budget = BUDGET[method]
     epochs = max(1, round(budget["epochs"] * args.epochs_scale))
+    batch_size = budget.get("batch_size", args.batch_size)
     options = dict(budget.get("options", {}))
     if args.no_conv_head and method in PRETEXT:
         options["conv_head"] = False
-    config = make_config(method, "mnist", epochs=epochs, batch_size=args.batch_size, seed=seed, options=options)
+    config = make_config(method, "mnist", epochs=epochs, batch_size=batch_size, seed=seed, options=options)
     run_dir = Path(args.out) / f"seed{seed}" / method
-    module, state = pretrain(config, run_dir, device=device, resume=True, train=train, progress=False)
-    initial = random_init_module(config)
-    views = ["auto", "image"] if isinstance(module, TILE_TASKS) else ["auto"]
+    started = time.process_time()
+    pretrain(config, run_dir, device=device, resume=(run_dir / "checkpoint.pt").is_file(), train=train,
+             progress=False)
+    train_cpu_s = time.process_time() - started
+    module, stored = load_module(run_dir / "checkpoint.pt", device)  # the recorded config (memory banks sized)
+    initial = random_init_module(stored)
+    views = ["auto", "image"] if method in ("jigsaw", "context") else ["auto"]
     scores = {view: probe_encoders({"random": feature_extractor(initial, view), "trained": feature_extractor(module, view)},
                                    train, test, device)
               for view in views}
-    row = {"method": method, "seed": seed, "features": "tiles" if len(views) == 2 else "image", "epochs": epochs,
-           "steps": state.step, "train_s": round(training_seconds(run_dir / "metrics.jsonl", args.batch_size), 1),
+    history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    row = {"method": method, "seed": seed, "features": input_kind(feature_extractor(module)), "epochs": epochs,
+           "batch_size": batch_size, "steps": history[-1]["step"] if history else 0,
+           "train_s": round(training_seconds(run_dir / "metrics.jsonl", batch_size), 1),
+           "train_cpu_s": round(train_cpu_s, 1), "cpu_s": round(time.process_time() - started, 1),
            "raw_pixels": pixels, **scores["auto"], "whole_image": scores.get("image"),
-           "final_train": state.history[-1] if state.history else {}}
+           "final_train": history[-1] if history else {}}
     (run_dir / "probe.json").write_text(json.dumps(row, indent=2))
     return row
 
@@ -73,7 +92,7 @@ def print_table(rows_by_method: dict[str, list[dict]], whole_image: bool = False
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(BUDGET), choices=list(BUDGET))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
                         help="pre-training seeds (each also sets the random-init baseline)")
     parser.add_argument("--out", default="runs/bench/vision", help="runs go to OUT/seed<N>/<method>")

@@ -22,21 +22,21 @@ def _randint(high: Tensor | int, shape: tuple[int, ...], like: Tensor, generator
     return (_uniform(shape, like, generator) * high).long()
 
 
-def random_crop_pair(
+def random_crop_views(
     clips: Tensor, crop_samples: int, generator: Optional[torch.Generator] = None
 ) -> tuple[Tensor, Tensor]:
-    """Two crops of ``crop_samples`` from each clip (B, T), at independent uniformly drawn start times."""
+    """The two views of each clip (B, T): crops of ``crop_samples`` at independent uniformly drawn start times."""
     if clips.dim() != 2:
         raise ValueError(f"expected clips of shape (batch, samples), got {tuple(clips.shape)}")
     batch, length = clips.shape
     if not 0 < crop_samples <= length:
         raise ValueError(f"crop of {crop_samples} samples does not fit clips of {length} samples")
     offsets = torch.arange(crop_samples, device=clips.device)
-    crops = []
+    views = []
     for _ in range(2):
         starts = _randint(length - crop_samples + 1, (batch, 1), clips, generator)
-        crops.append(torch.gather(clips, 1, starts + offsets))
-    return crops[0], crops[1]
+        views.append(torch.gather(clips, 1, starts + offsets))
+    return views[0], views[1]
 
 
 def mix_with_other(x: Tensor, max_ratio: float, generator: Optional[torch.Generator] = None) -> Tensor:

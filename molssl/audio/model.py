@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from molssl.audio.augment import freq_mask, freq_shift, mix_with_other, random_crop_pair, time_mask
+from molssl.audio.augment import freq_mask, freq_shift, mix_with_other, random_crop_views, time_mask
 from molssl.audio.encoders import SpectrogramEncoder, WaveformEncoder
 from molssl.audio.mel import LogMelSpectrogram
 from molssl.core.heads import ProjectionHead
@@ -119,11 +119,11 @@ class MultiFormatContrastive(nn.Module):
 
     def project_views(self, clips: Tensor, generator: Optional[torch.Generator] = None) -> tuple[Tensor, Tensor]:
         """Crop, augment, encode and project both views of each clip (B, T) -> two (B, proj_dim)."""
-        crops = random_crop_pair(clips, self.config.crop_samples, generator)
+        views = random_crop_views(clips, self.config.crop_samples, generator)
         projections = []
-        for crop, fmt in zip(crops, self.formats):
-            crop = mix_with_other(crop, self.config.augment.mix_ratio, generator)
-            x = self.to_format(crop, fmt, augment=True, generator=generator)
+        for view, fmt in zip(views, self.formats):
+            view = mix_with_other(view, self.config.augment.mix_ratio, generator)
+            x = self.to_format(view, fmt, augment=True, generator=generator)
             projections.append(self.heads[fmt](self.encoders[fmt](x)))
         return projections[0], projections[1]
 

@@ -1,4 +1,5 @@
-"""Linear-probe evaluation: logistic regression on frozen encoder outputs of centre crops.
+"""Linear-probe evaluation of audio encoders: frozen encoder outputs of centre crops, scored by
+:mod:`molssl.core.probe` (logistic regression, few-shot probes).
 
 Besides the probe trained on every labelled clip, a *few-shot* probe trained on ``shots`` clips
 per class (mean and standard deviation over ``repeats`` seeded draws) separates representations
@@ -10,12 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 from torch import Tensor
 
 from molssl.audio.model import MultiFormatContrastive
 from molssl.audio.wav import AudioFolder
+from molssl.core.probe import few_shot_accuracy, fit_linear_probe
 
 
 @dataclass
@@ -43,30 +43,6 @@ def embed_clips(
     return torch.cat(chunks).numpy()
 
 
-def fit_probe(x_train: np.ndarray, y_train: np.ndarray, max_iter: int = 2000):
-    """Standardise, then fit multinomial logistic regression; returns a predictor of ``x``."""
-    scaler = StandardScaler().fit(x_train)
-    clf = LogisticRegression(max_iter=max_iter).fit(scaler.transform(x_train), y_train)
-    return lambda x: clf.predict(scaler.transform(x))
-
-
-def few_shot_accuracy(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-    shots: int, repeats: int = 10, seed: int = 0,
-) -> tuple[float, float]:
-    """Mean and std of test accuracy of probes fitted on ``shots`` random clips per class."""
-    classes, counts = np.unique(y_train, return_counts=True)
-    if shots < 1 or shots > counts.min():
-        raise ValueError(f"shots must be in [1, {counts.min()}] (the smallest class), got {shots}")
-    rng = np.random.default_rng(seed)
-    accuracies = []
-    for _ in range(repeats):
-        idx = np.concatenate([rng.choice(np.flatnonzero(y_train == c), shots, replace=False) for c in classes])
-        predict = fit_probe(x_train[idx], y_train[idx])
-        accuracies.append(float((predict(x_test) == y_test).mean()))
-    return float(np.mean(accuracies)), float(np.std(accuracies))
-
-
 def linear_probe(
     model: MultiFormatContrastive,
     train: AudioFolder,
@@ -82,7 +58,7 @@ def linear_probe(
         raise ValueError(f"train and test folders have different classes: {train.classes} vs {test.classes}")
     x_train, x_test = (embed_clips(model, d.clips, fmt, device=device) for d in (train, test))
     y_train, y_test = train.labels.numpy(), test.labels.numpy()
-    predict = fit_probe(x_train, y_train)
+    predict = fit_linear_probe(x_train, y_train)
     return ProbeResult(
         format=fmt,
         train_accuracy=float((predict(x_train) == y_train).mean()),

@@ -6,12 +6,14 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="MoleculeNet benchmark data: list, locate and download.", no_args_is_help=True)
+from molssl.cli.common import command, new_app
+
+app = new_app("MoleculeNet benchmark data: list, locate and download.")
 
 DataDir = typer.Option(None, "--data-dir", help="Folder to look in first (and to download into).")
 
 
-@app.command("list")
+@command(app, "list")
 def list_datasets(data_dir: Optional[Path] = DataDir) -> None:
     """Show every registered data set and where it was found locally."""
     from molssl.chem.data.datasets import REGISTRY, find_local
@@ -26,7 +28,7 @@ def list_datasets(data_dir: Optional[Path] = DataDir) -> None:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
 
 
-@app.command("path")
+@command(app, "path")
 def path(name: str = typer.Argument(..., help="Data set name, e.g. bbbp."),
          data_dir: Optional[Path] = DataDir) -> None:
     """Print the local file that would be loaded for NAME (exit 1 if there is none)."""
@@ -39,7 +41,7 @@ def path(name: str = typer.Argument(..., help="Data set name, e.g. bbbp."),
         raise typer.Exit(1)
 
 
-@app.command("fetch")
+@command(app, "fetch")
 def fetch(name: str = typer.Argument(..., help="Data set name, or 'all'."),
           data_dir: Optional[Path] = DataDir) -> None:
     """Download NAME (or all) into --data-dir or the user cache, verifying checksums."""

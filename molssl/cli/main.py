@@ -6,6 +6,12 @@ from typing import Optional
 import typer
 
 from molssl.cli import common
+from molssl.cli.benchmark import benchmark
+from molssl.cli.convert import convert
+from molssl.cli.finetune import finetune
+from molssl.cli.fingerprint import fingerprint
+from molssl.cli.plot import plot
+from molssl.cli.predict import predict
 from molssl.cli.pretrain import pretrain
 
 app = common.new_app("Self-supervised contrastive learning on molecules (MolCLR, iMolCLR) and beyond.", root=True,
@@ -26,25 +32,26 @@ def root(version: Optional[bool] = typer.Option(None, "--version", callback=_ver
     """Self-supervised contrastive learning on molecules (MolCLR, iMolCLR) and beyond."""
 
 
-common.command(app)(pretrain)
+for verb in (pretrain, finetune, benchmark, convert, predict, fingerprint, plot):
+    common.command(app)(verb)
 
 
 def _register_groups() -> None:
-    from molssl.audio.cli import app as audio_app
-    from molssl.cli.finetune_cli import app as finetune_app
-    from molssl.cli.predict_cli import app as predict_app
+    from molssl.cli.audio import app as audio_app
     from molssl.cli.data import app as data_app
-    from molssl.rl.cli import app as rl_app
-    from molssl.video.cli import app as video_app
-    from molssl.vision.cli import app as vision_app
+    from molssl.cli.multimodal import app as multimodal_app
+    from molssl.cli.models import app as models_app
+    from molssl.cli.rl import app as rl_app
+    from molssl.cli.video import app as video_app
+    from molssl.cli.vision import app as vision_app
 
-    app.add_typer(finetune_app)
-    app.add_typer(predict_app)
+    app.add_typer(models_app, name="models")
     app.add_typer(data_app, name="data")
     app.add_typer(vision_app, name="vision")
     app.add_typer(video_app, name="video")
     app.add_typer(audio_app, name="audio")
     app.add_typer(rl_app, name="rl")
+    app.add_typer(multimodal_app, name="multimodal")
 
 
 _register_groups()

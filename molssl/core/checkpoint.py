@@ -116,7 +116,8 @@ def state_digest(state: Mapping[str, Any]) -> str:
         if isinstance(value, torch.Tensor):
             tensor = value.detach().cpu().contiguous()
             digest.update(f"{prefix}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+            if tensor.numel():
+                digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
         elif isinstance(value, Mapping):
             for key in sorted(value, key=str):
                 visit(f"{prefix}.{key}", value[key])

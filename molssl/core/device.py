@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import fields, is_dataclass, replace
-from typing import Any
+from typing import Any, Iterator, Optional
 
 import torch
 
@@ -58,3 +58,19 @@ def pin(obj: Any) -> Any:
     if is_dataclass(obj) and not isinstance(obj, type):
         return replace(obj, **{f.name: pin(getattr(obj, f.name)) for f in fields(obj) if f.init})
     return obj
+
+
+@contextlib.contextmanager
+def torch_threads(threads: Optional[int]) -> Iterator[None]:
+    """Run the block with ``threads`` intra-op CPU threads (unchanged when ``None``)."""
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

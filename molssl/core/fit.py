@@ -8,7 +8,7 @@ that its saved settings are the ones given now; trains; and, with a
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
@@ -134,22 +134,31 @@ def fit(
     size is refused with the differences named, since it would silently change the schedule or the
     weights' meaning. With a ``selection`` the module ends holding the best epoch's weights.
     ``samples_per_step``: the global batch, when it may differ from the checkpoint's (torchrun with
-    another number of processes; the position is converted).
+    another number of processes): the position and ``max_steps`` are converted so that the same
+    number of molecules counts as done and as the total.
     """
     if len(train) == 0:
         raise MolsslError("the training set yields no batch: use a smaller --batch-size or more data")
     module.to(device)
+    run_config = dict(run_config or {})
+    saved = None
+    if resume:
+        saved = load_checkpoint(Path(out_dir) / Trainer.checkpoint_name)
+        if not isinstance(saved.get("config"), dict):
+            raise MolsslError(f"{Path(out_dir) / Trainer.checkpoint_name} is not a molssl training checkpoint "
+                              "(no run config)")
+        refuse_changed_resume(Path(out_dir), saved["config"], run_config,
+                              set(RESUME_MAY_CHANGE) | set(resume_may_change))
+        old = int((saved.get("state") or {}).get("samples_per_step") or 0)
+        if config.max_steps is not None and samples_per_step and old and old != samples_per_step:
+            # --max-steps counts steps of the run's original global batch: the same number of samples
+            config = replace(config, max_steps=config.max_steps * old // samples_per_step)
     steps = total_steps(train, config.epochs, config.max_steps)
     optimizer = make_optimizer(module.parameters() if params is None else params, config)
     scheduler = make_scheduler(optimizer, config, steps)
-    run_config = dict(run_config or {})
     trainer = Trainer(module, optimizer, scheduler, out_dir=out_dir, device=device,
                       config=config.trainer_config(), run_config=run_config, log=log, selection=selection)
     if resume:
-        saved = load_checkpoint(trainer.checkpoint_path).get("config")
-        if not isinstance(saved, dict):
-            raise MolsslError(f"{trainer.checkpoint_path} is not a molssl training checkpoint (no run config)")
-        refuse_changed_resume(Path(out_dir), saved, run_config, set(RESUME_MAY_CHANGE) | set(resume_may_change))
         trainer.resume(samples_per_step=samples_per_step)
         log(f"resumed from step {trainer.state.step}")
     trainer.fit(train, valid)

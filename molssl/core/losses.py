@@ -147,3 +147,63 @@ def byol_loss(prediction: Tensor, target: Tensor) -> Tensor:
     p = F.normalize(prediction.float(), dim=1)
     z = F.normalize(target.float(), dim=1).detach()
     return (2.0 - 2.0 * (p * z).sum(dim=1)).mean()
+
+
+@_fp32
+def info_nce(query: Tensor, candidates: Tensor, targets: Tensor, temperature: float = 1.0,
+             normalize: bool = True) -> Tensor:
+    """InfoNCE against a shared candidate set: ``query`` (N, D), ``candidates`` (M, D), ``targets`` (N,) the
+    index of each query's positive among the candidates; every other candidate is a negative.
+
+    ``-log softmax(s(q_i, c) / T)[targets_i]``, mean over queries; ``s`` is the cosine similarity (or,
+    with ``normalize=False``, the plain dot product, CPC's log-bilinear score with ``W_k`` applied to the
+    query beforehand; Oord et al. 2018, Eq. 3-4). Gradients flow into the candidates too.
+    """
+    if query.dim() != 2 or candidates.dim() != 2 or query.shape[1] != candidates.shape[1]:
+        raise ValueError(f"query and candidates must be (N, D) and (M, D), got {tuple(query.shape)} and {tuple(candidates.shape)}")
+    if targets.shape != (query.shape[0],):
+        raise ValueError(f"need one target index per query, got {tuple(targets.shape)} for {query.shape[0]} queries")
+    q, c = query.float(), candidates.float()
+    if normalize:
+        q, c = F.normalize(q, dim=1), F.normalize(c, dim=1)
+    return F.cross_entropy(q @ c.t() / temperature, targets.to(q.device))
+
+
+@_fp32
+def instance_discrimination_loss(query: Tensor, bank: Tensor, indices: Tensor, temperature: float = 0.07,
+                                 negatives: Optional[Tensor] = None) -> Tensor:
+    """Non-parametric softmax of instance discrimination (NPID, Wu et al. 2018, Eq. 2) over a memory bank.
+
+    ``query`` (N, D) are current features, ``bank`` (K, D) the memory bank (constants, no gradient),
+    ``indices`` (N,) each query's own entry, its positive. Without ``negatives`` the softmax runs over the
+    whole bank; with ``negatives`` (N, M) bank indices it runs over the own entry and those M entries (a
+    sampled softmax, as with NPID's 4,096 noise samples). Cosine similarities over ``temperature``
+    (0.07 in NPID and PIRL). PIRL's loss terms (Misra & van der Maaten 2020, Eq. 4-5) are this function
+    with the image or the jigsaw representation as the query.
+    """
+    bank = bank.detach()
+    if negatives is None:
+        return info_nce(query, bank, indices, temperature)
+    q = F.normalize(query.float(), dim=1)
+    b = F.normalize(bank.float(), dim=1)
+    positive = (q * b[indices]).sum(dim=1, keepdim=True)
+    negative = torch.einsum("nd,nmd->nm", q, b[negatives])
+    logits = torch.cat([positive, negative], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long, device=q.device))
+
+
+@_fp32
+def bidirectional_info_nce(a: Tensor, b: Tensor, temperature: float = 0.1, weight: float = 0.5) -> Tensor:
+    """ConVIRT's loss between paired embeddings of two modalities (Zhang et al. 2020, Eq. 2-4).
+
+    Row i of ``a`` and of ``b`` (N, D) are a pair; ``weight`` lambda mixes the a->b term (each a_i picks
+    its b_i among all b) and the b->a term: ``mean_i lambda l(a->b)_i + (1 - lambda) l(b->a)_i``; cosine
+    similarities over ``temperature``. ConVIRT: lambda 0.75 (image-to-text), temperature 0.1; lambda 0.5
+    is the symmetric (CLIP) form.
+    """
+    if a.shape != b.shape:
+        raise ValueError(f"paired embeddings must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    targets = torch.arange(a.shape[0], device=a.device)
+    return weight * info_nce(a, b, targets, temperature) + (1.0 - weight) * info_nce(b, a, targets, temperature)

@@ -319,7 +319,7 @@ class Trainer:
         st = self.state
         bar = tqdm(total=total, initial=min(st.step, total), unit="step", dynamic_ncols=True,
                    disable=not (cfg.progress and dist.is_main_process()) or None)
-        window_samples, window_start = 0, time.perf_counter()
+        window_samples, window_start, window_loss, window_steps = 0, time.perf_counter(), 0.0, 0
         try:
             while st.step < total and st.epoch < cfg.epochs and not st.stopped_early:
                 for batch in train.batches(st.epoch, st.batch_in_epoch):
@@ -329,14 +329,17 @@ class Trainer:
                     st.batch_in_epoch += 1
                     st.samples_per_step = n
                     window_samples += n
-                    if st.step % cfg.log_every == 0 or st.step == total:
+                    window_loss += loss
+                    window_steps += 1
+                    if st.step % cfg.log_every == 0 or st.step == total or st.batch_in_epoch == steps_per_epoch:
                         elapsed = time.perf_counter() - window_start
                         rate = window_samples / elapsed if elapsed > 0 else math.nan
                         lr = self.optimizer.param_groups[0]["lr"]
-                        self._write_metrics({"step": st.step, "epoch": st.epoch, "loss": loss, "lr": lr,
+                        mean_loss = window_loss / window_steps  # mean over the steps since the last record
+                        self._write_metrics({"step": st.step, "epoch": st.epoch, "loss": mean_loss, "lr": lr,
                                              f"{cfg.unit}_per_s": rate, **extra})
-                        bar.set_postfix(loss=f"{loss:.4f}", **{f"{cfg.unit}/s": f"{rate:.0f}"})
-                        window_samples, window_start = 0, time.perf_counter()
+                        bar.set_postfix(loss=f"{mean_loss:.4f}", **{f"{cfg.unit}/s": f"{rate:.0f}"})
+                        window_samples, window_start, window_loss, window_steps = 0, time.perf_counter(), 0.0, 0
                     bar.update(1)
                     if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
                         self.save_checkpoint()

@@ -2,7 +2,7 @@
 
 SAC with a shared convolutional encoder; ``sac-aug`` trains it on augmented pixels; ``soda`` adds a
 BYOL-style consistency objective between augmented and clean observations. See ``docs/rl.md``.
-The names below are imported lazily, so that ``molssl.rl.cli`` loads without torch or gymnasium.
+The names below are imported lazily, so that ``molssl.cli.rl`` loads without torch or gymnasium.
 """
 from __future__ import annotations
 

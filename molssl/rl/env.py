@@ -13,7 +13,12 @@ import torch.nn.functional as F
 from gymnasium.spaces import Box
 from gymnasium.wrappers import RescaleAction
 
+from molssl.core.config_compat import DefaultChange, register_changes
 from molssl.rl.shifts import SHIFTS, FrameShift
+
+PREPROCESSING = 1  # version of the pixel pipeline (render, shift, antialiased downscale, frame stack); in every run record
+# Fields RL run records gained when versions began to be recorded (molssl.core.config_compat).
+register_changes("rl", [DefaultChange("modality", "0.1.0", "rl"), DefaultChange("preprocessing", "0.1.0", 1)])
 
 
 @dataclass

@@ -7,8 +7,10 @@ import numpy as np
 import torch
 
 from molssl.core.checkpoint import load_checkpoint
+from molssl.core.config_compat import VERSION_KEY, fill_defaults
+from molssl.errors import MolsslError
 from molssl.rl.agent import Agent, AgentConfig
-from molssl.rl.env import EnvConfig, make_env
+from molssl.rl.env import PREPROCESSING, EnvConfig, make_env
 
 EVAL_SEED = 10_000  # evaluation episodes use seeds EVAL_SEED, EVAL_SEED + 1, ... for every method and shift
 
@@ -44,9 +46,13 @@ def load_agent(path: str | os.PathLike, device: torch.device) -> tuple[Agent, En
     """Rebuild an agent and its environment settings from ``agent.pt`` or ``checkpoint.pt`` of a training run."""
     ckpt = load_checkpoint(path, map_location=device)
     if "agent" not in ckpt or "config" not in ckpt:
-        raise ValueError(f"{path} is not an RL checkpoint (no 'agent' weights or 'config')")
-    env_config = EnvConfig(**ckpt["config"]["env"])
-    agent_config = AgentConfig(**ckpt["config"]["agent"])
+        raise MolsslError(f"{path} is not an RL checkpoint (no 'agent' weights or 'config')")
+    config = fill_defaults("rl", ckpt["config"], ckpt["config"].get(VERSION_KEY), source=str(path))
+    if config.get("preprocessing", PREPROCESSING) != PREPROCESSING:
+        raise MolsslError(f"{path} was trained with pixel preprocessing version {config['preprocessing']}, but this "
+                          f"molssl uses version {PREPROCESSING}; re-train it")
+    env_config = EnvConfig(**config["env"])
+    agent_config = AgentConfig(**config["agent"])
     agent = Agent(tuple(ckpt["obs_shape"]), ckpt["action_dim"], agent_config, device)
     agent.load_state_dict(ckpt["agent"])
     return agent, env_config

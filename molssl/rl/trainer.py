@@ -1,4 +1,11 @@
-"""The RL training loop: interact, store, update; atomic checkpoints at episode ends make resuming exact."""
+"""The RL training loop: interact, store, update; atomic checkpoints at episode ends make resuming exact.
+
+RL keeps this loop instead of :func:`molssl.core.fit.fit`: a step is an environment interaction plus an
+update with four optimizers (critic, actor, temperature, SODA's auxiliary) at different frequencies and
+constant learning rates, and resuming needs the replay buffer, the episode position and the action RNG,
+none of which fit's one-optimizer, batch-source shape holds. The run directory, the config record
+(every setting and the molssl version), the resume check and checkpoint I/O are the core's.
+"""
 from __future__ import annotations
 
 import json
@@ -11,15 +18,21 @@ import numpy as np
 import torch
 
 from molssl.core.checkpoint import atomic_save, load_checkpoint, rng_state, seed_everything, set_rng_state
+from molssl.core.config_compat import VERSION_KEY, fill_defaults, with_version
 from molssl.core.device import resolve_device
+from molssl.core.rundir import open_run_dir, refuse_changed_resume
+from molssl.core.runs import write_record
 from molssl.rl.agent import Agent, AgentConfig
-from molssl.rl.env import EnvConfig, make_env
+from molssl.rl.env import PREPROCESSING, EnvConfig, make_env
 from molssl.rl.evaluation import evaluate, summarize
 from molssl.rl.replay import ReplayBuffer
 
 CHECKPOINT = "checkpoint.pt"  # everything needed to resume, replay buffer included
 AGENT = "agent.pt"  # final weights and configuration only, for evaluation
 METRICS = "metrics.jsonl"
+# Settings a resumed run may change: the budget (raising --steps continues the run; SAC's learning rates
+# are constant, so no schedule is stretched), evaluation, checkpointing and the device.
+RESUME_MAY_CHANGE = ("steps", "eval_every", "eval_episodes", "checkpoint_every", "device", VERSION_KEY)
 
 
 @dataclass
@@ -45,8 +58,10 @@ class TrainConfig:
 
 
 def run_config(env: EnvConfig, agent: AgentConfig, train: TrainConfig) -> dict:
-    """The JSON-able description of a run, stored in its checkpoints."""
-    return {"env": asdict(env), "agent": {**asdict(agent), "strides": list(agent.strides)}, "train": asdict(train)}
+    """The JSON-able description of a run (every setting, the pixel preprocessing version and the molssl
+    version), stored in its checkpoints and in ``config.json``."""
+    return with_version({"modality": "rl", "env": asdict(env), "agent": {**asdict(agent), "strides": list(agent.strides)},
+                         "train": asdict(train), "preprocessing": PREPROCESSING})
 
 
 def episode_seed(seed: int, episode: int) -> int:
@@ -102,12 +117,8 @@ class Trainer:
             return False
         ckpt = load_checkpoint(path, map_location=self.device)
         wanted = run_config(self.env_config, self.agent_config, self.config)
-        saved = ckpt["config"]
-        diff = [f"{part}.{k}" for part in wanted for k in wanted[part]
-                if part != "train" or k not in ("steps", "eval_every", "eval_episodes", "checkpoint_every", "device")
-                if saved[part].get(k) != wanted[part][k]]
-        if diff:
-            raise ValueError(f"cannot resume {path}: settings differ from the checkpoint's ({', '.join(diff)})")
+        saved = fill_defaults("rl", ckpt["config"], ckpt["config"].get(VERSION_KEY), self.log, source=str(path))
+        refuse_changed_resume(self.out_dir, saved, wanted, RESUME_MAY_CHANGE)
         self.agent.load_state_dict(ckpt["agent"])
         self.agent.load_optimizer_state_dict(ckpt["optimizers"])
         self.buffer.load_state_dict(ckpt["buffer"])
@@ -181,10 +192,16 @@ class Trainer:
 
 def train(env_config: EnvConfig, agent_config: AgentConfig, train_config: TrainConfig, out_dir: str | Path,
           resume: bool = False, log: Callable[[str], None] = print) -> dict:
-    """Train one agent in ``out_dir`` (``checkpoint.pt``, ``agent.pt``, ``metrics.jsonl``), resuming if asked."""
-    trainer = Trainer(env_config, agent_config, train_config, out_dir, log)
-    if resume and trainer.resume():
-        log(f"resumed from step {trainer.step} (episode {trainer.episode})")
-    elif not resume and (Path(out_dir) / CHECKPOINT).exists():
-        raise FileExistsError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
-    return trainer.fit()
+    """Train one agent in ``out_dir`` (``checkpoint.pt``, ``agent.pt``, ``metrics.jsonl``, ``config.json``).
+
+    The folder is opened with :func:`~molssl.core.rundir.open_run_dir` (a fresh run never overwrites one;
+    ``resume`` continues it, refusing other settings except those in :data:`RESUME_MAY_CHANGE`).
+    """
+    with open_run_dir(out_dir, resume=resume) as run_dir:
+        trainer = Trainer(env_config, agent_config, train_config, run_dir, log)
+        if resume:
+            trainer.resume()
+            log(f"resumed from step {trainer.step} (episode {trainer.episode})")
+        else:
+            write_record(run_dir, run_config(env_config, agent_config, train_config))
+        return trainer.fit()

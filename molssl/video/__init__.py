@@ -2,5 +2,6 @@
 
 Submodules: ``data`` (moving-digit videos from real MNIST digits, video/frame folders), ``augment``
 (temporally consistent kornia augmentation, CVRL clip sampling), ``pretext`` (frame-order verification),
-``pretrain`` (runs and probes) and ``cli`` (the ``molssl video`` commands). Importing this package loads nothing heavy.
+``pretrain`` (run configs, runs on :func:`molssl.core.fit.fit`, probes); the ``molssl video`` commands live in
+:mod:`molssl.cli.video`. Importing this package loads nothing heavy.
 """

@@ -70,8 +70,9 @@ class VideoAugment(nn.Module):
         return self.ops(clips).clamp_(0.0, 1.0)
 
 
-class ClipPairViews(nn.Module):
-    """CVRL views: two ``clip_len``-frame clips of each video, CVRL-sampled apart, each augmented consistently."""
+class ClipViews(nn.Module):
+    """CVRL's view maker: ``(view1, view2)``, two ``clip_len``-frame clips of each video, CVRL-sampled apart,
+    each augmented consistently over its frames."""
 
     def __init__(self, clip_len: int, augment: nn.Module, interval_c: Optional[float] = None) -> None:
         super().__init__()

@@ -1,8 +1,12 @@
-"""Self-supervised learning on images: SimCLR, MoCo v2, BYOL and the rotation, jigsaw and context pretext tasks.
+"""Self-supervised learning on images: contrastive (SimCLR, MoCo v2, BYOL), instance-level (NPID, PIRL,
+Exemplar CNN), predictive (CPC), masked and inpainting (MAE, context encoder), colorization, and the
+rotation, jigsaw and relative-position pretext tasks.
 
-Submodules: ``data`` (MNIST / digits / image folders, batch sources), ``augment`` (kornia views),
-``encoders`` (small 2D/3D CNNs), ``contrastive`` (SimCLR, MoCo, BYOL), ``pretext`` and ``permutations``
-(rotation, jigsaw, relative position), ``training`` (the core Trainer wiring), ``pretrain`` (method
-registry and runs), ``probe`` (linear / k-NN evaluation) and ``cli`` (the ``molssl vision`` commands).
-Importing this package loads nothing heavy.
+Submodules: ``data`` (MNIST / digits / image folders / SMILES files, batch sources), ``depictions``
+(RDKit drawings of molecules with exact labels), ``augment`` (kornia views), ``encoders`` (small 2D/3D
+CNNs), ``mae`` (a small ViT), one module per method family (``contrastive``, ``instance``, ``cpc``,
+``inpainting``, ``colorization``, ``pretext`` with ``permutations``), ``methods`` (the registry),
+``config`` (run configs), ``pretrain`` (runs on :func:`molssl.core.fit.fit`) and ``features`` (what
+probes embed; scores from :mod:`molssl.core.probe`). The ``molssl vision`` commands live in
+:mod:`molssl.cli.vision`. Importing this package loads nothing heavy.
 """

@@ -17,7 +17,9 @@ class AugmentConfig:
     """SimCLR defaults: crop, flip, colour jitter (strength s) with p=0.8, grey p=0.2, blur p=0.5.
 
     ``crop_scale`` defaults to (0.2, 1) rather than ImageNet's (0.08, 1) because the images here are small.
-    Hue and saturation jitter and grayscale only apply to RGB images.
+    Hue and saturation jitter and grayscale only apply to RGB images. With ``affine_p`` > 0 a random
+    rotation (up to ``rotation_degrees``), translation (up to ``translate`` of the side) and scaling
+    (``scale``) follow the crop, the transformations of Exemplar CNN (Dosovitskiy et al. 2014).
     """
 
     crop_scale: tuple[float, float] = (0.2, 1.0)
@@ -27,6 +29,14 @@ class AugmentConfig:
     grayscale_p: float = 0.2
     blur_p: float = 0.5
     blur_sigma: tuple[float, float] = (0.1, 2.0)
+    affine_p: float = 0.0
+    rotation_degrees: float = 0.0
+    translate: float = 0.0
+    scale: tuple[float, float] = (1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        for name in ("crop_scale", "blur_sigma", "scale"):
+            setattr(self, name, tuple(getattr(self, name)))
 
 
 def blur_kernel_size(image_size: tuple[int, int]) -> int:
@@ -49,6 +59,11 @@ def augmentation_ops(image_size: tuple[int, int], channels: int, config: Augment
     ops: list[nn.Module] = [
         K.RandomResizedCrop((h, w), scale=config.crop_scale),
         K.RandomHorizontalFlip(p=config.flip_p),
+    ]
+    if config.affine_p > 0:
+        ops.append(K.RandomAffine(config.rotation_degrees, (config.translate, config.translate), config.scale,
+                                  p=config.affine_p))
+    ops += [
         K.ColorJitter(0.8 * s, 0.8 * s, colour[0], colour[1], p=config.jitter_p),
     ]
     if channels == 3:
@@ -76,7 +91,8 @@ class ImageAugment(nn.Module):
 
 
 class TwoViews(nn.Module):
-    """Two independently augmented views of every image in a uint8 or float batch."""
+    """The view maker of two-view methods: ``(view1, view2)``, two independent augmentations of every image
+    of a uint8 or float batch. ("Views" is the project's one word for augmented versions of a sample.)"""
 
     def __init__(self, augment: nn.Module) -> None:
         super().__init__()

@@ -1,8 +1,8 @@
 """Two-view contrastive and self-distillation methods: SimCLR, MoCo v2 and BYOL.
 
 Each is a *training module* for :class:`molssl.core.trainer.Trainer`: ``forward(batch)`` returns
-``(loss, metrics)``. They are modality-agnostic: ``views`` turns a raw batch into two augmented views
-(images here; two clips of a video in :mod:`molssl.video`), ``encoder`` maps a view to features
+``(loss, metrics)``. They are modality-agnostic: the view maker ``views`` turns a raw batch into its two
+augmented views ``(view1, view2)`` (images here; two clips of a video in :mod:`molssl.video`), ``encoder`` maps a view to features
 (``encoder.feature_dim`` wide). Losses, heads, momentum encoders and queues come from :mod:`molssl.core`.
 """
 from __future__ import annotations
@@ -35,8 +35,8 @@ class SimCLR(nn.Module):
         self.temperature = temperature
 
     def forward(self, batch) -> tuple[Tensor, dict]:
-        v1, v2 = self.views(batch)
-        z = self.projector(self.encoder(torch.cat([v1, v2])))
+        view1, view2 = self.views(batch)
+        z = self.projector(self.encoder(torch.cat([view1, view2])))
         z1, z2 = z.chunk(2)
         return nt_xent(z1, z2, self.temperature), {"pos_cos": _positive_alignment(z1, z2)}
 
@@ -75,10 +75,10 @@ class MoCo(nn.Module):
         self.bn_splits = bn_splits
 
     def forward(self, batch) -> tuple[Tensor, dict]:
-        v1, v2 = self.views(batch)
-        q = split_batch_forward(self.query_net, v1, self.bn_splits, shuffle=False)
+        view1, view2 = self.views(batch)
+        q = split_batch_forward(self.query_net, view1, self.bn_splits, shuffle=False)
         with torch.no_grad():
-            k = split_batch_forward(self.key_net, v2, self.bn_splits, shuffle=True)
+            k = split_batch_forward(self.key_net, view2, self.bn_splits, shuffle=True)
         loss = info_nce_with_queue(q, k, self.queue.queue, self.temperature)
         metrics = {"pos_cos": _positive_alignment(q, k)}
         if self.training:
@@ -119,8 +119,8 @@ class BYOL(nn.Module):
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
 
     def forward(self, batch) -> tuple[Tensor, dict]:
-        v1, v2 = self.views(batch)
-        both = torch.cat([v1, v2])
+        view1, view2 = self.views(batch)
+        both = torch.cat([view1, view2])
         p1, p2 = self.predictor(self.online(both)).chunk(2)
         z1, z2 = self.target(both).chunk(2)
         loss = byol_loss(p1, z2) + byol_loss(p2, z1)

@@ -5,10 +5,10 @@ Images are kept as ``uint8`` tensors of shape (N, C, H, W); models receive them 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -16,6 +16,8 @@ from torch import Tensor
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 BUILTIN_DATASETS = ("mnist", "digits")
+SMILES_SUFFIXES = (".smi", ".smi.gz", ".txt", ".txt.gz")
+DEFAULT_DEPICTIONS = 12_500
 
 
 def to_unit_float(x: Tensor) -> Tensor:
@@ -29,23 +31,38 @@ def to_unit_float(x: Tensor) -> Tensor:
 
 @dataclass
 class ImageDataset:
-    """``images`` uint8 (N, C, H, W), ``labels`` long (N,), ``classes`` the label names."""
+    """``images`` uint8 (N, C, H, W), ``labels`` long (N,), ``classes`` the label names.
+
+    ``label_sets`` holds further labels of the same images by name (RDKit depictions have several
+    chemistry labels); :meth:`relabel` makes one of them the probe's label. The split always
+    stratifies by ``labels``, so choosing another probe label never changes what pre-training sees.
+    """
 
     images: Tensor
     labels: Tensor
     classes: list[str]
+    label_sets: dict[str, tuple[Tensor, list[str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
             raise ValueError(f"images must be a uint8 (N, C, H, W) tensor, got {self.images.dtype} {tuple(self.images.shape)}")
-        if self.labels.shape != (self.images.shape[0],):
-            raise ValueError(f"need one label per image: {tuple(self.labels.shape)} labels for {self.images.shape[0]} images")
+        for labels in (self.labels, *(y for y, _ in self.label_sets.values())):
+            if labels.shape != (self.images.shape[0],):
+                raise ValueError(f"need one label per image: {tuple(labels.shape)} labels for {self.images.shape[0]} images")
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def subset(self, index: Tensor) -> "ImageDataset":
-        return ImageDataset(self.images[index], self.labels[index], self.classes)
+        return ImageDataset(self.images[index], self.labels[index], self.classes,
+                            {name: (y[index], names) for name, (y, names) in self.label_sets.items()})
+
+    def relabel(self, name: str) -> "ImageDataset":
+        """The same images with label set ``name`` as their labels."""
+        if name not in self.label_sets:
+            raise ValueError(f"unknown label {name!r}; these images have {', '.join(self.label_sets) or 'no other labels'}")
+        labels, classes = self.label_sets[name]
+        return ImageDataset(self.images, labels, classes, self.label_sets)
 
     def split(self, test_fraction: float = 0.2, seed: int = 0) -> tuple["ImageDataset", "ImageDataset"]:
         """A stratified (train, test) split, the same for a given seed."""
@@ -130,22 +147,48 @@ def load_image_folder(root: str | Path, image_size: tuple[int, int] = (32, 32), 
     return ImageDataset(torch.from_numpy(np.stack(images)), torch.tensor(labels), [p.name for p in class_dirs])
 
 
-def load_dataset(spec: str, image_size: Optional[tuple[int, int]] = None, channels: int = 3) -> ImageDataset:
-    """``mnist``, ``digits`` or the path of an image folder (``image_size``/``channels`` apply to folders)."""
+def is_smiles_file(spec: str) -> bool:
+    """Whether ``--data`` names a SMILES file (rendered as RDKit depictions) rather than images."""
+    return spec.lower().endswith(SMILES_SUFFIXES)
+
+
+def load_dataset(spec: str, image_size: Optional[tuple[int, int]] = None, channels: int = 3,
+                 max_images: Optional[int] = None) -> ImageDataset:
+    """``mnist``, ``digits``, the path of an image folder (``image_size``/``channels`` apply to folders), or
+    a SMILES file whose first ``max_images`` molecules are drawn as RDKit depictions (:mod:`molssl.vision.depictions`)."""
     if spec == "mnist":
         return load_mnist()
     if spec == "digits":
         return load_digits()
     path = Path(spec)
     if not path.exists():
-        raise FileNotFoundError(f"--data must be one of {BUILTIN_DATASETS} or an image folder; {spec!r} is neither")
+        raise FileNotFoundError(f"--data must be one of {BUILTIN_DATASETS}, an image folder or a SMILES file "
+                                f"({', '.join(SMILES_SUFFIXES)}); {spec!r} is neither")
+    if is_smiles_file(spec):
+        return load_depictions(path, max_images or DEFAULT_DEPICTIONS, (image_size or (64, 64))[0])
     return load_image_folder(path, image_size or (32, 32), channels)
 
 
-class TensorBatchSource:
-    """Shuffled mini-batches of a tensor's rows; epoch ``e`` always gives the same order (resumable mid-epoch)."""
+def load_depictions(path: str | Path, count: int, size: int = 64) -> ImageDataset:
+    """RDKit depictions of the first ``count`` usable molecules of a SMILES file
+    (:func:`molssl.vision.depictions.render_corpus`), labelled by ring count, with every chemistry label
+    in ``label_sets``."""
+    from molssl.vision.depictions import LABELS, PRIMARY_LABEL, render_corpus
 
-    def __init__(self, data: Tensor, batch_size: int, seed: int = 0, drop_last: bool = True) -> None:
+    corpus = render_corpus(path, count, size)
+    sets = {name: (corpus.labels[name], list(classes)) for name, classes in LABELS.items()}
+    return ImageDataset(corpus.images, corpus.labels[PRIMARY_LABEL], list(LABELS[PRIMARY_LABEL]), sets)
+
+
+class TensorBatchSource:
+    """Shuffled mini-batches of a tensor's rows; epoch ``e`` always gives the same order (resumable mid-epoch).
+
+    With ``with_index`` a batch is ``(rows, indices)``: the rows' positions in ``data``, which memory-bank
+    and exemplar methods need to find each sample's own entry or class.
+    """
+
+    def __init__(self, data: Tensor, batch_size: int, seed: int = 0, drop_last: bool = True,
+                 with_index: bool = False) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         if drop_last and data.shape[0] < batch_size:
@@ -154,13 +197,15 @@ class TensorBatchSource:
         self.batch_size = batch_size
         self.seed = seed
         self.drop_last = drop_last
+        self.with_index = with_index
 
     def __len__(self) -> int:
         n = self.data.shape[0]
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def batches(self, epoch: int, start: int = 0) -> Iterator[Tensor]:
+    def batches(self, epoch: int, start: int = 0) -> Iterator[Union[Tensor, tuple[Tensor, Tensor]]]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = torch.randperm(self.data.shape[0], generator=generator)
         for b in range(start, len(self)):
-            yield self.data[order[b * self.batch_size:(b + 1) * self.batch_size]]
+            rows = order[b * self.batch_size:(b + 1) * self.batch_size]
+            yield (self.data[rows], rows) if self.with_index else self.data[rows]

@@ -6,6 +6,7 @@ from typing import Optional, Sequence, Union
 from torch import Tensor, nn
 
 Stride = Union[int, Sequence[int]]
+NORMS = ("batch", "layer")
 
 
 def default_strides(stages: int) -> tuple[int, ...]:
@@ -19,6 +20,8 @@ class ConvEncoder(nn.Module):
     Works on any input size, so the same encoder embeds whole images, jigsaw tiles or video clips.
     ``dims=2`` takes (B, C, H, W); ``dims=3`` takes clips (B, C, T, H, W). Default strides: see
     :func:`default_strides`. :meth:`feature_map` gives the last stage's output before pooling.
+    ``norm="layer"`` normalizes each sample on its own (GroupNorm with one group) instead of over the
+    batch, as CPC v2 does so that no statistic is shared between the patches it contrasts (Henaff et al. 2020).
     """
 
     def __init__(
@@ -27,19 +30,23 @@ class ConvEncoder(nn.Module):
         widths: Sequence[int] = (32, 64, 128),
         strides: Optional[Sequence[Stride]] = None,
         dims: int = 2,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         if dims not in (2, 3):
             raise ValueError(f"dims must be 2 (images) or 3 (video clips), got {dims}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
         strides = default_strides(len(widths)) if strides is None else strides
         if len(widths) == 0 or len(widths) != len(strides):
             raise ValueError(f"need one stride per stage: {len(widths)} widths, {len(strides)} strides")
-        conv, norm, pool = (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d) if dims == 2 else (
+        conv, batch_norm, pool = (nn.Conv2d, nn.BatchNorm2d, nn.AdaptiveAvgPool2d) if dims == 2 else (
             nn.Conv3d, nn.BatchNorm3d, nn.AdaptiveAvgPool3d)
+        normalize = batch_norm if norm == "batch" else (lambda width: nn.GroupNorm(1, width))
         layers: list[nn.Module] = []
         channels = in_channels
         for width, stride in zip(widths, strides):
-            layers += [conv(channels, width, 3, stride=stride, padding=1, bias=False), norm(width), nn.ReLU(inplace=True)]
+            layers += [conv(channels, width, 3, stride=stride, padding=1, bias=False), normalize(width), nn.ReLU(inplace=True)]
             channels = width
         self.net = nn.Sequential(*layers)
         self.pool = nn.Sequential(pool(1), nn.Flatten())

@@ -77,6 +77,8 @@ class TileGridFeatures(nn.Module):
     keeps the tiles' layout, which global pooling over a whole image discards.
     """
 
+    input_kind = "tiles"
+
     def __init__(self, encoder: nn.Module, grid: int = 3, standardize: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
@@ -172,6 +174,8 @@ class JigsawPuzzle(PretextTask):
         """This task's encoder applied to whole images the way the task tiles them (for probing)."""
         return TileGridFeatures(self.encoder, self.grid, self.standardize_tiles)
 
+    probe_features = tile_features  # what a probe embeds by default: the input the encoder is trained on
+
 
 class RelativePosition(PretextTask):
     """Predict where a neighbouring tile lies relative to the centre tile of a 3x3 grid (Doersch et al. 2015); 8-way."""
@@ -195,3 +199,5 @@ class RelativePosition(PretextTask):
     def tile_features(self) -> TileGridFeatures:
         """This task's encoder applied to whole images the way the task tiles them (for probing)."""
         return TileGridFeatures(self.encoder, 3)
+
+    probe_features = tile_features

@@ -1,126 +1,110 @@
-"""Image pre-training runs: the method registry, building a run from its config, and probing it."""
+"""Image pre-training runs: build a run from its config, train it with core.fit, load it back, probe it."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional
 
 import torch
 from torch import nn
 
-from molssl.core.checkpoint import seed_everything
+from molssl.core.checkpoint import load_weights, seed_everything
+from molssl.core.fit import total_steps
+from molssl.core.runs import config_from_record, fit_config_of, read_run, run_record, train_run
 from molssl.core.trainer import TrainState
-from molssl.vision.augment import AugmentConfig, ImageAugment, TwoViews
-from molssl.vision.contrastive import BYOL, MoCo, SimCLR
-from molssl.vision.data import ImageDataset, load_dataset
-from molssl.vision.encoders import ConvEncoder
-from molssl.vision.pretext import JigsawPuzzle, RelativePosition, RotationPrediction
-from molssl.vision.probe import extract_features, probe_features
-from molssl.vision.training import load_module_of, pretrain_on_tensors
+from molssl.errors import MolsslError
+from molssl.vision.config import UNRECORDED, VisionConfig, make_config
+from molssl.vision.data import ImageDataset, TensorBatchSource, load_dataset
+from molssl.vision.features import FEATURES, feature_extractor, probe_encoders
+from molssl.vision.methods import METHODS, PRETEXT, build_method, spec
 
-CONTRASTIVE = {"simclr": SimCLR, "moco": MoCo, "byol": BYOL}
-PRETEXT = {"rotation": RotationPrediction, "jigsaw": JigsawPuzzle, "context": RelativePosition}
-TILE_TASKS = (JigsawPuzzle, RelativePosition)
-FEATURES = ("auto", "image", "tiles")
-METHODS = tuple(CONTRASTIVE) + tuple(PRETEXT)
-DEFAULT_WIDTHS = (32, 64, 128)
-BUILTIN_SHAPES = {"mnist": ((28, 28), 1), "digits": ((8, 8), 1)}  # (H, W), channels of the bundled data sets
+MODALITY = "vision"
+TILE_TASKS = ("jigsaw", "context")
+
+__all__ = ["METHODS", "PRETEXT", "TILE_TASKS", "FEATURES", "VisionConfig", "make_config", "build_module",
+           "split_data", "pretrain", "random_init_module", "random_init_encoder", "load_module", "load_encoder",
+           "feature_extractor", "probe_encoders"]
 
 
-def build_module(config: dict) -> nn.Module:
-    """The training module a run config describes (method, image size, channels, widths, options)."""
-    method = config.get("method")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    encoder = ConvEncoder(config["channels"], config.get("widths", DEFAULT_WIDTHS))
-    options = dict(config.get("options", {}))
-    if method in PRETEXT:
-        return PRETEXT[method](encoder, **options)
-    augment = ImageAugment(tuple(config["image_size"]), config["channels"], AugmentConfig(**config.get("augment", {})))
-    if method == "byol":
-        options.setdefault("total_steps", config.get("total_steps", 0))
-    return CONTRASTIVE[method](encoder, TwoViews(augment), **options)
+def build_module(config: VisionConfig, total_steps: int = 0) -> nn.Module:
+    """The training module a run config describes (``total_steps`` drives BYOL's momentum schedule)."""
+    return build_method(config.method, config.image_size, config.channels, config.widths, config.options,
+                        config.augment, total_steps)
 
 
-def split_data(config: dict) -> tuple[ImageDataset, ImageDataset]:
+def split_data(config: VisionConfig) -> tuple[ImageDataset, ImageDataset]:
     """The (train, test) split a run config names; pre-training only ever sees the train part."""
-    dataset = load_dataset(config["data"], tuple(config["image_size"]), config["channels"])
-    return dataset.split(config["test_fraction"], config["split_seed"])
+    dataset = load_dataset(config.data, config.image_size, config.channels, config.max_images)
+    return dataset.split(config.test_fraction, config.split_seed)
 
 
-def make_config(method: str, data: str, *, epochs: int = 10, batch_size: int = 256, lr: float = 1e-3,
-                seed: int = 0, widths: Sequence[int] = DEFAULT_WIDTHS, options: Optional[dict] = None,
-                augment: Optional[dict] = None, image_size: Optional[tuple[int, int]] = None,
-                channels: Optional[int] = None, test_fraction: float = 0.2, split_seed: int = 0,
-                max_steps: Optional[int] = None, precision: str = "fp32") -> dict:
-    """A complete, JSON-serialisable run config; image size and channels default to the data's own."""
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    if data in BUILTIN_SHAPES:
-        image_size, channels = BUILTIN_SHAPES[data]
-    return {
-        "modality": "vision", "method": method, "data": data,
-        "image_size": list(image_size or (32, 32)), "channels": channels or 3,
-        "widths": list(widths), "options": options or {}, "augment": augment or {},
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "max_steps": max_steps,
-        "precision": precision, "test_fraction": test_fraction, "split_seed": split_seed,
-    }
+def sized_to(config: VisionConfig, images: int) -> VisionConfig:
+    """``config`` with the options that default to the number of training images (memory bank, exemplar
+    classes) set to ``images``; the record then holds the number the run was built with."""
+    unset = {name: images for name in spec(config.method).sized_by_data if config.options.get(name) is None}
+    return dataclasses.replace(config, options={**config.options, **unset}) if unset else config
 
 
-def pretrain(config: dict, out_dir: str | Path, *, device: torch.device, resume: bool = False,
-             progress: bool = True, train: Optional[ImageDataset] = None) -> tuple[nn.Module, TrainState]:
-    """Pre-train the method of ``config`` on the train split (or ``train``); returns (module, final state)."""
+def pretrain(config: VisionConfig, out_dir: str | Path, *, device: torch.device, resume: bool = False,
+             progress: bool = True, train: Optional[ImageDataset] = None,
+             log: Callable[[str], None] = print) -> tuple[nn.Module, TrainState]:
+    """Pre-train the method of ``config`` on the train split (or ``train``); returns (module, final state).
+
+    Writes ``checkpoint.pt``, ``metrics.jsonl`` and ``config.json`` (the full config and molssl version) in
+    ``out_dir``; ``resume`` continues the run there, and is refused if any setting differs.
+    """
     if train is None:
         train, _ = split_data(config)
-    return pretrain_on_tensors(train.images, config, build_module, out_dir, device=device, resume=resume,
-                               progress=progress)
+    config = sized_to(config, len(train))
+    method = spec(config.method)
+    source = TensorBatchSource(train.images, config.batch_size, seed=config.seed, with_index=method.indexed)
+    fit_config = fit_config_of(config, steps=total_steps(source, config.epochs, config.max_steps), progress=progress)
+    prepare = (lambda module: module.prepare(train.images)) if hasattr(method.cls, "prepare") else None
+    module, trainer = train_run(lambda total: build_module(config, total), source, out_dir,
+                                record=run_record(MODALITY, config), fit_config=fit_config, seed=config.seed,
+                                device=device, resume=resume, prepare=prepare, log=log)
+    return module, trainer.state
 
 
-def random_init_module(config: dict) -> nn.Module:
+def random_init_module(config: VisionConfig) -> nn.Module:
     """The training module exactly as the run of ``config`` initialised it before training (same seed, same build)."""
-    seed_everything(config["seed"])
+    seed_everything(config.seed)
     return build_module(config)
 
 
-def random_init_encoder(config: dict) -> nn.Module:
+def random_init_encoder(config: VisionConfig) -> nn.Module:
     """The encoder exactly as the run of ``config`` initialised it before training."""
     return random_init_module(config).encoder
 
 
-def load_module(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module, dict]:
-    """The trained module (encoder and method heads) of a vision checkpoint and the run config stored with it."""
-    return load_module_of(checkpoint, build_module, "vision", device)
+def check_preprocessing(config: VisionConfig, path: str | Path) -> None:
+    """Refuse a checkpoint whose method preprocessed its inputs differently from this molssl version."""
+    current = spec(config.method).preprocessing
+    if config.preprocessing == current:
+        return
+    if config.preprocessing == UNRECORDED:
+        raise MolsslError(f"{path} predates recorded preprocessing versions, and {config.method}'s preprocessing "
+                          f"has changed since (now version {current}), so its weights may expect other inputs; "
+                          "re-train it with this molssl version")
+    raise MolsslError(f"{path} was trained with {config.method} preprocessing version {config.preprocessing}, but "
+                      f"this molssl uses version {current}; re-train it or load it with the molssl version that wrote it")
 
 
-def load_encoder(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module, dict]:
-    """The trained encoder of a vision checkpoint and the run config stored with it."""
+def load_module(checkpoint: str | Path, device: torch.device,
+                log: Callable[[str], None] = print) -> tuple[nn.Module, VisionConfig]:
+    """The trained module (encoder and method heads) of a vision checkpoint and its run config."""
+    weights, record = read_run(checkpoint, MODALITY, device, log)
+    try:
+        config = config_from_record(VisionConfig, record)
+    except (TypeError, ValueError) as exc:
+        raise MolsslError(f"{checkpoint} does not hold a usable vision run config: {exc}") from None
+    check_preprocessing(config, checkpoint)
+    module = build_module(config)
+    load_weights(module, weights, checkpoint)
+    return module.to(device), config
+
+
+def load_encoder(checkpoint: str | Path, device: torch.device) -> tuple[nn.Module, VisionConfig]:
+    """The trained encoder of a vision checkpoint and its run config."""
     module, config = load_module(checkpoint, device)
     return module.encoder, config
-
-
-def feature_extractor(module: nn.Module, features: str = "auto") -> nn.Module:
-    """What a probe embeds images with: ``"image"``, the encoder on whole images (global pooling);
-    ``"tiles"``, a tile task's encoder on the grid of tiles it was trained on, features concatenated
-    in grid order (:class:`~molssl.vision.pretext.TileGridFeatures`); ``"auto"``, whichever input the
-    method trains its encoder on (tiles for jigsaw and context, whole images otherwise)."""
-    if features not in FEATURES:
-        raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
-    tiled = isinstance(module, TILE_TASKS)
-    if features == "auto":
-        features = "tiles" if tiled else "image"
-    if features == "image":
-        return module.encoder
-    if not tiled:
-        raise ValueError(f"tile features exist only for the tile tasks (jigsaw, context), not {type(module).__name__}")
-    return module.tile_features()
-
-
-def probe_encoders(encoders: dict[str, nn.Module], train: ImageDataset, test: ImageDataset,
-                   device: torch.device, knn_k: int = 20) -> dict[str, dict]:
-    """Linear-probe and k-NN accuracy of each named encoder (or :func:`feature_extractor`), on the same split."""
-    results = {}
-    for name, encoder in encoders.items():
-        encoder.to(device)
-        train_x = extract_features(encoder, train.images, device)
-        test_x = extract_features(encoder, test.images, device)
-        results[name] = probe_features(train_x, train.labels, test_x, test.labels, knn_k)
-    return results

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from molssl.audio.augment import freq_mask, freq_shift, mix_with_other, random_crop_pair, time_mask
+from molssl.audio.augment import freq_mask, freq_shift, mix_with_other, random_crop_views, time_mask
 
 
 def gen(seed: int) -> torch.Generator:
@@ -10,7 +10,7 @@ def gen(seed: int) -> torch.Generator:
 
 def test_crops_are_contiguous_slices_of_their_own_clip():
     clips = torch.arange(8 * 100, dtype=torch.float32).view(8, 100)
-    a, b = random_crop_pair(clips, 30, gen(0))
+    a, b = random_crop_views(clips, 30, gen(0))
     assert a.shape == b.shape == (8, 30)
     for crop in (a, b):
         start = crop[:, 0] - clips[:, 0]
@@ -21,12 +21,12 @@ def test_crops_are_contiguous_slices_of_their_own_clip():
 
 def test_crops_are_reproducible_and_cover_all_start_times():
     clips = torch.arange(2000 * 10, dtype=torch.float32).view(2000, 10)
-    a1, b1 = random_crop_pair(clips, 7, gen(3))
-    a2, b2 = random_crop_pair(clips, 7, gen(3))
+    a1, b1 = random_crop_views(clips, 7, gen(3))
+    a2, b2 = random_crop_views(clips, 7, gen(3))
     assert torch.equal(a1, a2) and torch.equal(b1, b2)
     assert set((a1[:, 0] - clips[:, 0]).long().tolist()) == {0, 1, 2, 3}
     with pytest.raises(ValueError, match="does not fit"):
-        random_crop_pair(clips, 11)
+        random_crop_views(clips, 11)
 
 
 def test_mixing_is_a_convex_combination_with_one_other_clip():

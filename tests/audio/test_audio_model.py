@@ -6,7 +6,10 @@ import torch
 from molssl.audio.batches import ClipBatches
 from molssl.audio.model import ModelConfig, MultiFormatContrastive
 from molssl.audio.pretrain import PretrainConfig, load_pretrained, pretrain
+import molssl
+from molssl.core.checkpoint import load_checkpoint
 from molssl.core.losses import nt_xent
+from molssl.errors import MolsslError
 
 from .synthetic import RATE, tiny_model_config
 
@@ -104,10 +107,23 @@ def test_resumed_run_equals_an_uninterrupted_one(tone_folders, tmp_path, monkeyp
         assert torch.allclose(a, b, atol=1e-6), k
 
 
-def test_resume_refuses_a_different_model(tone_folders, tmp_path):
+def test_resume_refuses_a_different_model_or_schedule(tone_folders, tmp_path):
     pretrain(run_config(tone_folders[0], tmp_path, "wave-spec", steps=1), log=lambda _m: None)
-    with pytest.raises(ValueError, match="different model configuration"):
-        pretrain(run_config(tone_folders[0], tmp_path, "spec-spec", steps=2), resume=True, log=lambda _m: None)
+    with pytest.raises(MolsslError, match="model.variant: 'wave-spec' -> 'spec-spec'"):
+        pretrain(run_config(tone_folders[0], tmp_path, "spec-spec", steps=1), resume=True, log=lambda _m: None)
+    with pytest.raises(MolsslError, match="max_steps: 1 -> 2"):
+        pretrain(run_config(tone_folders[0], tmp_path, "wave-spec", steps=2), resume=True, log=lambda _m: None)
+
+
+def test_checkpoint_records_the_full_config_and_version(tone_folders, tmp_path):
+    config = run_config(tone_folders[0], tmp_path, steps=1)
+    pretrain(config, log=lambda _m: None)
+    record = json.loads((tmp_path / "config.json").read_text())
+    assert record["molssl_version"] == molssl.__version__ and record["modality"] == "audio"
+    assert set(record["model"]["augment"]) == {"mix_ratio", "time_mask_fraction", "freq_mask_bins", "freq_shift_bins"}
+    assert record["preprocessing"] == 1 and record["warmup_fraction"] == 0.05
+    saved = load_checkpoint(tmp_path / "checkpoint.pt")["config"]
+    assert saved == record
 
 
 def test_crop_longer_than_clips_is_rejected(tone_folders, tmp_path):

@@ -5,14 +5,22 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from molssl.audio.cli import app
 from molssl.audio.model import MultiFormatContrastive
-from molssl.audio.probe import embed_clips, few_shot_accuracy, linear_probe
+from molssl.audio.probe import embed_clips, linear_probe
 from molssl.audio.wav import load_wav_folder
+from molssl.cli.main import app as root_app
+from molssl.core.probe import few_shot_accuracy
 
 from .synthetic import RATE, tiny_model_config
 
 CLIP = round(0.3 * RATE)
+
+
+def invoke(runner, args):
+    """``molssl audio ARGS`` through the root app, as the console script runs it (errors: one line, exit 2)."""
+    return runner.invoke(root_app, ["audio", *args])
+
+
 def flat(text: str) -> str:
     """CLI output without rich's box drawing and line wrapping."""
     return " ".join(text.replace("│", " ").split())
@@ -54,13 +62,13 @@ def test_few_shot_draws_are_seeded_and_bounded():
 def test_cli_pretrain_then_probe(tone_folders, tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
-    result = runner.invoke(app, ["pretrain", "--data", str(tone_folders[0]), "--out", str(out),
+    result = invoke(runner, ["pretrain", "--data", str(tone_folders[0]), "--out", str(out),
                                  "--variant", "spec-spec", "--max-steps", "2", "--batch-size", "6",
                                  "--device", "cpu", "--no-progress", *TINY])
     assert result.exit_code == 0, result.output
     assert (out / "checkpoint.pt").is_file() and "done: 2 steps" in result.output
     report = tmp_path / "probe.json"
-    result = runner.invoke(app, ["probe", "--train", str(tone_folders[0]), "--test", str(tone_folders[1]),
+    result = invoke(runner, ["probe", "--train", str(tone_folders[0]), "--test", str(tone_folders[1]),
                                  "--checkpoint", str(out / "checkpoint.pt"), "--shots", "2", "--repeats", "2",
                                  "--device", "cpu", "--json", str(report)])
     assert result.exit_code == 0, result.output
@@ -71,12 +79,14 @@ def test_cli_pretrain_then_probe(tone_folders, tmp_path):
 def test_cli_probe_random_init_and_argument_errors(tone_folders, tmp_path):
     runner = CliRunner(env={"COLUMNS": "200"})
     args = ["probe", "--train", str(tone_folders[0]), "--test", str(tone_folders[1]), "--device", "cpu"]
-    result = runner.invoke(app, [*args, "--random-init", "--variant", "wave-wave", "--format", "wave", *TINY])
+    result = invoke(runner, [*args, "--random-init", "--variant", "wave-wave", "--format", "wave", *TINY])
     assert result.exit_code == 0, result.output
     assert "random init (wave-wave, seed 0) [wave]: test accuracy" in result.output
-    result = runner.invoke(app, args)
-    assert result.exit_code != 0 and "either --checkpoint or --random-init" in flat(result.output)
-    result = runner.invoke(app, [*args, "--random-init", "--format", "spec", "--variant", "wave-wave", *TINY])
-    assert result.exit_code != 0 and "no 'spec' encoder" in flat(result.output)
-    result = runner.invoke(app, ["pretrain", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), *TINY])
-    assert result.exit_code != 0 and "does not exist" in flat(result.output)
+    result = invoke(runner, args)
+    assert result.exit_code == 2 and "error: give either --checkpoint or --random-init" in result.output
+    result = invoke(runner, [*args, "--random-init", "--format", "spec", "--variant", "wave-wave", *TINY])
+    assert result.exit_code == 2 and "no 'spec' encoder" in flat(result.output)
+    result = invoke(runner, ["pretrain", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o"), *TINY])
+    assert result.exit_code == 2 and "does not exist" in flat(result.output)
+    result = invoke(runner, [*args, "--checkpoint", str(tmp_path / "missing.pt")])
+    assert result.exit_code == 2 and f"error: no checkpoint at {tmp_path / 'missing.pt'}" in result.output

@@ -7,9 +7,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import molssl
+from molssl.cli.main import app as root_app
 from molssl.core.checkpoint import load_checkpoint
+from molssl.errors import MolsslError
 from molssl.rl.agent import AgentConfig
-from molssl.rl.cli import app
 from molssl.rl.evaluation import evaluate, load_agent
 from molssl.rl.trainer import AGENT, CHECKPOINT, METRICS, TrainConfig, Trainer, train
 
@@ -38,11 +40,21 @@ def test_resumed_run_equals_uninterrupted_run(env_config, tmp_path):
 
 def test_resume_refuses_other_settings_and_fresh_runs_refuse_to_overwrite(env_config, tmp_path):
     train(env_config, AGENT_CONFIG, _train_config(10), tmp_path, log=lambda _: None)
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(MolsslError, match="--resume"):
         train(env_config, AGENT_CONFIG, _train_config(20), tmp_path, log=lambda _: None)
     other = AgentConfig(**{**vars(AGENT_CONFIG), "method": "sac"})
-    with pytest.raises(ValueError, match="agent.method"):
+    with pytest.raises(MolsslError, match="agent.method: 'soda' -> 'sac'"):
         Trainer(env_config, other, _train_config(20), tmp_path, log=lambda _: None).resume()
+    with pytest.raises(MolsslError, match="nothing to resume"):
+        train(env_config, AGENT_CONFIG, _train_config(20), tmp_path / "empty", resume=True, log=lambda _: None)
+
+
+def test_runs_record_every_setting_and_the_version(env_config, tmp_path):
+    train(env_config, AGENT_CONFIG, _train_config(10), tmp_path, log=lambda _: None)
+    record = json.loads((tmp_path / "config.json").read_text())
+    assert record == load_checkpoint(tmp_path / CHECKPOINT)["config"]
+    assert record["molssl_version"] == molssl.__version__ and record["preprocessing"] == 1
+    assert record["agent"]["soda_momentum"] == 0.995 and record["train"]["init_steps"] == 6
 
 
 def test_saved_agent_reloads_with_identical_behaviour(env_config, tmp_path):
@@ -53,7 +65,7 @@ def test_saved_agent_reloads_with_identical_behaviour(env_config, tmp_path):
     obs = trainer.buffer.obs[0]
     assert (agent.act(obs, deterministic=True) == trainer.agent.act(obs, deterministic=True)).all()
     assert evaluate(agent, env_config, "colour", 1) == evaluate(trainer.agent, env_config, "colour", 1)
-    with pytest.raises(ValueError, match="not an RL checkpoint"):
+    with pytest.raises(MolsslError, match="not an RL checkpoint"):
         torch.save({"model": {}}, tmp_path / "foreign.pt")
         load_agent(tmp_path / "foreign.pt", torch.device("cpu"))
 
@@ -61,19 +73,23 @@ def test_saved_agent_reloads_with_identical_behaviour(env_config, tmp_path):
 def test_cli_trains_and_evaluates(tmp_path):
     runner = CliRunner()
     out = tmp_path / "run"
+
+    def invoke(args):
+        return runner.invoke(root_app, ["rl", *args])
+
     args = ["train", "--method", "sac-aug", "--augmentation", "conv", "--steps", "12", "--init-steps", "6",
             "--image-size", "16", "--render-size", "32", "--frame-stack", "2", "--action-repeat", "2",
             "--max-episode-steps", "12", "--batch-size", "8", "--num-filters", "8", "--device", "cpu", "--out", str(out)]
-    result = runner.invoke(app, args)
+    result = invoke(args)
     assert result.exit_code == 0, result.output
     assert (out / AGENT).is_file() and (out / CHECKPOINT).is_file()
-    result = runner.invoke(app, ["eval", str(out), "--episodes", "2", "--shifts", "none,background",
+    result = invoke(["eval", str(out), "--episodes", "2", "--shifts", "none,background",
                                  "--json", str(tmp_path / "eval.json")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "eval.json").read_text())
     assert set(report["results"]) == {"none", "background"} and len(report["results"]["none"]["returns"]) == 2
     assert "background" in result.output
-    bad = runner.invoke(app, ["train", "--method", "ppo", "--out", str(tmp_path / "bad")])
+    bad = invoke(["train", "--method", "ppo", "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "unknown method" in bad.output
-    bad = runner.invoke(app, ["eval", str(out), "--shifts", "fog"])
+    bad = invoke(["eval", str(out), "--shifts", "fog"])
     assert bad.exit_code == 2 and "unknown shift" in bad.output

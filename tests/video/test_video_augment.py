@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from molssl.video.augment import (ClipPairViews, VideoAugment, gather_clips, interval_weights, sample_clip_starts,
+from molssl.video.augment import (ClipViews, VideoAugment, gather_clips, interval_weights, sample_clip_starts,
                                   to_clips)
 from molssl.vision.augment import AugmentConfig
 
@@ -67,11 +67,11 @@ def test_gather_clips_and_layout():
     assert to_clips(clips).shape == (2, 1, 3, 2, 2)
 
 
-def test_clip_pair_views_are_two_augmented_clips():
+def test_clip_views_are_two_augmented_clips():
     torch.manual_seed(0)
     videos = torch.randint(0, 256, (3, 10, 1, 12, 12), dtype=torch.uint8)
-    v1, v2 = ClipPairViews(4, VideoAugment((12, 12), 1))(videos)
-    assert v1.shape == v2.shape == (3, 1, 4, 12, 12)
-    assert 0.0 <= float(v1.min()) and float(v1.max()) <= 1.0
+    view1, view2 = ClipViews(4, VideoAugment((12, 12), 1))(videos)
+    assert view1.shape == view2.shape == (3, 1, 4, 12, 12)
+    assert 0.0 <= float(view1.min()) and float(view1.max()) <= 1.0
     with pytest.raises(ValueError, match="float clips"):
         VideoAugment((12, 12), 1)(videos.permute(0, 2, 1, 3, 4))

@@ -1,13 +1,19 @@
-"""The ``molssl video`` Typer app on a tiny folder of frame folders."""
+"""The ``molssl video`` commands on a tiny folder of frame folders, through the root app (errors: exit 2)."""
 import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from molssl.video.cli import Method, app
+from molssl.cli.main import app as root_app
+from molssl.cli.video import Method
 from molssl.video.pretrain import METHODS
 
 runner = CliRunner()
+
+
+def invoke(args):
+    """``molssl video ARGS`` through the root app, as the console script runs it."""
+    return runner.invoke(root_app, ["video", *args])
 
 
 @pytest.fixture(scope="module")
@@ -34,39 +40,40 @@ def test_cli_methods_match_the_registry():
 
 def test_pretrain_then_probe_on_a_video_folder(folder, tmp_path):
     out = tmp_path / "cvrl"
-    result = runner.invoke(app, ["pretrain", "--method", "cvrl", "--data", str(folder), "--out", str(out),
+    result = invoke(["pretrain", "--method", "cvrl", "--data", str(folder), "--out", str(out),
                                  "--epochs", "1", "--batch-size", "8", "--frames", "8", "--clip-len", "4",
                                  "--size", "12", "--channels", "1", "--widths", "4,8,8", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert (out / "checkpoint.pt").is_file()
-    result = runner.invoke(app, ["probe", "--checkpoint", str(out / "checkpoint.pt")])
+    result = invoke(["probe", "--checkpoint", str(out / "checkpoint.pt")])
     assert result.exit_code == 0, result.output
     assert "16 train / 4 test videos" in result.output
     assert "class: trained" in result.output and "random init" in result.output
 
 
 def test_bad_input_gets_a_clear_message(tmp_path):
-    result = runner.invoke(app, ["pretrain", "--method", "shuffle", "--out", str(tmp_path), "--temperature", "0.1"])
+    result = invoke(["pretrain", "--method", "shuffle", "--out", str(tmp_path), "--temperature", "0.1"])
     assert result.exit_code != 0 and "--temperature applies only to --method cvrl" in result.output
-    result = runner.invoke(app, ["pretrain", "--method", "cvrl", "--out", str(tmp_path), "--window", "6"])
+    result = invoke(["pretrain", "--method", "cvrl", "--out", str(tmp_path), "--window", "6"])
     assert result.exit_code != 0 and "--window applies only to --method shuffle" in result.output
-    result = runner.invoke(app, ["pretrain", "--method", "cvrl", "--out", str(tmp_path), "--no-conv-head"])
+    result = invoke(["pretrain", "--method", "cvrl", "--out", str(tmp_path), "--no-conv-head"])
     assert result.exit_code != 0 and "--conv-head applies only to --method shuffle" in result.output
-    result = runner.invoke(app, ["pretrain", "--method", "shuffle", "--out", str(tmp_path), "--window", "40"])
-    assert result.exit_code == 1 and "frame window must be between 5 and the video length 16" in result.output
-    result = runner.invoke(app, ["pretrain", "--method", "cvrl", "--data", str(tmp_path / "none"), "--out", str(tmp_path)])
-    assert result.exit_code == 1 and "neither" in result.output
-    result = runner.invoke(app, ["pretrain", "--method", "cvrl", "--out", str(tmp_path), "--clip-len", "30"])
-    assert result.exit_code == 1 and "clip_len" in result.output
+    result = invoke(["pretrain", "--method", "shuffle", "--out", str(tmp_path), "--window", "40"])
+    assert result.exit_code == 2 and "frame window must be between 5 and the video length 16" in result.output
+    result = invoke(["pretrain", "--method", "cvrl", "--data", str(tmp_path / "none"), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "neither" in result.output
+    result = invoke(["pretrain", "--method", "cvrl", "--out", str(tmp_path), "--clip-len", "30"])
+    assert result.exit_code == 2 and "clip_len" in result.output
 
 
 def test_shuffle_window_reaches_the_run_config(folder, tmp_path):
     import torch
 
     out = tmp_path / "shuffle"
-    result = runner.invoke(app, ["pretrain", "--method", "shuffle", "--data", str(folder), "--out", str(out),
+    result = invoke(["pretrain", "--method", "shuffle", "--data", str(folder), "--out", str(out),
                                  "--epochs", "1", "--batch-size", "8", "--frames", "8", "--window", "6", "--size", "12", "--no-conv-head",
                                  "--channels", "1", "--widths", "4,8,8", "--no-progress"])
     assert result.exit_code == 0, result.output
     config = torch.load(out / "checkpoint.pt", weights_only=False)["config"]
-    assert config["options"] == {"window": 6, "conv_head": False}
+    assert config["options"]["window"] == 6 and config["options"]["conv_head"] is False
+    assert config["molssl_version"] and config["preprocessing"] == 1 and config["options"]["hidden_dim"] == 128

@@ -47,14 +47,14 @@ def test_order_tuples_stay_inside_a_window():
 @pytest.mark.parametrize("method", METHODS)
 def test_each_video_method_trains_checkpoints_and_probes(method, videos, tmp_path):
     config = make_config(method, epochs=1, batch_size=16, clip_len=4, frames=10, size=16, widths=(4, 8, 8))
-    module, state = pretrain(config, tmp_path, device=CPU, progress=False, train=videos)
+    module, state = pretrain(config, tmp_path, device=CPU, progress=False, train=videos, log=lambda _: None)
     assert state.step == 2
     record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
     assert torch.isfinite(torch.tensor(record["loss"]))
     start = random_init_encoder(config).state_dict()
     assert any(not torch.equal(v, start[k]) for k, v in module.encoder.state_dict().items() if v.is_floating_point())
     encoder, stored = load_encoder(tmp_path / "checkpoint.pt", CPU)
-    assert stored["method"] == method and stored["modality"] == "video"
+    assert stored.method == method and stored == config
     scores = probe_video_encoders({"trained": encoder}, videos.subset(torch.arange(30)), videos.subset(torch.arange(30, 40)),
                                   4, CPU, ["direction", "digit"])
     assert set(scores["trained"]) == {"direction", "digit"}
@@ -73,3 +73,16 @@ def test_frame_order_classifier_starts_with_a_3d_conv_stage(videos):
     loss.backward()
     assert model.head_stage.net[0].weight.grad.abs().sum() > 0
     assert FrameOrderVerification(ConvEncoder(1, (4, 8), dims=3), conv_head=False).head_stage is None
+
+
+def test_a_video_checkpoint_with_other_preprocessing_is_refused(videos, tmp_path):
+    from molssl.errors import MolsslError
+
+    config = make_config("cvrl", epochs=1, batch_size=16, clip_len=4, frames=10, size=16, widths=(4, 8, 8))
+    pretrain(config, tmp_path / "run", device=CPU, progress=False, train=videos, log=lambda _: None)
+    checkpoint = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert checkpoint["config"]["preprocessing"] == 1 and checkpoint["config"]["molssl_version"]
+    checkpoint["config"]["preprocessing"] = 0
+    torch.save(checkpoint, tmp_path / "other.pt")
+    with pytest.raises(MolsslError, match="other.pt was trained with cvrl preprocessing version 0"):
+        load_encoder(tmp_path / "other.pt", CPU)

@@ -1,9 +1,11 @@
-"""Frozen-feature evaluation: k-NN against a naive vote, linear probe, feature extraction."""
+"""Frozen-feature evaluation as images use it: core.probe's k-NN against a naive vote and linear probe, and
+vision's feature extraction."""
 import pytest
 import torch
 
+from molssl.core.probe import knn_accuracy, linear_probe_accuracy, margin_cells, probe_features
 from molssl.vision.encoders import ConvEncoder
-from molssl.vision.probe import extract_features, knn_accuracy, linear_probe_accuracy, margin_cells, probe_features
+from molssl.vision.features import extract_features
 
 
 def _clusters(n_per_class=30, noise=0.3, seed=0):

@@ -1,6 +1,10 @@
-"""SMILES -> molecular graph arrays in the MolCLR vocabulary (hydrogens implicit).
+"""SMILES -> molecular graph arrays (hydrogens implicit); the featurizer registry and the MolCLR vocabulary.
 
-Atoms carry two integer features: atomic-number index (Z - 1, 0..117; :data:`MASK_ATOM` = 118 is
+A :class:`Featurizer` names the integer fields of atoms and bonds, their vocabulary sizes (mask
+token included) and the values of a masked atom and of the self-loop bond the convolutions add.
+Two are registered: ``molclr`` (below) and ``rich`` (:mod:`molssl.chem.data.featurize_rich`).
+
+In the ``molclr`` vocabulary atoms carry two integer features: atomic-number index (Z - 1, 0..117; :data:`MASK_ATOM` = 118 is
 the mask token) and chirality tag (0 unspecified, 1 CW, 2 CCW, 3 other). Bonds carry type
 (0 single, 1 double, 2 triple, 3 aromatic; :data:`SELF_LOOP_BOND` = 4 is used inside the
 convolutions) and direction (0 none, 1 end-up-right, 2 end-down-right). See Wang et al.,
@@ -9,7 +13,8 @@ Nat. Mach. Intell. 4, 279 (2022), and its reference code.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 from rdkit import Chem, RDLogger
@@ -23,6 +28,9 @@ NUM_CHIRALITY_TAGS = 4
 NUM_BOND_TYPES = 5  # 4 chemical types plus the self-loop type
 SELF_LOOP_BOND = 4
 NUM_BOND_DIRECTIONS = 3
+# Molecules up to this size read their bonds from RDKit's dense adjacency matrix (one C++ call, fastest);
+# larger ones bond by bond, so memory never grows with the square of a molecule's size.
+DENSE_MAX_ATOMS = 128
 
 _CHIRALITY = {
     rdchem.ChiralType.CHI_UNSPECIFIED: 0,
@@ -45,9 +53,10 @@ class InvalidMolecule(ValueError):
 
 
 class MolGraph(NamedTuple):
-    """One molecule: ``atoms`` (n, 2) uint8 [type, chirality]; ``bonds`` (m, 4) int32 [src, dst, type, dir].
+    """One molecule: ``atoms`` (n, F) uint8 atom fields; ``bonds`` (m, 2 + G) int32 [src, dst, bond fields].
 
-    Each chemical bond appears once, with src < dst; batches add the reverse direction.
+    In the MolCLR vocabulary F = G = 2: atoms [type, chirality], bonds [src, dst, type, dir]. Each
+    chemical bond appears once, with src < dst; batches add the reverse direction.
     """
 
     atoms: np.ndarray
@@ -82,8 +91,8 @@ def mol_to_graph(mol: Chem.Mol, smiles_hint: Optional[str] = None) -> MolGraph:
     atoms[:, 0] -= 1
     if smiles_hint is None or "@" in smiles_hint:
         atoms[:, 1] = [_CHIRALITY.get(atom(i).GetChiralTag(), 3) for i in range(n)]
-    if smiles_hint is None or any(c in smiles_hint for c in "$<>~"):
-        bonds = _bonds_by_loop(mol)
+    if smiles_hint is None or any(c in smiles_hint for c in "$<>~") or n > DENSE_MAX_ATOMS:
+        bonds = _bonds_by_loop(mol)  # a bond list: memory grows with bonds, not atoms squared
     else:
         bonds = _bonds_from_adjacency(mol)
     if smiles_hint is None or "/" in smiles_hint or "\\" in smiles_hint:
@@ -181,7 +190,7 @@ def mols_to_graphs(mols: Sequence[Optional[Chem.Mol]],
     for i, (mol, text) in enumerate(zip(mols, smiles)):
         if mol is None or mol.GetNumAtoms() == 0:
             results[i] = try_smiles_to_graph(text)  # names why: empty, or RDKit cannot parse it
-        elif not _PER_MOLECULE_SYMBOLS.isdisjoint(text):
+        elif not _PER_MOLECULE_SYMBOLS.isdisjoint(text) or mol.GetNumAtoms() > DENSE_MAX_ATOMS:
             results[i] = _try_mol_to_graph(mol, text)
         else:
             n = mol.GetNumAtoms()
@@ -238,3 +247,53 @@ def _graphs_from_matrices(atomic_numbers: np.ndarray, n_atoms: np.ndarray, n_bon
     np.cumsum(bonds_found, out=bond_ptr[1:])
     graphs = [MolGraph(atoms[atom_ptr[k]:atom_ptr[k + 1]], bonds[bond_ptr[k]:bond_ptr[k + 1]]) for k in range(count)]
     return graphs, valid
+
+
+GraphResults = list[tuple[Optional[MolGraph], Optional[str]]]
+
+
+@dataclass(frozen=True)
+class Featurizer:
+    """A graph vocabulary: field names, vocabulary sizes (mask token included), mask and self-loop values.
+
+    ``featurize(mols, smiles)`` turns parsed molecules (``None`` where RDKit failed) into
+    ``(graph, None)`` or ``(None, reason)`` per molecule. ``version`` enters the store key, so a
+    change of rules rebuilds cached stores.
+    """
+
+    name: str
+    version: str
+    atom_fields: tuple[str, ...]
+    atom_vocab: tuple[int, ...]
+    atom_mask: tuple[int, ...]
+    bond_fields: tuple[str, ...]
+    bond_vocab: tuple[int, ...]
+    self_loop: tuple[int, ...]
+    featurize: Callable[[Sequence[Optional[Chem.Mol]], Sequence[str]], GraphResults]
+
+    def graphs(self, smiles: Sequence[str]) -> GraphResults:
+        """Parse and featurize SMILES (each parsed once)."""
+        return self.featurize(parse_many(smiles), smiles)
+
+
+MOLCLR = Featurizer(
+    name="molclr", version=FEATURIZER_VERSION,
+    atom_fields=("atomic_number", "chirality"), atom_vocab=(NUM_ATOM_TYPES, NUM_CHIRALITY_TAGS),
+    atom_mask=(MASK_ATOM, 0),  # MolCLR's reference masks the type and resets chirality to 0
+    bond_fields=("type", "direction"), bond_vocab=(NUM_BOND_TYPES, NUM_BOND_DIRECTIONS),
+    self_loop=(SELF_LOOP_BOND, 0), featurize=mols_to_graphs,
+)
+FEATURIZERS = ("molclr", "rich")
+
+
+def get_featurizer(name: str | Featurizer = "molclr") -> Featurizer:
+    """The registered featurizer ``name`` (``molclr`` or ``rich``)."""
+    if isinstance(name, Featurizer):
+        return name
+    if name == "molclr":
+        return MOLCLR
+    if name == "rich":
+        from molssl.chem.data.featurize_rich import RICH
+
+        return RICH
+    raise ValueError(f"unknown featurizer {name!r}; choose from {', '.join(FEATURIZERS)}")

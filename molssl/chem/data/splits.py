@@ -15,7 +15,7 @@ between them, so name the one you use:
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -38,6 +38,14 @@ def _as_split(train: list[int], valid: list[int], test: list[int]) -> Split:
     return Split(*(np.asarray(part, dtype=np.int64) for part in (train, valid, test)))
 
 
+def groups_from_keys(keys: Sequence[int] | np.ndarray) -> list[list[int]]:
+    """Positions grouped by equal key (scaffold keys of the store), groups in order of first appearance."""
+    groups: dict[int, list[int]] = {}
+    for i, key in enumerate(np.asarray(keys).tolist()):
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
 def scaffold_groups(smiles: Sequence[str], include_chirality: bool = False) -> dict[str, list[int]]:
     """Bemis-Murcko scaffold SMILES -> positions of the molecules with that scaffold, in order of
     first appearance. Raises ValueError naming the positions of SMILES RDKit cannot parse."""
@@ -57,18 +65,21 @@ def scaffold_groups(smiles: Sequence[str], include_chirality: bool = False) -> d
     if invalid:
         shown = ", ".join(map(str, invalid[:10])) + (", ..." if len(invalid) > 10 else "")
         raise ValueError(f"{len(invalid)} SMILES cannot be parsed by RDKit (positions {shown}); "
-                         "drop them before splitting, e.g. with MoleculeNetData.drop_invalid()")
+                         "drop them before splitting (molssl's loaders leave them out)")
     return groups
 
 
-def scaffold_split(smiles: Sequence[str], frac: Sequence[float] = (0.8, 0.1, 0.1),
-                   include_chirality: bool = False) -> Split:
-    """DeepChem's ``ScaffoldSplitter`` split (deterministic; see the module docstring)."""
+def scaffold_split(smiles: Optional[Sequence[str]] = None, frac: Sequence[float] = (0.8, 0.1, 0.1),
+                   include_chirality: bool = False, keys: Optional[np.ndarray] = None) -> Split:
+    """DeepChem's ``ScaffoldSplitter`` split (deterministic; see the module docstring).
+
+    ``keys``: one scaffold key per molecule (from the store) instead of ``smiles`` to parse.
+    """
     frac_train, frac_valid, _ = _check_frac(frac)
-    groups = scaffold_groups(smiles, include_chirality)
+    groups = groups_from_keys(keys) if keys is not None else list(scaffold_groups(smiles, include_chirality).values())
     # each group is already sorted, so group[0] is its smallest index
-    ordered = sorted(groups.values(), key=lambda g: (len(g), g[0]), reverse=True)
-    n = len(smiles)
+    ordered = sorted(groups, key=lambda g: (len(g), g[0]), reverse=True)
+    n = len(keys) if keys is not None else len(smiles)
     train_cutoff, valid_cutoff = frac_train * n, (frac_train + frac_valid) * n
     train: list[int] = []
     valid: list[int] = []
@@ -83,8 +94,8 @@ def scaffold_split(smiles: Sequence[str], frac: Sequence[float] = (0.8, 0.1, 0.1
     return _as_split(train, valid, test)
 
 
-def random_scaffold_split(smiles: Sequence[str], frac: Sequence[float] = (0.8, 0.1, 0.1),
-                          seed: int = 0, include_chirality: bool = True) -> Split:
+def random_scaffold_split(smiles: Optional[Sequence[str]] = None, frac: Sequence[float] = (0.8, 0.1, 0.1),
+                          seed: int = 0, include_chirality: bool = True, keys: Optional[np.ndarray] = None) -> Split:
     """Hu et al.'s seeded random scaffold split (see the module docstring).
 
     Scaffold sets are visited in the order ``np.random.RandomState(seed).permutation`` gives; a set
@@ -92,9 +103,9 @@ def random_scaffold_split(smiles: Sequence[str], frac: Sequence[float] = (0.8, 0
     floor(frac_test * n), else to train.
     """
     _, frac_valid, frac_test = _check_frac(frac)
-    groups = list(scaffold_groups(smiles, include_chirality).values())
+    groups = groups_from_keys(keys) if keys is not None else list(scaffold_groups(smiles, include_chirality).values())
     order = np.random.RandomState(seed).permutation(len(groups))
-    n = len(smiles)
+    n = len(keys) if keys is not None else len(smiles)
     n_valid, n_test = int(np.floor(frac_valid * n)), int(np.floor(frac_test * n))
     train: list[int] = []
     valid: list[int] = []

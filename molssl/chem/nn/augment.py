@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from molssl.chem.data.batch import GraphBatch
-from molssl.chem.data.featurize import MASK_ATOM
+from molssl.chem.data.featurize import MOLCLR
 
 AUGMENTATIONS = ("mask", "delete", "subgraph")
 
@@ -52,10 +52,13 @@ def _select_atoms(batch: GraphBatch, rate: float, generator: Optional[torch.Gene
     return random_rank_in_groups(batch.batch, batch.num_graphs, generator) < k[batch.batch]
 
 
-def _masked(x: Tensor, atoms: Tensor) -> Tensor:
+def _masked(x: Tensor, atoms: Tensor, mask_values: Sequence[int]) -> Tensor:
+    """Every field of the selected atoms set to its mask value (the featurizer's ``atom_mask``)."""
+    if len(mask_values) != x.shape[1]:
+        raise ValueError(f"atoms have {x.shape[1]} fields but the mask has {len(mask_values)} values: "
+                         "augmentation and data use different featurizers")
     x = x.clone()
-    x[atoms, 0] = MASK_ATOM
-    x[atoms, 1] = 0
+    x[atoms] = torch.as_tensor(mask_values, dtype=x.dtype, device=x.device)
     return x
 
 
@@ -65,9 +68,10 @@ def _keep_bonds(batch: GraphBatch, keep: Tensor) -> GraphBatch:
     return batch.with_(edge_index=batch.edge_index[:, edge_keep], edge_attr=batch.edge_attr[edge_keep])
 
 
-def mask_atoms(batch: GraphBatch, rate: float = 0.25, generator: Optional[torch.Generator] = None) -> GraphBatch:
-    """Replace ``max(1, floor(rate*n))`` random atoms of each graph by the mask token."""
-    return batch.with_(x=_masked(batch.x, _select_atoms(batch, rate, generator)))
+def mask_atoms(batch: GraphBatch, rate: float = 0.25, generator: Optional[torch.Generator] = None,
+               mask_values: Sequence[int] = MOLCLR.atom_mask) -> GraphBatch:
+    """Replace ``max(1, floor(rate*n))`` random atoms of each graph by the mask token (every field)."""
+    return batch.with_(x=_masked(batch.x, _select_atoms(batch, rate, generator), mask_values))
 
 
 def delete_bonds(batch: GraphBatch, rate: float = 0.25, generator: Optional[torch.Generator] = None) -> GraphBatch:
@@ -101,12 +105,13 @@ def subgraph_atoms(batch: GraphBatch, rate: float = 0.25, generator: Optional[to
         selected[candidates[rank < need[group]]] = True
 
 
-def remove_subgraph(batch: GraphBatch, rate: float = 0.25, generator: Optional[torch.Generator] = None) -> GraphBatch:
+def remove_subgraph(batch: GraphBatch, rate: float = 0.25, generator: Optional[torch.Generator] = None,
+                    mask_values: Sequence[int] = MOLCLR.atom_mask) -> GraphBatch:
     """Mask a connected region of each graph and cut every bond touching it (MolCLR subgraph removal)."""
     removed = subgraph_atoms(batch, rate, generator)
     src = batch.edge_index[0, 0::2]
     dst = batch.edge_index[1, 0::2]
-    return _keep_bonds(batch.with_(x=_masked(batch.x, removed)), ~(removed[src] | removed[dst]))
+    return _keep_bonds(batch.with_(x=_masked(batch.x, removed, mask_values)), ~(removed[src] | removed[dst]))
 
 
 @dataclass
@@ -117,6 +122,7 @@ class MolecularAugmentation:
     mask_rate: float = 0.25
     delete_rate: float = 0.25
     subgraph_rate: float = 0.25
+    mask_values: Sequence[int] = MOLCLR.atom_mask  # the featurizer's mask token of every atom field
 
     def __post_init__(self) -> None:
         unknown = [a for a in self.augmentations if a not in AUGMENTATIONS]
@@ -130,9 +136,9 @@ class MolecularAugmentation:
     def __call__(self, batch: GraphBatch, generator: Optional[torch.Generator] = None) -> GraphBatch:
         for name in self.augmentations:
             if name == "mask":
-                batch = mask_atoms(batch, self.mask_rate, generator)
+                batch = mask_atoms(batch, self.mask_rate, generator, self.mask_values)
             elif name == "delete":
                 batch = delete_bonds(batch, self.delete_rate, generator)
             else:
-                batch = remove_subgraph(batch, self.subgraph_rate, generator)
+                batch = remove_subgraph(batch, self.subgraph_rate, generator, self.mask_values)
         return batch

@@ -4,10 +4,12 @@ Architecture after Wang et al., Nat. Mach. Intell. 4, 279 (2022) and its referen
 embedding = type embedding + chirality embedding; each layer aggregates messages h_j + e_ij over
 the neighbours and a self-loop (bond type 4), followed by BatchNorm, ReLU (not after the last
 layer) and dropout; mean pooling; ``feat_lin`` to the representation h; projection head to z.
+With the ``rich`` featurizer every further atom and bond field adds its own embedding to the sum.
 
-Message passing is a single ``index_add_`` per layer over a precomputed edge code, with the two
-bond embeddings of a layer folded into one 15-row table: the same mathematics as the reference's
-two lookups plus PyG ``MessagePassing``, with fewer kernels.
+Message passing is a single ``index_add_`` per layer over a precomputed edge code, with the bond
+embeddings of a layer folded into one table (one row per combination of bond-field values, 15
+rows for MolCLR): the same mathematics as the reference's lookups plus PyG ``MessagePassing``,
+with fewer kernels.
 """
 from __future__ import annotations
 
@@ -20,11 +22,27 @@ from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
 from molssl.chem.data.batch import GraphBatch
-from molssl.chem.data.featurize import NUM_ATOM_TYPES, NUM_BOND_DIRECTIONS, NUM_BOND_TYPES, NUM_CHIRALITY_TAGS, SELF_LOOP_BOND
+from molssl.chem.data.featurize import FEATURIZERS, Featurizer, get_featurizer
 from molssl.core.heads import ProjectionHead
 
 _POOLS = {"mean": global_mean_pool, "add": global_add_pool, "max": global_max_pool}
-SELF_LOOP_CODE = SELF_LOOP_BOND * NUM_BOND_DIRECTIONS
+
+
+def bond_strides(vocab: tuple[int, ...]) -> tuple[int, ...]:
+    """Mixed-radix strides: the combined-table row of bond fields (f0, f1, ...) is sum(f_i * stride_i)."""
+    strides, step = [], 1
+    for size in reversed(vocab):
+        strides.append(step)
+        step *= size
+    return tuple(reversed(strides))
+
+
+def edge_codes(edge_attr: Tensor, vocab: tuple[int, ...]) -> Tensor:
+    """Row of each edge's field combination in the combined bond table."""
+    code = edge_attr[:, 0] * bond_strides(vocab)[0]
+    for j, stride in enumerate(bond_strides(vocab)[1:], start=1):
+        code = code + edge_attr[:, j] * stride
+    return code
 
 
 @dataclass
@@ -39,8 +57,11 @@ class EncoderConfig:
     dropout: float = 0.0
     pool: Literal["mean", "add", "max"] = "mean"
     gcn_normalize: bool = True
+    featurizer: str = "molclr"
 
     def __post_init__(self) -> None:
+        if self.featurizer not in FEATURIZERS:
+            raise ValueError(f"featurizer must be one of {FEATURIZERS}, got {self.featurizer!r}")
         if self.kind not in ("gin", "gcn"):
             raise ValueError(f"encoder must be 'gin' or 'gcn', got {self.kind!r}")
         if self.pool not in _POOLS:
@@ -53,32 +74,38 @@ class EncoderConfig:
 
 
 class BondEmbedding(nn.Module):
-    """Bond type + bond direction embeddings, looked up once per edge through a combined table."""
+    """One embedding per bond field (MolCLR: type, direction), looked up once per edge through a combined table."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, featurizer: Featurizer) -> None:
         super().__init__()
-        self.edge_embedding1 = nn.Embedding(NUM_BOND_TYPES, dim)
-        self.edge_embedding2 = nn.Embedding(NUM_BOND_DIRECTIONS, dim)
-        nn.init.xavier_uniform_(self.edge_embedding1.weight)
-        nn.init.xavier_uniform_(self.edge_embedding2.weight)
+        vocab = featurizer.bond_vocab
+        self.edge_embedding1 = nn.Embedding(vocab[0], dim)
+        self.edge_embedding2 = nn.Embedding(vocab[1], dim)
+        self.edge_embeddings = nn.ModuleList(nn.Embedding(size, dim) for size in vocab[2:])
+        for embedding in (self.edge_embedding1, self.edge_embedding2, *self.edge_embeddings):
+            nn.init.xavier_uniform_(embedding.weight)
+        self.self_loop_code = int(sum(v * s for v, s in zip(featurizer.self_loop, bond_strides(vocab))))
 
     def table(self) -> Tensor:
-        """(NUM_BOND_TYPES * NUM_BOND_DIRECTIONS, dim): row type*3+dir = emb1[type] + emb2[dir]."""
-        return (self.edge_embedding1.weight[:, None, :] + self.edge_embedding2.weight[None, :, :]).flatten(0, 1)
+        """(prod(vocab), dim): the row of a field combination is the sum of the fields' embeddings."""
+        table = self.edge_embedding1.weight[:, None, :] + self.edge_embedding2.weight[None, :, :]
+        for embedding in self.edge_embeddings:
+            table = table.flatten(0, 1)[:, None, :] + embedding.weight[None, :, :]
+        return table.flatten(0, 1)
 
 
 class GINLayer(BondEmbedding):
     """GIN with edge features: MLP( sum_j (h_j + e_ij) + h_i + e_self )."""
 
-    def __init__(self, dim: int) -> None:
-        super().__init__(dim)
+    def __init__(self, dim: int, featurizer: Featurizer) -> None:
+        super().__init__(dim, featurizer)
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
 
     def forward(self, h: Tensor, edge_index: Tensor, edge_code: Tensor) -> Tensor:
         table = self.table()
         messages = h[edge_index[0]] + table[edge_code].to(h.dtype)
         aggregated = torch.zeros_like(h).index_add_(0, edge_index[1], messages)
-        return self.mlp(aggregated + h + table[SELF_LOOP_CODE].to(h.dtype))
+        return self.mlp(aggregated + h + table[self.self_loop_code].to(h.dtype))
 
 
 class GCNLayer(nn.Module):
@@ -89,19 +116,19 @@ class GCNLayer(nn.Module):
     applies them (c_ij = 1); ``normalize=False`` reproduces that for converted checkpoints.
     """
 
-    def __init__(self, dim: int, normalize: bool = True) -> None:
+    def __init__(self, dim: int, featurizer: Featurizer, normalize: bool = True) -> None:
         super().__init__()
         self.normalize = normalize
         self.weight = nn.Parameter(torch.empty(dim, dim))
         self.bias = nn.Parameter(torch.zeros(dim))
         nn.init.xavier_uniform_(self.weight)
-        self.bonds = BondEmbedding(1)
+        self.bonds = BondEmbedding(1, featurizer)
 
     def forward(self, h: Tensor, edge_index: Tensor, edge_code: Tensor) -> Tensor:
         table = self.bonds.table().to(h.dtype)
         hw = h @ self.weight.to(h.dtype)
         messages = hw[edge_index[0]] + table[edge_code]
-        self_messages = hw + table[SELF_LOOP_CODE]
+        self_messages = hw + table[self.bonds.self_loop_code]
         if self.normalize:
             degree = torch.bincount(edge_index[1], minlength=h.shape[0]).to(h.dtype) + 1
             inv_sqrt = degree.rsqrt()
@@ -116,12 +143,14 @@ class MolecularEncoder(nn.Module):
     def __init__(self, config: EncoderConfig = EncoderConfig()) -> None:
         super().__init__()
         self.config = config
+        self.featurizer = spec = get_featurizer(config.featurizer)
         d = config.emb_dim
-        self.x_embedding1 = nn.Embedding(NUM_ATOM_TYPES, d)
-        self.x_embedding2 = nn.Embedding(NUM_CHIRALITY_TAGS, d)
-        nn.init.xavier_uniform_(self.x_embedding1.weight)
-        nn.init.xavier_uniform_(self.x_embedding2.weight)
-        make = (lambda: GINLayer(d)) if config.kind == "gin" else (lambda: GCNLayer(d, config.gcn_normalize))
+        self.x_embedding1 = nn.Embedding(spec.atom_vocab[0], d)
+        self.x_embedding2 = nn.Embedding(spec.atom_vocab[1], d)
+        self.x_embeddings = nn.ModuleList(nn.Embedding(size, d) for size in spec.atom_vocab[2:])
+        for embedding in (self.x_embedding1, self.x_embedding2, *self.x_embeddings):
+            nn.init.xavier_uniform_(embedding.weight)
+        make = (lambda: GINLayer(d, spec)) if config.kind == "gin" else (lambda: GCNLayer(d, spec, config.gcn_normalize))
         self.gnns = nn.ModuleList(make() for _ in range(config.num_layers))
         self.batch_norms = nn.ModuleList(nn.BatchNorm1d(d) for _ in range(config.num_layers))
         self.feat_lin = nn.Linear(d, config.feat_dim)
@@ -130,7 +159,9 @@ class MolecularEncoder(nn.Module):
     def node_embeddings(self, batch: GraphBatch) -> Tensor:
         """Per-atom embeddings after the last layer, (n_atoms, emb_dim)."""
         h = self.x_embedding1(batch.x[:, 0]) + self.x_embedding2(batch.x[:, 1])
-        edge_code = batch.edge_attr[:, 0] * NUM_BOND_DIRECTIONS + batch.edge_attr[:, 1]
+        for j, embedding in enumerate(self.x_embeddings, start=2):
+            h = h + embedding(batch.x[:, j])
+        edge_code = edge_codes(batch.edge_attr, self.featurizer.bond_vocab)
         last = self.config.num_layers - 1
         for i, (conv, norm) in enumerate(zip(self.gnns, self.batch_norms)):
             h = norm(conv(h, batch.edge_index, edge_code))

@@ -15,33 +15,12 @@ and the whole (N, M) Tanimoto matrix is computed on the tensors' device.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Optional
 
-import numpy as np
 import torch
-from rdkit import Chem
-from rdkit.Chem import rdFingerprintGenerator
 from torch import Tensor
 
 DEFAULT_LAMBDA1 = 0.5
-
-
-@lru_cache(maxsize=8)
-def _morgan_generator(radius: int, n_bits: int) -> rdFingerprintGenerator.FingerprintGenerator64:
-    return rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
-
-
-def ecfp_bits(mol: Chem.Mol, n_bits: int = 1024, radius: int = 2) -> np.ndarray:
-    """ECFP (Morgan, ``radius``) bit vector of ``mol`` packed into ``n_bits // 8`` uint8 (``np.packbits`` order)."""
-    if n_bits <= 0 or n_bits % 8:
-        raise ValueError(f"n_bits must be a positive multiple of 8, got {n_bits}")
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
-    if not isinstance(mol, Chem.Mol):
-        raise TypeError(f"ecfp_bits needs an RDKit molecule, got {type(mol).__name__}")
-    bits = _morgan_generator(radius, n_bits).GetFingerprintAsNumPy(mol)
-    return np.packbits(bits.astype(np.uint8, copy=False))
 
 
 def unpack_bits(packed: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:

@@ -1,7 +1,7 @@
 """Learned molecular fingerprints: the encoder's representation h (``feat_lin`` output) per molecule.
 
 ``fingerprint(smiles)`` for plain Python, :class:`MolecularFingerprint` for scikit-learn pipelines.
-Featurization and batching are those of :mod:`molssl.chem.serve.predict` (and so of training).
+Featurization and batching are those of training (:mod:`molssl.chem.data.sources`), in the encoder's vocabulary.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from molssl.chem.data.sources import OK, SmilesBatches
 from molssl.chem.nn.encoders import MolecularEncoder
-from molssl.chem.serve.predict import OK, SmilesBatches, torch_threads
-from molssl.core.device import move_to, resolve_device
+from molssl.core.device import move_to, resolve_device, torch_threads
 from molssl.errors import MolsslError
 
 DEFAULT_ENCODER = "molclr-gin"
@@ -34,26 +34,11 @@ class InvalidSmilesInput(MolsslError, ValueError):
 
 
 def load_encoder(model: str | Path | MolecularEncoder = DEFAULT_ENCODER, device: str = "cpu") -> MolecularEncoder:
-    """An encoder in eval mode: a shipped encoder's name, an ``encoder.pt`` (pre-training), or a
-    fine-tuned ``model.pt`` (its fine-tuned encoder)."""
-    from molssl.chem.serve import zoo
-    from molssl.chem.tasks.finetune import MODEL_FORMAT, load_encoder_file, load_property_model
-    from molssl.core.checkpoint import load_checkpoint
+    """An encoder in eval mode: a shipped encoder's name, an ``encoder.pt`` (pre-training), a pre-training
+    run directory, or a fine-tuned ``model.pt`` (its fine-tuned encoder)."""
+    from molssl.chem.serve.loading import resolve_encoder
 
-    if isinstance(model, MolecularEncoder):
-        encoder = model
-    elif zoo.is_shipped(str(model)):
-        encoder = zoo.load_shipped_encoder(str(model))
-    else:
-        path = Path(model).expanduser()
-        if not path.is_file():
-            zoo.model_folder(str(model))  # raises, naming the shipped models
-        if load_checkpoint(path).get("format") == MODEL_FORMAT:
-            encoder = load_property_model(path).encoder
-        else:
-            config, state = load_encoder_file(path)
-            encoder = MolecularEncoder(config)
-            encoder.load_state_dict(state)
+    encoder = model if isinstance(model, MolecularEncoder) else resolve_encoder(model)[0]
     return encoder.to(resolve_device(device)).eval()
 
 
@@ -71,7 +56,8 @@ def encode_batches(encoder: MolecularEncoder, batches: SmilesBatches) -> np.ndar
 def encode_smiles(encoder: MolecularEncoder, smiles: Sequence[str], batch_size: int = 256, workers: int = 1,
                   progress: Optional[bool] = None) -> tuple[np.ndarray, list[str]]:
     """(representations with NaN rows for invalid SMILES, per-input status)."""
-    batches = SmilesBatches(smiles, batch_size, workers=workers, progress=progress, desc="fingerprints")
+    batches = SmilesBatches(smiles, batch_size, workers=workers, progress=progress, desc="fingerprints",
+                            featurizer=encoder.config.featurizer)
     return encode_batches(encoder, batches), batches.status
 
 

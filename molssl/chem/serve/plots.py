@@ -148,7 +148,8 @@ def plot_roc(y_true: np.ndarray, y_score: np.ndarray, out: str | Path, tasks: Se
 
 def plot_test(run_dir: str | Path, out: str | Path, data_dir: Optional[str] = None) -> Path:
     """Parity plot (regression) or ROC curves (classification) of a fine-tuning run's ensemble on its test split."""
-    from molssl.chem.serve.predict import ensemble_test_predictions, load_model
+    from molssl.chem.serve.ensemble import load_ensemble as load_model
+    from molssl.chem.serve.evaluation import ensemble_test_predictions
 
     ensemble = load_model(run_dir)
     result = ensemble_test_predictions(run_dir, ensemble, data_dir)

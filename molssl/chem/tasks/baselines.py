@@ -1,14 +1,18 @@
-"""Random forest on ECFP4 fingerprints: the non-learned-representation baseline for fine-tuning.
+"""Baselines on exactly the molecules and splits of a fine-tuning run: random forests and Delaney's equation.
 
-One scikit-learn forest per task, trained on the train molecules labelled for that task, with
-500 trees and, for classification, ``class_weight="balanced"`` (the settings of DeepChem's
-MoleculeNet benchmark, ``deepchem/molnet/preset_hyper_parameters.py`` and
-``run_benchmark_models.py``). Fingerprints: Morgan radius 2, 2048 bits.
+- **RF-ECFP4** (``rf-ecfp``): one scikit-learn forest per task on ECFP4 bits (Morgan radius 2, 2048
+  bits), trained on the training molecules labelled for that task, 500 trees and, for
+  classification, ``class_weight="balanced"`` (DeepChem's MoleculeNet benchmark settings,
+  ``deepchem/molnet/preset_hyper_parameters.py``). One deviation: each split considers sqrt(2048)
+  bits (``max_features="sqrt"``) for regression as well (DeepChem's regressor considered all bits,
+  ~17 min per seed on Lipophilicity here; see ``benchmarks/results/rf_ecfp_baseline.md``).
+- **RF-RDKit2D** (``rf-rdkit2d``): the same forests on RDKit's 2D descriptor list (NaN imputed with
+  the training median): what many chemists try first.
+- **Delaney's ESOL equation** (``delaney``, regression only): logS = 0.16 - 0.63 clogP - 0.0062 MW +
+  0.066 RB - 0.74 AP (Delaney, J. Chem. Inf. Comput. Sci. 44, 1000 (2004)), with RDKit's Crippen
+  clogP, molecular weight, rotatable bonds and the aromatic proportion of heavy atoms; no fitting.
 
-One deviation by default: each split considers sqrt(2048) bits (``max_features="sqrt"``) for
-regression as well as classification. DeepChem's regressor considered all bits
-(``max_features=1.0``), which took ~17 min per seed on Lipophilicity on 2 busy CPU cores and gave
-a lower FreeSolv RMSE (see ``benchmarks/results/rf_ecfp_baseline.md``).
+Fingerprints and descriptors come from the store's extras (computed when the file was featurized).
 """
 from __future__ import annotations
 
@@ -16,31 +20,33 @@ from typing import Sequence
 
 import numpy as np
 
-from molssl.chem.data.datasets import MoleculeNetData
-from molssl.chem.tasks.metrics import score
+from molssl.chem.data.descriptors import column_medians
+from molssl.chem.data.labelled import LabelledData
 from molssl.chem.data.splits import Split
+from molssl.chem.tasks.metrics import score
+
+BASELINES = ("rf-ecfp", "rf-rdkit2d", "delaney")
+BASELINE_EXTRAS = {"rf-ecfp": ("ecfp2048",), "rf-rdkit2d": ("rdkit2d",), "delaney": ("rdkit2d",)}
 
 
 def ecfp4(smiles: Sequence[str], n_bits: int = 2048) -> np.ndarray:
-    """(n, n_bits) uint8 0/1 ECFP4 bit vectors (:func:`molssl.chem.nn.similarity.ecfp_bits`, radius 2)."""
+    """(n, n_bits) uint8 0/1 ECFP4 bit vectors of SMILES (:func:`molssl.chem.data.descriptors.ecfp_bits`)."""
     from rdkit import Chem, RDLogger
 
-    from molssl.chem.nn.similarity import ecfp_bits
+    from molssl.chem.data.descriptors import ecfp_bits
 
     RDLogger.DisableLog("rdApp.*")
     out = np.zeros((len(smiles), n_bits), dtype=np.uint8)
     for i, smi in enumerate(smiles):
         mol = Chem.MolFromSmiles(smi) if smi and smi.strip() else None
         if mol is None:
-            raise ValueError(f"SMILES at position {i} ({smi!r}) cannot be parsed by RDKit; "
-                             "drop invalid molecules first (MoleculeNetData.drop_invalid())")
+            raise ValueError(f"SMILES at position {i} ({smi!r}) cannot be parsed by RDKit; drop invalid molecules first")
         out[i] = np.unpackbits(ecfp_bits(mol, n_bits=n_bits, radius=2))
     return out
 
 
-def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray,
-                 classification: bool, seed: int, n_estimators: int, n_jobs: int,
-                 max_features: str | float) -> np.ndarray:
+def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, classification: bool, seed: int,
+                 n_estimators: int, n_jobs: int, max_features: str | float) -> np.ndarray:
     """Predictions for ``x_eval`` of one task: P(class 1) for classification, values otherwise."""
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
@@ -51,36 +57,85 @@ def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray,
                                        max_features=max_features, random_state=seed, n_jobs=n_jobs)
         model.fit(x_train, y_train.astype(np.int64))
         return model.predict_proba(x_eval)[:, list(model.classes_).index(1)]
-    model = RandomForestRegressor(n_estimators=n_estimators, max_features=max_features,
-                                  random_state=seed, n_jobs=n_jobs)
+    model = RandomForestRegressor(n_estimators=n_estimators, max_features=max_features, random_state=seed,
+                                  n_jobs=n_jobs)
     model.fit(x_train, y_train)
     return model.predict(x_eval)
 
 
-def rf_ecfp_baseline(data: MoleculeNetData, split: Split, seed: int = 0, n_estimators: int = 500,
-                     n_jobs: int = 1, max_features: str | float = "sqrt") -> dict[str, float]:
-    """Valid and test scores (``data.metric``) of per-task random forests on ECFP4.
-
-    ``split`` indexes ``data`` (e.g. ``scaffold_split(data.smiles)`` after ``drop_invalid()``).
-    """
+def rf_baseline(x: np.ndarray, labels: np.ndarray, split: Split, task_type: str, metric: str, seed: int = 0,
+                n_estimators: int = 500, n_jobs: int = 1, max_features: str | float = "sqrt") -> dict:
+    """Per-task random forests on features ``x`` (n, d): valid and test scores and test predictions."""
     if not len(split.train):
         raise ValueError("the split has no training molecules")
-    fps = ecfp4(data.smiles)
-    classification = data.task_type == "classification"
-    x_train = fps[split.train]
-    x_eval = fps[np.concatenate([split.valid, split.test])]
+    classification = task_type == "classification"
+    x_train = x[split.train]
+    x_eval = x[np.concatenate([split.valid, split.test])]
     n_valid = len(split.valid)
-    preds = np.zeros((len(x_eval), len(data.tasks)))
+    preds = np.zeros((len(x_eval), labels.shape[1]))
     untrained = []  # tasks without a labelled training molecule are left out of the score
-    for j in range(len(data.tasks)):
-        y = data.labels[split.train, j]
+    for j in range(labels.shape[1]):
+        y = labels[split.train, j]
         labelled = ~np.isnan(y)
         if not labelled.any():
             untrained.append(j)
             continue
-        preds[:, j] = _fit_predict(x_train[labelled], y[labelled], x_eval, classification, seed,
-                                   n_estimators, n_jobs, max_features)
-    labels = data.labels.copy()
+        preds[:, j] = _fit_predict(x_train[labelled], y[labelled], x_eval, classification, seed, n_estimators,
+                                   n_jobs, max_features)
+    labels = labels.copy()
     labels[:, untrained] = np.nan
-    return {"valid": score(data.metric, labels[split.valid], preds[:n_valid]),
-            "test": score(data.metric, labels[split.test], preds[n_valid:])}
+    return {"valid": score(metric, labels[split.valid], preds[:n_valid]),
+            "test": score(metric, labels[split.test], preds[n_valid:]), "test_predictions": preds[n_valid:]}
+
+
+def impute_median(x: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """NaN entries replaced by the training rows' median of their column (0 where all are NaN)."""
+    return np.where(np.isnan(x), column_medians(x[train]), x)
+
+
+def descriptor_column(name: str) -> int:
+    from molssl.chem.data.descriptors import RDKIT2D_NAMES
+
+    return RDKIT2D_NAMES.index(name)
+
+
+def aromatic_proportion(data: LabelledData) -> np.ndarray:
+    """Aromatic heavy atoms / heavy atoms per molecule, from the stored graphs (an atom is aromatic
+    when one of its bonds is aromatic: bond type 3 in both vocabularies)."""
+    graphs = data.store.graphs
+    bonds = np.asarray(graphs.bonds)
+    atom_ptr, bond_ptr = np.asarray(graphs.atom_ptr), np.asarray(graphs.bond_ptr)
+    owner = np.repeat(np.arange(len(data)), np.diff(bond_ptr))
+    aromatic = bonds[:, 2] == 3
+    flags = np.zeros(atom_ptr[-1], dtype=bool)
+    flags[(atom_ptr[owner] + bonds[:, 0])[aromatic]] = True
+    flags[(atom_ptr[owner] + bonds[:, 1])[aromatic]] = True
+    counts = np.add.reduceat(flags.astype(np.int64), atom_ptr[:-1]) if len(flags) else np.zeros(len(data))
+    return counts / np.diff(atom_ptr)
+
+
+def delaney_logs(data: LabelledData) -> np.ndarray:
+    """Delaney's 2004 equation for log10 solubility (mol/L) of every molecule (see the module docstring)."""
+    d = np.asarray(data.store.extra("rdkit2d"), dtype=np.float64)
+    clogp, mw, rb = (d[:, descriptor_column(n)] for n in ("MolLogP", "MolWt", "NumRotatableBonds"))
+    return 0.16 - 0.63 * clogp - 0.0062 * mw + 0.066 * rb - 0.74 * aromatic_proportion(data)
+
+
+def run_baseline(method: str, data: LabelledData, task_index: list[int], split: Split, seed: int,
+                 n_jobs: int = 1) -> dict:
+    """Scores (and test predictions) of baseline ``method`` on ``data``'s targets ``task_index`` and ``split``."""
+    labels = data.labels[:, task_index]
+    if method == "delaney":
+        if data.task_type != "regression" or len(task_index) != 1:
+            raise ValueError("Delaney's equation predicts one regression target (aqueous solubility, log mol/L)")
+        preds = delaney_logs(data)[:, None]
+        return {"valid": score(data.metric, labels[split.valid], preds[split.valid]),
+                "test": score(data.metric, labels[split.test], preds[split.test]),
+                "test_predictions": preds[split.test]}
+    if method == "rf-ecfp":
+        x = np.unpackbits(np.asarray(data.store.extra("ecfp2048")), axis=1)
+    elif method == "rf-rdkit2d":
+        x = impute_median(np.asarray(data.store.extra("rdkit2d"), dtype=np.float64), split.train)
+    else:
+        raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
+    return rf_baseline(x, labels, split, data.task_type, data.metric, seed=seed, n_jobs=n_jobs)

@@ -1,55 +1,31 @@
-"""Contrastive pre-training of molecular encoders (MolCLR) on a SMILES corpus."""
+"""Contrastive pre-training of molecular encoders (MolCLR, iMolCLR) on a SMILES corpus."""
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import time
-from dataclasses import asdict, dataclass, field
-from importlib import import_module
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from molssl.chem.nn.augment import MolecularAugmentation
-from molssl.chem.data.batch import GraphBatch
-from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl import __version__
+from molssl.chem.data.featurize import get_featurizer
 from molssl.chem.data.sources import StoreBatches, train_valid_indices
 from molssl.chem.data.store import open_corpus
+from molssl.chem.nn.augment import MolecularAugmentation
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.nn.objectives import OBJECTIVES, STORE_EXTRAS
+from molssl.chem.serve.loading import ENCODER_FILE, save_encoder
 from molssl.core import distributed as dist
-from molssl.core.checkpoint import atomic_save, seed_everything
-from molssl.core.losses import nt_xent
-from molssl.core.schedules import warmup_cosine
-from molssl.core.trainer import Trainer, TrainerConfig
+from molssl.core.checkpoint import load_checkpoint, seed_everything
+from molssl.core.fit import FitConfig, fit
+from molssl.core.precision import resolve_precision
+from molssl.core.rundir import check_output_dir, locked_run_dir, refuse_changed_resume
 from molssl.errors import MolsslError
-
-ENCODER_FILE = "encoder.pt"
-
-
-class MolCLR(nn.Module):
-    """MolCLR objective: two independently augmented views of each molecule, NT-Xent between their projections."""
-
-    def __init__(self, encoder: MolecularEncoder, augmentation: MolecularAugmentation, temperature: float = 0.1) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.augmentation = augmentation
-        self.temperature = temperature
-
-    def views(self, batch: GraphBatch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(h1, z1, h2, z2) of two augmented views; each view gets its own forward pass (own BatchNorm statistics)."""
-        h1, z1 = self.encoder(self.augmentation(batch))
-        h2, z2 = self.encoder(self.augmentation(batch))
-        return h1, z1, h2, z2
-
-    def forward(self, batch: GraphBatch) -> Tensor:
-        _, z1, _, z2 = self.views(batch)
-        return nt_xent(dist.gather_with_grad(z1), dist.gather_with_grad(z2), self.temperature)
-
-
-# Objectives defined in other modules are named "module:attribute" and imported on use (no import cycle).
-OBJECTIVES: dict[str, Callable[..., nn.Module] | str] = {"molclr": MolCLR, "imolclr": "molssl.chem.nn.imolclr:IMolCLR"}
-STORE_EXTRAS: dict[str, tuple[str, ...]] = {"molclr": (), "imolclr": ("ecfp", "fragments")}
 
 
 @dataclass
@@ -79,7 +55,7 @@ class PretrainConfig:
     valid_fraction: float = 0.05
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     checkpoint_every: int = 200
     log_every: int = 10
     skip_invalid: bool = False
@@ -90,28 +66,52 @@ class PretrainConfig:
     method_options: dict = field(default_factory=dict)
     sync_batchnorm: bool = False  # BatchNorm statistics over all ranks' batches (torchrun on GPUs)
 
+    max_atoms: int = 1000
+    input_sha256: Optional[str] = None  # filled in by pretrain(): a resumed run must read the same corpus
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoder, dict):
+            self.encoder = EncoderConfig(**self.encoder)
+        if self.method not in OBJECTIVES:
+            raise MolsslError(f"unknown pre-training method {self.method!r}; choose from {', '.join(OBJECTIVES)}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 2:
+            raise MolsslError(f"--batch-size must be at least 2 (contrastive learning needs negatives), got {self.batch_size}")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise MolsslError(f"--temperature must be a positive number, got {self.temperature} (0 divides by zero; "
+                              "MolCLR uses 0.1)")
+        for flag, value in (("--emb-dim", self.encoder.emb_dim), ("--feat-dim", self.encoder.feat_dim),
+                            ("--num-layers", self.encoder.num_layers)):
+            if value < 1:
+                raise MolsslError(f"{flag} must be positive, got {value}")
+        if not 0.0 <= self.encoder.dropout < 1.0:
+            raise MolsslError(f"--dropout must lie in [0, 1), got {self.encoder.dropout}")
+        self.augmentations = tuple(self.augmentations)
+        self.fit_config()  # validates epochs, steps, lr, checkpoint interval, precision
+
+    def fit_config(self, precision: Optional[str] = None) -> FitConfig:
+        return FitConfig(epochs=self.epochs, max_steps=self.max_steps, lr=self.lr, weight_decay=self.weight_decay,
+                         warmup_fraction=self.warmup_fraction,
+                         precision=precision or ("fp32" if self.precision == "auto" else self.precision),
+                         checkpoint_every=self.checkpoint_every, log_every=self.log_every, progress=self.progress,
+                         unit="mol")
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["augmentations"] = list(self.augmentations)
         return out
 
 
+# may differ between a run and its resumption: where and how fast it runs, not what it computes
+RESUME_MAY_CHANGE = ("skip_invalid", "precision", "sync_batchnorm", "batch_size", "molssl_version")
+
+
 def build_objective(config: PretrainConfig) -> nn.Module:
-    if config.method not in OBJECTIVES:
-        raise MolsslError(f"unknown pre-training method {config.method!r}; choose from {sorted(OBJECTIVES)}")
-    augmentation = MolecularAugmentation(config.augmentations, config.mask_rate, config.delete_rate, config.subgraph_rate)
-    encoder = MolecularEncoder(config.encoder)
-    objective = OBJECTIVES[config.method]
-    if isinstance(objective, str):
-        module, attr = objective.split(":")
-        objective = getattr(import_module(module), attr)
-    return objective(encoder, augmentation, config.temperature, **config.method_options)
-
-
-def save_encoder(encoder: MolecularEncoder, path: str | Path, meta: Optional[dict] = None) -> Path:
-    """Encoder weights plus the config needed to rebuild it (what fine-tuning and fingerprints load)."""
-    return atomic_save({"encoder_config": encoder.config.to_dict(), "state_dict": encoder.state_dict(),
-                        "meta": meta or {}}, path)
+    """The training module of ``config.method``, with augmentations in the encoder's vocabulary."""
+    spec = get_featurizer(config.encoder.featurizer)
+    augmentation = MolecularAugmentation(config.augmentations, config.mask_rate, config.delete_rate,
+                                         config.subgraph_rate, mask_values=spec.atom_mask)
+    return OBJECTIVES[config.method](MolecularEncoder(config.encoder), augmentation, config.temperature,
+                                     **config.method_options)
 
 
 def pretrain(config: PretrainConfig, log: Callable[[str], None] = print) -> dict:
@@ -122,64 +122,65 @@ def pretrain(config: PretrainConfig, log: Callable[[str], None] = print) -> dict
     rank 0 logs and writes files.
     """
     with dist.process_group(config.device) as device:
-        return _pretrain(config, device, log if dist.is_main_process() else (lambda _msg: None))
+        main = dist.is_main_process()
+        log = log if main else (lambda _msg: None)
+        if not main:
+            return _pretrain(config, device, log)
+        out = check_output_dir(config.out, resume=config.resume)
+        config = replace(config, input_sha256=_sha256(Path(config.smiles)))
+        if config.resume:  # before featurizing or writing anything
+            saved = load_checkpoint(out / "checkpoint.pt").get("config", {}).get("pretrain")
+            if not isinstance(saved, dict):
+                raise MolsslError(f"{out / 'checkpoint.pt'} is not a molssl pre-training checkpoint")
+            refuse_changed_resume(out, saved, config.to_dict(), RESUME_MAY_CHANGE + _RUNTIME_SETTINGS)
+        with locked_run_dir(out):
+            return _pretrain(config, device, log)
 
 
-def _even_validation(valid_idx: np.ndarray, batch_size: int) -> np.ndarray:
-    """Drop the last few validation molecules when fewer than one per rank would remain in the last batch.
+_RUNTIME_SETTINGS = ("resume", "progress", "device", "workers", "cache_dir", "log_every", "checkpoint_every")
 
-    Evaluation runs collectives (gathered negatives), so every rank must take part in every batch.
-    """
-    remainder = valid_idx.size % (batch_size * dist.world_size())
-    return valid_idx[:valid_idx.size - remainder] if 0 < remainder < dist.world_size() else valid_idx
+
+def _sha256(path: Path) -> str:
+    if not path.is_file():
+        raise MolsslError(f"cannot read {path}: {'it is a folder' if path.is_dir() else 'no such file'}")
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str], None]) -> dict:
     out = Path(config.out)
-    checkpoint = out / Trainer.checkpoint_name
-    if checkpoint.exists() and not config.resume:
-        raise MolsslError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
-    if config.resume and not checkpoint.exists():
-        raise MolsslError(f"nothing to resume: {checkpoint} does not exist")
     seed_everything(config.seed + dist.rank())
     main = dist.is_main_process()
+    precision = resolve_precision(config.precision, device, log)
+    run_config = {"pretrain": config.to_dict(), "molssl_version": __version__, "precision_used": precision}
     if main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
-
+        (out / "config.json").write_text(json.dumps({**config.to_dict(), "molssl_version": __version__,
+                                                     "precision_used": precision}, indent=1))
     store = dist.main_process_first(lambda: open_corpus(
         config.smiles, smiles_column=config.smiles_column, extras=STORE_EXTRAS.get(config.method, ()),
-        skip_invalid=config.skip_invalid, rejected_out=out / "rejected.csv" if main else None, workers=config.workers,
-        cache_dir=config.cache_dir, progress=config.progress and main))
+        featurizer=config.encoder.featurizer, skip_invalid=config.skip_invalid,
+        rejected_out=out / "rejected.csv" if main else None, workers=config.workers, cache_dir=config.cache_dir,
+        max_atoms=config.max_atoms, progress=config.progress and main))
     train_idx, valid_idx = train_valid_indices(len(store), config.valid_fraction, config.seed)
     pin = device.type == "cuda"
     batch_size = min(config.batch_size, max(2, train_idx.size // dist.world_size()))
-    valid_idx = _even_validation(valid_idx, batch_size)
     train = StoreBatches(store, train_idx, batch_size, seed=config.seed, pin_memory=pin)
     valid = StoreBatches(store, valid_idx, batch_size, shuffle=False, drop_last=False, pin_memory=pin)
     log(f"{len(store):,} molecules ({store.n_invalid:,} invalid rows skipped), {train_idx.size:,} for training, "
-        f"{valid_idx.size:,} for validation; {len(train):,} steps/epoch of {train.global_batch_size} on {device}")
+        f"{valid_idx.size:,} for validation; {len(train):,} steps/epoch of {train.global_batch_size} on {device} "
+        f"({precision})")
 
     module = build_objective(config)
     if config.sync_batchnorm:
         module = dist.convert_sync_batchnorm(module, device)
-    module = module.to(device)
-    optimizer = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    total = config.epochs * len(train) if config.max_steps is None else min(config.max_steps, config.epochs * len(train))
-    scheduler = warmup_cosine(optimizer, int(config.warmup_fraction * total), total)
-    trainer = Trainer(
-        module, optimizer, scheduler, out_dir=out, device=device, log=log,
-        config=TrainerConfig(epochs=config.epochs, max_steps=config.max_steps, precision=config.precision,
-                             checkpoint_every=config.checkpoint_every, log_every=config.log_every,
-                             progress=config.progress, unit="mol"),
-        run_config={"pretrain": config.to_dict()},
-    )
-    if config.resume:
-        trainer.resume(samples_per_step=train.global_batch_size)
-        log(f"resumed from step {trainer.state.step}")
     started = time.perf_counter()
-    steps_before = trainer.state.step
-    state = trainer.fit(train, valid)
+    trainer = fit(module, train, valid, out_dir=out, device=device, config=config.fit_config(precision),
+                  run_config=run_config, resume=config.resume, samples_per_step=train.global_batch_size,
+                  resume_may_change=RESUME_MAY_CHANGE + _RUNTIME_SETTINGS + ("precision_used",), log=log)
+    state = trainer.state
     elapsed = time.perf_counter() - started
     losses = [r["loss"] for r in state.history if "loss" in r]
     val_losses = [r["val_loss"] for r in state.history if "val_loss" in r]
@@ -189,10 +190,18 @@ def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str],
         "final_loss": losses[-1] if losses else None,
         "final_val_loss": val_losses[-1] if val_losses else None,
         "seconds": elapsed,
-        "molecules_per_s": (state.step - steps_before) * train.global_batch_size / elapsed if elapsed > 0 else None,
+        "molecules_per_s": _rate(state.history),
+        "precision": precision,
         "encoder": str(out / ENCODER_FILE),
     }
     if main:
-        save_encoder(module.encoder, out / ENCODER_FILE, meta={"pretrain": config.to_dict(), "steps": state.step})
+        save_encoder(module.encoder, out / ENCODER_FILE, meta={"pretrain": config.to_dict(), "steps": state.step,
+                                                                "molssl_version": __version__})
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _rate(history: list[dict]) -> Optional[float]:
+    """Mean molecules/s over the steps this process ran (from the Trainer's logged throughput)."""
+    rates = [r["mol_per_s"] for r in history if "mol_per_s" in r and math.isfinite(r["mol_per_s"])]
+    return sum(rates) / len(rates) if rates else None

@@ -1,0 +1,76 @@
+"""Scoring an ensemble on the test split its fine-tuning runs recorded (what model cards and plots report)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from molssl.chem.data.labelled import load_labelled
+from molssl.chem.data.sources import StoreBatches
+from molssl.chem.serve.ensemble import PropertyEnsemble
+from molssl.chem.tasks.metrics import score
+from molssl.errors import MolsslError
+
+
+@dataclass
+class TestPredictions:
+    """An ensemble's predictions on a fine-tuning run's test split."""
+
+    smiles: list[str]
+    y_true: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    tasks: list[str]
+    task_type: str
+    metric: str
+    score: float
+
+    @property
+    def n_molecules(self) -> int:
+        return len(self.smiles)
+
+
+def ensemble_test_predictions(run_dirs: str | Path | Sequence[str | Path], ensemble: PropertyEnsemble,
+                              data_dir: Optional[str] = None) -> TestPredictions:
+    """Predict the test split of ``molssl finetune`` runs and score it.
+
+    ``run_dirs``: one run directory, or several (or a folder holding several), e.g. one run per
+    seed; every ``split.json`` found must hold the same test molecules.
+    """
+    folders = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
+    split_files = sorted(f for d in folders for f in d.rglob("split.json"))
+    if not split_files:
+        raise MolsslError(f"no split.json in {', '.join(map(str, folders))}; give `molssl finetune` run directories")
+    tests = {tuple(json.loads(f.read_text())["test"]) for f in split_files}
+    if len(tests) > 1:
+        raise MolsslError(f"the models in {', '.join(map(str, folders))} were tested on different splits (several "
+                          "targets of a per-target run, or seed-dependent splits); a test plot needs one shared split")
+    rows = list(tests.pop())
+    config = json.loads(next(f for d in folders for f in d.rglob("config.json")).read_text())
+    # the input's absolute path is recorded (newer runs), so the run directory works from any folder
+    csv = config.get("input") if config.get("csv") else None
+    data = load_labelled(dataset=config.get("dataset"), csv=csv or config.get("csv"),
+                         smiles_column=config.get("smiles_column"), targets=config.get("targets"),
+                         task=config.get("task"), metric=config.get("metric"),
+                         data_dir=data_dir or config.get("data_dir"), featurizer=ensemble.featurizer,
+                         extras=ensemble.features, progress=False)
+    position_of_row = {int(r): i for i, r in enumerate(data.rows)}
+    missing = [r for r in rows if r not in position_of_row]
+    if missing:
+        raise MolsslError(f"{folders[0]}: test rows {missing[:5]} of its input can no longer be featurized")
+    positions = np.asarray([position_of_row[r] for r in rows], dtype=np.int64)
+    batches = StoreBatches(data.store, positions, 256, shuffle=False, drop_last=False, rank=0, world_size=1,
+                           features=ensemble.features)
+    mean = np.zeros((len(rows), len(ensemble.tasks)))
+    std = np.zeros_like(mean)
+    start = 0
+    for batch in batches.batches(0):
+        n = batch.num_graphs
+        mean[start:start + n], std[start:start + n] = ensemble.predict_batch(batch)
+        start += n
+    labels = data.labels[positions][:, [data.tasks.index(t) for t in ensemble.tasks]]
+    return TestPredictions(data.store.smiles(positions), labels, mean, std, list(ensemble.tasks), data.task_type,
+                           data.metric, score(data.metric, labels, mean))

@@ -1,0 +1,105 @@
+"""Packing runs into the zoo: compact weights plus a model card with the scores measured on the test split."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from molssl.chem.serve.evaluation import ensemble_test_predictions
+from molssl.chem.serve.ensemble import PropertyEnsemble
+from molssl.chem.serve.fingerprints import encode_smiles
+from molssl.chem.serve.loading import (ENCODER_FILE, PROJECTION_PREFIX, QUANTIZE_MIN_SIZE, encoder_from_state,
+                                       load_encoder_file, load_property_model, member_from_packed, pack_state,
+                                       run_member_files, unpack_state)
+from molssl.chem.serve.zoo import CARD_FILE, CARD_MARKDOWN, MODELS_DIR, WEIGHTS_FILE, ZOO_FORMAT, ModelCard
+from molssl.core.checkpoint import atomic_save
+from molssl.errors import MolsslError
+
+
+def _finish(folder: Path, blob: dict, card: ModelCard) -> ModelCard:
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_save(blob, folder / WEIGHTS_FILE)
+    data = (folder / WEIGHTS_FILE).read_bytes()
+    card.size_bytes, card.sha256 = len(data), hashlib.sha256(data).hexdigest()
+    (folder / CARD_FILE).write_text(json.dumps(asdict(card), indent=1), encoding="utf-8")
+    (folder / CARD_MARKDOWN).write_text(card.to_markdown(), encoding="utf-8")
+    return card
+
+
+def _today() -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str, *, title: str, description: str, training_data: str,
+                          commands: Sequence[str], task_labels: Optional[dict] = None, units: Optional[str] = None,
+                          data_dir: Optional[str] = None, notes: str = "",
+                          models_dir: Optional[Path] = None) -> ModelCard:
+    """Pack every model of one or more fine-tuning runs (e.g. one per seed) into an ensemble; write its card.
+
+    The runs must share their test split. The card's test score is the ensemble's (mean over members) on the run's test split,
+    computed with the packed weights; ``compression`` records the largest change that packing
+    makes to a test prediction.
+    """
+    folders = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
+    result_files = sorted(f for d in folders for f in d.rglob("results.json"))
+    if not result_files:
+        raise MolsslError(f"no results.json in {', '.join(map(str, folders))}: unfinished or not `molssl finetune` runs")
+    runs = [json.loads(f.read_text()) for f in result_files]
+    results = runs[0]
+    members = [load_property_model(p) for d in folders for p in run_member_files(d)]
+    packed = [{"meta": {k: v for k, v in m.meta.items() if k not in ("pretrained", "digest")},
+               "state": pack_state(m.state_dict(), PROJECTION_PREFIX)} for m in members]
+    for entry, model in zip(packed, members):
+        entry["meta"]["units"] = units or model.units
+    restored = [member_from_packed(e) for e in packed]
+    full = ensemble_test_predictions(folders, PropertyEnsemble(name, members), data_dir)
+    small = ensemble_test_predictions(folders, PropertyEnsemble(name, restored), data_dir)
+    budget = dict(results["budget"], seeds=[s for r in runs for s in r["budget"]["seeds"]])
+    card = ModelCard(
+        name=name, kind="property", title=title, description=description, training_data=training_data,
+        date=_today(), commands=list(commands), tasks=list(results["tasks"]), task_labels=dict(task_labels or {}),
+        task_type=results["task_type"], units=units, metric=results["metric"], split=results["split"],
+        protocol=results["protocol"], test_score=small.score, member_test_scores=[s["test"] for r in runs for s in r["seeds"]],
+        test_molecules=small.n_molecules, members=len(members), budget=budget,
+        compression={"scheme": f"int8 per row for matrices >= {QUANTIZE_MIN_SIZE} entries, fp32 otherwise",
+                     "max_abs_change_test_prediction": float(np.nanmax(np.abs(full.mean - small.mean))),
+                     "test_score_uncompressed": full.score},
+        notes=notes,
+    )
+    folder = (Path(models_dir) if models_dir is not None else MODELS_DIR) / name
+    return _finish(folder, {"format": ZOO_FORMAT, "members": packed}, card)
+
+
+def export_encoder(run_dir: str | Path, name: str, *, title: str, description: str, training_data: str,
+                   commands: Sequence[str], probe_smiles: Sequence[str] = (), notes: str = "",
+                   models_dir: Optional[Path] = None) -> ModelCard:
+    """Pack a pre-training run's ``encoder.pt`` (projection head left out) and write its card.
+
+    ``compression`` records the smallest cosine similarity between fingerprints of
+    ``probe_smiles`` from the full and the packed encoder.
+    """
+    run_dir = Path(run_dir)
+    config, state = load_encoder_file(run_dir / ENCODER_FILE)
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    pretrain_config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
+    entry = {"encoder_config": config.to_dict(), "state": pack_state(state, "head.")}
+    full = encoder_from_state(config, state, run_dir / ENCODER_FILE)
+    small = encoder_from_state(config, unpack_state(entry["state"]), run_dir / ENCODER_FILE)
+    compression = {"scheme": f"int8 per row for matrices >= {QUANTIZE_MIN_SIZE} entries, fp32 otherwise"}
+    if probe_smiles:
+        a, _ = encode_smiles(full.eval(), probe_smiles)
+        b, _ = encode_smiles(small.eval(), probe_smiles)
+        cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        compression["min_cosine_to_uncompressed"] = float(np.nanmin(cosine))
+        compression["probe_molecules"] = int(np.isfinite(cosine).sum())
+    budget = {k: pretrain_config.get(k) for k in ("method", "max_steps", "batch_size", "lr", "precision", "seed")}
+    budget.update({k: summary.get(k) for k in ("steps", "molecules", "final_loss", "final_val_loss", "seconds")})
+    card = ModelCard(name=name, kind="encoder", title=title, description=description, training_data=training_data,
+                     date=_today(), commands=list(commands), budget=budget, compression=compression, notes=notes)
+    folder = (Path(models_dir) if models_dir is not None else MODELS_DIR) / name
+    return _finish(folder, {"format": ZOO_FORMAT, "encoder": entry}, card)

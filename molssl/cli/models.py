@@ -1,0 +1,86 @@
+"""``molssl models``: the shipped models, their cards, and packing runs into the zoo."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from molssl.cli.common import CONTEXT_SETTINGS, ListOptionGroup, command
+
+
+app = typer.Typer(cls=ListOptionGroup, invoke_without_command=True, no_args_is_help=False,
+                  context_settings=CONTEXT_SETTINGS, pretty_exceptions_enable=False, add_completion=False,
+                  help="List the shipped models (with their test metrics); show or export model cards.")
+
+
+@app.callback()
+def models(ctx: typer.Context,
+           markdown: bool = typer.Option(False, help="Print the list as a markdown table")) -> None:
+    """List the shipped models with their scaffold-split test metrics."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from molssl.chem.serve.zoo import list_models, models_table
+
+    cards = list_models()
+    if not cards:
+        typer.echo("no shipped models found")
+        return
+    if markdown:
+        typer.echo(models_table(cards))
+        return
+    rows = [("model", "kind", "tasks", "test metric (scaffold)", "members", "size", "date")]
+    for c in cards:
+        tasks = ", ".join(c.label(t) for t in c.tasks) if len(c.tasks) <= 2 else f"{len(c.tasks)} tasks"
+        rows.append((c.name, c.kind, tasks or "-", c.score_text(), str(c.members), f"{c.size_bytes / 1e6:.1f} MB", c.date))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+
+
+@command(app)
+def show(name: str = typer.Argument(..., help="Shipped model name")) -> None:
+    """Print a shipped model's card (training data, split, metric, units, date, commands)."""
+    from molssl.chem.serve.zoo import MODELS_DIR, CARD_MARKDOWN, model_folder
+
+    typer.echo((model_folder(name, MODELS_DIR) / CARD_MARKDOWN).read_text(encoding="utf-8"))
+
+
+@command(app)
+def export(
+    run_dirs: List[Path] = typer.Argument(..., help="`molssl finetune` run(s) sharing a split, e.g. one per seed "
+                                                     "(property model), or one `molssl pretrain` run (encoder)"),
+    name: str = typer.Option(..., help="Model name, e.g. esol"),
+    title: str = typer.Option(..., help="One-line title"),
+    description: str = typer.Option("", help="A few sentences for the card"),
+    training_data: str = typer.Option(..., help="Where the training data came from"),
+    command: List[str] = typer.Option([], "--command", help="The exact commands that produced the run (repeatable)"),
+    label: List[str] = typer.Option([], "--label", help="Display name of a task: TASK=LABEL (repeatable)"),
+    units: Optional[str] = typer.Option(None, help="Units of regression predictions"),
+    notes: str = typer.Option("", help="Caveats for the card"),
+    probe: Optional[Path] = typer.Option(None, help="Encoders: SMILES file to measure the compression's effect on"),
+    data_dir: Optional[Path] = typer.Option(None, help="Folder with the MoleculeNet files (test-split score)"),
+    models_dir: Optional[Path] = typer.Option(None, help="Where to write (default: the package's molssl/models)"),
+) -> None:
+    """Pack a run into the zoo (compact weights + model card)."""
+    from molssl.chem.serve.zoo_export import export_encoder, export_property_model
+
+    labels = {}
+    for item in label:
+        task, sep, text = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--label must be TASK=LABEL, got {item!r}")
+        labels[task] = text
+    if len(run_dirs) == 1 and (run_dirs[0] / "encoder.pt").is_file() and not (run_dirs[0] / "results.json").is_file():
+        probe_smiles = []
+        if probe is not None:
+            from molssl.chem.data.inputs import iter_smiles
+
+            probe_smiles = [s for chunk in iter_smiles(probe) for s in chunk.smiles]
+        card = export_encoder(run_dirs[0], name, title=title, description=description, training_data=training_data,
+                              commands=command, probe_smiles=probe_smiles, notes=notes, models_dir=models_dir)
+    else:
+        card = export_property_model(run_dirs, name, title=title, description=description,
+                                     training_data=training_data, commands=command, task_labels=labels, units=units,
+                                     data_dir=str(data_dir) if data_dir else None, notes=notes, models_dir=models_dir)
+    typer.echo(f"exported {card.name}: {card.score_text()}, {card.size_bytes / 1e6:.2f} MB")

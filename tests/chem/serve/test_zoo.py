@@ -1,0 +1,133 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from molssl.chem.serve import loading, zoo, zoo_export
+from molssl.chem.serve.loading import load_property_model
+from molssl.chem.serve.predict import predict_member as member_predict
+from molssl.chem.serve.fingerprints import fingerprint
+from molssl.chem.serve.predict import Predictor
+from molssl.cli.main import app
+from molssl.errors import MolsslError
+from tiny_models import encoder_file, finetune_run
+
+SHIPPED = ("molclr-gin", "esol", "freesolv", "lipo", "bbbp", "bace", "tox21")
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("zoo")
+    runs = [finetune_run(folder / "a", "regression", seeds=(0,)), finetune_run(folder / "b", "regression", seeds=(1,))]
+    models = folder / "models"
+    card = zoo_export.export_property_model(runs, "toy", title="toy size", description="A test model.", training_data="made up",
+                                     commands=["molssl finetune --csv labelled.csv ..."], task_labels={"size": "n/3"},
+                                     units="Å", models_dir=models)
+    enc = encoder_file(folder / "pre" / "encoder.pt")
+    (folder / "pre" / "summary.json").write_text(json.dumps({"steps": 3, "final_loss": 1.0}))
+    enc_card = zoo_export.export_encoder(enc.parent, "toy-gin", title="toy encoder", description="", training_data="none",
+                                  commands=["molssl pretrain ..."], probe_smiles=["CCO", "c1ccccc1", "CC(=O)O"],
+                                  models_dir=models)
+    return {"runs": runs, "models": models, "card": card, "encoder_card": enc_card, "encoder": enc}
+
+
+def test_pack_unpack_bounds_the_rounding_error():
+    torch.manual_seed(0)
+    state = {"w": torch.randn(300, 600), "b": torch.randn(300), "n": torch.tensor(7), "head.w": torch.randn(64, 64)}
+    packed = loading.pack_state(state, skip_prefix="head.")
+    assert "head.w" not in packed and packed["w"]["q"].dtype == torch.int8
+    restored = loading.unpack_state(packed)
+    assert torch.equal(restored["b"], state["b"]) and torch.equal(restored["n"], state["n"])
+    error = (restored["w"] - state["w"]).abs()
+    row_max = state["w"].abs().amax(dim=1, keepdim=True)
+    assert (error <= row_max / 127 / 2 + 1e-6).all() and error.max() > 0
+
+
+def test_card_records_ensemble_score_and_provenance(exported):
+    card = exported["card"]
+    results = [json.loads((run / "results.json").read_text()) for run in exported["runs"]]
+    assert card.members == 2 and card.tasks == ["size"] and card.units == "Å" and card.split == "scaffold"
+    assert card.member_test_scores == [r["seeds"][0]["test"] for r in results] and card.budget["seeds"] == [0, 1]
+    assert card.test_molecules == len(json.loads((exported["runs"][0] / "split.json").read_text())["test"])
+    folder = exported["models"] / "toy"
+    data = (folder / zoo.WEIGHTS_FILE).read_bytes()
+    assert card.sha256 == hashlib.sha256(data).hexdigest() and card.size_bytes == len(data)
+    assert zoo.get_card("toy", exported["models"]) == card
+    markdown = (folder / zoo.CARD_MARKDOWN).read_text()
+    assert "molssl finetune --csv labelled.csv" in markdown and "RMSE" in markdown
+
+
+def test_runs_with_different_test_splits_are_refused(tmp_path):
+    run = finetune_run(tmp_path, "regression", seeds=(0, 1), split="random")
+    with pytest.raises(MolsslError, match="different splits"):
+        zoo_export.export_property_model(run, "bad", title="t", description="", training_data="t", commands=["x"],
+                                  models_dir=tmp_path / "models")
+    assert not (tmp_path / "models" / "bad").exists()
+
+
+def test_shipped_ensemble_predicts_like_its_members(exported, monkeypatch):
+    monkeypatch.setattr(zoo, "MODELS_DIR", exported["models"])
+    smiles = ["CCO", "c1ccccc1", "CCN"]
+    members = [load_property_model(p) for run in exported["runs"] for p in sorted(run.rglob("model.pt"))]
+    expected = np.mean([member_predict(m, smiles)[0][:, 0] for m in members], axis=0)
+    table = Predictor(["toy"]).predict_smiles(smiles)
+    assert "toy:n/3 [Å]" in table.columns and "toy:n/3 std [Å]" in table.columns
+    np.testing.assert_allclose(table["toy:n/3 [Å]"], expected, rtol=2e-2, atol=1e-3)  # int8 weights
+
+
+def test_encoder_export_and_fingerprints(exported, monkeypatch):
+    monkeypatch.setattr(zoo, "MODELS_DIR", exported["models"])
+    assert exported["encoder_card"].compression["min_cosine_to_uncompressed"] > 0.99
+    np.testing.assert_allclose(fingerprint(["CCO"], model="toy-gin"), fingerprint(["CCO"], model=exported["encoder"]),
+                               rtol=0.05, atol=0.05)
+    with pytest.raises(MolsslError, match="property model"):
+        fingerprint(["CCO"], model="toy")
+    with pytest.raises(MolsslError, match="not a property model"):
+        Predictor(["toy-gin"])
+
+
+def test_list_and_cli(exported, monkeypatch):
+    monkeypatch.setattr(zoo, "MODELS_DIR", exported["models"])
+    assert [c.name for c in zoo.list_models()] == ["toy-gin", "toy"]
+    runner = CliRunner()
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0, result.output
+    assert "toy" in result.output and "RMSE" in result.output and "toy-gin" in result.output
+    result = runner.invoke(app, ["models", "show", "toy"])
+    assert result.exit_code == 0 and "## Commands that produced it" in result.output
+    result = runner.invoke(app, ["models", "show", "nope"])
+    assert result.exit_code == 2 and "available: toy-gin, toy" in result.output
+
+
+def test_shipped_zoo_is_complete_and_small():
+    cards = {c.name: c for c in zoo.list_models()}
+    if not cards:
+        pytest.skip("no shipped models in this checkout")
+    assert set(SHIPPED) <= set(cards)
+    total = sum(p.stat().st_size for p in zoo.MODELS_DIR.rglob("*") if p.is_file())
+    assert total < 50e6
+    for card in cards.values():
+        data = (zoo.MODELS_DIR / card.name / zoo.WEIGHTS_FILE).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == card.sha256, card.name
+        assert card.commands and card.date and card.training_data
+        if card.kind == "property":
+            assert card.split == "scaffold" and card.test_score is not None and card.members >= 1
+    assert len(cards["tox21"].tasks) == 12
+
+
+def test_cli_export(exported, tmp_path):
+    runner = CliRunner()
+    args = ["models", "export", *map(str, exported["runs"]), "--name", "cli-toy", "--title", "t", "--training-data", "d",
+            "--command", "molssl finetune ...", "--label", "size=atoms/3", "--units", "Å", "--models-dir", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    card = zoo.get_card("cli-toy", tmp_path)
+    assert card.members == 2 and card.task_labels == {"size": "atoms/3"} and card.commands == ["molssl finetune ..."]
+    result = runner.invoke(app, [*args[:-2], "--label", "no-equals-sign", "--models-dir", str(tmp_path)])
+    assert result.exit_code != 0 and "TASK=LABEL" in result.output

@@ -1,0 +1,119 @@
+import json
+import warnings
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from molssl.chem.tasks.benchmark import BenchmarkConfig, run_benchmark
+from molssl.chem.tasks.reports import benchmark_table
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.cli.main import app
+from molssl.chem.serve.loading import save_encoder
+from molssl.errors import MolsslError
+
+TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def fake_moleculenet(tmp_path):
+    """A stand-in BBBP.csv (BBBP's columns, 60 small molecules) in a data folder."""
+    rings = ["c1ccccc1", "C1CCNCC1", "c1ccncc1", "C1CCOCC1"]
+    chains = ["C", "CC", "CCC", "CO", "CN", "CCl", "CF", "CCO", "CCN", "CC(C)C", "CS", "CBr", "CC#N", "CC=O", "COC"]
+    smiles = [chain + ring for ring in rings for chain in chains]
+    labels = [int(("N" in s) != (i % 4 == 0)) for i, s in enumerate(smiles)]
+    folder = tmp_path / "moleculenet"
+    folder.mkdir()
+    pd.DataFrame({"num": range(len(smiles)), "name": smiles, "p_np": labels, "smiles": smiles}).to_csv(
+        folder / "BBBP.csv", index=False)
+    return folder
+
+
+def _config(tmp_path, data_dir, **changes) -> BenchmarkConfig:
+    torch.manual_seed(0)
+    save_encoder(MolecularEncoder(TINY), tmp_path / "encoder.pt")
+    values = dict(out=str(tmp_path / "bench"), pretrained=str(tmp_path / "encoder.pt"), datasets=["bbbp"],
+                  variants=["pretrained", "random-init", "rf-ecfp"],
+                  seeds=[0], epochs=1, batch_size=16, split="random", data_dir=str(data_dir),
+                  cache_dir=str(tmp_path / "cache"), threads=1)
+    values.update(changes)
+    return BenchmarkConfig(**values)
+
+
+def test_suite_runs_all_variants_and_resumes(tmp_path, fake_moleculenet):
+    config = _config(tmp_path, fake_moleculenet)
+    messages: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the stand-in file's checksum differs from the registry's
+        rows = run_benchmark(config, log=messages.append)
+        assert [r["dataset"] for r in rows] == ["bbbp"]
+        for variant in ("pretrained", "random-init", "rf-ecfp"):
+            saved = json.loads((tmp_path / "bench" / "bbbp" / variant / "results.json").read_text())
+            assert saved["method"] == variant and saved["protocol"] == "molclr-per-target"
+            assert rows[0][variant]["mean"] == pytest.approx(saved["mean"])
+        # the random-init baseline has the pre-trained encoder's architecture
+        random_init = json.loads((tmp_path / "bench" / "bbbp" / "random-init" / "results.json").read_text())
+        assert random_init["encoder"]["emb_dim"] == TINY.emb_dim and random_init["config"]["pretrained"] is None
+        assert messages[0].startswith("budget: 1 epochs") and any("[1/1] BBBP: rf-ecfp test" in m for m in messages)
+        table = (tmp_path / "bench" / "benchmark.md").read_text()
+        assert "| BBBP | ROC-AUC % |" in table and "| 73.6 | 72.2 |" in table and "budget:" in table
+
+        stamp = (tmp_path / "bench" / "bbbp" / "pretrained" / "seed_0" / "model.pt").stat().st_mtime_ns
+        messages.clear()
+        again = run_benchmark(config, log=messages.append)
+        assert again == rows and sum("already done" in m for m in messages) == 3
+        assert (tmp_path / "bench" / "bbbp" / "pretrained" / "seed_0" / "model.pt").stat().st_mtime_ns == stamp
+
+        with pytest.raises(MolsslError, match="other settings"):
+            run_benchmark(_config(tmp_path, fake_moleculenet, epochs=2), log=messages.append)
+
+
+def test_benchmark_cli_prints_the_table(tmp_path, fake_moleculenet):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = CliRunner().invoke(app, [
+            "benchmark", "--datasets", "bbbp", "--variants", "random-init", "rf-ecfp", "--seeds", "0",
+            "--epochs", "1", "--split", "random", "--data-dir", str(fake_moleculenet), "--threads", "1",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert ("| data set | metric | random init | RF-ECFP4 | MolCLR paper | MolCLR re-run (GEM) |"
+            in result.output)
+    assert "| 73.6 | 72.2 |" in result.output
+    assert not (tmp_path / "cli" / "bbbp" / "pretrained").exists()
+
+
+def test_unknown_suite_and_dataset_are_clear_errors(tmp_path):
+    with pytest.raises(MolsslError, match="unknown suite"):
+        BenchmarkConfig(out=str(tmp_path), suite="everything")
+    with pytest.raises(ValueError, match="unknown data set"):
+        BenchmarkConfig(out=str(tmp_path), datasets=["bbbq"])
+
+
+def test_table_adds_the_mean_over_classification_sets():
+    def row(name, metric, paper, pretrained, random_init, rf=None):
+        out = {"dataset": name, "title": name.upper(), "metric": metric, "molclr_paper": paper,
+               "pretrained": {"mean": pretrained, "std": 0.01}, "random-init": {"mean": random_init, "std": 0.02}}
+        if rf is not None:
+            out["rf-ecfp"] = {"mean": rf, "std": 0.0}
+        return out
+
+    rows = [row("a", "roc_auc", 70.0, 0.70, 0.60, 0.80), row("b", "roc_auc", 80.0, 0.80, 0.64),
+            row("c", "rmse", None, 1.5, 1.7, 1.1)]
+    last = [line for line in benchmark_table(rows, "budget").splitlines() if line.startswith("| mean of")]
+    # RF is missing on one classification set, so it gets no mean rather than a mean over a subset;
+    # columns: ours, random init, RF-ECFP4, MolCLR paper, MolCLR re-run (unknown here)
+    assert last == ["| mean of 2 classification sets | ROC-AUC % | 75.0 | 62.0 | - | 75.0 | - |"]
+    assert not [line for line in benchmark_table(rows[:1], "b").splitlines() if line.startswith("| mean of")]
+
+
+def test_scores_are_formatted_with_useful_precision():
+    from molssl.chem.tasks.reports import format_score
+
+    assert format_score("roc_auc", 0.7171, 0.0066) == "71.7 ± 0.7"
+    assert format_score("rmse", 1.4502, 0.0241) == "1.450 ± 0.024"
+    assert format_score("mae", 0.02062, 0.00084) == "0.0206 ± 0.0008"  # QM8-sized errors keep their digits
+    assert format_score("mae", None) == "-"
