@@ -25,7 +25,7 @@ import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional, Sequence
+from typing import Literal, Optional
 
 
 BASE_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/"
@@ -274,27 +274,3 @@ def check_local_copy(path: Path, spec: DatasetSpec) -> None:
     if got != spec.md5:
         warnings.warn(f"{path} differs from the registry's {spec.title} (md5 of normalised text {got}, expected "
                       f"{spec.md5}); results may not be comparable", stacklevel=3)
-
-
-def load_dataset(name: str, data_dir: Optional[str | os.PathLike] = None, download: bool = True, **kwargs):
-    """MoleculeNet data set ``name`` as :class:`~molssl.chem.data.labelled.LabelledData` (see :data:`REGISTRY`).
-
-    Molecules RDKit cannot featurize are left out and listed in ``.invalid`` (MolCLR drops them too).
-    A local file whose checksum differs from the registry's is loaded with a warning.
-    """
-    from molssl.chem.data.labelled import load_labelled
-
-    return load_labelled(dataset=name, data_dir=data_dir, download=download, **kwargs)
-
-
-def load_csv(path: str | os.PathLike, smiles_column: str, targets: Sequence[str] | str, task: TaskType,
-             metric: Optional[str] = None, **kwargs):
-    """Your own CSV (plain or gzip) with a SMILES column and label columns, as ``LabelledData``.
-
-    ``task`` is "classification" (labels 0/1, metric ROC-AUC) or "regression" (metric RMSE unless
-    ``metric`` says "mae"). Empty cells and NA-like tokens are missing labels (NaN).
-    """
-    from molssl.chem.data.labelled import load_labelled
-
-    targets = [targets] if isinstance(targets, str) else list(targets)
-    return load_labelled(csv=path, smiles_column=smiles_column, targets=targets, task=task, metric=metric, **kwargs)

@@ -283,17 +283,3 @@ MOLCLR = Featurizer(
     bond_fields=("type", "direction"), bond_vocab=(NUM_BOND_TYPES, NUM_BOND_DIRECTIONS),
     self_loop=(SELF_LOOP_BOND, 0), featurize=mols_to_graphs,
 )
-FEATURIZERS = ("molclr", "rich")
-
-
-def get_featurizer(name: str | Featurizer = "molclr") -> Featurizer:
-    """The registered featurizer ``name`` (``molclr`` or ``rich``)."""
-    if isinstance(name, Featurizer):
-        return name
-    if name == "molclr":
-        return MOLCLR
-    if name == "rich":
-        from molssl.chem.data.featurize_rich import RICH
-
-        return RICH
-    raise ValueError(f"unknown featurizer {name!r}; choose from {', '.join(FEATURIZERS)}")

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from molssl.chem.data.datasets import check_local_copy, get_spec, resolve
+from molssl.chem.data.datasets import TaskType, check_local_copy, get_spec, resolve
 from molssl.chem.data.inputs import read_header
 from molssl.chem.data.labels import check_class_labels
 from molssl.chem.data.store import MoleculeStore, build_store
@@ -121,3 +121,23 @@ def load_labelled(
         raise InputFileError(f"{path}: no row holds a SMILES that can be featurized")
     return LabelledData(name=name, source=path, smiles_column=column, store=store, tasks=tasks, task_type=task,
                         metric=metric)
+
+
+def load_dataset(name: str, data_dir: Optional[str | os.PathLike] = None, download: bool = True, **kwargs):
+    """MoleculeNet data set ``name`` as :class:`~molssl.chem.data.labelled.LabelledData` (see :data:`REGISTRY`).
+
+    Molecules RDKit cannot featurize are left out and listed in ``.invalid`` (MolCLR drops them too).
+    A local file whose checksum differs from the registry's is loaded with a warning.
+    """
+    return load_labelled(dataset=name, data_dir=data_dir, download=download, **kwargs)
+
+
+def load_csv(path: str | os.PathLike, smiles_column: str, targets: Sequence[str] | str, task: TaskType,
+             metric: Optional[str] = None, **kwargs):
+    """Your own CSV (plain or gzip) with a SMILES column and label columns, as ``LabelledData``.
+
+    ``task`` is "classification" (labels 0/1, metric ROC-AUC) or "regression" (metric RMSE unless
+    ``metric`` says "mae"). Empty cells and NA-like tokens are missing labels (NaN).
+    """
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    return load_labelled(csv=path, smiles_column=smiles_column, targets=targets, task=task, metric=metric, **kwargs)

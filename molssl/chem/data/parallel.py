@@ -15,7 +15,8 @@ import numpy as np
 
 from molssl.chem.data.batch import GraphArrays, graphs_to_arrays
 from molssl.chem.data.extras import get_extra
-from molssl.chem.data.featurize import InvalidMolecule, MolGraph, get_featurizer, parse_many
+from molssl.chem.data.featurize import InvalidMolecule, MolGraph, parse_many
+from molssl.chem.data.featurizers import get_featurizer
 from molssl.chem.data.inputs import SmilesChunk
 from molssl.chem.data.labels import parse_label_cells
 

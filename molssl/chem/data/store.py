@@ -36,7 +36,7 @@ import torch
 
 from molssl.chem.data.batch import GraphArrays, GraphBatch
 from molssl.chem.data.extras import get_extra
-from molssl.chem.data.featurize import get_featurizer
+from molssl.chem.data.featurizers import get_featurizer
 from molssl.chem.data.inputs import iter_smiles, resolve_smiles_column
 from molssl.chem.data.parallel import MAX_ATOMS, parallel_featurize
 from molssl.chem.data.store_writer import INVALID_FILE, META_FILE, STORE_FORMAT, file_checksum, write_store

@@ -11,7 +11,7 @@ import numpy as np
 
 from molssl.chem.data.batch import GraphArrays
 from molssl.chem.data.extras import get_extra
-from molssl.chem.data.featurize import get_featurizer
+from molssl.chem.data.featurizers import get_featurizer
 from molssl.chem.data.parallel import ChunkResult
 from molssl.core.progress import Progress
 from molssl.errors import InputFileError

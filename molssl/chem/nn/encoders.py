@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
 from molssl.chem.data.batch import GraphBatch
-from molssl.chem.data.featurize import FEATURIZERS, Featurizer, get_featurizer
+from molssl.chem.data.featurize import Featurizer
+from molssl.chem.data.featurizers import FEATURIZERS, get_featurizer
 from molssl.core.heads import ProjectionHead
 
 _POOLS = {"mean": global_mean_pool, "add": global_add_pool, "max": global_max_pool}
@@ -61,7 +62,7 @@ class EncoderConfig:
 
     def __post_init__(self) -> None:
         if self.featurizer not in FEATURIZERS:
-            raise ValueError(f"featurizer must be one of {FEATURIZERS}, got {self.featurizer!r}")
+            raise ValueError(f"featurizer must be one of {tuple(FEATURIZERS)}, got {self.featurizer!r}")
         if self.kind not in ("gin", "gcn"):
             raise ValueError(f"encoder must be 'gin' or 'gcn', got {self.kind!r}")
         if self.pool not in _POOLS:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterator
 
-import torch
 from torch import Tensor, nn
 
 from molssl.chem.data.batch import GraphBatch, select_graphs

@@ -27,7 +27,6 @@ validation epoch), ``history.jsonl`` (training loss and validation metric per ep
 """
 from __future__ import annotations
 
-import csv
 import json
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -50,7 +49,7 @@ from molssl.chem.tasks.baselines import BASELINE_EXTRAS, BASELINES, run_baseline
 from molssl.chem.tasks.groups import (PROTOCOLS, SPLIT_EXTRAS, SPLITS, TaskGroup, cap_training_set, group_dir,
                                       make_split, split_to_rows, task_groups)
 from molssl.chem.tasks.metrics import HIGHER_IS_BETTER, score, task_scores
-from molssl.chem.tasks.reports import aggregate, results_markdown
+from molssl.chem.tasks.reports import results_markdown, summarize, write_history, write_invalid, write_predictions
 from molssl.core.checkpoint import seed_everything
 from molssl.core.device import move_to, resolve_device, torch_threads
 from molssl.core.fit import SCHEDULES, FitConfig, fit
@@ -284,8 +283,8 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
         "dataset": data.name, "metric": data.metric, "protocol": config.protocol, "split": config.split,
         "seed": seed, "best_epoch": result.best_epoch, "valid_score": result.valid, "test_score": result.test,
         "pretrained": config.pretrained, "molssl_version": __version__})
-    _write_history(out_dir, data.metric)
-    _write_predictions(out_dir / "test_predictions.csv", data, split.test, model.tasks, labels[split.test], test_preds)
+    write_history(out_dir, data.metric)
+    write_predictions(out_dir / "test_predictions.csv", data, split.test, model.tasks, labels[split.test], test_preds)
     (out_dir / "checkpoint.pt").unlink(missing_ok=True)  # model.pt is the product; the checkpoint only served resume
     stopped = f", stopped early after {state.epoch}" if state.stopped_early else ""
     log(f"  {data.name}/{group.name} seed {seed}: best epoch {result.best_epoch + 1}/{config.epochs}{stopped}, "
@@ -295,31 +294,6 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
 
 def _float_or_none(value: float) -> Optional[float]:
     return None if np.isnan(value) else float(value)
-
-
-def _write_history(out_dir: Path, metric: str) -> None:
-    """``history.jsonl``: training loss (mean over the epoch) and validation metric per epoch."""
-    records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    losses = {r["epoch"]: r["loss"] for r in records if "loss" in r}
-    lines = [json.dumps({"epoch": r["epoch"], "train_loss": losses.get(r["epoch"]), f"valid_{metric}": r[f"valid_{metric}"]})
-             for r in records if f"valid_{metric}" in r]
-    (out_dir / "history.jsonl").write_text("".join(line + "\n" for line in lines))
-
-
-def _write_predictions(path: Path, data: LabelledData, positions: np.ndarray, tasks: Sequence[str],
-                       y_true: np.ndarray, y_pred: np.ndarray) -> None:
-    """``test_predictions.csv``: input row, SMILES, and per task the label and the prediction."""
-    smiles = data.store.smiles(positions)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["row", "smiles", *[c for t in tasks for c in (t, f"{t}_pred")]])
-        for i, position in enumerate(positions):
-            cells = [v for j in range(len(tasks)) for v in (_cell(y_true[i, j]), repr(float(y_pred[i, j])))]
-            writer.writerow([int(data.rows[position]), smiles[i], *cells])
-
-
-def _cell(value: float) -> str:
-    return "" if np.isnan(value) else repr(float(value))
 
 
 def baseline_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, config: FinetuneConfig,
@@ -334,7 +308,7 @@ def baseline_model(data: LabelledData, group: TaskGroup, split: Split, seed: int
         scores = run_baseline(config.method, data, group.task_index, split, seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = [data.tasks[j] for j in group.task_index]
-    _write_predictions(out_dir / "test_predictions.csv", data, split.test, tasks,
+    write_predictions(out_dir / "test_predictions.csv", data, split.test, tasks,
                        data.labels[np.ix_(split.test, group.task_index)], scores["test_predictions"])
     return ModelResult(valid=float(scores["valid"]), test=float(scores["test"]), best_epoch=-1, test_per_task={},
                        seconds=time.perf_counter() - started)
@@ -386,7 +360,7 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
         refuse_changed_resume(out, json.loads((out / "config.json").read_text()), saved,
                               ("resume", "progress", "workers", "cache_dir", "device", "threads", "out"))
     (out / "config.json").write_text(json.dumps(saved, indent=1))
-    _write_invalid(out / "invalid.csv", data.invalid)
+    write_invalid(out / "invalid.csv", data.invalid)
     if data.invalid:
         log(f"{data.name}: {len(data.invalid)} rows left out (listed in {out / 'invalid.csv'})")
 
@@ -422,40 +396,3 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "results.md").write_text(results_markdown(results))
     return results
-
-
-def summarize(config: FinetuneConfig, data: LabelledData, groups: list[TaskGroup], per_seed: dict,
-              encoder_config: EncoderConfig, source: str, splits: list[str], seconds: float) -> dict:
-    seeds = []
-    for seed, models in per_seed.items():
-        seeds.append({"seed": seed, "valid": float(np.mean([m.valid for m in models])),
-                      "test": float(np.mean([m.test for m in models])),
-                      "models": {g.name: asdict(m) for g, m in zip(groups, models)}})
-    valid_mean, valid_std = aggregate([s["valid"] for s in seeds])
-    test_mean, test_std = aggregate([s["test"] for s in seeds])
-    if config.method == "finetune":
-        method = ("pretrained" if config.pretrained else "random-init") + ("-frozen" if config.freeze_encoder else "")
-    else:
-        method = config.method
-    return {
-        "dataset": data.name, "metric": data.metric, "task_type": data.task_type, "tasks": data.tasks,
-        "method": method, "protocol": config.protocol, "split": config.split, "split_files": splits,
-        "molecules": len(data), "invalid_rows": len(data.invalid),
-        "seeds": seeds, "valid_mean": valid_mean, "valid_std": valid_std,
-        "mean": test_mean, "std": test_std, "std_note": "test score across seeds, sample std (ddof=1)",
-        "score_note": "scores are fractions (ROC-AUC 0.812) or in target units (RMSE/MAE); tables show ROC-AUC in %",
-        "encoder": encoder_config.to_dict() if config.method == "finetune" else None,
-        "encoder_source": source if config.method == "finetune" else None,
-        "budget": {"epochs": config.epochs, "batch_size": config.batch_size, "patience": config.patience,
-                   "max_train_molecules": config.max_train_molecules, "seeds": list(config.seeds),
-                   "epochs_run": [m.epochs_run for models in per_seed.values() for m in models]},
-        "seconds": seconds, "cpu_hours": seconds / 3600 * (config.threads or torch.get_num_threads()),
-        "molssl_version": __version__, "config": config.to_dict(),
-    }
-
-
-def _write_invalid(path: Path, invalid: list[tuple[int, str, str]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["row", "smiles", "reason"])
-        writer.writerows(invalid)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from molssl import __version__
-from molssl.chem.data.featurize import get_featurizer
+from molssl.chem.data.featurizers import get_featurizer
 from molssl.chem.data.sources import StoreBatches, train_valid_indices
 from molssl.chem.data.store import open_corpus
 from molssl.chem.nn.augment import MolecularAugmentation

@@ -1,13 +1,21 @@
-"""How results are reported: one score format everywhere, per-run and per-suite markdown tables.
+"""How results are reported: one score format everywhere, run-directory files, per-run and per-suite tables.
 
 Files (``results.json``, ``benchmark.json``) keep scores as fractions (ROC-AUC 0.812); tables print
 ROC-AUC in percent as papers do (81.2) and RMSE/MAE in the targets' units, and say so.
 """
 from __future__ import annotations
 
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+import torch
+
+from molssl import __version__
+from molssl.chem.data.labelled import LabelledData
 
 # benchmark variants and their column titles, in table order
 VARIANT_TITLES = {"pretrained": "ours (pre-trained)", "random-init": "random init", "rf-ecfp": "RF-ECFP4",
@@ -80,3 +88,66 @@ def classification_mean(rows: list[dict], variant: str) -> Optional[float]:
     values = [row[variant]["mean"] for row in rows if row["metric"] == "roc_auc" and variant in row]
     complete = len(values) == sum(row["metric"] == "roc_auc" for row in rows)
     return sum(values) / len(values) if values and complete else None
+
+
+def summarize(config, data: LabelledData, groups: list, per_seed: dict,
+              encoder_config, source: str, splits: list[str], seconds: float) -> dict:
+    """``results.json``: scores per seed and model, their mean and spread, the budget and the full configuration."""
+    seeds = []
+    for seed, models in per_seed.items():
+        seeds.append({"seed": seed, "valid": float(np.mean([m.valid for m in models])),
+                      "test": float(np.mean([m.test for m in models])),
+                      "models": {g.name: asdict(m) for g, m in zip(groups, models)}})
+    valid_mean, valid_std = aggregate([s["valid"] for s in seeds])
+    test_mean, test_std = aggregate([s["test"] for s in seeds])
+    if config.method == "finetune":
+        method = ("pretrained" if config.pretrained else "random-init") + ("-frozen" if config.freeze_encoder else "")
+    else:
+        method = config.method
+    return {
+        "dataset": data.name, "metric": data.metric, "task_type": data.task_type, "tasks": data.tasks,
+        "method": method, "protocol": config.protocol, "split": config.split, "split_files": splits,
+        "molecules": len(data), "invalid_rows": len(data.invalid),
+        "seeds": seeds, "valid_mean": valid_mean, "valid_std": valid_std,
+        "mean": test_mean, "std": test_std, "std_note": "test score across seeds, sample std (ddof=1)",
+        "score_note": "scores are fractions (ROC-AUC 0.812) or in target units (RMSE/MAE); tables show ROC-AUC in %",
+        "encoder": encoder_config.to_dict() if config.method == "finetune" else None,
+        "encoder_source": source if config.method == "finetune" else None,
+        "budget": {"epochs": config.epochs, "batch_size": config.batch_size, "patience": config.patience,
+                   "max_train_molecules": config.max_train_molecules, "seeds": list(config.seeds),
+                   "epochs_run": [m.epochs_run for models in per_seed.values() for m in models]},
+        "seconds": seconds, "cpu_hours": seconds / 3600 * (config.threads or torch.get_num_threads()),
+        "molssl_version": __version__, "config": config.to_dict(),
+    }
+
+
+def write_history(out_dir: Path, metric: str) -> None:
+    """``history.jsonl``: training loss (mean over the epoch) and validation metric per epoch."""
+    records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    losses = {r["epoch"]: r["loss"] for r in records if "loss" in r}
+    lines = [json.dumps({"epoch": r["epoch"], "train_loss": losses.get(r["epoch"]), f"valid_{metric}": r[f"valid_{metric}"]})
+             for r in records if f"valid_{metric}" in r]
+    (out_dir / "history.jsonl").write_text("".join(line + "\n" for line in lines))
+
+
+def write_predictions(path: Path, data: LabelledData, positions: np.ndarray, tasks: Sequence[str],
+                       y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    """``test_predictions.csv``: input row, SMILES, and per task the label and the prediction."""
+    smiles = data.store.smiles(positions)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", "smiles", *[c for t in tasks for c in (t, f"{t}_pred")]])
+        for i, position in enumerate(positions):
+            cells = [v for j in range(len(tasks)) for v in (_cell(y_true[i, j]), repr(float(y_pred[i, j])))]
+            writer.writerow([int(data.rows[position]), smiles[i], *cells])
+
+
+def _cell(value: float) -> str:
+    return "" if np.isnan(value) else repr(float(value))
+
+
+def write_invalid(path: Path, invalid: list[tuple[int, str, str]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", "smiles", "reason"])
+        writer.writerows(invalid)

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from molssl.chem.data import datasets
-from molssl.chem.data.datasets import (REGISTRY, ChecksumError, DatasetNotFound, file_md5, find_local,
-                                  load_csv, load_dataset, normalised_md5)
+from molssl.chem.data.datasets import REGISTRY, ChecksumError, DatasetNotFound, file_md5, find_local, normalised_md5
+from molssl.chem.data.labelled import load_csv, load_dataset
 from molssl.cli.data import app
 from molssl.errors import MolsslError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from molssl.chem.data.datasets import load_dataset
+from molssl.chem.data.labelled import load_dataset
 from molssl.chem.data.splits import (random_scaffold_split, random_split, scaffold_groups,
                                 scaffold_split)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from molssl.chem.data.datasets import load_dataset
+from molssl.chem.data.labelled import load_dataset
 from molssl.chem.data.splits import Split, random_split, scaffold_split
 from molssl.chem.tasks.baselines import delaney_logs, ecfp4, rf_baseline, run_baseline
 
@@ -89,7 +89,7 @@ def test_delaney_equation_of_benzene_by_hand(tmp_path):
     from rdkit import Chem
     from rdkit.Chem import Crippen, Descriptors
 
-    from molssl.chem.data.datasets import load_csv
+    from molssl.chem.data.labelled import load_csv
 
     path = tmp_path / "sol.csv"
     path.write_text("smiles,logS\nc1ccccc1,-1.64\nCCCCO,0.0\n")
