@@ -14,9 +14,15 @@ class Encoder(str, Enum):
 
 
 class Precision(str, Enum):
+    auto = "auto"
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"
+
+
+class Featurizer(str, Enum):
+    molclr = "molclr"
+    rich = "rich"
 
 
 def pretrain(
@@ -28,6 +34,9 @@ def pretrain(
     lambda2: Optional[float] = typer.Option(None, help="imolclr: weight of the fragment loss (default 0.5)"),
     max_fragments: Optional[int] = typer.Option(None, help="imolclr: fragments per molecule per step, 0 = all (default 1)"),
     encoder: Encoder = typer.Option(Encoder.gin, help="Graph encoder"),
+    featurizer: Featurizer = typer.Option(Featurizer.molclr, help="Graph vocabulary: molclr (atom type + chirality; "
+                                                                  "bond type + direction) or rich (+ charge, H count, "
+                                                                  "degree, hybridization, aromaticity, rings, ...)"),
     num_layers: int = typer.Option(5, help="Message-passing layers"),
     emb_dim: int = typer.Option(300, help="Atom embedding width"),
     feat_dim: int = typer.Option(512, help="Representation size h"),
@@ -44,7 +53,8 @@ def pretrain(
     weight_decay: float = typer.Option(1e-5),
     valid_fraction: float = typer.Option(0.05, help="Held-out fraction for validation loss"),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
-    precision: Precision = typer.Option(Precision.fp32, help="bf16 autocast runs on CPU (AMX) and CUDA; fp16 on CUDA"),
+    precision: Precision = typer.Option(Precision.auto, help="auto: bf16 autocast where it is faster (CUDA, CPUs with "
+                                                             "AMX/AVX512-BF16, confirmed by a timed probe), else fp32"),
     seed: int = typer.Option(0),
     checkpoint_every: int = typer.Option(200, help="Steps between checkpoints"),
     skip_invalid: bool = typer.Option(False, help="Leave out invalid SMILES (listed in OUT/rejected.csv) instead of stopping"),
@@ -52,6 +62,7 @@ def pretrain(
     sync_batchnorm: bool = typer.Option(False, "--sync-batchnorm",
                                         help="Under torchrun on GPUs: BatchNorm statistics over all processes"),
     workers: Optional[int] = typer.Option(None, help="Featurization processes (default: all cores)"),
+    max_atoms: int = typer.Option(1000, help="Molecules with more heavy atoms are rejected as invalid (memory guard)"),
     cache_dir: Optional[Path] = typer.Option(None, help="Where featurized stores live (default $MOLSSL_CACHE or ~/.cache/molssl)"),
 ) -> None:
     """Pre-train a molecular encoder without labels."""
@@ -65,13 +76,13 @@ def pretrain(
     config = PretrainConfig(
         smiles=str(smiles), out=str(out), smiles_column=smiles_column, method=method,
         encoder=EncoderConfig(kind=encoder.value, num_layers=num_layers, emb_dim=emb_dim, feat_dim=feat_dim,
-                              proj_dim=feat_dim // 2, dropout=dropout),
+                              proj_dim=feat_dim // 2, dropout=dropout, featurizer=featurizer.value),
         augmentations=tuple(augment), mask_rate=mask_rate, delete_rate=delete_rate, subgraph_rate=subgraph_rate,
         temperature=temperature, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, valid_fraction=valid_fraction, seed=seed, device=device,
         precision=precision.value, checkpoint_every=checkpoint_every, skip_invalid=skip_invalid, resume=resume,
         sync_batchnorm=sync_batchnorm,
-        workers=workers, cache_dir=str(cache_dir) if cache_dir else None,
+        workers=workers, cache_dir=str(cache_dir) if cache_dir else None, max_atoms=max_atoms,
         method_options=imolclr_options,
     )
     _report(run(config, log=_log))
@@ -85,8 +96,9 @@ def _report(summary: dict) -> None:
     """One closing line, printed by the main process only (every torchrun process returns a summary)."""
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    validation = summary["final_val_loss"]
-    validation = "n/a" if validation is None else f"{validation:.4f}"
-    rate = summary["molecules_per_s"]
-    typer.echo(f"done: {summary['steps']} steps, final loss {summary['final_loss']:.4f}, validation loss "
-               f"{validation}, {rate or 0:.0f} molecules/s; encoder saved to {summary['encoder']}")
+    def number(value, digits: int) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    typer.echo(f"done: {summary['steps']} steps, final loss {number(summary['final_loss'], 4)}, validation loss "
+               f"{number(summary['final_val_loss'], 4)}, {number(summary['molecules_per_s'], 0)} molecules/s "
+               f"({summary['precision']}); encoder saved to {summary['encoder']}")
