@@ -80,7 +80,7 @@ def rich_graphs(mols: Sequence[Optional[Chem.Mol]], smiles: Sequence[str]) -> Gr
     """``(graph, None)`` or ``(None, reason)`` for parsed molecules (``None`` where RDKit failed) and their SMILES."""
     out: GraphResults = []
     for mol, text in zip(mols, smiles):
-        if mol is None:
+        if mol is None or mol.GetNumAtoms() == 0:
             out.append((None, try_smiles_to_graph(text)[1]))  # names why: empty, or RDKit cannot parse it
             continue
         try:

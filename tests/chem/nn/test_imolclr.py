@@ -128,3 +128,20 @@ def test_pretrain_and_cli_run_imolclr(tmp_path):
     assert saved["method"] == "imolclr" and saved["method_options"] == {"lambda1": 0.5}
     result = runner.invoke(app, args + ["--out", str(tmp_path / "bad"), "--lambda2", "0.5"])
     assert result.exit_code != 0 and "imolclr only" in result.output
+
+
+def test_fragment_pass_leaves_batchnorm_running_statistics_unchanged(batch):
+    """Issue 21.1: fragments are normalized with their own batch statistics, but the running mean and variance
+    (what evaluation and fine-tuning use) describe the molecule views only."""
+    module = _module(max_fragments=0).train()
+    _, z1, _, z2 = module.views(batch)
+    norms = [m for m in module.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    before = [(m.running_mean.clone(), m.running_var.clone(), int(m.num_batches_tracked)) for m in norms]
+    loss = module.fragment_loss(z1, z2, batch)
+    assert loss.requires_grad and torch.isfinite(loss)
+    for m, (mean, var, tracked) in zip(norms, before):
+        assert torch.equal(m.running_mean, mean) and torch.equal(m.running_var, var)
+        assert int(m.num_batches_tracked) == tracked and m.momentum == 0.1  # restored after the pass
+    # the molecule views themselves still update the statistics
+    module.views(batch)
+    assert not torch.equal(norms[0].running_mean, before[0][0])

@@ -1,0 +1,118 @@
+"""Fine-tuning beyond MolCLR's protocol: hybrid heads, the rich featurizer, patience, class weights,
+a named encoder (shipped, none), and the baselines (Delaney, RF, chemprop) on the same split."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from molssl.chem.nn.encoders import EncoderConfig
+from molssl.chem.nn.property_model import PropertyModel
+from molssl.chem.serve.loading import load_property_model, save_property_model
+from molssl.chem.serve.predict import predict_member
+from molssl.chem.serve.zoo import is_shipped
+from molssl.chem.tasks.chemprop_baseline import chemprop_available
+from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
+
+TINY_RICH = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8, featurizer="rich")
+SMILES = [tail + core for core in ("c1ccccc1", "C1CCCCC1", "c1ccncc1", "C1CCOC1", "c1ccsc1", "C1CCNC1")
+          for tail in ("C", "CC", "CCC", "OC", "NC", "ClC", "FC", "OCC", "NCC", "CC(C)C")]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def csv(tmp_path):
+    path = tmp_path / "mols.csv"
+    rows = ["smiles,logs,active"]
+    for i, smi in enumerate(SMILES + ["[Pt]Cl", "[Na+].[Cl-]"]):  # metals: some RDKit descriptors fail (NaN)
+        rows.append(f"{smi},{-0.3 * len(smi) + 0.1 * (i % 4)},{int('N' in smi or 'n' in smi)}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def config(tmp_path, csv, name, **changes):
+    values = dict(out=str(tmp_path / name), csv=str(csv), targets=["logs"], task="regression", split="random",
+                  seeds=[0], epochs=2, batch_size=16, encoder=TINY_RICH, pretrained="none", threads=1,
+                  cache_dir=str(tmp_path / "cache"), progress=False)
+    values.update(changes)
+    return FinetuneConfig(**values)
+
+
+def test_hybrid_model_round_trip_imputes_failed_descriptors(tmp_path, csv):
+    messages = []
+    results = run_finetune(config(tmp_path, csv, "hybrid", features="rdkit2d+ecfp4", split="random"),
+                           log=messages.append)
+    model = load_property_model(tmp_path / "hybrid" / "seed_0" / "model.pt")
+    assert model.features == ("rdkit2d", "ecfp2048") and model.encoder.config.featurizer == "rich"
+    assert model.head.net[0].in_features == 16 + len(model.descriptor_median) + 2048
+    assert torch.isfinite(model.descriptor_median).all() and (model.descriptor_std > 0).all()
+    notes = [m for models in results["seeds"] for m in models["models"].values()][0]["notes"]
+    train_rows = set(json.loads((tmp_path / "hybrid" / "seed_0" / "split.json").read_text())["train"])
+    if train_rows & {len(SMILES), len(SMILES) + 1}:  # a metal landed in the training split
+        assert notes["descriptor_values_imputed"] > 0 and any("imputed" in m for m in messages)
+    values, valid = predict_member(model, SMILES[:3] + ["[Pt]Cl", "not a smiles"])
+    assert valid.tolist() == [True, True, True, True, False] and np.isfinite(values[:4]).all()
+    # saved and reloaded, the hybrid model predicts the same
+    save_property_model(model, tmp_path / "copy.pt")
+    again, _ = predict_member(load_property_model(tmp_path / "copy.pt"), SMILES[:3] + ["[Pt]Cl"])
+    np.testing.assert_allclose(again, values[:4], rtol=1e-6)
+
+
+def test_descriptor_statistics_come_from_the_training_split_only():
+    model = PropertyModel(TINY_RICH, ["y"], "regression", features=("rdkit2d",))
+    width = model.descriptor_median.numel()
+    descriptors = np.full((3, width), np.nan, dtype=np.float32)
+    descriptors[:, 0] = [1.0, 2.0, 30.0]
+    counts = model.fit_feature_statistics(descriptors)
+    assert model.descriptor_median[0] == 2.0 and model.descriptor_median[1] == 0.0  # all-NaN column: 0
+    assert counts == {"descriptor_values_imputed": 3 * (width - 1), "molecules_with_imputed_descriptors": 3}
+
+
+def test_patience_stops_early_and_records_the_epochs_run(tmp_path, csv):
+    results = run_finetune(config(tmp_path, csv, "patient", epochs=40, patience=2, lr_head=1e-7, lr_encoder=1e-7),
+                           log=lambda _m: None)
+    epochs_run = results["budget"]["epochs_run"][0]
+    assert epochs_run < 40 and results["budget"]["patience"] == 2
+    history = (tmp_path / "patient" / "seed_0" / "history.jsonl").read_text().splitlines()
+    assert len(history) == epochs_run
+
+
+def test_balanced_class_weight_weights_positives_by_the_training_ratio(tmp_path, csv):
+    results = run_finetune(config(tmp_path, csv, "weighted", targets=["active"], task="classification",
+                                  class_weight="balanced"), log=lambda _m: None)
+    notes = results["seeds"][0]["models"]["all"]["notes"]
+    split = json.loads((tmp_path / "weighted" / "seed_0" / "split.json").read_text())  # random split: per seed
+    active = {i: int("N" in s or "n" in s) for i, s in enumerate(SMILES + ["[Pt]Cl", "[Na+].[Cl-]"])}
+    positives = sum(active[r] for r in split["train"])
+    assert notes["pos_weight"] == pytest.approx([(len(split["train"]) - positives) / positives])
+    assert results["config"]["class_weight"] == "balanced"
+
+
+def test_delaney_and_rf_baselines_write_scores_and_test_predictions(tmp_path, csv):
+    for method in ("delaney", "rf-rdkit2d", "rf-ecfp"):
+        results = run_finetune(config(tmp_path, csv, method, method=method), log=lambda _m: None)
+        assert results["method"] == method and np.isfinite(results["mean"])
+        predictions = (tmp_path / method / "seed_0" / "test_predictions.csv").read_text().splitlines()
+        assert predictions[0] == "row,smiles,logs,logs_pred" and len(predictions) > 1
+
+
+@pytest.mark.skipif(not chemprop_available(), reason="the bench extra (chemprop) is not installed")
+def test_chemprop_baseline_on_exactly_our_split(tmp_path, csv):
+    results = run_finetune(config(tmp_path, csv, "chemprop", method="chemprop"), log=lambda _m: None)
+    work = tmp_path / "chemprop" / "seed_0" / "chemprop"
+    split = json.loads((tmp_path / "chemprop" / "seed_0" / "split.json").read_text())
+    chemprop_split = json.loads((work / "splits.json").read_text())[0]
+    assert [len(chemprop_split[k]) for k in ("train", "val", "test")] == [len(split[k]) for k in ("train", "valid", "test")]
+    assert results["method"] == "chemprop" and np.isfinite(results["mean"]) and np.isfinite(results["valid_mean"])
+
+
+@pytest.mark.skipif(not is_shipped("molclr-gin"), reason="shipped encoder not present")
+def test_csv_fine_tunes_the_shipped_encoder_by_default_and_none_means_random(tmp_path, csv):
+    messages = []
+    results = run_finetune(config(tmp_path, csv, "shipped", pretrained=None, epochs=1), log=messages.append)
+    assert results["method"] == "pretrained" and results["config"]["pretrained"] == "molclr-gin"
+    assert any("encoder: shipped encoder molclr-gin" in m for m in messages)
+    assert results["encoder"]["emb_dim"] == 300  # the shipped int8 encoder loads for fine-tuning
+    results = run_finetune(config(tmp_path, csv, "random", pretrained="none", epochs=1), log=messages.append)
+    assert results["method"] == "random-init" and results["encoder_source"] == "random initialization"
