@@ -22,8 +22,8 @@ import torch
 
 from molssl.chem.nn.augment import MolecularAugmentation
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.nn.imolclr import IMolCLR
-from molssl.chem.tasks.pretrain import STORE_EXTRAS, MolCLR
+from molssl.chem.nn.objectives import IMolCLR
+from molssl.chem.nn.objectives import STORE_EXTRAS, MolCLR
 from molssl.chem.data.store import open_corpus
 from molssl.core.checkpoint import seed_everything
 from molssl.core.device import autocast, move_to, resolve_device

@@ -98,8 +98,8 @@ def main() -> None:
     lines.append("Losses are not comparable across variants (different objectives); they show each run trained.")
 
     if not args.skip_finetune:
-        from molssl.chem.tasks.benchmark import BenchmarkConfig, classification_mean, run_benchmark
-        from molssl.chem.tasks.finetune import format_score
+        from molssl.chem.tasks.benchmark import BenchmarkConfig, run_benchmark
+        from molssl.chem.tasks.reports import classification_mean, format_score
 
         scores: dict[str, dict] = {}
         for name, summary in summaries.items():

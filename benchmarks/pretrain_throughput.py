@@ -34,8 +34,8 @@ from rdkit import Chem
 from molssl.chem.nn.augment import MolecularAugmentation
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.data.inputs import iter_smiles
-from molssl.chem.nn.imolclr import IMolCLR
-from molssl.chem.tasks.pretrain import STORE_EXTRAS, MolCLR
+from molssl.chem.nn.objectives import IMolCLR
+from molssl.chem.nn.objectives import STORE_EXTRAS, MolCLR
 from molssl.chem.data.sources import StoreBatches
 from molssl.chem.data.store import build_store
 from molssl.core.checkpoint import seed_everything

@@ -12,9 +12,10 @@ import time
 
 import numpy as np
 
-from molssl.chem.tasks.baselines import rf_ecfp_baseline
-from molssl.chem.data.datasets import get_spec, load_dataset
+from molssl.chem.data.datasets import get_spec
+from molssl.chem.data.labelled import load_dataset
 from molssl.chem.data.splits import scaffold_split
+from molssl.chem.tasks.baselines import rf_baseline
 
 DEFAULT = ["bbbp", "bace", "clintox", "esol", "freesolv", "lipo"]
 
@@ -34,10 +35,11 @@ def main() -> None:
     for name in args.datasets:
         spec = get_spec(name)
         start = time.perf_counter()
-        data = load_dataset(name, args.data_dir).drop_invalid()
-        split = scaffold_split(data.smiles)
-        runs = [rf_ecfp_baseline(data, split, seed=s, n_estimators=args.n_estimators,
-                                 n_jobs=args.n_jobs) for s in args.seeds]
+        data = load_dataset(name, args.data_dir, extras=("scaffold", "ecfp2048"))
+        split = scaffold_split(keys=data.scaffold_keys())
+        x = np.unpackbits(np.asarray(data.store.extra("ecfp2048")), axis=1)
+        runs = [rf_baseline(x, data.labels, split, data.task_type, data.metric, seed=s, n_estimators=args.n_estimators,
+                            n_jobs=args.n_jobs) for s in args.seeds]
         valid = np.array([r["valid"] for r in runs])
         test = np.array([r["test"] for r in runs])
         # ROC-AUC in %, as the papers print it; std over seeds with ddof=0
@@ -47,7 +49,7 @@ def main() -> None:
             return f"{scale * x:.{digits}f}"
 
         paper = "n/a" if spec.molclr is None else f"{spec.molclr:.1f}"
-        print(f"| {spec.title} | {spec.metric} | {len(data)} ({len(data.dropped)}) | "
+        print(f"| {spec.title} | {spec.metric} | {len(data)} ({len(data.invalid)}) | "
               f"{'/'.join(str(len(p)) for p in split)} | {fmt(valid.mean())} ± {fmt(valid.std())} | "
               f"{fmt(test.mean())} ± {fmt(test.std())} | {', '.join(map(fmt, test))} | {paper} | "
               f"{time.perf_counter() - start:.0f} |", flush=True)
