@@ -6,15 +6,15 @@ the neighbours and a self-loop (bond type 4), followed by BatchNorm, ReLU (not a
 layer) and dropout; mean pooling; ``feat_lin`` to the representation h; projection head to z.
 With the ``rich`` featurizer every further atom and bond field adds its own embedding to the sum.
 
-Message passing is a single ``index_add_`` per layer over a precomputed edge code, with the bond
-embeddings of a layer folded into one table (one row per combination of bond-field values, 15
-rows for MolCLR): the same mathematics as the reference's lookups plus PyG ``MessagePassing``,
-with fewer kernels.
+Message passing is two sparse matrix products per layer (:mod:`molssl.chem.nn.message_passing`):
+the neighbours' features and their bond embeddings, the latter from one table per layer (one row per
+combination of bond-field values, 15 rows for MolCLR). The same mathematics as the reference's
+lookups plus PyG ``MessagePassing``, about four times faster on CPU.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,7 @@ from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_poo
 from molssl.chem.data.batch import GraphBatch
 from molssl.chem.data.featurize import Featurizer
 from molssl.chem.data.featurizers import FEATURIZERS, get_featurizer
+from molssl.chem.nn.message_passing import Neighbourhood, neighbourhood
 from molssl.core.heads import ProjectionHead
 
 _POOLS = {"mean": global_mean_pool, "add": global_add_pool, "max": global_max_pool}
@@ -102,11 +103,10 @@ class GINLayer(BondEmbedding):
         super().__init__(dim, featurizer)
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
 
-    def forward(self, h: Tensor, edge_index: Tensor, edge_code: Tensor) -> Tensor:
+    def forward(self, h: Tensor, graph: Neighbourhood) -> Tensor:
         table = self.table()
-        messages = h[edge_index[0]] + table[edge_code].to(h.dtype)
-        aggregated = torch.zeros_like(h).index_add_(0, edge_index[1], messages)
-        return self.mlp(aggregated + h + table[self.self_loop_code].to(h.dtype))
+        aggregated = graph.sum_neighbours(h) + graph.sum_bond_embeddings(table)
+        return self.mlp(aggregated + h + table[self.self_loop_code])
 
 
 class GCNLayer(nn.Module):
@@ -125,17 +125,14 @@ class GCNLayer(nn.Module):
         nn.init.xavier_uniform_(self.weight)
         self.bonds = BondEmbedding(1, featurizer)
 
-    def forward(self, h: Tensor, edge_index: Tensor, edge_code: Tensor) -> Tensor:
-        table = self.bonds.table().to(h.dtype)
+    def forward(self, h: Tensor, graph: Neighbourhood, self_weight: Optional[Tensor] = None) -> Tensor:
+        """``graph`` carries the edge weights c_ij; ``self_weight`` (n_atoms,) the self-loop's (1 without normalization)."""
+        table = self.bonds.table()
         hw = h @ self.weight.to(h.dtype)
-        messages = hw[edge_index[0]] + table[edge_code]
-        self_messages = hw + table[self.bonds.self_loop_code]
-        if self.normalize:
-            degree = torch.bincount(edge_index[1], minlength=h.shape[0]).to(h.dtype) + 1
-            inv_sqrt = degree.rsqrt()
-            messages = messages * (inv_sqrt[edge_index[0]] * inv_sqrt[edge_index[1]])[:, None]
-            self_messages = self_messages * (inv_sqrt * inv_sqrt)[:, None]
-        return torch.zeros_like(hw).index_add_(0, edge_index[1], messages) + self_messages + self.bias.to(h.dtype)
+        self_messages = hw + table[self.bonds.self_loop_code].to(hw.dtype)
+        if self_weight is not None:
+            self_messages = self_messages * self_weight[:, None].to(hw.dtype)
+        return graph.sum_neighbours(hw) + graph.sum_bond_embeddings(table) + self_messages + self.bias
 
 
 class MolecularEncoder(nn.Module):
@@ -157,15 +154,28 @@ class MolecularEncoder(nn.Module):
         self.feat_lin = nn.Linear(d, config.feat_dim)
         self.head = ProjectionHead(config.feat_dim, config.feat_dim, config.proj_dim)
 
+    def neighbourhood(self, batch: GraphBatch) -> tuple[Neighbourhood, Optional[Tensor]]:
+        """The batch's message-passing operators (shared by every layer) and, for a normalized GCN, the
+        self-loop weights: GCN weights c_ij = 1/sqrt(d_i d_j), degrees counting the self-loop."""
+        vocab = self.featurizer.bond_vocab
+        codes = edge_codes(batch.edge_attr, vocab)
+        n_codes = int(torch.tensor(vocab).prod())
+        if self.config.kind != "gcn" or not self.config.gcn_normalize:
+            return neighbourhood(batch.edge_index, codes, batch.num_atoms, n_codes), None
+        src, dst = batch.edge_index
+        inv_sqrt = (torch.bincount(dst, minlength=batch.num_atoms).float() + 1).rsqrt()
+        weights = inv_sqrt[src] * inv_sqrt[dst]
+        return neighbourhood(batch.edge_index, codes, batch.num_atoms, n_codes, weights), inv_sqrt * inv_sqrt
+
     def node_embeddings(self, batch: GraphBatch) -> Tensor:
         """Per-atom embeddings after the last layer, (n_atoms, emb_dim)."""
         h = self.x_embedding1(batch.x[:, 0]) + self.x_embedding2(batch.x[:, 1])
         for j, embedding in enumerate(self.x_embeddings, start=2):
             h = h + embedding(batch.x[:, j])
-        edge_code = edge_codes(batch.edge_attr, self.featurizer.bond_vocab)
+        graph, self_weight = self.neighbourhood(batch)
         last = self.config.num_layers - 1
         for i, (conv, norm) in enumerate(zip(self.gnns, self.batch_norms)):
-            h = norm(conv(h, batch.edge_index, edge_code))
+            h = norm(conv(h, graph) if self.config.kind == "gin" else conv(h, graph, self_weight))
             if i < last:
                 h = F.relu(h)
             h = F.dropout(h, self.config.dropout, training=self.training)

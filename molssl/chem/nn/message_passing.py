@@ -1,0 +1,56 @@
+"""Neighbourhood sums as sparse matrix products: sum over incoming edges of node features and bond embeddings.
+
+A GIN/GCN layer needs, for every atom i, ``sum_j w_ij h_j`` and ``sum_j w_ij e(code_ij)`` over the
+edges j -> i. Written as gather + ``index_add_``, each layer moves an (edges x width) tensor through
+memory four times (gather and scatter, forward and backward). As products of one CSR matrix per
+batch with the dense features, ``A @ h`` and ``C @ table`` (A: atoms x atoms, C: atoms x bond-codes,
+built once per batch and shared by every layer), the same sums cost about a quarter of the time on
+CPU (``benchmarks/results/pretrain_throughput.md``). The mathematics is unchanged (tests compare
+with the gather/scatter formulation); products run in fp32, as MKL's sparse kernels have no bf16.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Neighbourhood:
+    """The sparse operators of one batch of graphs (see the module docstring)."""
+
+    adjacency: Tensor  # CSR (n_atoms, n_atoms): w_ij at (i, j) for every edge j -> i
+    codes: Tensor  # CSR (n_atoms, n_codes): w_ij at (i, code_ij)
+
+    def sum_neighbours(self, h: Tensor) -> Tensor:
+        """(n_atoms, d) fp32: sum over each atom's incoming edges of w_ij h_j."""
+        return _spmm(self.adjacency, h)
+
+    def sum_bond_embeddings(self, table: Tensor) -> Tensor:
+        """(n_atoms, d) fp32: sum over each atom's incoming edges of w_ij table[code_ij]."""
+        return _spmm(self.codes, table)
+
+
+def _spmm(sparse: Tensor, dense: Tensor) -> Tensor:
+    with torch.autocast(device_type=dense.device.type, enabled=False):  # autocast would ask for a bf16 kernel
+        return torch.sparse.mm(sparse, dense.float())
+
+
+def _csr(rows: Tensor, cols: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
+    order = torch.argsort(rows * shape[1] + cols)
+    crow = torch.zeros(shape[0] + 1, dtype=torch.long, device=rows.device)
+    crow[1:] = torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(crow, cols[order], values[order], shape)
+
+
+def neighbourhood(edge_index: Tensor, edge_code: Tensor, n_atoms: int, n_codes: int,
+                  weights: Optional[Tensor] = None) -> Neighbourhood:
+    """The operators of edges ``edge_index`` (2, E) with bond codes ``edge_code`` (E,) and weights (default 1)."""
+    src, dst = edge_index
+    values = torch.ones(src.numel(), device=src.device) if weights is None else weights.float()
+    return Neighbourhood(_csr(dst, src, values, (n_atoms, n_atoms)), _csr(dst, edge_code, values, (n_atoms, n_codes)))
