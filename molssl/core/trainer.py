@@ -24,9 +24,12 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from molssl.core import distributed as dist
-from molssl.core.checkpoint import (atomic_save, load_checkpoint, load_weights, require_keys, rng_state,
-                                    seed_everything, set_rng_state)
+from molssl.core.checkpoint import (CorruptFileError, atomic_save, load_checkpoint, load_weights, require_keys,
+                                    rng_state, seed_everything, set_rng_state, state_digest, verify_digest)
 from molssl.core.device import autocast, move_to
+from molssl.core.memory import release_freed_memory
+
+TRIM_EVERY = 8  # steps between returning freed memory to the OS (molssl.core.memory)
 
 
 class BatchSource(Protocol):
@@ -46,6 +49,21 @@ def batch_size_of(batch: Any) -> int:
     if isinstance(batch, (list, tuple)):
         return batch_size_of(batch[0])
     return len(batch)
+
+
+def _digested(checkpoint: dict) -> dict:
+    """The parts of a training checkpoint its digest covers: weights, optimizer state, best-epoch weights."""
+    return {key: checkpoint.get(key) for key in ("model", "optimizer", "best_state")}
+
+
+def load_training_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
+    """A ``checkpoint.pt`` written by :class:`Trainer`, refused (naming the file) when it is another kind of file
+    or its weights changed after writing. Call it before a resumed run writes anything."""
+    ckpt = load_checkpoint(path, map_location=map_location)
+    require_keys(ckpt, ("model", "optimizer", "state", "rng"), path, "a molssl training checkpoint "
+                 "(an encoder.pt or model.pt cannot be resumed)")
+    verify_digest(_digested(ckpt), ckpt.get("digest"), path)
+    return ckpt
 
 
 @dataclass
@@ -130,46 +148,53 @@ class Trainer:
         return self.out_dir / self.checkpoint_name
 
     def save_checkpoint(self, all_ranks: bool = True) -> None:
-        """Rank 0 writes; with ``all_ranks`` (every rank calling) the RNG state of each rank is kept too."""
+        """Rank 0 writes; with ``all_ranks`` (every rank calling) the RNG state of each rank is kept too.
+
+        The file records a digest of its weights and optimizer state, checked on resume.
+        """
         rngs = dist.all_gather_object(rng_state()) if all_ranks else None
         if not dist.is_main_process():
             return
-        atomic_save(
-            {
-                "model": self.module.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict() if self.scheduler else None,
-                "scaler": self.scaler.state_dict(),
-                "state": vars(self.state),
-                "rng": rng_state(),
-                "rng_per_rank": rngs,
-                "config": self.run_config,
-                "world_size": dist.world_size(),
-                "best_state": self.best_state,
-            },
-            self.checkpoint_path,
-        )
+        payload = {
+            "model": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "scaler": self.scaler.state_dict(),
+            "state": vars(self.state),
+            "rng": rng_state(),
+            "rng_per_rank": rngs,
+            "config": self.run_config,
+            "world_size": dist.world_size(),
+            "best_state": self.best_state,
+        }
+        payload["digest"] = state_digest(_digested(payload))
+        atomic_save(payload, self.checkpoint_path)
 
     def resume(self, samples_per_step: Optional[int] = None) -> bool:
         """Restore model, optimizer, scheduler, RNG and position from ``checkpoint.pt``; False if none exists.
 
         ``samples_per_step``: the global batch of the continued run. When it differs from the
         checkpoint's (another number of ranks or batch size), the position is converted so that the
-        same number of samples counts as done (see :meth:`_rescale_position`).
+        same number of samples counts as done (see :meth:`_rescale_position`). A file that is not a
+        training checkpoint, or whose contents were changed after writing, is refused naming the file.
         """
         if not self.checkpoint_path.is_file():
             return False
-        ckpt = load_checkpoint(self.checkpoint_path, map_location=self.device)
-        require_keys(ckpt, ("model", "optimizer", "state"), self.checkpoint_path, "a molssl training checkpoint "
-                     "(an encoder.pt or model.pt cannot be resumed)")
-        load_weights(self.module, ckpt["model"], self.checkpoint_path)
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        if self.scheduler and ckpt.get("scheduler"):
-            self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        self.state = TrainState(**ckpt["state"])
-        self.best_state = ckpt.get("best_state")
-        self._restore_rng(ckpt)
+        path = self.checkpoint_path
+        ckpt = load_training_checkpoint(path, map_location=self.device)
+        load_weights(self.module, ckpt["model"], path)
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if self.scheduler and ckpt.get("scheduler"):
+                self.scheduler.load_state_dict(ckpt["scheduler"])
+            if ckpt.get("scaler") is not None:
+                self.scaler.load_state_dict(ckpt["scaler"])
+            self.state = TrainState(**ckpt["state"])
+            self.best_state = ckpt.get("best_state")
+            self._restore_rng(ckpt)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
+            raise CorruptFileError(f"{path} cannot be resumed: its optimizer, schedule, position or random "
+                                   f"state is malformed ({type(exc).__name__}: {exc})") from None
         self._truncate_metrics(self.state.step, self.state.epoch)
         old = self.state.samples_per_step
         if samples_per_step is not None and old and samples_per_step != old:
@@ -256,6 +281,8 @@ class Trainer:
         hook = getattr(self.module, "after_optimizer_step", None)
         if hook is not None:
             hook()
+        if self.state.step % TRIM_EVERY == 0:
+            release_freed_memory()
         return loss.item(), {k: float(v) for k, v in extra.items()}
 
     @torch.no_grad()
@@ -317,6 +344,7 @@ class Trainer:
         if cfg.max_steps is not None:
             total = min(total, cfg.max_steps)
         st = self.state
+        self._truncate_metrics(st.step, st.epoch)  # a fresh run: drop what a killed attempt logged before its first checkpoint
         bar = tqdm(total=total, initial=min(st.step, total), unit="step", dynamic_ncols=True,
                    disable=not (cfg.progress and dist.is_main_process()) or None)
         window_samples, window_start, window_loss, window_steps = 0, time.perf_counter(), 0.0, 0
