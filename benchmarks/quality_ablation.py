@@ -1,0 +1,123 @@
+"""Model-quality ablation: featurizer (molclr, rich) x molecule features (none, rdkit2d, rdkit2d+ecfp4) x
+initialization (random, pre-trained), beside RF-ECFP4, RF-RDKit2D, Delaney's equation and chemprop v2,
+on the same scaffold splits, one seed per output folder (so seeds can be added later and runs resume).
+
+Every cell is a ``molssl benchmark`` run (:func:`molssl.chem.tasks.benchmark.run_benchmark`) in
+``OUT/seed<S>/<featurizer>-<features>`` (GNN rows) or ``OUT/seed<S>/baselines``; ``--report`` only
+reads what exists and prints the table: mean ± std over the seeds found, the seeds per cell, and
+the CPU time of the runs.
+
+Example (seed 0, then the table):
+  python benchmarks/quality_ablation.py --out runs/ablation --seeds 0 \\
+      --encoder molclr=runs/pretrain/molclr-mix --encoder rich=runs/pretrain/rich-mix
+  python benchmarks/quality_ablation.py --out runs/ablation --report
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+from molssl.chem.data.datasets import get_spec
+from molssl.chem.nn.encoders import EncoderConfig
+from molssl.chem.tasks.benchmark import BenchmarkConfig, run_benchmark
+from molssl.chem.tasks.reports import format_score
+
+DATASETS = ("esol", "freesolv", "lipo", "bbbp", "bace", "clintox")
+FEATURIZERS = ("molclr", "rich")
+FEATURES = ("none", "rdkit2d", "rdkit2d+ecfp4")
+BASELINES = ("rf-ecfp", "rf-rdkit2d", "delaney", "chemprop")
+
+
+def run(args: argparse.Namespace) -> None:
+    encoders = dict(item.split("=", 1) for item in args.encoder)
+    for seed in args.seeds:
+        root = Path(args.out) / f"seed{seed}"
+        for featurizer in args.featurizers:
+            for features in args.features:
+                variants = ["random-init"] + (["pretrained"] if featurizer in encoders else [])
+                config = BenchmarkConfig(
+                    out=str(root / f"{featurizer}-{features}"), pretrained=encoders.get(featurizer),
+                    datasets=list(args.datasets), variants=variants, seeds=[seed], epochs=args.epochs,
+                    patience=args.patience, features=features, class_weight=args.class_weight,
+                    encoder=EncoderConfig(featurizer=featurizer), precision=args.precision, data_dir=args.data_dir,
+                    threads=1)
+                run_benchmark(config, log=lambda m: print(m, flush=True))
+        if args.baselines:
+            config = BenchmarkConfig(out=str(root / "baselines"), datasets=list(args.datasets),
+                                     variants=list(args.baselines), seeds=[seed], data_dir=args.data_dir, threads=1)
+            run_benchmark(config, log=lambda m: print(m, flush=True))
+
+
+def collect(out: Path) -> dict:
+    """{(row label, dataset): [(seed, test score, seconds)]} from every benchmark.json below ``out``."""
+    cells: dict = {}
+    for path in sorted(out.glob("seed*/*/benchmark.json")):
+        seed = int(path.parent.parent.name.removeprefix("seed"))
+        for row in json.loads(path.read_text())["rows"]:
+            for variant in ("random-init", "pretrained", *BASELINES):
+                if variant not in row:
+                    continue
+                label = variant if path.parent.name == "baselines" else f"{path.parent.name} {variant}"
+                cells.setdefault((label, row["dataset"]), []).append(
+                    (seed, row[variant]["mean"], row[variant].get("seconds", float("nan"))))
+    return cells
+
+
+def report(out: Path, datasets: tuple[str, ...]) -> str:
+    cells = collect(out)
+    labels = sorted({label for label, _ in cells}, key=lambda l: (l in BASELINES, l))
+    specs = [get_spec(d) for d in datasets]
+    header = "| configuration | " + " | ".join(f"{s.title} ({'ROC-AUC %' if s.metric == 'roc_auc' else s.metric.upper()})"
+                                              for s in specs) + " | CPU h |"
+    lines = [header, "|---|" + "---|" * (len(specs) + 1)]
+    for label in labels:
+        row, seconds = [], 0.0
+        for spec in specs:
+            found = cells.get((label, spec.name), [])
+            scores = [s for _, s, _ in found]
+            seconds += sum(t for _, _, t in found if np.isfinite(t))
+            if not scores:
+                row.append("-")
+                continue
+            std = float(np.std(scores, ddof=1)) if len(scores) > 1 else None
+            row.append(f"{format_score(spec.metric, float(np.mean(scores)), std)} (n={len(scores)})")
+        lines.append(f"| {label} | " + " | ".join(row) + f" | {seconds / 3600:.2f} |")
+    lines.append("")
+    lines.append("Test scores on the DeepChem scaffold split: mean ± std (ddof=1) over the seeds found (n); "
+                 "CPU h: wall time of the runs with one torch thread each.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="runs/ablation")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--featurizers", nargs="+", default=list(FEATURIZERS))
+    parser.add_argument("--features", nargs="+", default=list(FEATURES))
+    parser.add_argument("--baselines", nargs="*", default=list(BASELINES))
+    parser.add_argument("--encoder", action="append", default=[], help="FEATURIZER=encoder (shipped name or run dir)")
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--class-weight", default="balanced")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"))
+    parser.add_argument("--report", action="store_true", help="only print the table of what exists")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    if not args.report:
+        run(args)
+    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    model = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("Model name")), platform.processor())
+    print(report(Path(args.out), tuple(args.datasets)))
+    print(f"\nCPU: {model}; {time.strftime('%Y-%m-%d', time.gmtime())}; this invocation {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
