@@ -4,7 +4,7 @@ The public Python API is imported lazily so that ``import molssl`` stays cheap.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "fingerprint": "molssl.chem.serve.fingerprints",

@@ -124,6 +124,7 @@ def fit(
     selection: Optional[Selection] = None,
     resume_may_change: Iterable[str] = (),
     samples_per_step: Optional[int] = None,
+    check_config: bool = True,
     log: Callable[[str], None] = print,
 ) -> Trainer:
     """Train ``module`` on ``train``; returns the finished :class:`Trainer` (``.state``, ``.best_state``).
@@ -147,8 +148,9 @@ def fit(
         if not isinstance(saved.get("config"), dict):
             raise MolsslError(f"{Path(out_dir) / Trainer.checkpoint_name} is not a molssl training checkpoint "
                               "(no run config)")
-        refuse_changed_resume(Path(out_dir), saved["config"], run_config,
-                              set(RESUME_MAY_CHANGE) | set(resume_may_change))
+        if check_config:  # callers that compared already (with older versions' defaults filled in) skip this
+            refuse_changed_resume(Path(out_dir), saved["config"], run_config,
+                                  set(RESUME_MAY_CHANGE) | set(resume_may_change))
         old = int((saved.get("state") or {}).get("samples_per_step") or 0)
         if config.max_steps is not None and samples_per_step and old and old != samples_per_step:
             # --max-steps counts steps of the run's original global batch: the same number of samples

@@ -22,6 +22,7 @@ from molssl.chem.nn.objectives import OBJECTIVES, STORE_EXTRAS
 from molssl.chem.serve.loading import ENCODER_FILE, save_encoder
 from molssl.core import distributed as dist
 from molssl.core.checkpoint import load_checkpoint, seed_everything
+from molssl.core.config_compat import VERSION_KEY, DefaultChange, fill_defaults, register_changes
 from molssl.core.fit import FitConfig, fit
 from molssl.core.precision import resolve_precision
 from molssl.core.rundir import check_output_dir, locked_run_dir, refuse_changed_resume
@@ -103,6 +104,12 @@ class PretrainConfig:
 
 # may differ between a run and its resumption: where and how fast it runs, not what it computes
 RESUME_MAY_CHANGE = ("skip_invalid", "precision", "sync_batchnorm", "batch_size", "molssl_version")
+# fields older run configs lack, with the values their molssl used (molssl.core.config_compat)
+register_changes("pretrain", [
+    DefaultChange("encoder.featurizer", "0.2.0", "molclr"),
+    DefaultChange("precision", "0.2.0", "fp32"),
+    DefaultChange("max_atoms", "0.2.0", 1000),  # no limit before 0.2.0; a resumed run applies the limit too
+])
 
 
 def build_objective(config: PretrainConfig) -> nn.Module:
@@ -129,10 +136,13 @@ def pretrain(config: PretrainConfig, log: Callable[[str], None] = print) -> dict
         out = check_output_dir(config.out, resume=config.resume)
         config = replace(config, input_sha256=_sha256(Path(config.smiles)))
         if config.resume:  # before featurizing or writing anything
-            saved = load_checkpoint(out / "checkpoint.pt").get("config", {}).get("pretrain")
+            record = load_checkpoint(out / "checkpoint.pt").get("config", {})
+            saved = record.get("pretrain") if isinstance(record, dict) else None
             if not isinstance(saved, dict):
                 raise MolsslError(f"{out / 'checkpoint.pt'} is not a molssl pre-training checkpoint")
-            refuse_changed_resume(out, saved, config.to_dict(), RESUME_MAY_CHANGE + _RUNTIME_SETTINGS)
+            saved = fill_defaults("pretrain", saved, record.get(VERSION_KEY), log, source=str(out))
+            unverified = () if saved.get("input_sha256") else ("input_sha256",)  # runs older than 0.2.0
+            refuse_changed_resume(out, saved, config.to_dict(), RESUME_MAY_CHANGE + _RUNTIME_SETTINGS + unverified)
         with locked_run_dir(out):
             return _pretrain(config, device, log)
 
@@ -179,7 +189,7 @@ def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str],
     started = time.perf_counter()
     trainer = fit(module, train, valid, out_dir=out, device=device, config=config.fit_config(precision),
                   run_config=run_config, resume=config.resume, samples_per_step=train.global_batch_size,
-                  resume_may_change=RESUME_MAY_CHANGE + _RUNTIME_SETTINGS + ("precision_used",), log=log)
+                  check_config=False, log=log)  # pretrain() compared the configs before any work
     state = trainer.state
     elapsed = time.perf_counter() - started
     losses = [r["loss"] for r in state.history if "loss" in r]

@@ -83,3 +83,49 @@ def test_bf16_autocast_step_runs_on_cpu(corpus, tmp_path):
     summary = pretrain(_config(corpus, tmp_path / "bf16", epochs=1, precision="bf16", device="cpu"),
                        log=lambda _: None)
     assert summary["final_loss"] == pytest.approx(summary["final_loss"]) and summary["steps"] == 4
+
+
+def test_a_run_written_before_versions_were_recorded_resumes_with_its_defaults(corpus, tmp_path, monkeypatch):
+    """Issue 21.2: an older checkpoint lacks fields that exist now (featurizer, max_atoms, input checksum, the
+    version); resuming fills them with the defaults of the version that wrote it and says so once."""
+    from molssl.core.checkpoint import atomic_save
+
+    out = tmp_path / "old"
+    real_step = Trainer.train_step
+
+    def dying_step(self, batch):
+        if self.state.step == 2:
+            raise RuntimeError("killed")
+        return real_step(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", dying_step)
+    with pytest.raises(RuntimeError, match="killed"):
+        pretrain(_config(corpus, out, epochs=1, max_steps=3, checkpoint_every=2), log=lambda _: None)
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    ckpt = load_checkpoint(out / "checkpoint.pt")
+    old = ckpt["config"]["pretrain"]
+    for key in ("max_atoms", "input_sha256"):
+        del old[key]
+    del old["encoder"]["featurizer"]
+    old["precision"] = "fp32"
+    ckpt["config"] = {"pretrain": old}  # no molssl_version: written before versions were recorded
+    atomic_save(ckpt, out / "checkpoint.pt")
+    messages = []
+    summary = pretrain(_config(corpus, out, epochs=1, max_steps=3, resume=True), log=messages.append)
+    assert summary["steps"] == 3
+    notes = [m for m in messages if "did not record its version" in m]
+    assert len(notes) == 1 and "encoder.featurizer='molclr'" in notes[0] and "max_atoms=1000" in notes[0]
+
+
+def test_resume_with_another_embedding_size_or_corpus_is_refused_before_anything_is_written(corpus, tmp_path):
+    out = tmp_path / "run"
+    pretrain(_config(corpus, out, epochs=1, max_steps=2), log=lambda _: None)
+    before = (out / "config.json").read_text()
+    with pytest.raises(MolsslError, match=r"encoder\.emb_dim: 16 -> 32"):
+        pretrain(_config(corpus, out, epochs=1, max_steps=2, resume=True,
+                         encoder=EncoderConfig(num_layers=2, emb_dim=32, feat_dim=16, proj_dim=8)), log=lambda _: None)
+    other = tmp_path / "other.smi"
+    other.write_text("CCO\nCCN\n" * 30)
+    with pytest.raises(MolsslError, match="input_sha256"):
+        pretrain(_config(other, out, epochs=1, max_steps=2, resume=True), log=lambda _: None)
+    assert (out / "config.json").read_text() == before
