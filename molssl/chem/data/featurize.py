@@ -13,7 +13,9 @@ Nat. Mach. Intell. 4, 279 (2022), and its reference code.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -170,6 +172,27 @@ def smiles_to_graphs(smiles: Sequence[str]) -> list[tuple[Optional[MolGraph], Op
     return mols_to_graphs(parse_many(smiles), smiles)
 
 
+# SMILES atoms in order: bracket atoms (element after an optional isotope), then the organic subset
+# (two-letter symbols first) and the aromatic lowercase ones. RDKit numbers atoms in SMILES order.
+_ATOM_TOKEN = re.compile(r"\[(?:\d*)([A-Z][a-z]?|se|te|as|[a-z])|(Br|Cl|B|C|N|O|S|P|F|I|b|c|n|o|s|p|\*)")
+_PERIODIC_TABLE = Chem.GetPeriodicTable()
+
+
+@lru_cache(maxsize=None)
+def _atomic_number(symbol: str) -> int:
+    return 0 if symbol == "*" else _PERIODIC_TABLE.GetAtomicNumber(symbol.capitalize())
+
+
+def atomic_numbers_in_smiles(smiles: str) -> Optional[list[int]]:
+    """Atomic numbers of a SMILES string's atoms in RDKit's atom order, read from the text (one regular
+    expression, no per-atom RDKit call); None when a symbol is not an element. The caller checks the
+    count against the parsed molecule (explicit hydrogens are removed by RDKit)."""
+    try:
+        return [_atomic_number(bracket or organic) for bracket, organic in _ATOM_TOKEN.findall(smiles)]
+    except RuntimeError:  # RDKit's periodic table does not know the symbol
+        return None
+
+
 def mols_to_graphs(mols: Sequence[Optional[Chem.Mol]],
                    smiles: Sequence[str]) -> list[tuple[Optional[MolGraph], Optional[str]]]:
     """``(graph, None)`` or ``(None, reason)`` for molecules from :func:`parse_many` and their SMILES.
@@ -194,8 +217,11 @@ def mols_to_graphs(mols: Sequence[Optional[Chem.Mol]],
             results[i] = _try_mol_to_graph(mol, text)
         else:
             n = mol.GetNumAtoms()
-            atom = mol.GetAtomWithIdx
-            atomic_numbers += [atom(j).GetAtomicNum() for j in range(n)]
+            numbers = atomic_numbers_in_smiles(text)
+            if numbers is None or len(numbers) != n:  # e.g. explicit [H] atoms RDKit removed: read them
+                atom = mol.GetAtomWithIdx
+                numbers = [atom(j).GetAtomicNum() for j in range(n)]
+            atomic_numbers += numbers
             matrices.append(adjacency(mol, useBO=True).ravel())
             n_atoms.append(n)
             n_bonds.append(mol.GetNumBonds())

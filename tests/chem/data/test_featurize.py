@@ -67,3 +67,19 @@ def test_batched_featurization_equals_one_by_one():
             assert graph.atoms.dtype == expected.atoms.dtype and graph.bonds.dtype == expected.bonds.dtype
     assert sum(graph is None for graph, _ in batched) == 8  # "", C1CC, *C, [Fe]<-N, *, CC*CC, [Cu]$[Cu], None
     assert smiles_to_graphs([]) == []
+
+
+@pytest.mark.parametrize("smiles", ["[2H]C", "[Cs+]", "[se]1cccc1", "c1cc[nH]c1", "[NH4+]", "Br[Co]Cl", "[13CH4]",
+                                    "C[C@@H](O)Cl", "[Sc]", "ClCBr", "O=c1[nH]cnc2nc[nH]c12", "CC(C)(C)[SiH2]C"])
+def test_atomic_numbers_read_from_the_smiles_text_equal_rdkit(smiles):
+    from molssl.chem.data.featurize import atomic_numbers_in_smiles
+
+    assert atomic_numbers_in_smiles(smiles) == [a.GetAtomicNum() for a in Chem.MolFromSmiles(smiles).GetAtoms()]
+
+
+def test_explicit_hydrogens_rdkit_removes_fall_back_to_reading_the_molecule():
+    from molssl.chem.data.featurize import atomic_numbers_in_smiles
+
+    assert atomic_numbers_in_smiles("[H]C") == [1, 6]  # two tokens; RDKit keeps one atom
+    graph = smiles_to_graphs(["[H]C([H])([H])O"])[0][0]
+    assert graph.atoms[:, 0].tolist() == [5, 7]
