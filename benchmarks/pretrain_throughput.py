@@ -7,8 +7,12 @@ Prints, in one run:
   (c) their ratio;
   (d) the full step path of iMolCLR (store with fingerprints and fragments, default options) and its
       added cost over MolCLR's full path;
+  (e) the GEMM limit measured in the same run: the GIN layers' matrix products (forward and backward) at
+      the batch's own shapes, timed alone, and the molecules/s they would allow; each row's fraction of it;
+  (f) with ``--molclr-repo``, the MolCLR reference implementation's rate on the same SMILES
+      (``benchmarks/molclr_reference.py``) and our rates as multiples of it;
   and featurization molecules/s (store build, one and all processes) against RDKit ``MolFromSmiles``
-  alone on the same SMILES (one and all processes).
+  alone on the same SMILES (one and all processes), for the molclr and rich featurizers.
 
 Example:
   python benchmarks/pretrain_throughput.py --smiles ../shared/data/pretrain/moses_train.csv.gz \
@@ -83,9 +87,10 @@ def rdkit_parse_rate(smiles: list[str], workers: int) -> float:
     return len(smiles) / (clock() - start)
 
 
-def featurize_rate(sample: Path, n: int, workers: int, folder: Path) -> float:
+def featurize_rate(sample: Path, n: int, workers: int, folder: Path, featurizer: str = "molclr") -> float:
     start = clock()
-    build_store(sample, workers=workers, cache_dir=folder / f"store-{workers}", progress=False)
+    build_store(sample, workers=workers, cache_dir=folder / f"store-{featurizer}-{workers}", progress=False,
+                featurizer=featurizer)
     return n / (clock() - start)
 
 
@@ -130,6 +135,33 @@ def floor_rate(module: MolCLR, source: StoreBatches, device: torch.device, preci
     return count / (clock() - start)
 
 
+def gemm_limit(n_atoms: int, dim: int, layers: int, precision: str, batch_size: int, repeats: int = 3) -> tuple[float, float]:
+    """(molecules/s allowed by the GIN MLPs' matrix products alone, their GFLOP/s) for batches of ``n_atoms`` atoms.
+
+    Per layer and view: forward [n,d]@[d,2d], [n,2d]@[2d,d]; backward the two input gradients and the
+    two weight gradients of the same sizes: 6 products, 24 n d^2 FLOPs. A step has two views.
+    """
+    generator = torch.Generator().manual_seed(0)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a = torch.randn(n_atoms, dim, generator=generator).to(dtype)
+    b = torch.randn(n_atoms, 2 * dim, generator=generator).to(dtype)
+    w1 = torch.randn(dim, 2 * dim, generator=generator).to(dtype)
+    w2 = torch.randn(2 * dim, dim, generator=generator).to(dtype)
+
+    def layer() -> None:
+        a @ w1, b @ w2, b @ w2, a.t() @ b, a @ w1, b.t() @ a
+
+    layer()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(layers * 2):
+            layer()
+        best = min(best, time.perf_counter() - start)
+    flops = 24 * n_atoms * dim * dim * layers * 2
+    return batch_size / best, flops / best / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smiles", type=Path, required=True)
@@ -141,6 +173,8 @@ def main() -> None:
     parser.add_argument("--featurize", type=int, default=40000, help="SMILES used for the featurization rows")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--molclr-repo", type=Path, help="a copy of github.com/yuyangw/MolCLR: time its reference code")
+    parser.add_argument("--featurizers", nargs="+", default=["molclr", "rich"])
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="cpu: time by this process's CPU time with one torch thread, for a machine shared "
                              "with other jobs (multi-process featurization rows are then skipped)")
@@ -153,7 +187,9 @@ def main() -> None:
     device = resolve_device(args.device)
     workers = (os.cpu_count() or 1) if args.clock == "wall" else 1
     n_molecules = max(args.featurize, args.batch_size * 4)
-    results: dict = {"machine": f"{platform.processor() or platform.machine()}, {workers} cores, torch "
+    from molssl.core.precision import cpu_description
+
+    results: dict = {"machine": f"{cpu_description()[0]}, {workers} cores, torch "
                                 f"{torch.__version__}, threads {torch.get_num_threads()}, device {device}",
                      "clock": args.clock, "batch_size": args.batch_size, "steps": args.steps,
                      "encoder": args.encoder}
@@ -163,20 +199,25 @@ def main() -> None:
         sample = write_sample(smiles, folder)
         results["featurize_molecules"] = len(smiles)
         results["rdkit_parse_per_s_1proc"] = rdkit_parse_rate(smiles, 1)
-        results["featurize_per_s_1proc"] = featurize_rate(sample, len(smiles), 1, folder)
-        results["featurize_vs_rdkit_1proc"] = results["featurize_per_s_1proc"] / results["rdkit_parse_per_s_1proc"]
         if workers > 1:
             results[f"rdkit_parse_per_s_{workers}proc"] = rdkit_parse_rate(smiles, workers)
-            results[f"featurize_per_s_{workers}proc"] = featurize_rate(sample, len(smiles), workers, folder)
-            results[f"featurize_vs_rdkit_{workers}proc"] = (results[f"featurize_per_s_{workers}proc"]
-                                                           / results[f"rdkit_parse_per_s_{workers}proc"])
+        for featurizer in args.featurizers:
+            for procs in sorted({1, workers}):
+                rate = featurize_rate(sample, len(smiles), procs, folder, featurizer)
+                results[f"featurize_{featurizer}_per_s_{procs}proc"] = rate
+                results[f"featurize_{featurizer}_vs_rdkit_{procs}proc"] = rate / results[f"rdkit_parse_per_s_{procs}proc"]
 
         store = build_store(sample, workers=workers, cache_dir=folder / "store", progress=False)
         source = StoreBatches(store, np.arange(len(store)), args.batch_size, seed=0)
         imolclr_store = build_store(sample, workers=workers, extras=STORE_EXTRAS["imolclr"],
                                     cache_dir=folder / "store-imolclr", progress=False)
         imolclr_source = StoreBatches(imolclr_store, np.arange(len(imolclr_store)), args.batch_size, seed=0)
+        mean_atoms = int(round(float(np.mean(np.diff(np.asarray(store.graphs.atom_ptr))))))
+        results["atoms_per_molecule"] = mean_atoms
         for precision in args.precision:
+            limit, gflops = gemm_limit(mean_atoms * args.batch_size, 300, 5, precision, args.batch_size)
+            results[f"{precision}_gemm_gflops"] = gflops
+            results[f"{precision}_gemm_limit_per_s"] = limit
             seed_everything(0)
             module = MolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
             full = full_path_rate(module, source, device, precision, args.steps, args.warmup)
@@ -186,11 +227,20 @@ def main() -> None:
             results[f"{precision}_full_path_per_s"] = full
             results[f"{precision}_compute_floor_per_s"] = floor
             results[f"{precision}_full_over_floor"] = full / floor
+            results[f"{precision}_full_over_gemm_limit"] = full / limit
             seed_everything(0)
             module = IMolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
             imolclr = full_path_rate(module, imolclr_source, device, precision, args.steps, args.warmup)
             results[f"{precision}_imolclr_full_path_per_s"] = imolclr
             results[f"{precision}_imolclr_added_cost"] = full / imolclr - 1
+        if args.molclr_repo is not None:
+            from molclr_reference import reference_rate
+
+            reference = reference_rate(args.molclr_repo, smiles[:args.batch_size * (args.steps + 2)], args.batch_size,
+                                       min(args.steps, 5))
+            results["molclr_reference_per_s"] = reference
+            for precision in args.precision:
+                results[f"{precision}_full_over_molclr_reference"] = results[f"{precision}_full_path_per_s"] / reference
     if args.json:
         print(json.dumps(results))
         return
