@@ -6,7 +6,9 @@ from typing import List, Optional
 
 import typer
 
+from molssl.cli.common import check_device, check_folder
 from molssl.cli.finetune import encoder_config
+from molssl.core.rundir import check_output_dir, is_run_dir, locked_run_dir
 
 
 def benchmark(
@@ -28,16 +30,19 @@ def benchmark(
     max_train_molecules: Optional[int] = typer.Option(None, help="Cap each training split (CPU budget)"),
     protocol: Optional[str] = typer.Option(None, help="molclr-per-target (default) or multitask"),
     split: str = typer.Option("scaffold", help="scaffold, random-scaffold or random"),
-    precision: str = typer.Option("fp32", help="auto, fp32, bf16"),
+    precision: str = typer.Option("auto", help="auto (bf16 where it is faster), fp32, bf16"),
     data_dir: Optional[Path] = typer.Option(None, help="Folder with MoleculeNet files"),
     cache_dir: Optional[Path] = typer.Option(None, help="Where featurized stores live"),
     device: str = typer.Option("auto"),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads (1 is fastest on a busy machine)"),
 ) -> None:
     """Fine-tune on a suite of MoleculeNet sets and print one table with the baselines and published figures."""
-    from molssl.chem.tasks.benchmark import BenchmarkConfig, run_benchmark
+    from molssl.chem.tasks.benchmark import BenchmarkConfig, run_benchmark, variant_config
     from molssl.chem.tasks.reports import benchmark_table
 
+    check_device(device)
+    check_folder(data_dir, "--data-dir")
+    check_output_dir(out, holds_run=False, is_run=_is_suite)
     config = BenchmarkConfig(
         out=str(out), suite=suite, pretrained=pretrained, datasets=datasets, variants=variants, seeds=seeds,
         epochs=epochs, batch_size=batch_size, max_train_molecules=max_train_molecules, protocol=protocol, split=split,
@@ -45,5 +50,14 @@ def benchmark(
         class_weight=class_weight, precision=precision, data_dir=str(data_dir) if data_dir else None,
         cache_dir=str(cache_dir) if cache_dir else None, device=device, threads=threads,
     )
-    rows = run_benchmark(config, log=lambda message: typer.echo(message, err=True))
+    if config.datasets:  # the fine-tuning settings every variant shares, checked before any work starts
+        variant_config(config, config.datasets[0], "random-init", config.encoder)
+    with locked_run_dir(out):  # a second benchmark into the same --out would restart this one's runs
+        rows = run_benchmark(config, log=lambda message: typer.echo(message, err=True))
     typer.echo(benchmark_table(rows, config.budget(), config.variants, config.notes))
+
+
+def _is_suite(path: Path) -> bool:
+    """A folder a benchmark wrote: its table, its lock, or data-set folders holding molssl runs."""
+    return ((path / "benchmark.json").is_file() or is_run_dir(path)
+            or any(is_run_dir(run) for run in path.glob("*/*") if run.is_dir()))

@@ -6,10 +6,17 @@ from typing import List, Optional
 
 import typer
 
+from molssl.cli.common import check_device, check_folder, check_positive
+from molssl.errors import MolsslError, require_input_file
+
 
 def encoder_config(kind: str, num_layers: int, emb_dim: int, feat_dim: int, featurizer: str):
+    """The random-init encoder's settings, with each size checked against its flag."""
     from molssl.chem.nn.encoders import EncoderConfig
 
+    if num_layers < 2:
+        raise MolsslError(f"--num-layers must be at least 2, got {num_layers}")
+    check_positive(emb_dim=emb_dim, feat_dim=feat_dim)
     return EncoderConfig(kind=kind, num_layers=num_layers, emb_dim=emb_dim, feat_dim=feat_dim, proj_dim=feat_dim // 2,
                          featurizer=featurizer)
 
@@ -55,7 +62,8 @@ def finetune(
     num_layers: int = typer.Option(5, help="Without --pretrained: message-passing layers"),
     emb_dim: int = typer.Option(300, help="Without --pretrained: atom embedding width"),
     feat_dim: int = typer.Option(512, help="Without --pretrained: representation size"),
-    precision: str = typer.Option("fp32", help="auto (bf16 where the CPU has AMX), fp32, bf16, fp16 (CUDA)"),
+    precision: str = typer.Option("auto", help="auto (bf16 where it is faster: CUDA, CPUs with AMX; else fp32), "
+                                                  "fp32, bf16, fp16 (CUDA)"),
     data_dir: Optional[Path] = typer.Option(None, help="Folder with MoleculeNet files"),
     cache_dir: Optional[Path] = typer.Option(None, help="Where featurized stores live"),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
@@ -66,6 +74,10 @@ def finetune(
     from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
     from molssl.chem.tasks.reports import format_score
 
+    if csv is not None:
+        require_input_file(csv)
+    check_device(device)
+    check_folder(data_dir, "--data-dir")
     config = FinetuneConfig(
         out=str(out), dataset=dataset, csv=str(csv) if csv else None, smiles_column=smiles_column, targets=targets,
         task=task, metric=metric, units=units, method="rf-ecfp" if rf_ecfp else method, pretrained=pretrained,

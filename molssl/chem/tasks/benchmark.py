@@ -54,7 +54,7 @@ class BenchmarkConfig:
     features: str = "none"
     patience: Optional[int] = None
     class_weight: str = "none"
-    precision: str = "fp32"
+    precision: str = "auto"
     data_dir: Optional[str] = None
     cache_dir: Optional[str] = None
     device: str = "auto"

@@ -39,12 +39,14 @@ from torch import Tensor, nn
 
 from molssl import __version__
 from molssl.chem.data.batch import GraphBatch
+from molssl.chem.data.inputs import file_sha256
 from molssl.chem.data.labelled import LabelledData, load_labelled
 from molssl.chem.data.sources import StoreBatches
 from molssl.chem.data.splits import Split
 from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.nn.property_model import FEATURE_SETS, PropertyModel, feature_extras, masked_loss
 from molssl.chem.serve.loading import MODEL_FILE, resolve_encoder_state, save_property_model
+from molssl.chem.serve.reliability import reliability_extras
 from molssl.chem.tasks.baselines import BASELINE_EXTRAS, BASELINES, run_baseline
 from molssl.chem.tasks.groups import (PROTOCOLS, SPLIT_EXTRAS, SPLITS, TaskGroup, cap_training_set, group_dir,
                                       make_split, split_to_rows, task_groups)
@@ -101,7 +103,7 @@ class FinetuneConfig:
     class_weight: str = "none"
     schedule: str = "constant"
     warmup_fraction: float = 0.0
-    precision: str = "fp32"
+    precision: str = "auto"
     max_train_molecules: Optional[int] = None
     data_dir: Optional[str] = None
     cache_dir: Optional[str] = None
@@ -205,19 +207,23 @@ def predict_positions(model: PropertyModel, data: LabelledData, positions: np.nd
 
 
 def _check_scorable(data: LabelledData, group: TaskGroup, split: Split) -> None:
-    labels = data.labels[:, group.task_index]
+    """Refuse an unscorable split; advise another --split only where one can help (a task with two of each class)."""
+    labels, tasks, n = data.labels[:, group.task_index], [data.tasks[j] for j in group.task_index], len(group.positions)
+    hint = (f"{n} labelled molecule(s) are too few for a train/valid/test split (at least ~10 are needed)" if n else
+            f"no molecule has a label in {', '.join(map(repr, tasks))} (all cells empty); check the --targets columns")
     for part in ("train", "valid", "test"):
         positions = getattr(split, part)
         if positions.size == 0:
-            raise MolsslError(f"{data.name}/{group.name}: the {part} split is empty ({len(group.positions)} labelled "
-                              f"molecules); a scaffold split needs at least ~10 molecules with labels")
-        if part == "train":
-            continue
+            raise MolsslError(f"{data.name}/{group.name}: the {part} split is empty: {hint}")
         try:
-            score(data.metric, labels[positions], labels[positions])
+            score(data.metric, labels[positions], labels[positions]) if part != "train" else None
         except ValueError as exc:
-            hint = ("try another --split" if data.task_type == "classification" and len(group.positions) >= 50
-                    else "the file has too few labelled molecules for a train/valid/test split")
+            counts = [(int((k == 1).sum()), int((k == 0).sum())) for k in labels[group.positions].T]
+            if data.task_type == "classification" and all(min(c) < 2 for c in counts):
+                hint = ("no task has two molecules of each class (" + ", ".join(f"{t!r}: {a} positive, {b} negative"
+                        for t, (a, b) in zip(tasks, counts)) + "); no --split can put both classes in valid and test")
+            elif data.task_type == "classification" and n >= 50:
+                hint = "try another --split (random spreads each class over the splits)"
             raise MolsslError(f"{data.name}/{group.name}: the {part} split cannot be scored ({exc}); {hint}") from None
 
 
@@ -279,10 +285,10 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
                          test_per_task={model.tasks[j]: _float_or_none(v)
                                         for j, v in enumerate(task_scores(data.metric, labels[split.test], test_preds))},
                          notes=notes)
-    save_property_model(model, out_dir / MODEL_FILE, {
-        "dataset": data.name, "metric": data.metric, "protocol": config.protocol, "split": config.split,
-        "seed": seed, "best_epoch": result.best_epoch, "valid_score": result.valid, "test_score": result.test,
-        "pretrained": config.pretrained, "molssl_version": __version__})
+    save_property_model(model, out_dir / MODEL_FILE, {  # reliability: validation record and training domain
+        "dataset": data.name, "metric": data.metric, "protocol": config.protocol, "split": config.split, "seed": seed,
+        "best_epoch": result.best_epoch, "valid_score": result.valid, "test_score": result.test, "pretrained": config.pretrained,
+        "molssl_version": __version__, **reliability_extras(data, split, labels, predict_positions(model, data, split.valid, pin))})
     write_history(out_dir, data.metric)
     write_predictions(out_dir / "test_predictions.csv", data, split.test, model.tasks, labels[split.test], test_preds)
     (out_dir / "checkpoint.pt").unlink(missing_ok=True)  # model.pt is the product; the checkpoint only served resume
@@ -353,7 +359,7 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
         log(f"encoder: {source} ({encoder_config.kind}, {encoder_config.featurizer} featurizer)")
     data = load_run_data(config, encoder_config.featurizer)
     saved = {**config.to_dict(), "molssl_version": __version__, "input": str(data.source.resolve()),
-             "input_sha256": data.store.meta["key"]}
+             "input_sha256": file_sha256(data.source)}
     if config.resume and (out / "config.json").is_file():
         from molssl.core.rundir import refuse_changed_resume
 
