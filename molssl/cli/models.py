@@ -6,7 +6,8 @@ from typing import List, Optional
 
 import typer
 
-from molssl.cli.common import CONTEXT_SETTINGS, ListOptionGroup, command
+from molssl.cli.common import CONTEXT_SETTINGS, ListOptionGroup, check_folder, command
+from molssl.errors import require_input_file
 
 
 app = typer.Typer(cls=ListOptionGroup, invoke_without_command=True, no_args_is_help=False,
@@ -20,7 +21,7 @@ def models(ctx: typer.Context,
     """List the shipped models with their scaffold-split test metrics."""
     if ctx.invoked_subcommand is not None:
         return
-    from molssl.chem.serve.zoo import list_models, models_table
+    from molssl.chem.serve.zoo import list_models, models_rows, models_table
 
     cards = list_models()
     if not cards:
@@ -29,10 +30,7 @@ def models(ctx: typer.Context,
     if markdown:
         typer.echo(models_table(cards))
         return
-    rows = [("model", "kind", "tasks", "test metric (scaffold)", "members", "size", "date")]
-    for c in cards:
-        tasks = ", ".join(c.label(t) for t in c.tasks) if len(c.tasks) <= 2 else f"{len(c.tasks)} tasks"
-        rows.append((c.name, c.kind, tasks or "-", c.score_text(), str(c.members), f"{c.size_bytes / 1e6:.1f} MB", c.date))
+    rows = models_rows(cards)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
@@ -65,6 +63,10 @@ def export(
     """Pack a run into the zoo (compact weights + model card)."""
     from molssl.chem.serve.zoo_export import export_encoder, export_property_model
 
+    for run_dir in run_dirs:
+        check_folder(run_dir, "RUN_DIRS")
+    if probe is not None:
+        require_input_file(probe)
     labels = {}
     for item in label:
         task, sep, text = item.partition("=")

@@ -16,7 +16,7 @@ directories of ``molssl finetune`` / ``molssl pretrain``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -57,6 +57,8 @@ class ModelCard:
     size_bytes: int = 0
     sha256: str = ""
     notes: str = ""
+    baselines: dict[str, float] = field(default_factory=dict)  # e.g. {"RF-ECFP4": ..., "chemprop v2": ...}, same split
+    limitations: str = ""  # training-set chemistry, what it was not tested on
 
     def label(self, task: str) -> str:
         """Short display name of ``task`` (the data set's column name when none was given)."""
@@ -71,6 +73,10 @@ class ModelCard:
         unit = f" {self.units}" if self.units else ""
         return f"{self.metric.upper()} {self.test_score:.3f}{unit}"
 
+    def baseline_text(self, name: str) -> str:
+        """A baseline's score on the same test split, formatted like :meth:`score_text`'s number."""
+        return _fmt(self.metric, self.baselines.get(name))
+
     def to_markdown(self) -> str:
         lines = [f"# {self.name}: {self.title}", "", self.description, "",
                  "| field | value |", "|---|---|",
@@ -81,11 +87,14 @@ class ModelCard:
             lines += [f"| tasks | {tasks} |", f"| task type | {self.task_type} |", f"| units | {self.units or '-'} |",
                       f"| split | {self.split} ({self.protocol}); test split: {self.test_molecules} molecules |",
                       f"| test metric (ensemble) | {self.score_text()} |",
+                      *[f"| {name}, same split | {_fmt(self.metric, value)} |" for name, value in self.baselines.items()],
                       f"| test metric (each member) | {members} |", f"| ensemble members | {self.members} |"]
         lines += [f"| budget | {json.dumps(self.budget)} |", f"| date (UTC) | {self.date} |",
                   f"| weights | {WEIGHTS_FILE}, {self.size_bytes / 1e6:.2f} MB, sha256 {self.sha256[:16]}... |",
                   f"| compression | {json.dumps(self.compression)} |", "", "## Commands that produced it", "", "```"]
         lines += self.commands + ["```", ""]
+        if self.limitations:
+            lines += ["## Limitations", "", self.limitations, ""]
         if self.notes:
             lines += ["## Notes", "", self.notes, ""]
         return "\n".join(lines)
@@ -98,8 +107,10 @@ def _fmt(metric: Optional[str], value: Optional[float]) -> str:
 
 
 def read_card(folder: Path) -> ModelCard:
+    """A card; fields a newer molssl added are ignored, so older code still lists newer models."""
     values = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
-    return ModelCard(**values)
+    known = {f.name for f in fields(ModelCard)}
+    return ModelCard(**{k: v for k, v in values.items() if k in known})
 
 
 def list_models(models_dir: Optional[Path] = None) -> list[ModelCard]:
@@ -129,10 +140,22 @@ def is_shipped(name: str, models_dir: Optional[Path] = None) -> bool:
     return "/" not in name and "\\" not in name and (root / name / CARD_FILE).is_file()
 
 
-def models_table(cards: Sequence[ModelCard]) -> str:
-    """Markdown table of the zoo: name, kind, tasks, test metric, split, members, size, date."""
-    lines = ["| model | what | test metric (scaffold split) | members | size | date |", "|---|---|---|---|---|---|"]
+BASELINE_COLUMNS = ("RF-ECFP4", "chemprop v2")
+
+
+def models_rows(cards: Sequence[ModelCard]) -> list[tuple[str, ...]]:
+    """The zoo as rows: name, kind, tasks, test metric, the baselines on the same split, members, size, date."""
+    rows = [("model", "kind", "tasks", "test metric (scaffold)", *[f"{b}, same split" for b in BASELINE_COLUMNS],
+             "members", "size", "date")]
     for c in cards:
-        what = c.title if c.kind == "property" else f"encoder: {c.title}"
-        lines.append(f"| {c.name} | {what} | {c.score_text()} | {c.members} | {c.size_bytes / 1e6:.1f} MB | {c.date} |")
-    return "\n".join(lines)
+        tasks = ", ".join(c.label(t) for t in c.tasks) if len(c.tasks) <= 2 else f"{len(c.tasks)} tasks"
+        rows.append((c.name, c.kind, tasks or "-", c.score_text(), *[c.baseline_text(b) for b in BASELINE_COLUMNS],
+                     str(c.members), f"{c.size_bytes / 1e6:.1f} MB", c.date))
+    return rows
+
+
+def models_table(cards: Sequence[ModelCard]) -> str:
+    """Markdown table of the zoo (:func:`models_rows`)."""
+    rows = models_rows(cards)
+    return "\n".join(["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])] +
+                     ["| " + " | ".join(r) + " |" for r in rows[1:]])
