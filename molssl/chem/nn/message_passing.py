@@ -1,7 +1,7 @@
 """Neighbourhood sums as sparse matrix products: sum over incoming edges of node features and bond embeddings.
 
 A GIN/GCN layer needs, for every atom i, ``sum_j w_ij h_j`` and ``sum_j w_ij e(code_ij)`` over the
-edges j -> i. Written as gather + ``index_add_``, each layer moves an (edges x width) tensor through
+edges j -> i and the atom's self-loop (MolCLR adds one, bond type 4, to every atom). Written as gather + ``index_add_``, each layer moves an (edges x width) tensor through
 memory four times (gather and scatter, forward and backward). As products of one CSR matrix per
 batch with the dense features, ``A @ h`` and ``C @ table`` (A: atoms x atoms, C: atoms x bond-codes,
 built once per batch and shared by every layer), the same sums cost about a quarter of the time on
@@ -48,9 +48,15 @@ def _csr(rows: Tensor, cols: Tensor, values: Tensor, shape: tuple[int, int]) -> 
         return torch.sparse_csr_tensor(crow, cols[order], values[order], shape)
 
 
-def neighbourhood(edge_index: Tensor, edge_code: Tensor, n_atoms: int, n_codes: int,
-                  weights: Optional[Tensor] = None) -> Neighbourhood:
-    """The operators of edges ``edge_index`` (2, E) with bond codes ``edge_code`` (E,) and weights (default 1)."""
-    src, dst = edge_index
-    values = torch.ones(src.numel(), device=src.device) if weights is None else weights.float()
-    return Neighbourhood(_csr(dst, src, values, (n_atoms, n_atoms)), _csr(dst, edge_code, values, (n_atoms, n_codes)))
+def neighbourhood(edge_index: Tensor, edge_code: Tensor, n_atoms: int, n_codes: int, self_loop_code: int,
+                  weights: Optional[Tensor] = None, self_weights: Optional[Tensor] = None) -> Neighbourhood:
+    """The operators of edges ``edge_index`` (2, E) with bond codes ``edge_code`` (E,) plus one self-loop per
+    atom (code ``self_loop_code``); edge and self-loop weights default to 1."""
+    atoms = torch.arange(n_atoms, device=edge_index.device)
+    src = torch.cat([edge_index[0], atoms])
+    dst = torch.cat([edge_index[1], atoms])
+    codes = torch.cat([edge_code, torch.full_like(atoms, self_loop_code)])
+    ones = torch.ones(n_atoms, device=atoms.device)
+    values = torch.cat([torch.ones(edge_index.shape[1], device=atoms.device) if weights is None else weights.float(),
+                        ones if self_weights is None else self_weights.float()])
+    return Neighbourhood(_csr(dst, src, values, (n_atoms, n_atoms)), _csr(dst, codes, values, (n_atoms, n_codes)))
