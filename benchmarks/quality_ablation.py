@@ -29,6 +29,7 @@ from molssl.chem.tasks.benchmark import BenchmarkConfig, run_benchmark
 from molssl.chem.tasks.reports import format_score
 
 DATASETS = ("esol", "freesolv", "lipo", "bbbp", "bace", "clintox")
+FULL_TABLE = ("bbbp", "bace", "clintox", "tox21", "sider", "esol", "freesolv", "lipo", "qm7")
 FEATURIZERS = ("molclr", "rich")
 FEATURES = ("none", "rdkit2d", "rdkit2d+ecfp4")
 BASELINES = ("rf-ecfp", "rf-rdkit2d", "delaney", "chemprop")
@@ -36,21 +37,23 @@ BASELINES = ("rf-ecfp", "rf-rdkit2d", "delaney", "chemprop")
 
 def run(args: argparse.Namespace) -> None:
     encoders = dict(item.split("=", 1) for item in args.encoder)
+    configs = [c.split(":", 1) for c in args.configs] if args.configs else [
+        (featurizer, features) for featurizer in args.featurizers for features in args.features]
     for seed in args.seeds:
         root = Path(args.out) / f"seed{seed}"
-        for featurizer in args.featurizers:
-            for features in args.features:
-                variants = ["random-init"] + (["pretrained"] if featurizer in encoders else [])
-                config = BenchmarkConfig(
-                    out=str(root / f"{featurizer}-{features}"), pretrained=encoders.get(featurizer),
-                    datasets=list(args.datasets), variants=variants, seeds=[seed], epochs=args.epochs,
-                    patience=args.patience, features=features, class_weight=args.class_weight,
-                    encoder=EncoderConfig(featurizer=featurizer), precision=args.precision, data_dir=args.data_dir,
-                    threads=1)
-                run_benchmark(config, log=lambda m: print(m, flush=True))
+        for featurizer, features in configs:
+            variants = [v for v in args.init if v != "pretrained" or featurizer in encoders]
+            config = BenchmarkConfig(
+                out=str(root / f"{featurizer}-{features}"), pretrained=encoders.get(featurizer),
+                datasets=list(args.datasets), variants=variants, seeds=[seed], epochs=args.epochs,
+                patience=args.patience, features=features, class_weight=args.class_weight,
+                encoder=EncoderConfig(featurizer=featurizer), precision=args.precision, data_dir=args.data_dir,
+                protocol=args.protocol, threads=1)
+            run_benchmark(config, log=lambda m: print(m, flush=True))
         if args.baselines:
             config = BenchmarkConfig(out=str(root / "baselines"), datasets=list(args.datasets),
-                                     variants=list(args.baselines), seeds=[seed], data_dir=args.data_dir, threads=1)
+                                     variants=list(args.baselines), seeds=[seed], data_dir=args.data_dir,
+                                     protocol=args.protocol, threads=1)
             run_benchmark(config, log=lambda m: print(m, flush=True))
 
 
@@ -101,9 +104,12 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--featurizers", nargs="+", default=list(FEATURIZERS))
     parser.add_argument("--features", nargs="+", default=list(FEATURES))
+    parser.add_argument("--configs", nargs="*", help="FEATURIZER:FEATURES pairs instead of the full grid")
+    parser.add_argument("--init", nargs="+", default=["random-init", "pretrained"], help="GNN columns to run")
+    parser.add_argument("--protocol", default="auto", help="molclr-per-target, multitask or auto (the default)")
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES))
     parser.add_argument("--encoder", action="append", default=[], help="FEATURIZER=encoder (shipped name or run dir)")
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--class-weight", default="balanced")
     parser.add_argument("--precision", default="auto")

@@ -28,7 +28,8 @@ def benchmark(
     class_weight: str = typer.Option("none", help="none or balanced"),
     batch_size: int = typer.Option(32),
     max_train_molecules: Optional[int] = typer.Option(None, help="Cap each training split (CPU budget)"),
-    protocol: Optional[str] = typer.Option(None, help="molclr-per-target (default) or multitask"),
+    protocol: Optional[str] = typer.Option(None, help="molclr-per-target (default), multitask, or auto (per target "
+                                                      "up to 2 targets, one multitask model for Tox21, SIDER, ...)"),
     split: str = typer.Option("scaffold", help="scaffold, random-scaffold or random"),
     precision: str = typer.Option("auto", help="auto (bf16 where it is faster), fp32, bf16"),
     data_dir: Optional[Path] = typer.Option(None, help="Folder with MoleculeNet files"),

@@ -33,6 +33,7 @@ SUITES: dict[str, tuple[str, ...]] = {
 VARIANTS = tuple(VARIANT_TITLES)
 DEFAULT_VARIANTS = ("pretrained", "random-init", "rf-ecfp", "chemprop")
 SOLUBILITY_SETS = ("esol",)  # Delaney's equation predicts aqueous solubility only
+AUTO_PER_TARGET_MAX = 2  # --protocol auto: per-target models up to this many targets (ClinTox), multitask above
 
 
 @dataclass
@@ -62,6 +63,8 @@ class BenchmarkConfig:
     notes: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.protocol not in (None, "auto", "molclr-per-target", "multitask"):
+            raise MolsslError(f"unknown protocol {self.protocol!r}; choose from molclr-per-target, multitask, auto")
         if self.suite not in SUITES:
             raise MolsslError(f"unknown suite {self.suite!r}; choose from {', '.join(SUITES)}")
         self.datasets = [get_spec(d).name for d in self.datasets] if self.datasets else list(SUITES[self.suite])
@@ -92,10 +95,13 @@ class BenchmarkConfig:
 def variant_config(config: BenchmarkConfig, dataset: str, variant: str, encoder: EncoderConfig) -> FinetuneConfig:
     """The :class:`FinetuneConfig` of one data set and variant."""
     gnn = variant in ("pretrained", "random-init")
+    protocol = config.protocol
+    if protocol == "auto":  # MolCLR's per-target models, but one multitask model for sets of many targets
+        protocol = "multitask" if get_spec(dataset).n_tasks > AUTO_PER_TARGET_MAX else "molclr-per-target"
     return FinetuneConfig(
         out=str(Path(config.out) / dataset / variant), dataset=dataset,
         method="finetune" if gnn else variant,
-        pretrained=config.pretrained if variant == "pretrained" else None, protocol=config.protocol,
+        pretrained=config.pretrained if variant == "pretrained" else None, protocol=protocol,
         split=config.split, seeds=list(config.seeds), epochs=config.epochs, batch_size=config.batch_size,
         encoder=replace(encoder), features=config.features if gnn else "none", patience=config.patience,
         class_weight=config.class_weight, precision=config.precision,
