@@ -51,7 +51,7 @@ def _pretrain(key: str, method: str, options: dict, corpus: Path, args, out: Pat
         return json.loads((run / "summary.json").read_text())
     config = PretrainConfig(smiles=str(corpus), out=str(run), method=method, method_options=options,
                             epochs=args.epochs, batch_size=args.batch, seed=args.seed, workers=1,
-                            cache_dir=str(out / "cache"), progress=False, log_every=5)
+                            cache_dir=str(out / "cache"), progress=False, log_every=5, precision=args.precision)
     return pretrain(config, log=print)
 
 
@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--finetune-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precision", default="fp32", help="pre-training and fine-tuning precision (the recorded "
+                                                              "table used fp32)")
     parser.add_argument("--skip-finetune", action="store_true")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
                         help="run a subset (e.g. two processes with two variants each); the table lists "
@@ -107,7 +109,7 @@ def main() -> None:
                                      datasets=DATASETS, variants=["pretrained"], seeds=args.finetune_seeds,
                                      epochs=args.finetune_epochs, max_train_molecules=args.finetune_max_train,
                                      protocol="multitask", data_dir=args.data_dir, cache_dir=str(args.out / "cache"),
-                                     threads=args.threads)
+                                     threads=args.threads, precision=args.precision)
             scores[name] = {row["dataset"]: row for row in run_benchmark(config, log=print)}
             budget = config.budget()
         first = next(iter(scores.values()))
