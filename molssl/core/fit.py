@@ -8,7 +8,7 @@ that its saved settings are the ones given now; trains; and, with a
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
@@ -29,32 +29,26 @@ RESUME_MAY_CHANGE = frozenset({"resume", "progress", "device", "workers", "cache
 
 
 @dataclass
-class FitConfig:
-    """Optimization settings of one run. ``warmup_fraction`` of the steps warm up linearly, then the
-    learning rate follows a cosine to 0 (``schedule="cosine"``) or stays (``"constant"``)."""
+class FitConfig(TrainerConfig):
+    """Optimization settings of one run: the :class:`TrainerConfig` plus the optimizer and schedule.
+    ``warmup_fraction`` of the steps warm up linearly, then the learning rate follows a cosine to 0
+    (``schedule="cosine"``) or stays (``"constant"``). Messages name settings, not command-line flags
+    (``core`` serves every modality and the Python API)."""
 
-    epochs: int = 1
-    max_steps: Optional[int] = None
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_fraction: float = 0.05
     schedule: str = "cosine"
-    precision: str = "fp32"
-    grad_clip: Optional[float] = None
-    checkpoint_every: Optional[int] = 500
-    log_every: int = 10
-    progress: bool = True
     unit: str = "sample"
-    patience: Optional[int] = None
 
     def __post_init__(self) -> None:
-        _positive("--epochs", self.epochs)
+        _positive("epochs", self.epochs)
         if self.max_steps is not None:
-            _positive("--max-steps", self.max_steps)
+            _positive("max_steps", self.max_steps)
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise MolsslError(f"--lr must be a positive number, got {self.lr}")
+            raise MolsslError(f"the learning rate must be a positive number, got {self.lr}")
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
-            raise MolsslError(f"--weight-decay must be zero or positive, got {self.weight_decay}")
+            raise MolsslError(f"the weight decay must be zero or positive, got {self.weight_decay}")
         if not 0.0 <= self.warmup_fraction < 1.0:
             raise MolsslError(f"the warm-up fraction must lie in [0, 1), got {self.warmup_fraction}")
         if self.schedule not in SCHEDULES:
@@ -62,23 +56,20 @@ class FitConfig:
         if self.precision not in PRECISIONS:
             raise MolsslError(f"unknown precision {self.precision!r}; choose from {', '.join(PRECISIONS)}")
         if self.checkpoint_every is not None:
-            _positive("--checkpoint-every", self.checkpoint_every)
+            _positive("checkpoint_every", self.checkpoint_every)
         if self.patience is not None:
-            _positive("--patience", self.patience)
+            _positive("patience", self.patience)
 
     def trainer_config(self) -> TrainerConfig:
-        return TrainerConfig(epochs=self.epochs, max_steps=self.max_steps, precision=self.precision,
-                             grad_clip=self.grad_clip, checkpoint_every=self.checkpoint_every,
-                             log_every=self.log_every, progress=self.progress, unit=self.unit,
-                             patience=self.patience)
+        return TrainerConfig(**{f.name: getattr(self, f.name) for f in fields(TrainerConfig)})
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _positive(flag: str, value: int) -> None:
+def _positive(name: str, value: int) -> None:
     if not isinstance(value, int) or value < 1:
-        raise MolsslError(f"{flag} must be a positive whole number, got {value}")
+        raise MolsslError(f"{name} must be a positive whole number, got {value}")
 
 
 def total_steps(source: BatchSource, epochs: int, max_steps: Optional[int]) -> int:
