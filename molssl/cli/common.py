@@ -2,11 +2,14 @@
 
 Commands raise :class:`~molssl.errors.MolsslError` (or ValueError / OSError) for anything the user
 can fix; :class:`MolsslGroup` turns it into one line on stderr and exit code 2 (``MOLSSL_DEBUG=1``
-shows the traceback instead). No command has an exit helper of its own.
+shows the traceback instead). A truncated or damaged compressed file that a reader let through
+(EOFError, zlib.error) is reported the same way rather than as click's bare "Aborted!". No command
+has an exit helper of its own. The checks here run before a command starts any work.
 """
 from __future__ import annotations
 
 import os
+import zlib
 from typing import Any, Callable, Optional
 
 import typer
@@ -15,12 +18,14 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 from molssl.errors import MolsslError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
-USER_ERRORS = (MolsslError, ValueError, OSError)
+USER_ERRORS = (MolsslError, ValueError, OSError, EOFError, zlib.error)
 
 
 def error_message(exc: BaseException) -> str:
     """One line for the user: the exception's own text, or for OS errors what failed and on which file."""
-    if isinstance(exc, OSError) and not isinstance(exc, MolsslError) and exc.strerror:
+    if isinstance(exc, (EOFError, zlib.error)):
+        text = f"an input file is truncated or damaged (its compressed data ended early or is corrupt: {exc})"
+    elif isinstance(exc, OSError) and not isinstance(exc, MolsslError) and exc.strerror:
         target = exc.filename if exc.filename is not None else ""
         text = f"{exc.strerror}: {target}" if target else exc.strerror
     else:
@@ -93,3 +98,35 @@ def echo_err(message: str) -> None:
 
 def choice_error(flag: str, value: object, allowed: tuple | list) -> typer.BadParameter:
     return typer.BadParameter(f"{flag} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+
+
+def check_device(device: str, flag: str = "--device") -> None:
+    """Refuse a device torch cannot name or this machine does not have, before any work starts."""
+    import torch
+
+    from molssl.core.device import resolve_device
+
+    try:
+        resolved = resolve_device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise MolsslError(f"{flag} {device!r} cannot be used: {exc}") from None
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise MolsslError(f"{flag} {device!r} is not a device molssl can use; give auto, cpu, cuda or cuda:N")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise MolsslError(f"{flag} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise MolsslError(f"{flag} mps was requested but no MPS device is available")
+
+
+def check_positive(**values: Optional[int | float]) -> None:
+    """``check_positive(batch_size=n, ...)``: each given number must be above 0 (None: option not given)."""
+    for name, value in values.items():
+        if value is not None and not value > 0:
+            raise MolsslError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+
+
+def check_folder(path: Optional[os.PathLike], flag: str) -> None:
+    """An option naming an existing folder to read from (``--data-dir``)."""
+    if path is not None and not os.path.isdir(path):
+        what = "a file, not a folder" if os.path.exists(path) else "no such folder"
+        raise MolsslError(f"{flag} {path}: {what}")

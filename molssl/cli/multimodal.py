@@ -1,14 +1,13 @@
 """``molssl multimodal``: ConVIRT between RDKit depictions and SMILES; probe and retrieval vs random init."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from molssl.cli import common
-from molssl.cli.ssl_common import parse_widths, pretrain_and_report, report_probe
+from molssl.cli.ssl_common import load_for_probe, parse_widths, pretrain_and_report, report_probe
 
 app = common.new_app("Image-text contrastive learning on molecules: ConVIRT between RDKit depictions and SMILES.")
 
@@ -47,14 +46,10 @@ def pretrain(
 
 
 def _load(checkpoint: Path, data: Optional[Path], device: str):
-    from molssl.core.device import resolve_device
+    """The trained module and its random-init twin, the run config, the split and the device."""
     from molssl.multimodal.pretrain import load_module, random_init_module, split_data
 
-    dev = resolve_device(device)
-    module, config = load_module(checkpoint, dev, log=common.echo_err)
-    if data is not None:
-        config = dataclasses.replace(config, data=str(data))
-    train, test = split_data(config)
+    module, config, train, test, dev = load_for_probe(load_module, split_data, checkpoint, data, device)
     return {"trained": module, "random_init": random_init_module(config)}, config, train, test, dev
 
 

@@ -1,11 +1,16 @@
 """``molssl plot``: training curves, test-split parity/ROC plots and fingerprint maps as PNG files."""
 from __future__ import annotations
 
+import importlib.util
 from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+from molssl.cli.common import check_folder
+from molssl.core.rundir import check_writable
+from molssl.errors import MolsslError, require_input_file
 
 
 class MapMethod(str, Enum):
@@ -35,6 +40,9 @@ def plot(
     """Write a PNG: training curves, test-split parity/ROC plot, or a fingerprint map coloured by a property."""
     from molssl.chem.serve import plots
 
+    _check_paths(kind, path, output, data_dir)
+    if kind is PlotKind.map and method is MapMethod.umap and importlib.util.find_spec("umap") is None:
+        raise MolsslError("--method umap needs the umap-learn package (pip install umap-learn); or use --method tsne")
     if kind is PlotKind.curves:
         written = plots.plot_curves(path, output)
     elif kind is PlotKind.test:
@@ -42,6 +50,18 @@ def plot(
     else:
         written = _plot_map(path, output, smiles_column, color_by, color_model, model, method.value, seed)
     typer.echo(f"wrote {written}")
+
+
+def _check_paths(kind: PlotKind, path: Path, output: Path, data_dir: Optional[Path]) -> None:
+    """Inputs exist and the PNG can be written, before fingerprints or plots are computed."""
+    if kind is PlotKind.map:
+        require_input_file(path)
+    else:
+        check_folder(path, "PATH (a run directory)")
+    check_folder(data_dir, "--data-dir")
+    if output.is_dir():
+        raise MolsslError(f"-o {output} is a folder; give a file name such as {output / (kind.value + '.png')}")
+    check_writable(output.parent, "-o")
 
 
 def _plot_map(path: Path, output: Path, smiles_column: Optional[str], color_by: Optional[str],

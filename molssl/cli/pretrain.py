@@ -8,6 +8,10 @@ from typing import List, Optional
 
 import typer
 
+from molssl.cli.common import check_device, check_positive
+from molssl.errors import require_input_file
+
+
 class Encoder(str, Enum):
     gin = "gin"
     gcn = "gcn"
@@ -68,6 +72,10 @@ def pretrain(
     """Pre-train a molecular encoder without labels."""
     from molssl.chem.nn.encoders import EncoderConfig
     from molssl.chem.tasks.pretrain import PretrainConfig, pretrain as run
+
+    require_input_file(smiles)
+    check_device(device)
+    check_positive(workers=workers, max_atoms=max_atoms)
 
     imolclr_options = {"lambda1": lambda1, "lambda2": lambda2, "max_fragments": max_fragments}
     imolclr_options = {k: v for k, v in imolclr_options.items() if v is not None}

@@ -51,6 +51,22 @@ def pretrain_and_report(run: Callable, config: Any, out: Path, *, name: str, dev
     report_pretrain(name, state, out)
 
 
+def load_for_probe(load: Callable, split_data: Callable, checkpoint: Path, data: Optional[Any], device: str) -> tuple:
+    """``(module, config, train, test, device)`` of a checkpoint, ``load(path, device, log=...)`` being a modality's
+    loader; ``data`` (when given) replaces the data the run was trained on, e.g. a moved copy."""
+    import dataclasses
+
+    from molssl.cli.common import echo_err
+    from molssl.core.device import resolve_device
+
+    dev = resolve_device(device)
+    module, config = load(checkpoint, dev, log=echo_err)
+    if data is not None:
+        config = dataclasses.replace(config, data=str(data))
+    train, test = split_data(config)
+    return module, config, train, test, dev
+
+
 def report_pretrain(method: str, state: Any, out: Path) -> None:
     """The closing line of a pre-training command."""
     last = next((r for r in reversed(state.history) if "loss" in r), {})

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from molssl.cli import common
-from molssl.cli.ssl_common import method_options, parse_widths, pretrain_and_report, report_probe
+from molssl.cli.ssl_common import load_for_probe, method_options, parse_widths, pretrain_and_report, report_probe
 
 app = common.new_app("Self-supervised pre-training on video (CVRL, shuffle-and-learn).")
 
@@ -77,16 +77,9 @@ def probe(
     json_out: Optional[Path] = typer.Option(None, help="Also write the accuracies as JSON here."),
 ) -> None:
     """Linear-probe accuracy of the frozen clip encoder vs the same encoder at random initialization."""
-    import dataclasses
-
-    from molssl.core.device import resolve_device
     from molssl.video.pretrain import load_encoder, probe_video_encoders, random_init_encoder, split_data
 
-    dev = resolve_device(device)
-    encoder, config = load_encoder(checkpoint, dev, log=common.echo_err)
-    if data is not None:
-        config = dataclasses.replace(config, data=data)
-    train, test = split_data(config)
+    encoder, config, train, test, dev = load_for_probe(load_encoder, split_data, checkpoint, data, device)
     scores = probe_video_encoders({"trained": encoder, "random_init": random_init_encoder(config)}, train, test,
                                   config.clip_len, dev, label or None)
     report_probe(f"{config.method} on {config.data}: {len(train)} train / {len(test)} test videos", scores, json_out,

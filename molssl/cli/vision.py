@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from molssl.cli import common
-from molssl.cli.ssl_common import method_options, parse_widths, pretrain_and_report, report_probe
+from molssl.cli.ssl_common import load_for_probe, method_options, parse_widths, pretrain_and_report, report_probe
 
 app = common.new_app("Self-supervised pre-training on images: SimCLR, MoCo v2, BYOL, NPID, PIRL, Exemplar CNN, CPC, "
                      "MAE, context encoder, colorization and the rotation, jigsaw and context pretext tasks.")
@@ -28,6 +28,7 @@ METHOD_FLAGS = {
     "conv_head": {"rotation": "conv_head", "jigsaw": "conv_head", "context": "conv_head"},
     "patch_size": {"mae": "patch_size", "cpc": "patch_size"},
     "mask_ratio": {"mae": "mask_ratio"},
+    "num_exemplars": {"exemplar": "num_exemplars"},
 }
 
 
@@ -69,6 +70,8 @@ def pretrain(
              "map (default on; off: an MLP on the encoder's pooled features)."),
     patch_size: Optional[int] = typer.Option(None, min=2, help="mae: ViT patch size (4); cpc: patch size (8)."),
     mask_ratio: Optional[float] = typer.Option(None, help="mae: fraction of patches masked (0.75)."),
+    num_exemplars: Optional[int] = typer.Option(None, min=2, help="exemplar: surrogate classes, a random subset of the "
+                                                                  "training images (default: all of them)."),
     max_steps: Optional[int] = typer.Option(None, min=1),
     precision: str = typer.Option("fp32", help="fp32, bf16 or fp16 (CUDA only)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
@@ -79,7 +82,7 @@ def pretrain(
     options = method_options(method.value, METHOD_FLAGS, temperature=temperature, momentum=momentum,
                              queue_size=queue_size, negatives=negatives, permutations=permutations,
                              standardize_tiles=standardize_tiles, conv_head=conv_head, patch_size=patch_size,
-                             mask_ratio=mask_ratio)
+                             mask_ratio=mask_ratio, num_exemplars=num_exemplars)
     from molssl.vision.pretrain import make_config
     from molssl.vision.pretrain import pretrain as run_pretrain
 
@@ -104,19 +107,12 @@ def probe(
     json_out: Optional[Path] = typer.Option(None, help="Also write the accuracies as JSON here."),
 ) -> None:
     """Linear-probe and k-NN accuracy of the frozen encoder vs the same encoder at random initialization."""
-    import dataclasses
-
-    from molssl.core.device import resolve_device
     from molssl.vision.features import input_kind
     from molssl.vision.pretrain import feature_extractor, load_module, probe_encoders, random_init_module, split_data
 
-    dev = resolve_device(device)
-    module, config = load_module(checkpoint, dev, log=common.echo_err)
-    if data is not None:
-        config = dataclasses.replace(config, data=data)
+    module, config, train, test, dev = load_for_probe(load_module, split_data, checkpoint, data, device)
     trained = feature_extractor(module, features.value)
     random = feature_extractor(random_init_module(config), features.value)
-    train, test = split_data(config)
     scores = probe_encoders({"trained": trained, "random_init": random}, train, test, dev, knn_k, label or None)
     kind = input_kind(trained)
     report_probe(f"{config.method} on {config.data}: {len(train)} train / {len(test)} test images (features: {kind})",

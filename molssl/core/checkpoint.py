@@ -15,7 +15,7 @@ import random
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, BinaryIO, Callable, Mapping
 
 import numpy as np
 import torch
@@ -41,7 +41,17 @@ def _numpy_globals() -> list:
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``.
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``."""
+    return _atomic_write(path, lambda handle: torch.save(obj, handle))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) the way :func:`atomic_save` writes a checkpoint: never half written."""
+    return _atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> Path:
+    """Write through ``write(handle)`` into a temporary file beside ``path``, fsync, rename over ``path``.
 
     The file gets the permissions the user's umask gives a new file (not mkstemp's 0600), so runs
     in a shared folder stay readable to the people the user shares them with.
@@ -50,9 +60,9 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
+            os.fchmod(handle.fileno(), 0o666 & ~current_umask())
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -62,10 +72,19 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     return path
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux tells it (``os.umask`` alone must set it to
+    read it, which briefly gives files created by other threads the wrong mode)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
@@ -82,10 +101,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
             obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         message = str(exc)
-        found = re.search(r"GLOBAL ([\w.]+)", message)
+        found = re.search(r"GLOBAL ([\w.]+)|but got <class '([\w.]+)'>", message)
         if found:
             raise UnsafeFileError(f"{path} was refused: loading it would run code from the file "
-                                  f"({found.group(1)}); molssl files hold only tensors and "
+                                  f"({found.group(1) or found.group(2)}); molssl files hold only tensors and "
                                   "plain data. Do not use files from sources you do not trust") from None
         reason = message.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()[0]
         raise CorruptFileError(f"{path} is not a readable molssl checkpoint: {reason}") from None

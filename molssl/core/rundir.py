@@ -18,14 +18,16 @@ import errno
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from molssl.errors import MolsslError
 
 LOCK_FILE = ".molssl.lock"
 CONFIG_FILE = "config.json"
-# Files whose presence marks a folder as a molssl run (config.json alone might be the user's own).
-RUN_MARKERS = ("checkpoint.pt", "metrics.jsonl", "results.json", "encoder.pt", "summary.json")
+# Files whose presence marks a folder as a molssl run: the lock every run takes, and files no other tool names so.
+# (config.json, metrics.jsonl, results.json or summary.json alone might be the user's own: they count only when
+# config.json says molssl wrote it.)
+RUN_MARKERS = (LOCK_FILE, "checkpoint.pt", "encoder.pt")
 
 
 class RunDirectoryError(MolsslError):
@@ -45,37 +47,41 @@ def is_run_dir(path: Path) -> bool:
     return False
 
 
-def check_output_dir(path: str | os.PathLike, *, resume: bool = False, holds_run: Optional[bool] = None) -> Path:
+def check_output_dir(path: str | os.PathLike, *, resume: bool = False, holds_run: Optional[bool] = None,
+                     is_run: Callable[[Path], bool] = is_run_dir, flag: str = "--out") -> Path:
     """Validate ``path`` as a run directory (see the module docstring) without creating or locking it.
 
-    ``holds_run`` overrides the check for a finished/started run (default: a ``checkpoint.pt`` exists).
+    ``holds_run`` overrides the check for a finished/started run (default: a ``checkpoint.pt`` exists);
+    ``is_run`` tells a folder molssl wrote from a stranger's (suites of runs have their own test).
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise RunDirectoryError(f"--out {path} is a file, not a folder; choose a folder for the run")
+        raise RunDirectoryError(f"{flag} {path} is a file, not a folder; choose a folder for the run")
     started = (path / "checkpoint.pt").is_file() if holds_run is None else holds_run
     if resume:
         if not started:
             raise RunDirectoryError(f"nothing to resume in {path}: it holds no checkpoint.pt")
+        check_writable(path, flag)
         return path
     if started:
-        raise RunDirectoryError(f"{path} already holds a run; pass --resume to continue it or choose another --out")
-    if path.is_dir() and any(path.iterdir()) and not is_run_dir(path):
+        raise RunDirectoryError(f"{path} already holds a run; pass --resume to continue it or choose another {flag}")
+    if path.is_dir() and any(path.iterdir()) and not is_run(path):
         raise RunDirectoryError(f"{path} is a non-empty folder that is not a molssl run; choose a new or empty "
-                                "folder for --out (molssl would overwrite files there)")
-    _check_writable(path)
+                                f"folder for {flag} (molssl would overwrite files there)")
+    check_writable(path, flag)
     return path
 
 
-def _check_writable(path: Path) -> None:
-    """Fail early, with the folder named, when the run could not write its files."""
+def check_writable(path: str | os.PathLike, flag: str = "--out") -> None:
+    """Fail early, with the folder named, when ``path`` (a folder, existing or not) could not be written into."""
+    path = Path(path)
     existing = path
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir():
         raise RunDirectoryError(f"cannot create {path}: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise RunDirectoryError(f"cannot write to {existing} (permission denied); choose another --out")
+        raise RunDirectoryError(f"cannot write to {existing} (permission denied); choose another {flag}")
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ class MethodSpec:
     augment: Mapping[str, Any] = field(default_factory=dict)
     indexed: bool = False  # batches are (images, indices)
     sized_by_data: tuple[str, ...] = ()  # options that default to the number of training images
+    subset_by: str = ""  # an option that, set below the number of training images, trains on a random subset
     colour: bool = False  # needs 3-channel images
 
 
@@ -55,8 +56,10 @@ METHODS: dict[str, MethodSpec] = {
     "context": MethodSpec(RelativePosition),
     "npid": MethodSpec(NPID, "one-view", indexed=True, sized_by_data=("bank_size",)),
     "pirl": MethodSpec(PIRL, "two-views", indexed=True, sized_by_data=("bank_size",)),
+    # Dosovitskiy et al. draw N training patches as the surrogate classes: --num-exemplars below the number of
+    # training images trains on a seeded random subset of that size
     "exemplar": MethodSpec(ExemplarCNN, "one-view", augment=EXEMPLAR_AUGMENT, indexed=True,
-                           sized_by_data=("num_exemplars",)),
+                           sized_by_data=("num_exemplars",), subset_by="num_exemplars"),
     "cpc": MethodSpec(CPC, "one-view", encoder="conv-layer-norm"),
     "mae": MethodSpec(MAE, encoder="vit"),
     "context-encoder": MethodSpec(ContextEncoder),

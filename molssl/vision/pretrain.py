@@ -26,10 +26,10 @@ __all__ = ["METHODS", "PRETEXT", "TILE_TASKS", "FEATURES", "VisionConfig", "make
            "feature_extractor", "probe_encoders"]
 
 
-def build_module(config: VisionConfig, total_steps: int = 0) -> nn.Module:
-    """The training module a run config describes (``total_steps`` drives BYOL's momentum schedule)."""
+def build_module(config: VisionConfig, steps: int = 0) -> nn.Module:
+    """The training module a run config describes (``steps``, the run's length, drives BYOL's momentum schedule)."""
     return build_method(config.method, config.image_size, config.channels, config.widths, config.options,
-                        config.augment, total_steps)
+                        config.augment, steps)
 
 
 def split_data(config: VisionConfig) -> tuple[ImageDataset, ImageDataset]:
@@ -45,6 +45,19 @@ def sized_to(config: VisionConfig, images: int) -> VisionConfig:
     return dataclasses.replace(config, options={**config.options, **unset}) if unset else config
 
 
+def training_images(config: VisionConfig, train: ImageDataset) -> ImageDataset:
+    """What a run trains on: ``train``, or for a method with a ``subset_by`` option set below ``len(train)``
+    (Exemplar CNN's number of surrogate classes) a random subset of that size, seeded by the run's seed."""
+    name = spec(config.method).subset_by
+    count = config.options.get(name) if name else None
+    if count is None or count == len(train):
+        return train
+    if not 2 <= count <= len(train):
+        raise MolsslError(f"{name} must be between 2 and the {len(train)} training images, got {count}")
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(config.seed))
+    return train.subset(order[:count].sort().values)
+
+
 def pretrain(config: VisionConfig, out_dir: str | Path, *, device: torch.device, resume: bool = False,
              progress: bool = True, train: Optional[ImageDataset] = None,
              log: Callable[[str], None] = print) -> tuple[nn.Module, TrainState]:
@@ -56,6 +69,7 @@ def pretrain(config: VisionConfig, out_dir: str | Path, *, device: torch.device,
     if train is None:
         train, _ = split_data(config)
     config = sized_to(config, len(train))
+    train = training_images(config, train)
     method = spec(config.method)
     source = TensorBatchSource(train.images, config.batch_size, seed=config.seed, with_index=method.indexed)
     fit_config = fit_config_of(config, steps=total_steps(source, config.epochs, config.max_steps), progress=progress)

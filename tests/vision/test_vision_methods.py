@@ -16,6 +16,8 @@ from molssl.vision.encoders import ConvEncoder
 from molssl.vision.inpainting import ContextEncoder, central_mask
 from molssl.vision.instance import NPID, PIRL, ExemplarCNN
 from molssl.vision.mae import MAE, VisionTransformer, patchify, random_keep
+from molssl.errors import MolsslError
+from molssl.vision.data import load_mnist
 from molssl.vision.pretrain import load_module, make_config, pretrain, split_data
 
 CPU = torch.device("cpu")
@@ -93,6 +95,18 @@ def test_exemplar_classifies_each_image_as_its_own_class():
         ExemplarCNN(ConvEncoder(1, (4,)), Identity())
 
 
+def test_exemplar_can_train_on_a_seeded_subset_of_surrogate_classes(tmp_path):
+    images = load_mnist().subset(torch.arange(0, 5000, 100))  # 50 digits
+    config = make_config("exemplar", "mnist", epochs=2, batch_size=4, widths=(4,), options={"num_exemplars": 10})
+    module, state = pretrain(config, tmp_path / "run", device=CPU, progress=False, train=images, log=lambda _: None)
+    assert module.classifier[-1].out_features == 10 and state.step == 2 * (10 // 4)
+    _, stored = load_module(tmp_path / "run" / "checkpoint.pt", CPU)
+    assert stored.options["num_exemplars"] == 10
+    with pytest.raises(MolsslError, match="num_exemplars must be between 2 and the 50 training images"):
+        pretrain(make_config("exemplar", "mnist", options={"num_exemplars": 80}), tmp_path / "big", device=CPU,
+                 train=images, progress=False)
+
+
 def test_cpc_context_never_sees_the_rows_it_predicts():
     torch.manual_seed(0)
     context = RowCausalContext(3, 5, layers=3)
@@ -148,17 +162,22 @@ def test_mae_masks_three_quarters_and_its_encoder_sees_only_visible_patches():
     assert torch.isfinite(loss) and model.encoder(images).shape == (2, 16)
 
 
-def test_context_encoder_hides_the_centre_and_scores_only_the_hole():
+@pytest.mark.parametrize("kind", ["central", "random-blocks"])
+def test_context_encoder_hides_its_holes_and_scores_only_them(kind):
     mask = central_mask(28, 28)
     assert int(mask.sum()) == 14 * 14 and mask[14, 14] and not mask[0, 0]
     torch.manual_seed(0)
-    model = ContextEncoder(ConvEncoder(1, (4, 8), (2, 2)))
+    model = ContextEncoder(ConvEncoder(1, (4, 8), (2, 2)), mask=kind)
     images = torch.rand(3, 1, 28, 28)
-    masked, _ = model.mask_centre(images)
-    changed = images.clone()
-    changed[:, :, mask] = torch.rand_like(changed[:, :, mask])
-    torch.testing.assert_close(model.mask_centre(changed)[0], masked)  # the encoder's input ignores the hole
-    assert torch.equal(masked[:, :, ~mask], images[:, :, ~mask])
+    torch.manual_seed(1)
+    masked, hidden = model.hide(images)
+    assert hidden.shape == (3, 28, 28) and 0 < int(hidden[0].sum()) <= 14 * 14
+    if kind == "random-blocks":
+        assert not torch.equal(hidden[0], hidden[1])  # every image gets its own blocks
+    changed = torch.where(hidden.unsqueeze(1), torch.rand_like(images), images)
+    torch.manual_seed(1)
+    torch.testing.assert_close(model.hide(changed)[0], masked)  # the encoder's input ignores the holes
+    assert torch.equal(masked[~hidden.unsqueeze(1)], images[~hidden.unsqueeze(1)])
     loss, metrics = model(images)
     assert torch.isfinite(loss) and metrics["context_mse"] >= 0
 

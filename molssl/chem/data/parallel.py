@@ -104,8 +104,9 @@ def parallel_featurize(chunks: Iterable[SmilesChunk], extras: Sequence[str], wor
     """Featurize chunks in ``workers`` processes, in order, with a bounded number of chunks in flight.
 
     An input of a single chunk is featurized in this process (starting workers would cost more).
+    Empty chunks (a CSV with a header only) yield nothing.
     """
-    chunks = iter(chunks)
+    chunks = (chunk for chunk in chunks if chunk.smiles)
     head = list(islice(chunks, 2))
     options = (tuple(extras), featurizer, tuple(label_columns), max_atoms)
     if workers <= 1 or len(head) < 2:

@@ -13,9 +13,11 @@ Layout of a store directory (raw little-endian arrays; dtype, shape, size and bl
 
 A store is keyed by a hash of the input file's bytes, the SMILES and label columns, the featurizer
 and the extras with their versions, so it is reused across runs and rebuilt whenever any of them
-changes. It is written into a temporary folder and renamed into place. Opening it checks every
-array file's size and checksum against ``meta.json``; a damaged store (changed bytes, truncated
-files, garbled or missing ``meta.json``) is rebuilt with one line saying so, never used.
+changes. It is written into a temporary folder and renamed into place; unfinished folders of killed
+builds are removed by the next build. Opening it checks every file's size and blake2b checksum
+against ``meta.json``, and the offsets and counts against each other; a damaged store (changed
+bytes, truncated files, garbled or missing ``meta.json``, a stray file in its place) is rebuilt with
+one line saying so, never used. The check reads the store once: see benchmarks/results/store_integrity.md.
 """
 from __future__ import annotations
 
@@ -24,9 +26,11 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -40,10 +44,11 @@ from molssl.chem.data.featurizers import get_featurizer
 from molssl.chem.data.inputs import iter_smiles, resolve_smiles_column
 from molssl.chem.data.parallel import MAX_ATOMS, parallel_featurize
 from molssl.chem.data.store_writer import INVALID_FILE, META_FILE, STORE_FORMAT, file_checksum, write_store
+from molssl.core.checkpoint import current_umask
 from molssl.core.progress import Progress
-from molssl.errors import InputFileError, InvalidSmilesError, MolsslError
+from molssl.errors import InputFileError, InvalidSmilesError, MolsslError, require_input_file
 
-STALE_TEMP_SECONDS = 6 * 3600  # an unfinished build folder this old, whose process is gone, is removed
+STALE_TEMP_SECONDS = 6 * 3600  # an unfinished build folder idle this long is removed even if its process id is in use
 
 
 class DamagedStore(MolsslError):
@@ -60,7 +65,18 @@ class MoleculeStore:
 
     def __init__(self, folder: str | Path, verify: bool = True) -> None:
         self.folder = Path(folder)
+        try:
+            self._open(verify)
+        except DamagedStore:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError) as exc:
+            raise DamagedStore(f"its files do not fit its meta.json ({type(exc).__name__}: {exc})") from None
+
+    def _open(self, verify: bool) -> None:
         self.meta = _read_meta(self.folder)
+        if verify:
+            for name, spec in self.meta["files"].items():
+                _check_file(self.folder / name, int(spec["bytes"]), spec["blake2b"])
         arrays = {name: self._map(name, spec, verify) for name, spec in self.meta["arrays"].items()}
         self.arrays = arrays
         self.graphs = GraphArrays(arrays["atoms"], arrays["atom_ptr"], arrays["bonds"], arrays["bond_ptr"])
@@ -77,25 +93,28 @@ class MoleculeStore:
 
     def _map(self, name: str, spec: dict, verify: bool) -> np.ndarray:
         path = self.folder / f"{name}.bin"
-        shape = tuple(spec["shape"])
+        shape = tuple(int(n) for n in spec["shape"])
         dtype = np.dtype(spec["dtype"])
         expected = int(np.prod(shape)) * dtype.itemsize
         if verify:
-            if not path.is_file() or path.stat().st_size != expected or spec.get("bytes", expected) != expected:
-                raise DamagedStore(f"{path.name} is missing or has the wrong size")
-            if file_checksum(path) != spec.get("blake2b"):
-                raise DamagedStore(f"{path.name} does not match its checksum")
+            if spec.get("bytes") != expected:
+                raise DamagedStore(f"{path.name} is described with inconsistent sizes")
+            _check_file(path, expected, spec.get("blake2b"))
         if expected == 0:
             return np.zeros(shape, dtype=dtype)
         return np.memmap(path, dtype=dtype, mode="r", shape=shape)
 
     def _check_structure(self) -> None:
         n = len(self)
-        if n != self.meta.get("n_molecules") or self.rows.shape[0] != n or self.lines.shape[0] != n:
+        meta = self.meta
+        if n != meta.get("n_molecules") or self.rows.shape[0] != n or self.lines.shape[0] != n:
             raise DamagedStore("its molecule count is inconsistent")
+        if meta.get("n_rows") != n + meta.get("n_invalid", -1) or meta.get("key") != self.folder.name:
+            raise DamagedStore("its meta.json does not describe this store")
         for ptr, size in ((self.graphs.atom_ptr, self.graphs.atoms.shape[0]),
-                          (self.graphs.bond_ptr, self.graphs.bonds.shape[0])):
-            if ptr[0] != 0 or ptr[-1] != size or (np.diff(ptr) < 0).any():
+                          (self.graphs.bond_ptr, self.graphs.bonds.shape[0]),
+                          (self.arrays["smiles_ptr"], self.arrays["smiles"].shape[0])):
+            if ptr.shape[0] != n + 1 or ptr[0] != 0 or ptr[-1] != size or (np.diff(ptr) < 0).any():
                 raise DamagedStore("its offsets do not fit its arrays")
 
     def __len__(self) -> int:
@@ -161,6 +180,14 @@ class MoleculeStore:
         return batch
 
 
+def _check_file(path: Path, size: int, checksum: Optional[str]) -> None:
+    """Raise :class:`DamagedStore` unless ``path`` has the recorded size and checksum."""
+    if not path.is_file() or path.stat().st_size != size:
+        raise DamagedStore(f"{path.name} is missing or has the wrong size")
+    if file_checksum(path) != checksum:
+        raise DamagedStore(f"{path.name} does not match its checksum")
+
+
 def _read_meta(folder: Path) -> dict:
     try:
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
@@ -168,10 +195,11 @@ def _read_meta(folder: Path) -> dict:
         raise DamagedStore("it has no meta.json") from None
     except (OSError, ValueError) as exc:
         raise DamagedStore(f"its meta.json is unreadable ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != STORE_FORMAT or not isinstance(meta.get("arrays"), dict):
+    if (not isinstance(meta, dict) or meta.get("format") != STORE_FORMAT or not isinstance(meta.get("arrays"), dict)
+            or not isinstance(meta.get("files"), dict)):
         raise DamagedStore("its meta.json is not a store description of this molssl version")
     needed = {"atoms", "bonds", "atom_ptr", "bond_ptr", "rows", "lines", "smiles", "smiles_ptr"}
-    if not needed <= set(meta["arrays"]) or not (folder / INVALID_FILE).is_file():
+    if not needed <= set(meta["arrays"]) or INVALID_FILE not in meta["files"]:
         raise DamagedStore("it lacks some of its files")
     return meta
 
@@ -193,21 +221,39 @@ def store_key(path: Path, smiles_column: Optional[str], extras: Sequence[str], f
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
 
 
+def _build_prefix(key: str) -> str:
+    """Name prefix of an unfinished build folder: ``.<key>.<pid>-<host>.`` (the host: caches on shared disks)."""
+    return f".{key}.{os.getpid()}-{_host()}."
+
+
+def _host() -> str:
+    return "".join(c if c.isalnum() else "-" for c in socket.gethostname())[:40] or "host"
+
+
 def _remove_stale_builds(root: Path) -> None:
-    """Delete unfinished build folders (``.<key>.<pid>.*``) left by killed processes."""
-    now = time.time()
+    """Delete unfinished build folders (``.<key>.<pid>-<host>.*``) left by killed processes.
+
+    A folder of this machine whose process is gone goes at once; any other (another machine's, or a
+    process id reused since) only when nothing in it changed for :data:`STALE_TEMP_SECONDS`.
+    """
+    host = _host()
     for folder in root.glob(".*.*"):
-        if not folder.is_dir():
-            continue
         parts = folder.name.split(".")
-        pid = int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else None
-        alive = pid is not None and _pid_alive(pid)
-        try:
-            old = now - folder.stat().st_mtime > STALE_TEMP_SECONDS
-        except OSError:
+        if len(parts) < 4 or not folder.is_dir():
             continue
-        if (pid is not None and not alive) or (pid is None and old):
+        pid_text, _, folder_host = parts[2].partition("-")
+        local = pid_text.isdigit() and folder_host in ("", host)
+        if (local and not _pid_alive(int(pid_text))) or _idle_seconds(folder) > STALE_TEMP_SECONDS:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _idle_seconds(folder: Path) -> float:
+    """Seconds since anything in ``folder`` (a build folder: flat) was last written."""
+    try:
+        newest = max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.iterdir()])
+    except OSError:
+        return 0.0
+    return time.time() - newest
 
 
 def _pid_alive(pid: int) -> bool:
@@ -215,9 +261,17 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except (PermissionError, OverflowError):
         return True
     return True
+
+
+def _discard(folder: Path) -> None:
+    """Remove a damaged store, or whatever else sits where a store should be (a stray file)."""
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        folder.unlink(missing_ok=True)
 
 
 def build_store(
@@ -236,33 +290,35 @@ def build_store(
 ) -> MoleculeStore:
     """Featurize ``path`` into a store (or open the cached one). Invalid rows are recorded, not raised."""
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"cannot read {path}: {'it is a folder' if path.is_dir() else 'no such file'}")
+    require_input_file(path)
     extras = tuple(sorted(set(extras)))
     for name in extras:
         get_extra(name)
     get_featurizer(featurizer)
     if max_atoms < 1:
         raise MolsslError(f"--max-atoms must be at least 1, got {max_atoms}")
-    column = resolve_smiles_column(path, smiles_column)
+    try:
+        column = resolve_smiles_column(path, smiles_column)
+    except DAMAGED_INPUT as exc:
+        raise _damaged(path, exc) from None
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "stores"
     key = store_key(path, column, extras, featurizer, label_columns, max_atoms)
     folder = root / key
-    if folder.exists():
+    if folder.exists() or folder.is_symlink():
         try:
             return MoleculeStore(folder)
         except DamagedStore as exc:
-            log(f"the cached store of {path.name} is damaged ({exc}); rebuilding it")
-            shutil.rmtree(folder, ignore_errors=True)
+            log(f"the cached store of {path.name} in {root} is damaged ({exc}); rebuilding it")
+            _discard(folder)
     try:
         root.mkdir(parents=True, exist_ok=True)
         _remove_stale_builds(root)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{key}.{os.getpid()}.", dir=root))
+        tmp = Path(tempfile.mkdtemp(prefix=_build_prefix(key), dir=root))
     except OSError as exc:
         raise InputFileError(f"cannot write the featurization cache in {root} ({exc.strerror or exc}); "
                              "point --cache-dir or MOLSSL_CACHE at a writable folder") from None
     try:
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp's 0700 would hide the cache from the user's group
         chunks = iter_smiles(path, column, chunk_size, columns=label_columns)
         results = parallel_featurize(chunks, extras, workers or os.cpu_count() or 1, featurizer, label_columns,
                                      max_atoms)
@@ -278,15 +334,18 @@ def build_store(
         if str(path) not in str(exc):
             raise InputFileError(f"{path}: {exc}") from None
         raise
+    except DAMAGED_INPUT as exc:
+        raise _damaged(path, exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return MoleculeStore(folder)
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+DAMAGED_INPUT = (EOFError, zlib.error)  # what a cut-short or corrupted gzip raises past the readers
+
+
+def _damaged(path: Path, exc: BaseException) -> InputFileError:
+    return InputFileError(f"cannot read {path}: it is truncated or damaged ({exc})")
 
 
 def open_corpus(

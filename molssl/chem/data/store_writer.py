@@ -16,7 +16,7 @@ from molssl.chem.data.parallel import ChunkResult
 from molssl.core.progress import Progress
 from molssl.errors import InputFileError
 
-STORE_FORMAT = 2
+STORE_FORMAT = 3  # 3: invalid.csv checksummed too
 META_FILE = "meta.json"
 INVALID_FILE = "invalid.csv"
 
@@ -28,6 +28,11 @@ def file_checksum(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_record(path: Path) -> dict:
+    """Size and checksum of a store file, as ``meta.json`` records them (checked each time the store is opened)."""
+    return {"bytes": path.stat().st_size, "blake2b": file_checksum(path)}
 
 
 class ArrayWriter:
@@ -54,9 +59,7 @@ class ArrayWriter:
         for handle in self.handles.values():
             handle.close()
         for name, spec in self.specs.items():
-            path = self.folder / f"{name}.bin"
-            spec["bytes"] = path.stat().st_size
-            spec["blake2b"] = file_checksum(path)
+            spec.update(file_record(self.folder / f"{name}.bin"))
         return self.specs
 
 
@@ -136,5 +139,6 @@ def write_store(results: Iterable[ChunkResult], folder: Path, *, source: Path, k
         "n_molecules": n_valid,
         "n_invalid": n_invalid,
         "arrays": writer.close(),
+        "files": {INVALID_FILE: file_record(folder / INVALID_FILE)},
     }
     (folder / META_FILE).write_text(json.dumps(meta, indent=1))

@@ -1,6 +1,9 @@
-"""Ensembles of property models: one prediction per task, averaged over members, and their spread."""
+"""Ensembles of property models: one prediction per task, averaged over members, their spread, and what
+the members' files say about trusting it (calibration, applicability domain)."""
 from __future__ import annotations
 
+import re
+from functools import cached_property
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -9,7 +12,14 @@ import torch
 
 from molssl.chem.data.batch import GraphBatch
 from molssl.chem.nn.property_model import PropertyModel
+from molssl.chem.serve.domain import ApplicabilityDomain
+from molssl.chem.serve.uncertainty import ConformalIntervals, PlattScaling, calibrate
 from molssl.errors import MolsslError
+
+
+def plain_name(text: str) -> str:
+    """``text`` as a column-name part: letters, digits, ``_ . + -``; anything else becomes ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", str(text)).strip("_") or "model"
 
 
 class PropertyEnsemble:
@@ -40,6 +50,7 @@ class PropertyEnsemble:
             raise MolsslError(f"model {name!r} mixes members trained with different featurizers ({sorted(featurizers)})")
         self.featurizer = featurizers.pop()
         self.features = tuple(sorted({f for m in self.members for f in m.features}))
+        self.device = torch.device("cpu")
 
     @property
     def n_members(self) -> int:
@@ -51,7 +62,22 @@ class PropertyEnsemble:
 
     def to(self, device: torch.device) -> "PropertyEnsemble":
         self.members = [m.to(device).eval() for m in self.members]
+        self.device = torch.device(device)
+        if "domain" in self.__dict__ and self.domain is not None:
+            self.domain.to(self.device)
         return self
+
+    @cached_property
+    def calibration(self) -> Optional[ConformalIntervals | PlattScaling]:
+        """Conformal intervals (regression) or Platt scaling (classification) from the members' validation
+        records; None when a member's file has none (made before molssl recorded them)."""
+        return calibrate(self.task_type, self.tasks, self.members)
+
+    @cached_property
+    def domain(self) -> Optional[ApplicabilityDomain]:
+        """The training molecules' domain (None for files made before molssl recorded it)."""
+        found = ApplicabilityDomain.of_members(self.members)
+        return found.to(self.device) if found is not None else None
 
     @torch.no_grad()
     def predict_batch(self, batch: GraphBatch) -> tuple[np.ndarray, np.ndarray]:
@@ -68,11 +94,14 @@ class PropertyEnsemble:
         var = (squares / count - mean ** 2).clamp(min=0)
         return mean.numpy(), var.sqrt().numpy()
 
-    def column(self, task: str, std: bool = False) -> str:
-        """Output column name, e.g. ``esol:logS [log10(mol/L)]`` or ``bbbp:P(BBB+) std``."""
-        label = self.task_labels.get(task, task)
-        units = f" [{self.units}]" if self.units and self.task_type == "regression" else ""
-        return f"{self.name}:{label}{' std' if std else ''}{units}"
+    def column(self, task: str, kind: str = "") -> str:
+        """Output column: ``esol``, ``esol_std``, ``esol_lower`` (one-task models), ``tox21_NR-AR`` (one per task)."""
+        base = plain_name(self.name) if len(self.tasks) == 1 else f"{plain_name(self.name)}_{plain_name(task)}"
+        return f"{base}_{kind}" if kind else base
+
+    def domain_column(self, kind: str) -> str:
+        """Applicability-domain column of this model: ``esol_in_domain``, ``esol_nearest_similarity``, ..."""
+        return f"{plain_name(self.name)}_{kind}"
 
 
 def load_ensemble(model: str | Path, device: str = "cpu") -> PropertyEnsemble:

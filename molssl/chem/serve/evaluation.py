@@ -50,11 +50,14 @@ def ensemble_test_predictions(run_dirs: str | Path | Sequence[str | Path], ensem
                           "targets of a per-target run, or seed-dependent splits); a test plot needs one shared split")
     rows = list(tests.pop())
     config = json.loads(next(f for d in folders for f in d.rglob("config.json")).read_text())
-    # the input's absolute path is recorded (newer runs), so the run directory works from any folder
-    csv = config.get("input") if config.get("csv") else None
-    data = load_labelled(dataset=config.get("dataset"), csv=csv or config.get("csv"),
-                         smiles_column=config.get("smiles_column"), targets=config.get("targets"),
-                         task=config.get("task"), metric=config.get("metric"),
+    # the input's absolute path is recorded (newer runs), so the run directory works from any folder:
+    # a CSV is read from there, a MoleculeNet set from the folder it was found in
+    given = Path(config["input"]) if config.get("input") else None
+    csv = str(given) if given is not None and config.get("csv") else config.get("csv")
+    if data_dir is None and config.get("dataset") and given is not None and given.is_file():
+        data_dir = str(given.parent)
+    data = load_labelled(dataset=config.get("dataset"), csv=csv, smiles_column=config.get("smiles_column"),
+                         targets=config.get("targets"), task=config.get("task"), metric=config.get("metric"),
                          data_dir=data_dir or config.get("data_dir"), featurizer=ensemble.featurizer,
                          extras=ensemble.features, progress=False)
     position_of_row = {int(r): i for i, r in enumerate(data.rows)}
@@ -74,3 +77,43 @@ def ensemble_test_predictions(run_dirs: str | Path | Sequence[str | Path], ensem
     labels = data.labels[positions][:, [data.tasks.index(t) for t in ensemble.tasks]]
     return TestPredictions(data.store.smiles(positions), labels, mean, std, list(ensemble.tasks), data.task_type,
                            data.metric, score(data.metric, labels, mean))
+
+
+SIMILARITY_BINS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.01)
+
+
+def test_reliability(ensemble: PropertyEnsemble, test: TestPredictions, coverage: float = 0.9) -> dict:
+    """How the ensemble's uncertainty and domain hold up on its test split: interval coverage and width
+    (regression) or Brier score and ECE before/after calibration (classification), the share of test
+    molecules in the domain, and the error by nearest-training similarity (the evidence for the threshold)."""
+    from molssl.chem.serve.domain import describe_smiles
+    from molssl.chem.serve.uncertainty import (ConformalIntervals, PlattScaling, brier_score,
+                                               expected_calibration_error)
+
+    out: dict = {"test_molecules": test.n_molecules}
+    y, mean = test.y_true, test.mean
+    calibration = ensemble.calibration
+    if isinstance(calibration, ConformalIntervals):
+        half = calibration.half_width(test.std, coverage)
+        labelled = ~np.isnan(y)
+        out.update(coverage=coverage, empirical_coverage=float((np.abs(y - mean) <= half)[labelled].mean()),
+                   mean_width=float((2 * half)[labelled].mean()), labelled=int(labelled.sum()))
+    if isinstance(calibration, PlattScaling):
+        after = calibration.apply(mean)
+        for name, p in (("before", mean), ("after", after)):
+            out[f"brier_{name}"] = float(np.nanmean([brier_score(p[:, j], y[:, j]) for j in range(y.shape[1])]))
+            out[f"ece_{name}"] = float(np.nanmean([expected_calibration_error(p[:, j], y[:, j])
+                                                   for j in range(y.shape[1])]))
+    if ensemble.domain is not None:
+        found = ensemble.domain.assess(describe_smiles(test.smiles))
+        error = np.nanmean(np.abs(y - mean), axis=1)  # per molecule, over its labelled tasks
+        out["in_domain"] = float(found.in_domain.mean())
+        out["error_in_domain"] = float(np.nanmean(error[found.in_domain])) if found.in_domain.any() else None
+        out["error_out_of_domain"] = float(np.nanmean(error[~found.in_domain])) if (~found.in_domain).any() else None
+        bins = np.digitize(found.similarity, SIMILARITY_BINS) - 1
+        out["error_by_similarity"] = [
+            {"similarity": f"{SIMILARITY_BINS[b]:.1f}-{min(SIMILARITY_BINS[b + 1], 1.0):.1f}",
+             "molecules": int((bins == b).sum()),
+             "mean_abs_error": float(np.nanmean(error[bins == b])) if (bins == b).any() else None}
+            for b in range(len(SIMILARITY_BINS) - 1)]
+    return out

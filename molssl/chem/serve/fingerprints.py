@@ -5,14 +5,17 @@ Featurization and batching are those of training (:mod:`molssl.chem.data.sources
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from molssl.chem.data.inputs import molecules_chunk
 from molssl.chem.data.sources import OK, SmilesBatches
 from molssl.chem.nn.encoders import MolecularEncoder
 from molssl.core.device import move_to, resolve_device, torch_threads
@@ -25,12 +28,14 @@ ERROR_MODES = ("raise", "nan")
 class InvalidSmilesInput(MolsslError, ValueError):
     """Some inputs are not valid molecules; ``.invalid`` lists (position, SMILES, reason)."""
 
-    def __init__(self, invalid: list[tuple[int, str, str]]) -> None:
+    PYTHON_HINT = "pass errors='nan' to get NaN rows for them"
+
+    def __init__(self, invalid: list[tuple[int, str, str]], hint: str = PYTHON_HINT) -> None:
         self.invalid = invalid
         shown = "; ".join(f"#{i}: {s!r} ({reason})" for i, s, reason in invalid[:10])
         more = f" and {len(invalid) - 10} more" if len(invalid) > 10 else ""
         super().__init__(f"{len(invalid)} invalid SMILES (0-based positions) — {shown}{more}. "
-                         "Fix or remove them, or pass errors='nan' to get NaN rows for them.")
+                         f"Fix or remove them, or {hint}.")
 
 
 def load_encoder(model: str | Path | MolecularEncoder = DEFAULT_ENCODER, device: str = "cpu") -> MolecularEncoder:
@@ -66,36 +71,72 @@ def invalid_inputs(smiles: Sequence[str], status: list[str]) -> list[tuple[int, 
     return [(i, s, st.removeprefix("invalid: ")) for i, (s, st) in enumerate(zip(smiles, status)) if st != OK]
 
 
-def _as_smiles_list(smiles: Sequence[str] | str) -> list[str]:
-    if isinstance(smiles, str):
-        return [smiles]
-    array = np.asarray(smiles, dtype=object)
+def _as_smiles_list(molecules: Any) -> list[str]:
+    """SMILES of the inputs: strings or RDKit molecules (written as SMILES), one by one, in a sequence, a Series,
+    a one-column table, or a DataFrame with a SMILES / ``Mol`` column."""
+    from rdkit import Chem
+
+    if isinstance(molecules, (str, Chem.Mol)):
+        molecules = [molecules]
+    if isinstance(molecules, pd.DataFrame) and molecules.shape[1] > 1:
+        return molecules_chunk(molecules).smiles
+    array = np.empty(len(molecules), dtype=object) if isinstance(molecules, list) else None
+    if array is not None:
+        array[:] = molecules  # element by element: a list of Mol objects stays 1-D
+    else:
+        array = np.asarray(molecules, dtype=object)
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]  # a one-column table (e.g. from ColumnTransformer)
     if array.ndim != 1:
         raise ValueError(f"expected a sequence of SMILES strings (or one column of them), got shape {array.shape}")
-    bad = [i for i, s in enumerate(array) if not isinstance(s, str)]
+    bad = [i for i, s in enumerate(array) if not isinstance(s, (str, Chem.Mol))]
     if bad:
-        raise ValueError(f"expected SMILES strings; position {bad[0]} holds {array[bad[0]]!r} "
+        raise ValueError(f"expected SMILES strings or RDKit molecules; position {bad[0]} holds {array[bad[0]]!r} "
                          f"({type(array[bad[0]]).__name__}){f' and {len(bad) - 1} more' if len(bad) > 1 else ''}")
-    return array.tolist()
+    return [s if isinstance(s, str) else Chem.MolToSmiles(s) if s.GetNumAtoms() else "" for s in array]
 
 
-def fingerprint(smiles: Sequence[str] | str, model: str | Path | MolecularEncoder = DEFAULT_ENCODER,
+def fingerprint_rows(encoder: MolecularEncoder, reader: Any, batch_size: int = 256, n_jobs: int = 1,
+                     progress: Optional[bool] = None) -> tuple[np.ndarray, list[str], pd.DataFrame]:
+    """(fingerprints, status, input table) of every row of a :class:`~molssl.chem.data.inputs.MoleculeReader`,
+    featurized and encoded chunk by chunk; rows without a valid molecule get NaN rows and their reason."""
+    from molssl.core.progress import Progress
+
+    features, status, tables = [], [], []
+    with Progress("fingerprints", total=None, enabled=progress) as bar:
+        for chunk in reader.chunks():
+            batches = SmilesBatches(chunk.smiles, batch_size, workers=n_jobs, progress=False, desc="fingerprints",
+                                    featurizer=encoder.config.featurizer)
+            features.append(encode_batches(encoder, batches))
+            reasons = chunk.reasons or {}
+            status += [f"invalid: {reasons[i]}" if i in reasons else st for i, st in enumerate(batches.status)]
+            tables.append(chunk.table)
+            bar.update(len(chunk))
+    if not tables:
+        raise MolsslError(f"{reader.name} contains no molecules")
+    return np.concatenate(features), status, pd.concat(tables)
+
+
+def fingerprint(smiles: Any, model: str | Path | MolecularEncoder = DEFAULT_ENCODER,
                 errors: str = "raise", batch_size: int = 256, device: str = "cpu", threads: Optional[int] = None,
-                workers: int = 1, progress: Optional[bool] = None) -> np.ndarray:
+                n_jobs: int = 1, progress: Optional[bool] = None, workers: Optional[int] = None) -> np.ndarray:
     """Learned fingerprints, (n, d) float32, rows in input order.
 
-    ``errors="raise"``: invalid SMILES raise :class:`InvalidSmilesInput` naming all of them;
-    ``errors="nan"``: they give rows of NaN. ``workers > 1`` featurizes in that many processes
-    while the encoder runs; ``threads`` sets torch's CPU threads for the call.
+    ``smiles``: SMILES strings or RDKit molecules (one, a sequence, a pandas Series, or a DataFrame
+    with a SMILES/``Mol`` column). ``errors="raise"``: invalid SMILES raise
+    :class:`InvalidSmilesInput` naming all of them; ``errors="nan"``: they give rows of NaN.
+    ``n_jobs > 1`` featurizes in that many processes while the encoder runs (``workers`` is its old
+    name); ``threads`` sets torch's CPU threads for the call.
     """
     if errors not in ERROR_MODES:
         raise ValueError(f"errors must be one of {ERROR_MODES}, got {errors!r}")
+    if workers is not None:
+        warnings.warn("workers= is now n_jobs= (scikit-learn's name)", DeprecationWarning, stacklevel=2)
+        n_jobs = workers
     smiles = _as_smiles_list(smiles)
     encoder = load_encoder(model, device)
     with torch_threads(threads):
-        out, status = encode_smiles(encoder, smiles, batch_size, workers, progress)
+        out, status = encode_smiles(encoder, smiles, batch_size, n_jobs, progress)
     invalid = invalid_inputs(smiles, status)
     if invalid and errors == "raise":
         raise InvalidSmilesInput(invalid)
@@ -108,16 +149,18 @@ class MolecularFingerprint(TransformerMixin, BaseEstimator):
     ``fit`` loads the encoder (``model``: a shipped encoder name, an ``encoder.pt`` or a fine-tuned
     ``model.pt``) into ``encoder_``; it learns nothing from the data, so pipelines can wrap it
     freely. ``errors="nan"`` turns invalid SMILES into NaN rows (follow it with an imputer);
-    ``n_threads`` and ``batch_size`` control speed. Pickling keeps the loaded encoder.
+    ``n_threads``, ``n_jobs`` (featurization processes) and ``batch_size`` control speed. RDKit ``Mol``
+    objects are accepted as well as SMILES. Pickling keeps the loaded encoder.
     """
 
     def __init__(self, model: str = DEFAULT_ENCODER, batch_size: int = 256, n_threads: Optional[int] = None,
-                 device: str = "cpu", errors: str = "raise") -> None:
+                 device: str = "cpu", errors: str = "raise", n_jobs: int = 1) -> None:
         self.model = model
         self.batch_size = batch_size
         self.n_threads = n_threads
         self.device = device
         self.errors = errors
+        self.n_jobs = n_jobs
 
     def fit(self, X, y=None) -> "MolecularFingerprint":  # noqa: N803 - scikit-learn's names
         if self.errors not in ERROR_MODES:
@@ -133,7 +176,7 @@ class MolecularFingerprint(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "encoder_")
         smiles = _as_smiles_list(X)
         with torch_threads(self.n_threads):
-            out, status = encode_smiles(self.encoder_, smiles, self.batch_size, progress=False)
+            out, status = encode_smiles(self.encoder_, smiles, self.batch_size, self.n_jobs, progress=False)
         invalid = invalid_inputs(smiles, status)
         if invalid and self.errors == "raise":
             raise InvalidSmilesInput(invalid)

@@ -23,6 +23,7 @@ from torch import Tensor
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.nn.property_model import PropertyModel
 from molssl.chem.serve import zoo
+from molssl.chem.serve.reliability import verify_reliability
 from molssl.core.checkpoint import (CorruptFileError, atomic_save, load_checkpoint, require_keys, state_digest,
                                     verify_digest)
 from molssl.errors import MolsslError
@@ -79,7 +80,9 @@ def save_property_model(model: PropertyModel, path: str | Path, extra: Optional[
 
 
 def property_model_from(meta: dict, state: dict, path: str | Path, may_miss: str = "") -> PropertyModel:
-    """A :class:`PropertyModel` rebuilt from a file's description and loaded with ``state``."""
+    """A :class:`PropertyModel` rebuilt from a file's description and loaded with ``state``; its calibration
+    and applicability-domain data (when the file has them) are checked against their digest."""
+    verify_reliability(meta, path)
     model = PropertyModel(_encoder_config(meta.get("encoder_config"), path), meta["tasks"], meta["task_type"],
                           meta.get("smiles_column", "smiles"), meta.get("units"), meta.get("freeze_encoder", False),
                           features=meta.get("features", ()))

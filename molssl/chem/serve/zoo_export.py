@@ -57,8 +57,11 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
     for entry, model in zip(packed, members):
         entry["meta"]["units"] = units or model.units
     restored = [member_from_packed(e) for e in packed]
+    restored = _with_reliability(packed, restored)
     full = ensemble_test_predictions(folders, PropertyEnsemble(name, members), data_dir)
-    small = ensemble_test_predictions(folders, PropertyEnsemble(name, restored), data_dir)
+    shipped = PropertyEnsemble(name, restored)
+    small = ensemble_test_predictions(folders, shipped, data_dir)
+    notes = " ".join(filter(None, [notes, reliability_note(shipped, small)]))
     budget = dict(results["budget"], seeds=[s for r in runs for s in r["budget"]["seeds"]])
     card = ModelCard(
         name=name, kind="property", title=title, description=description, training_data=training_data,
@@ -73,6 +76,50 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
     )
     folder = (Path(models_dir) if models_dir is not None else MODELS_DIR) / name
     return _finish(folder, {"format": ZOO_FORMAT, "members": packed}, card)
+
+
+def _with_reliability(packed: list[dict], restored: list) -> list:
+    """Members' calibration records re-predicted with the packed weights (what will be shipped), and one copy
+    of a training domain that several members share (the file stores an object referenced twice once)."""
+    from molssl.chem.serve.predict import predict_member
+    from molssl.chem.serve.reliability import refreshed
+
+    shared: list[dict] = []
+    for entry, member in zip(packed, restored):
+        record = entry["meta"].get("calibration")
+        if record is None:
+            continue
+        entry["meta"].update(refreshed(entry["meta"], predict_member(member, record["smiles"])[0]))
+        domain = entry["meta"].get("domain")
+        same = next((d for d in shared if d["smiles"] == domain["smiles"] and
+                     np.array_equal(d["fingerprints"], domain["fingerprints"])), None) if domain else None
+        if same is not None:
+            entry["meta"]["domain"] = same
+        elif domain is not None:
+            shared.append(domain)
+    return [member_from_packed(e) for e in packed]
+
+
+def reliability_note(ensemble: PropertyEnsemble, test, coverage: float = 0.9) -> str:
+    """One paragraph for the model card: how the shipped ensemble's uncertainty and domain did on its test split."""
+    from molssl.chem.serve.evaluation import test_reliability
+
+    if ensemble.calibration is None and ensemble.domain is None:
+        return ""
+    found = test_reliability(ensemble, test, coverage)
+    parts = []
+    if "empirical_coverage" in found:
+        parts.append(f"{coverage:.0%} split-conformal interval ({ensemble.calibration.describe(coverage)[0]}): covers "
+                     f"{found['empirical_coverage']:.1%} of the {found['labelled']} test labels, mean width "
+                     f"{found['mean_width']:.3g}{' ' + ensemble.units if ensemble.units else ''}.")
+    if "brier_before" in found:
+        parts.append(f"Platt-calibrated probabilities: test Brier {found['brier_before']:.4f} -> {found['brier_after']:.4f}, "
+                     f"ECE {found['ece_before']:.4f} -> {found['ece_after']:.4f} (mean over tasks).")
+    if "in_domain" in found:
+        parts.append(f"Applicability domain ({len(ensemble.domain.smiles)} training molecules, ECFP4 similarity "
+                     f">= {ensemble.domain.threshold:.2f}, atoms and descriptor ranges of the training set): "
+                     f"{found['in_domain']:.0%} of test molecules in the domain.")
+    return "Uncertainty and domain, measured on the test split: " + " ".join(parts)
 
 
 def export_encoder(run_dir: str | Path, name: str, *, title: str, description: str, training_data: str,

@@ -145,3 +145,61 @@ def test_shipped_encoder():
     assert out.shape == (len(SMILES), 512) and np.isfinite(out).all()
     cosine = out @ out.T / np.outer(np.linalg.norm(out, axis=1), np.linalg.norm(out, axis=1))
     assert cosine[0, 1] < 0.9999  # distinct molecules get distinct fingerprints
+
+
+def test_mol_objects_and_series_are_accepted(encoder_path):
+    from rdkit import Chem
+
+    expected = fingerprint(SMILES, model=encoder_path)
+    mols = [Chem.MolFromSmiles(s) for s in SMILES]
+    np.testing.assert_allclose(fingerprint(mols, model=encoder_path), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fingerprint(pd.Series(mols, index=range(10, 16)), model=encoder_path), expected,
+                               rtol=1e-5, atol=1e-6)
+    est = MolecularFingerprint(model=str(encoder_path)).fit(mols)
+    np.testing.assert_allclose(est.transform(mols), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cli_output_checks_and_names(encoder_path, tmp_path, monkeypatch):
+    import molssl.cli.fingerprint as cli_fingerprint
+
+    runner = CliRunner()
+    out = tmp_path / "out" / "FPU.NPY"
+    result = runner.invoke(app, ["fingerprint", "-s", "CCO", "c1ccccc1", "-o", str(out), "-m", str(encoder_path)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and not (tmp_path / "out" / "FPU.NPY.npy").exists() and str(out) in result.output
+    assert np.load(out).shape == (2, 16)
+    result = runner.invoke(app, ["fingerprint", "-s", "C1CC(", "CCO", "-o", str(out), "-m", str(encoder_path),
+                                 "--errors", "raise"])
+    assert result.exit_code == 2 and "--errors nan" in result.output and "errors='nan'" not in result.output
+    monkeypatch.setattr(cli_fingerprint, "parquet_available", lambda: False)
+    result = runner.invoke(app, ["fingerprint", "-s", "CCO", "-o", str(tmp_path / "f.parquet"), "-m", "no-such-model"])
+    assert result.exit_code == 2 and "pyarrow" in result.output  # said before the model is even looked up
+    result = runner.invoke(app, ["fingerprint", "-s", "CCO", "-o", str(tmp_path), "-m", str(encoder_path)])
+    assert result.exit_code == 2 and "is a folder" in result.output
+    taken = tmp_path / "taken.csv"
+    taken.write_text("smiles,status\nCCO,mine\n")
+    result = runner.invoke(app, ["fingerprint", "-i", str(taken), "-o", str(tmp_path / "f.csv"), "-m", str(encoder_path)])
+    assert result.exit_code == 2 and "already has column(s) status" in result.output
+
+
+def test_cli_reads_sd_files_and_stdin(encoder_path, tmp_path):
+    from rdkit import Chem
+
+    sdf = tmp_path / "m.sdf"
+    writer = Chem.SDWriter(str(sdf))
+    for i, smiles in enumerate(["CCO", "c1ccccc1"]):
+        mol = Chem.MolFromSmiles(smiles)
+        mol.SetProp("_Name", f"m{i}")
+        writer.write(mol)
+    writer.close()
+    runner = CliRunner()
+    result = runner.invoke(app, ["fingerprint", "-i", str(sdf), "-o", str(tmp_path / "f.csv"), "-m", str(encoder_path)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "f.csv")
+    assert table["name"].tolist() == ["m0", "m1"] and table["status"].tolist() == ["ok", "ok"]
+    expected = fingerprint(["CCO", "c1ccccc1"], model=encoder_path)
+    np.testing.assert_allclose(table[[f"fp{i}" for i in range(16)]].to_numpy(), expected, rtol=1e-5, atol=1e-6)
+    result = runner.invoke(app, ["fingerprint", "-i", "-", "-o", str(tmp_path / "s.npy"), "-m", str(encoder_path)],
+                           input="CCO\nc1ccccc1\n")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(np.load(tmp_path / "s.npy"), expected, rtol=1e-5, atol=1e-6)
