@@ -72,7 +72,7 @@ def finetune(
 ) -> None:
     """Fine-tune an encoder (or train one from scratch, or run a baseline) on a MoleculeNet set or your own CSV."""
     from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
-    from molssl.chem.tasks.reports import format_score
+    from molssl.chem.tasks.reports import describe_score
 
     if csv is not None:
         require_input_file(csv)
@@ -90,5 +90,5 @@ def finetune(
     )
     results = run_finetune(config, log=lambda message: typer.echo(message, err=True))
     typer.echo(f"{results['dataset']} ({results['method']}, {results['protocol']}, {results['split']} split): "
-               f"test {results['metric']} {format_score(results['metric'], results['mean'], results['std'])} "
+               f"test {describe_score(results['metric'], results['mean'], results['std'])} "
                f"over seeds {config.seeds}; results in {out / 'results.json'}")

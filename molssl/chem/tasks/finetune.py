@@ -51,7 +51,8 @@ from molssl.chem.tasks.baselines import BASELINE_EXTRAS, BASELINES, run_baseline
 from molssl.chem.tasks.groups import (PROTOCOLS, SPLIT_EXTRAS, SPLITS, TaskGroup, cap_training_set, group_dir,
                                       make_split, split_to_rows, task_groups)
 from molssl.chem.tasks.metrics import HIGHER_IS_BETTER, score, task_scores
-from molssl.chem.tasks.reports import results_markdown, summarize, write_history, write_invalid, write_predictions
+from molssl.chem.tasks.reports import (describe_score, results_markdown, summarize, write_history, write_invalid,
+                                       write_predictions)
 from molssl.core.checkpoint import seed_everything
 from molssl.core.device import move_to, resolve_device, torch_threads
 from molssl.core.fit import SCHEDULES, FitConfig, fit
@@ -294,7 +295,8 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
     (out_dir / "checkpoint.pt").unlink(missing_ok=True)  # model.pt is the product; the checkpoint only served resume
     stopped = f", stopped early after {state.epoch}" if state.stopped_early else ""
     log(f"  {data.name}/{group.name} seed {seed}: best epoch {result.best_epoch + 1}/{config.epochs}{stopped}, "
-        f"valid {data.metric} {result.valid:.4f}, test {result.test:.4f} ({result.seconds:.0f} s, {precision})")
+        f"valid {describe_score(data.metric, result.valid)}, test {describe_score(data.metric, result.test)} "
+        f"({result.seconds:.0f} s, {precision})")
     return result
 
 
@@ -392,8 +394,8 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
                 result = train_model(data, group, split, seed, config, encoder_config, pretrained_state, seed_dir, log)
             else:
                 result = baseline_model(data, group, split, seed, config, seed_dir)
-                log(f"  {data.name}/{group.name} seed {seed}: {config.method} valid {result.valid:.4f}, "
-                    f"test {result.test:.4f}")
+                log(f"  {data.name}/{group.name} seed {seed}: {config.method} valid "
+                    f"{describe_score(data.metric, result.valid)}, test {describe_score(data.metric, result.test)}")
             done.write_text(json.dumps(asdict(result)))
             per_seed[seed].append(result)
 

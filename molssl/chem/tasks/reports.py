@@ -37,6 +37,12 @@ def format_score(metric: str, value: Optional[float], std: Optional[float] = Non
     return text if std is None else f"{text} ± {std * scale:.{digits}f}"
 
 
+def describe_score(metric: str, value: Optional[float], std: Optional[float] = None) -> str:
+    """A score for a sentence, with its metric and unit: ``ROC-AUC 81.2 %``, ``RMSE 0.799`` (one format everywhere)."""
+    unit = " %" if metric == "roc_auc" else ""
+    return f"{'ROC-AUC' if metric == 'roc_auc' else metric.upper()} {format_score(metric, value, std)}{unit}"
+
+
 def results_markdown(results: dict) -> str:
     """The run's results as a markdown table (one row per seed plus the mean)."""
     metric = results["metric"]

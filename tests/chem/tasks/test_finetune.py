@@ -183,7 +183,7 @@ def test_cli_finetune_on_a_user_csv(tmp_path, labelled_csv):
     assert result.exit_code == 0, result.output
     saved = json.loads((tmp_path / "cli" / "results.json").read_text())
     assert [s["seed"] for s in saved["seeds"]] == [0, 1] and saved["protocol"] == "multitask"
-    assert "test roc_auc" in result.output
+    assert "test ROC-AUC" in result.output and " %" in result.output  # one score format: percent with its unit
 
 
 def test_bbbp_molclr_protocol_leaves_out_unparsable_molecules(tmp_path, shared_data):
