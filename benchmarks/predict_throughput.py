@@ -121,6 +121,8 @@ def main() -> None:
             runs.append(run_command(args.model, args.moses, n, [], Path(folder)))
             print(json.dumps(runs[-1]), flush=True)
     results["runs"] = runs
+    results["forward_floor_end_per_s"] = round(forward_floor(args.model, args.moses, args.floor_size, args.batch_size,
+                                                             args.repeats), 1)  # the machine may be shared
     results["machine_end"] = machine()
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

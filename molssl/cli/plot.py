@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import zlib
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -76,7 +77,10 @@ def _plot_map(path: Path, output: Path, smiles_column: Optional[str], color_by: 
     if (color_by is None) == (color_model is None):
         raise typer.BadParameter("map: give exactly one of --color-by COLUMN or --color-model MODEL")
     column = resolve_smiles_column(path, smiles_column)
-    table = read_input_table(path, column)
+    try:
+        table = read_input_table(path, column)
+    except (EOFError, zlib.error) as exc:  # a gzip cut short: name the file (the reader does not)
+        raise MolsslError(f"cannot read {path}: it is truncated or damaged ({exc})") from None
     smiles = table[column or "smiles"].tolist()
     if color_by is not None:
         if color_by not in table.columns:

@@ -39,6 +39,7 @@ def test_truncated_gzip_csv_is_named(molssl, tmp_path):
     path = truncated_gzip(tmp_path / "mine.csv.gz", "smiles,y\n" + "".join(f"{s},{i % 7}\n"
                                                                        for i, s in enumerate(many_rows())))
     refused(molssl("finetune", "--csv", path, *CSV_TASK, *TINY_FINETUNE, "--out", tmp_path / "run"), path)
+    refused(molssl("plot", "map", path, "--color-by", "y", "-o", tmp_path / "map.png"), path)
 
 
 def test_truncated_data_set_file_is_an_error_not_aborted(molssl, tmp_path, shared_data):
