@@ -76,7 +76,7 @@ def pretrain(
     require_input_file(smiles)
     check_device(device)
     check_positive(epochs=epochs, max_steps=max_steps, checkpoint_every=checkpoint_every, lr=lr, workers=workers,
-                   max_atoms=max_atoms)  # here, so the sentence names the flag (the library names its setting)
+                   max_atoms=max_atoms, emb_dim=emb_dim, feat_dim=feat_dim, num_layers=num_layers)  # here, so the sentence names the flag (the library names its setting)
 
     imolclr_options = {"lambda1": lambda1, "lambda2": lambda2, "max_fragments": max_fragments}
     imolclr_options = {k: v for k, v in imolclr_options.items() if v is not None}

@@ -139,4 +139,4 @@ def graphs_to_arrays(graphs: Sequence[MolGraph], atom_width: int = 2, bond_width
     np.cumsum([g.bonds.shape[0] for g in graphs], out=bond_ptr[1:])
     atoms = np.concatenate([g.atoms for g in graphs]) if graphs else np.zeros((0, atom_width), np.uint8)
     bonds = np.concatenate([g.bonds for g in graphs]).astype(np.int16) if graphs else np.zeros((0, bond_width), np.int16)
-    return GraphArrays(atoms.astype(np.uint8), atom_ptr, bonds.reshape(len(bonds), -1), bond_ptr)
+    return GraphArrays(atoms.astype(np.uint8), atom_ptr, bonds, bond_ptr)

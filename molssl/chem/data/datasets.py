@@ -23,9 +23,13 @@ import tempfile
 import urllib.error
 import urllib.request
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
+
+from molssl.core.checkpoint import current_umask
+from molssl.errors import InputFileError
 
 
 BASE_URL = "https://deepchemdata.s3-us-west-1.amazonaws.com/datasets/"
@@ -199,7 +203,10 @@ def find_local(name: str, data_dir: Optional[str | os.PathLike] = None) -> Optio
 
 def _read_bytes(path: Path) -> bytes:
     raw = path.read_bytes()
-    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    try:
+        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+    except (EOFError, OSError, zlib.error) as exc:  # a truncated or damaged download
+        raise InputFileError(f"{path} is truncated or damaged (not a complete gzip file: {exc}); download it again") from None
 
 
 def normalised_md5(content: bytes) -> str:
@@ -229,6 +236,7 @@ def fetch(name: str, data_dir: Optional[str | os.PathLike] = None, timeout: floa
     dest = dest_dir / spec.file_name
     dest_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{spec.file_name}.", suffix=".part", dir=dest_dir)
+    os.chmod(tmp, 0o666 & ~current_umask())  # a shared data folder stays readable to its group, as other files
     try:
         with os.fdopen(fd, "wb") as out:
             try:

@@ -21,7 +21,8 @@ from rdkit import Chem
 from rdkit.Chem import rdchem
 
 from molssl.chem.data.featurize import (_BOND_DIR, _CHIRALITY, MASK_ATOM, NUM_ATOM_TYPES, SELF_LOOP_BOND, Featurizer,
-                                        GraphResults, InvalidMolecule, MolGraph, try_smiles_to_graph)
+                                        GraphResults, InvalidMolecule, MolGraph, bonds_in_order,
+                                        try_smiles_to_graph)
 
 RICH_VERSION = "rich-v1"
 CHARGE_RANGE = 4  # formal charges -4..+4 have their own index; others share one
@@ -65,7 +66,7 @@ def rich_graph(mol: Chem.Mol) -> MolGraph:
         raise InvalidMolecule("molecule has no heavy atoms")
     atoms = np.array([_atom_row(a) for a in mol.GetAtoms()], dtype=np.uint8).reshape(n, len(ATOM_VOCAB))
     rows = []
-    for bond in mol.GetBonds():
+    for bond in bonds_in_order(mol):
         kind = _BOND_TYPE.get(bond.GetBondType())
         if kind is None:
             raise InvalidMolecule(f"unsupported bond type {bond.GetBondType().name}")

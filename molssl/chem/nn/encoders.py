@@ -69,7 +69,12 @@ class EncoderConfig:
         if self.pool not in _POOLS:
             raise ValueError(f"pool must be one of {sorted(_POOLS)}, got {self.pool!r}")
         if self.num_layers < 2:
-            raise ValueError("an encoder needs at least 2 layers")
+            raise ValueError(f"an encoder needs at least 2 layers, got num_layers={self.num_layers}")
+        for name in ("emb_dim", "feat_dim", "proj_dim"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
 
     def to_dict(self) -> dict:
         return asdict(self)

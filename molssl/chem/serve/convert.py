@@ -24,6 +24,7 @@ from torch import Tensor
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.data.featurize import NUM_CHIRALITY_TAGS
 from molssl.chem.tasks.pretrain import ENCODER_FILE, save_encoder
+from molssl.core.checkpoint import load_checkpoint
 from molssl.errors import MolsslError
 
 _GCN_BOND = re.compile(r"^gnns\.(\d+)\.edge_embedding([12])\.weight$")
@@ -86,10 +87,7 @@ def convert_molclr(src: str | Path, dst: str | Path) -> tuple[Path, list[str]]:
     src, dst = Path(src), Path(dst)
     if not src.is_file():
         raise MolsslError(f"no MolCLR checkpoint at {src}")
-    try:
-        state = torch.load(src, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise MolsslError(f"{src} is not a readable PyTorch state dict: {exc}") from exc
+    state = load_checkpoint(src)  # never runs code from the file; one sentence when it is unsafe or unreadable
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

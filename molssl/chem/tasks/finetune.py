@@ -336,9 +336,10 @@ def load_run_data(config: FinetuneConfig, featurizer: str) -> LabelledData:
 def run_finetune(config: FinetuneConfig, log: Callable[[str], None] = print) -> dict:
     """Train (or fit the baseline) for every group and seed; write the run directory; return ``results``."""
     out = Path(config.out)
-    if (out / "results.json").exists():
+    ours = is_finetune_run(out)
+    if ours and (out / "results.json").exists():
         raise MolsslError(f"{out} already holds finished results; choose another --out")
-    check_output_dir(out, resume=config.resume, holds_run=(out / "config.json").is_file() and is_finetune_run(out))
+    check_output_dir(out, resume=config.resume, holds_run=ours)
     with locked_run_dir(out), torch_threads(config.threads):
         return _run(config, out, log)
 

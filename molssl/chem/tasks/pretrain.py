@@ -21,11 +21,12 @@ from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.nn.objectives import OBJECTIVES, STORE_EXTRAS
 from molssl.chem.serve.loading import ENCODER_FILE, save_encoder
 from molssl.core import distributed as dist
-from molssl.core.checkpoint import load_checkpoint, seed_everything
+from molssl.core.checkpoint import seed_everything
 from molssl.core.config_compat import VERSION_KEY, DefaultChange, fill_defaults, register_changes
 from molssl.core.fit import FitConfig, fit
 from molssl.core.precision import resolve_precision
 from molssl.core.rundir import check_output_dir, locked_run_dir, refuse_changed_resume
+from molssl.core.trainer import load_training_checkpoint
 from molssl.errors import MolsslError
 
 
@@ -80,12 +81,6 @@ class PretrainConfig:
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             raise MolsslError(f"--temperature must be a positive number, got {self.temperature} (0 divides by zero; "
                               "MolCLR uses 0.1)")
-        for flag, value in (("--emb-dim", self.encoder.emb_dim), ("--feat-dim", self.encoder.feat_dim),
-                            ("--num-layers", self.encoder.num_layers)):
-            if value < 1:
-                raise MolsslError(f"{flag} must be positive, got {value}")
-        if not 0.0 <= self.encoder.dropout < 1.0:
-            raise MolsslError(f"--dropout must lie in [0, 1), got {self.encoder.dropout}")
         self.augmentations = tuple(self.augmentations)
         self.fit_config()  # validates epochs, steps, lr, checkpoint interval, precision
 
@@ -136,13 +131,14 @@ def pretrain(config: PretrainConfig, log: Callable[[str], None] = print) -> dict
         out = check_output_dir(config.out, resume=config.resume)
         config = replace(config, input_sha256=_sha256(Path(config.smiles)))
         if config.resume:  # before featurizing or writing anything
-            record = load_checkpoint(out / "checkpoint.pt").get("config", {})
+            record = load_training_checkpoint(out / "checkpoint.pt").get("config", {})
             saved = record.get("pretrain") if isinstance(record, dict) else None
             if not isinstance(saved, dict):
                 raise MolsslError(f"{out / 'checkpoint.pt'} is not a molssl pre-training checkpoint")
             saved = fill_defaults("pretrain", saved, record.get(VERSION_KEY), log, source=str(out))
-            unverified = () if saved.get("input_sha256") else ("input_sha256",)  # runs older than 0.2.0
-            refuse_changed_resume(out, saved, config.to_dict(), RESUME_MAY_CHANGE + _RUNTIME_SETTINGS + unverified)
+            # the corpus is compared by content, so its file may move; runs older than 0.2.0 recorded only the path
+            moved = ("smiles",) if saved.get("input_sha256") else ("input_sha256",)
+            refuse_changed_resume(out, saved, config.to_dict(), RESUME_MAY_CHANGE + _RUNTIME_SETTINGS + moved)
         with locked_run_dir(out):
             return _pretrain(config, device, log)
 
