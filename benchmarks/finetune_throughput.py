@@ -23,7 +23,7 @@ import torch
 from molssl.chem.data.labelled import load_dataset
 from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.nn.property_model import PropertyModel
-from molssl.chem.tasks.finetune import FinetuneObjective, batches_for
+from molssl.chem.tasks.training import FinetuneObjective, batches_for
 from molssl.core.device import autocast
 from molssl.core.fit import FitConfig, make_optimizer
 from molssl.core.precision import cpu_description

@@ -26,7 +26,6 @@ import itertools
 import json
 import multiprocessing
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path

@@ -37,7 +37,7 @@ BASELINES = ("rf-ecfp", "rf-rdkit2d", "delaney", "chemprop")
 
 def run(args: argparse.Namespace) -> None:
     encoders = dict(item.split("=", 1) for item in args.encoder)
-    configs = [c.split(":", 1) for c in args.configs] if args.configs else [
+    configs = [c.split(":", 1) for c in args.configs] if args.configs is not None else [
         (featurizer, features) for featurizer in args.featurizers for features in args.features]
     for seed in args.seeds:
         root = Path(args.out) / f"seed{seed}"
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--featurizers", nargs="+", default=list(FEATURIZERS))
     parser.add_argument("--features", nargs="+", default=list(FEATURES))
-    parser.add_argument("--configs", nargs="*", help="FEATURIZER:FEATURES pairs instead of the full grid")
+    parser.add_argument("--configs", nargs="*", help="FEATURIZER:FEATURES pairs instead of the full grid (none: baselines only)")
     parser.add_argument("--init", nargs="+", default=["random-init", "pretrained"], help="GNN columns to run")
     parser.add_argument("--protocol", default="auto", help="molclr-per-target, multitask or auto (the default)")
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES))

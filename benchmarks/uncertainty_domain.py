@@ -36,7 +36,7 @@ from molssl.chem.serve.evaluation import TestPredictions, test_reliability
 from molssl.chem.serve.loading import load_shipped_members, save_property_model
 from molssl.chem.serve.reliability import reliability_extras
 from molssl.chem.serve.uncertainty import ConformalIntervals
-from molssl.chem.tasks.finetune import predict_positions
+from molssl.chem.tasks.training import predict_positions
 from molssl.chem.tasks.groups import make_split, task_groups
 from molssl.chem.tasks.metrics import score
 

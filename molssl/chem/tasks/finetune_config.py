@@ -1,0 +1,108 @@
+"""What one fine-tuning run is: :class:`FinetuneConfig`, validated when made (defaults: :mod:`molssl.chem.tasks.finetune`)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Optional, Sequence
+
+from molssl.chem.nn.encoders import EncoderConfig
+from molssl.chem.nn.property_model import FEATURE_SETS
+from molssl.chem.tasks.baselines import BASELINES
+from molssl.chem.tasks.groups import PROTOCOLS, SPLITS
+from molssl.core.fit import SCHEDULES
+from molssl.core.precision import CHOICES as PRECISIONS
+from molssl.errors import MolsslError
+
+
+METHODS = ("finetune", *BASELINES, "chemprop")
+CLASS_WEIGHTS = ("none", "balanced")
+DEFAULT_ENCODER = "molclr-gin"  # what --csv fine-tunes from unless --pretrained says otherwise
+
+
+@dataclass
+class FinetuneConfig:
+    """One fine-tuning run (all seeds); saved as ``config.json`` and inside ``results.json``.
+
+    Either ``dataset`` (a MoleculeNet name) or ``csv`` + ``targets`` + ``task`` is given.
+    ``protocol`` defaults to ``molclr-per-target`` for MoleculeNet sets, ``multitask`` for CSVs.
+    ``pretrained`` names an encoder (shipped name, run directory, ``encoder.pt``) or ``none``;
+    unset, a ``--csv`` starts from :data:`DEFAULT_ENCODER` and a ``--dataset`` from random weights.
+    ``encoder`` is used only for random initialization; its dropout is replaced by ``dropout``
+    either way. ``method`` other than ``finetune`` runs that baseline on the same molecules and splits.
+    """
+
+    out: str
+    dataset: Optional[str] = None
+    csv: Optional[str] = None
+    smiles_column: Optional[str] = None
+    targets: Optional[Sequence[str]] = None
+    task: Optional[str] = None
+    metric: Optional[str] = None
+    units: Optional[str] = None
+    method: str = "finetune"
+    pretrained: Optional[str] = None
+    protocol: Optional[str] = None
+    split: str = "scaffold"
+    seeds: Sequence[int] = (0,)
+    epochs: int = 100
+    batch_size: int = 32
+    lr_head: float = 5e-4
+    lr_encoder: float = 1e-4
+    weight_decay: float = 1e-6
+    dropout: float = 0.3
+    freeze_encoder: bool = False
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    features: str = "none"
+    patience: Optional[int] = None
+    class_weight: str = "none"
+    schedule: str = "constant"
+    warmup_fraction: float = 0.0
+    precision: str = "auto"
+    max_train_molecules: Optional[int] = None
+    data_dir: Optional[str] = None
+    cache_dir: Optional[str] = None
+    workers: Optional[int] = 1
+    device: str = "auto"
+    threads: Optional[int] = None
+    progress: bool = True
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoder, dict):
+            self.encoder = EncoderConfig(**self.encoder)
+        if (self.dataset is None) == (self.csv is None):
+            raise MolsslError("give either a MoleculeNet --dataset or your own --csv, not both or neither")
+        if self.csv is not None and (not self.targets or self.task is None):
+            raise MolsslError("a --csv needs --targets (one or more label columns) and --task classification|regression")
+        if self.protocol is None:
+            self.protocol = "molclr-per-target" if self.dataset else "multitask"
+        if self.csv is not None and self.pretrained is None and self.method == "finetune":
+            self.pretrained = DEFAULT_ENCODER
+        for value, allowed, what in ((self.protocol, PROTOCOLS, "--protocol"), (self.split, SPLITS, "--split"),
+                                     (self.method, METHODS, "method"), (self.features, tuple(FEATURE_SETS), "--features"),
+                                     (self.class_weight, CLASS_WEIGHTS, "--class-weight"),
+                                     (self.schedule, SCHEDULES, "--schedule"), (self.precision, PRECISIONS, "--precision")):
+            if value not in allowed:
+                raise MolsslError(f"unknown {what} {value!r}; choose from {', '.join(allowed)}")
+        if not self.seeds:
+            raise MolsslError("give at least one seed")
+        for flag, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size)):
+            if not isinstance(value, int) or value < 1:
+                raise MolsslError(f"{flag} must be a positive whole number, got {value}")
+        for flag, value in (("--lr-head", self.lr_head), ("--lr-encoder", self.lr_encoder)):
+            if not value > 0:
+                raise MolsslError(f"{flag} must be a positive learning rate, got {value}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise MolsslError(f"--dropout must lie in [0, 1), got {self.dropout}")
+        if self.threads is not None and self.threads < 1:
+            raise MolsslError(f"--threads must be at least 1, got {self.threads}")
+        if self.max_train_molecules is not None and self.max_train_molecules < 2:
+            raise MolsslError("--max-train-molecules must be at least 2")
+        if self.patience is not None and self.patience < 1:
+            raise MolsslError(f"--patience must be at least 1 epoch, got {self.patience}")
+        if self.pretrained is not None and str(self.pretrained).lower() == "none":
+            self.pretrained = None
+        self.seeds = [int(s) for s in self.seeds]
+        self.targets = list(self.targets) if self.targets else None
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,198 @@
+"""Training one fine-tuned model (one task group, one seed) on :func:`molssl.core.fit.fit`, or fitting a baseline
+on the same split; the run around them is :mod:`molssl.chem.tasks.finetune`."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from molssl import __version__
+from molssl.chem.data.batch import GraphBatch
+from molssl.chem.data.labelled import LabelledData
+from molssl.chem.data.sources import StoreBatches
+from molssl.chem.data.splits import Split
+from molssl.chem.nn.encoders import EncoderConfig
+from molssl.chem.nn.property_model import PropertyModel, feature_extras, masked_loss
+from molssl.chem.serve.loading import MODEL_FILE, save_property_model
+from molssl.chem.serve.reliability import reliability_extras
+from molssl.chem.tasks.baselines import run_baseline
+from molssl.chem.tasks.finetune_config import FinetuneConfig
+from molssl.chem.tasks.groups import TaskGroup
+from molssl.chem.tasks.metrics import HIGHER_IS_BETTER, score, task_scores
+from molssl.chem.tasks.reports import describe_score, write_history, write_predictions
+from molssl.core.checkpoint import seed_everything
+from molssl.core.device import move_to, resolve_device
+from molssl.core.fit import FitConfig, fit
+from molssl.core.precision import resolve_precision
+from molssl.core.trainer import Selection
+from molssl.errors import MolsslError
+
+
+class FinetuneObjective(nn.Module):
+    """The training module :func:`molssl.core.fit.fit` runs: the masked loss of a property model on a batch."""
+
+    def __init__(self, model: PropertyModel, labels: Tensor, task_type: str, metric: str,
+                 pos_weight: Optional[Tensor] = None) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("labels", labels)  # (molecules in the store, tasks), NaN = missing
+        self.task_type, self.metric = task_type, metric
+        self.register_buffer("pos_weight", pos_weight if pos_weight is not None else torch.ones(labels.shape[1]))
+
+    def forward(self, batch: GraphBatch) -> Tensor:
+        target = self.labels[batch.index]
+        if self.task_type == "regression":
+            target = (target - self.model.target_mean) / self.model.target_std
+        return masked_loss(self.model(batch), target, self.task_type, self.metric, self.pos_weight)
+
+
+@dataclass
+class ModelResult:
+    """Scores of one trained model (one group, one seed)."""
+
+    valid: float
+    test: float
+    best_epoch: int
+    test_per_task: dict
+    seconds: float
+    epochs_run: int = 0
+    notes: dict = field(default_factory=dict)
+
+
+def batches_for(data: LabelledData, positions: np.ndarray, batch_size: int, shuffle: bool, seed: int, pin: bool,
+                features: Sequence[str] = ()) -> StoreBatches:
+    batch_size = min(batch_size, positions.size)
+    # MolCLR keeps the last partial batch; one of a single graph would break BatchNorm, so it is dropped
+    drop_last = shuffle and positions.size % batch_size == 1
+    return StoreBatches(data.store, positions, batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed,
+                        pin_memory=pin, rank=0, world_size=1, features=features)
+
+
+@torch.no_grad()
+def predict_positions(model: PropertyModel, data: LabelledData, positions: np.ndarray, pin: bool = False) -> np.ndarray:
+    """Predictions (probabilities or target units) of the molecules at store ``positions``, in order."""
+    model.eval()
+    device = next(model.parameters()).device
+    batches = batches_for(data, positions, 256, False, 0, pin, model.features).batches(0)
+    out = [model.predict_batch(move_to(b, device)).cpu().numpy() for b in batches]
+    return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(model.tasks)))
+
+
+def _check_scorable(data: LabelledData, group: TaskGroup, split: Split) -> None:
+    """Refuse an unscorable split; advise another --split only where one can help (a task with two of each class)."""
+    labels, tasks, n = data.labels[:, group.task_index], [data.tasks[j] for j in group.task_index], len(group.positions)
+    hint = (f"{n} labelled molecule(s) are too few for a train/valid/test split (at least ~10 are needed)" if n else
+            f"no molecule has a label in {', '.join(map(repr, tasks))} (all cells empty); check the --targets columns")
+    for part in ("train", "valid", "test"):
+        positions = getattr(split, part)
+        if positions.size == 0:
+            raise MolsslError(f"{data.name}/{group.name}: the {part} split is empty: {hint}")
+        try:
+            score(data.metric, labels[positions], labels[positions]) if part != "train" else None
+        except ValueError as exc:
+            counts = [(int((k == 1).sum()), int((k == 0).sum())) for k in labels[group.positions].T]
+            if data.task_type == "classification" and all(min(c) < 2 for c in counts):
+                hint = ("no task has two molecules of each class (" + ", ".join(f"{t!r}: {a} positive, {b} negative"
+                        for t, (a, b) in zip(tasks, counts)) + "); no --split can put both classes in valid and test")
+            elif data.task_type == "classification" and n >= 50:
+                hint = "try another --split (random spreads each class over the splits)"
+            raise MolsslError(f"{data.name}/{group.name}: the {part} split cannot be scored ({exc}); {hint}") from None
+
+
+def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, config: FinetuneConfig,
+                encoder_config: EncoderConfig, pretrained_state: Optional[dict], out_dir: Path,
+                log: Callable[[str], None] = print) -> ModelResult:
+    """Train one model with per-epoch validation; keep and save the best-validation weights."""
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    labels = data.labels[:, group.task_index]
+    _check_scorable(data, group, split)
+    seed_everything(seed)
+    features = feature_extras(config.features)
+    model = PropertyModel(encoder_config, [data.tasks[j] for j in group.task_index], data.task_type,
+                          data.smiles_column, config.units, config.freeze_encoder, features=features)
+    if pretrained_state is not None:
+        missing, unexpected = model.encoder.load_state_dict(pretrained_state, strict=False)
+        if [k for k in missing if not k.startswith("head.")] or unexpected:
+            raise MolsslError(f"the pre-trained encoder does not fit the model (missing {missing[:3]}, unexpected "
+                              f"{unexpected[:3]})")
+    notes = model.fit_feature_statistics(np.asarray(data.store.extra("rdkit2d"))[split.train]) if "rdkit2d" in features else {}
+    if notes.get("descriptor_values_imputed"):
+        log(f"  {data.name}/{group.name}: {notes['molecules_with_imputed_descriptors']} training molecules have "
+            f"descriptors RDKit could not compute ({notes['descriptor_values_imputed']} values imputed with the median)")
+    train_labels = labels[split.train]
+    if data.task_type == "regression":
+        std = np.nanstd(train_labels, axis=0)
+        model.target_mean.copy_(torch.as_tensor(np.nanmean(train_labels, axis=0), dtype=torch.float32))
+        model.target_std.copy_(torch.as_tensor(np.where(std > 0, std, 1.0), dtype=torch.float32))
+    pos_weight = None
+    if config.class_weight == "balanced" and data.task_type == "classification":
+        positives = np.nansum(train_labels, axis=0)
+        negatives = np.sum(~np.isnan(train_labels), axis=0) - positives
+        pos_weight = torch.as_tensor(np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0),
+                                     dtype=torch.float32)
+        notes["pos_weight"] = pos_weight.tolist()
+    table = torch.full((len(data), len(group.task_index)), float("nan"))
+    table[torch.as_tensor(group.positions)] = torch.as_tensor(labels[group.positions], dtype=torch.float32)
+    objective = FinetuneObjective(model, table, data.task_type, data.metric, pos_weight)
+    pin = device.type == "cuda"
+    train = batches_for(data, split.train, config.batch_size, True, seed, pin, features)
+    higher = HIGHER_IS_BETTER[data.metric]
+    selection = Selection(data.metric, lambda: score(data.metric, labels[split.valid],
+                                                     predict_positions(model, data, split.valid, pin)), higher)
+    precision = resolve_precision(config.precision, device)
+    fit_config = FitConfig(epochs=config.epochs, lr=config.lr_head, weight_decay=config.weight_decay,
+                           warmup_fraction=config.warmup_fraction, schedule=config.schedule, precision=precision,
+                           checkpoint_every=None, log_every=max(1, len(train)), progress=False, patience=config.patience)
+    resuming = config.resume and (out_dir / "checkpoint.pt").is_file()
+    trainer = fit(objective, train, out_dir=out_dir, device=device, config=fit_config,
+                  params=model.parameter_groups(config.lr_encoder, config.lr_head), selection=selection,
+                  run_config={"finetune": config.to_dict(), "group": group.name, "seed": seed}, resume=resuming,
+                  resume_may_change=("resume", "precision"),
+                  log=(lambda m: log(f"    {data.name}/{group.name} seed {seed}: {m}")) if config.progress else (lambda m: None))
+    state = trainer.state
+    test_preds = predict_positions(model, data, split.test, pin)
+    result = ModelResult(valid=float(state.best_score), test=float(score(data.metric, labels[split.test], test_preds)),
+                         best_epoch=state.best_epoch, seconds=time.perf_counter() - started, epochs_run=state.epoch,
+                         test_per_task={model.tasks[j]: _float_or_none(v)
+                                        for j, v in enumerate(task_scores(data.metric, labels[split.test], test_preds))},
+                         notes=notes)
+    save_property_model(model, out_dir / MODEL_FILE, {  # reliability: validation record and training domain
+        "dataset": data.name, "metric": data.metric, "protocol": config.protocol, "split": config.split, "seed": seed,
+        "best_epoch": result.best_epoch, "valid_score": result.valid, "test_score": result.test, "pretrained": config.pretrained,
+        "molssl_version": __version__, **reliability_extras(data, split, labels, predict_positions(model, data, split.valid, pin))})
+    write_history(out_dir, data.metric)
+    write_predictions(out_dir / "test_predictions.csv", data, split.test, model.tasks, labels[split.test], test_preds)
+    (out_dir / "checkpoint.pt").unlink(missing_ok=True)  # model.pt is the product; the checkpoint only served resume
+    stopped = f", stopped early after {state.epoch}" if state.stopped_early else ""
+    log(f"  {data.name}/{group.name} seed {seed}: best epoch {result.best_epoch + 1}/{config.epochs}{stopped}, "
+        f"valid {describe_score(data.metric, result.valid)}, test {describe_score(data.metric, result.test)} "
+        f"({result.seconds:.0f} s, {precision})")
+    return result
+
+
+def _float_or_none(value: float) -> Optional[float]:
+    return None if np.isnan(value) else float(value)
+
+
+def baseline_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, config: FinetuneConfig,
+                   out_dir: Path) -> ModelResult:
+    """A baseline (:mod:`molssl.chem.tasks.baselines`, or chemprop) on exactly the same molecules and split."""
+    started = time.perf_counter()
+    if config.method == "chemprop":
+        from molssl.chem.tasks.chemprop_baseline import run_chemprop
+
+        scores = run_chemprop(data, group.task_index, split, seed, out_dir, threads=config.threads or 1)
+    else:
+        scores = run_baseline(config.method, data, group.task_index, split, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tasks = [data.tasks[j] for j in group.task_index]
+    write_predictions(out_dir / "test_predictions.csv", data, split.test, tasks,
+                       data.labels[np.ix_(split.test, group.task_index)], scores["test_predictions"])
+    return ModelResult(valid=float(scores["valid"]), test=float(scores["test"]), best_epoch=-1, test_per_task={},
+                       seconds=time.perf_counter() - started)
