@@ -18,6 +18,8 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 from molssl.errors import MolsslError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+PRECISION_HELP = ("auto (bf16 autocast where it is faster: CUDA, CPUs with AMX; else fp32), fp32 or bf16; "
+                  "bf16 results differ from fp32 in the third significant digit")
 USER_ERRORS = (MolsslError, ValueError, OSError, EOFError, zlib.error)
 
 
@@ -116,6 +118,14 @@ def check_device(device: str, flag: str = "--device") -> None:
         raise MolsslError(f"{flag} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if resolved.type == "mps" and not torch.backends.mps.is_available():
         raise MolsslError(f"{flag} mps was requested but no MPS device is available")
+
+
+def resolved_precision(precision: str, device: str) -> str:
+    """``--precision`` resolved for the device, the choice (and why, for auto) printed on stderr."""
+    from molssl.core.device import resolve_device
+    from molssl.core.precision import resolve_precision
+
+    return resolve_precision(precision, resolve_device(device), log=echo_err)
 
 
 def check_positive(**values: Optional[int | float]) -> None:

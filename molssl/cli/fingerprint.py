@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from molssl.cli.common import check_device, check_positive, echo_err
+from molssl.cli.common import PRECISION_HELP, check_device, check_positive, echo_err, resolved_precision
 from molssl.cli.predict import INPUT_HELP, input_or_smiles
 from molssl.errors import MolsslError
 
@@ -31,6 +31,7 @@ def fingerprint(
     threads: Optional[int] = typer.Option(None, help="torch CPU threads"),
     workers: int = typer.Option(1, "--num-workers", "-n", "--workers",
                                 help="Featurization processes (2+ overlaps featurizing with the encoder)"),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
     cache_dir: Optional[Path] = typer.Option(None, hidden=True, help="Unused: inputs are read in chunks"),
 ) -> None:
     """Learned fingerprints of every input row (NaN rows for invalid SMILES), as .npy, .csv or .parquet."""
@@ -60,8 +61,10 @@ def fingerprint(
             raise MolsslError(f"{reader.name} already has column(s) {', '.join(clash)}, which the output adds; "
                               "rename them first")
     encoder = load_encoder(model, device)
+    precision = resolved_precision(precision, device)
     with torch_threads(threads):
-        features, status, table = fingerprint_rows(encoder, reader, batch_size, workers, progress=True)
+        features, status, table = fingerprint_rows(encoder, reader, batch_size, workers, progress=True,
+                                                   precision=precision)
     invalid = invalid_inputs(table[reader.smiles_column].tolist(), status)
     if invalid and errors == "raise":
         raise InvalidSmilesInput(invalid, hint="use --errors nan to get NaN rows for them")

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from molssl.cli.common import check_device, check_positive, echo_err
+from molssl.cli.common import PRECISION_HELP, check_device, check_positive, echo_err, resolved_precision
 from molssl.errors import MolsslError
 
 TABLE_MAX_ROWS = 50
@@ -84,6 +84,7 @@ def predict(
     batch_size: int = typer.Option(256, "--batch-size", "-b", help="Molecules per forward pass"),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto"),
     threads: Optional[int] = typer.Option(None, help="torch CPU threads"),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
     workers: int = typer.Option(1, "--num-workers", "-n", "--workers", help="Featurization processes"),
     cache_dir: Optional[Path] = typer.Option(None, hidden=True, help="Unused: inputs are streamed"),
 ) -> None:
@@ -105,7 +106,8 @@ def predict(
         raise MolsslError("--resume continues an interrupted --output FILE")
     reader = streaming.open_input(input_file, smiles, smiles_column)
     predictor = Predictor(model, batch_size=batch_size, device=device, threads=threads, n_jobs=workers,
-                          coverage=coverage or None, domain=domain, nearest=nearest, progress=True)
+                          coverage=coverage or None, domain=domain, nearest=nearest, progress=True,
+                          precision=resolved_precision(precision, device))
     for ensemble in predictor.models:
         members = f"ensemble of {ensemble.n_members}" if ensemble.n_members > 1 else "single model"
         echo_err(f"{ensemble.name}: {len(ensemble.tasks)} task(s), {members}")

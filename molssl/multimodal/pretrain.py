@@ -1,6 +1,7 @@
 """Image-text runs: config, pre-training on core.fit, loading, retrieval among held-out molecules, image probes."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
@@ -62,6 +63,10 @@ class MultimodalConfig:
     def __post_init__(self) -> None:
         if self.method != "convirt":
             raise ValueError(f"unknown image-text method {self.method!r}; choose convirt")
+        if not (self.temperature > 0 and math.isfinite(self.temperature)):
+            raise ValueError(f"the temperature must be a positive number (ConVIRT: 0.1), got {self.temperature}")
+        if not 0.0 <= self.image_weight <= 1.0:
+            raise ValueError(f"the image-to-text weight lambda must be in [0, 1] (ConVIRT: 0.75), got {self.image_weight}")
         self.widths = tuple(int(w) for w in self.widths)
         merged = AugmentConfig(**{**LEGIBLE_AUGMENT, **self.augment})
         self.augment = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(merged).items()}

@@ -115,3 +115,15 @@ def test_cli_pretrains_probes_and_retrieves(tmp_path):
     assert bad.exit_code == 2 and "error: --candidates must be between 2 and the 12 held-out molecules" in bad.output
     again = runner.invoke(root_app, ["multimodal", "pretrain", *common, "--epochs", "2", "--resume"])
     assert again.exit_code == 2 and "epochs: 1 -> 2" in again.output
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--temperature", "0", "the temperature must be a positive number (ConVIRT: 0.1), got 0.0"),
+    ("--temperature", "-0.1", "the temperature must be a positive number"),
+    ("--image-weight", "1.5", "the image-to-text weight lambda must be in [0, 1] (ConVIRT: 0.75), got 1.5"),
+])
+def test_cli_refuses_a_bad_temperature_or_weight_in_one_sentence(tmp_path, flag, value, message):
+    result = CliRunner().invoke(root_app, ["multimodal", "pretrain", "--data", str(DEMO_SMILES), "--out",
+                                           str(tmp_path / "run"), flag, value])
+    assert result.exit_code == 2 and f"error: {message}" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

@@ -18,7 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 from molssl.chem.data.inputs import molecules_chunk
 from molssl.chem.data.sources import OK, SmilesBatches
 from molssl.chem.nn.encoders import MolecularEncoder
-from molssl.core.device import move_to, resolve_device, torch_threads
+from molssl.core.device import autocast, move_to, resolve_device, torch_threads
+from molssl.core.precision import resolve_precision
 from molssl.errors import MolsslError
 
 DEFAULT_ENCODER = "molclr-gin"
@@ -48,22 +49,24 @@ def load_encoder(model: str | Path | MolecularEncoder = DEFAULT_ENCODER, device:
 
 
 @torch.no_grad()
-def encode_batches(encoder: MolecularEncoder, batches: SmilesBatches) -> np.ndarray:
-    """(n_inputs, feat_dim) float32 representations; NaN rows where ``batches.status`` is not ok."""
+def encode_batches(encoder: MolecularEncoder, batches: SmilesBatches, precision: str = "fp32") -> np.ndarray:
+    """(n_inputs, feat_dim) float32 representations; NaN rows where ``batches.status`` is not ok.
+    ``precision``: fp32 or bf16 (autocast); resolve ``auto`` first with :func:`molssl.core.precision.resolve_precision`."""
     device = next(encoder.parameters()).device
     out = np.full((len(batches), encoder.config.feat_dim), np.nan, dtype=np.float32)
     encoder.eval()
     for rows, batch in batches:
-        out[rows] = encoder.represent(move_to(batch, device)).float().cpu().numpy()
+        with autocast(device, precision):
+            out[rows] = encoder.represent(move_to(batch, device)).float().cpu().numpy()
     return out
 
 
 def encode_smiles(encoder: MolecularEncoder, smiles: Sequence[str], batch_size: int = 256, workers: int = 1,
-                  progress: Optional[bool] = None) -> tuple[np.ndarray, list[str]]:
+                  progress: Optional[bool] = None, precision: str = "fp32") -> tuple[np.ndarray, list[str]]:
     """(representations with NaN rows for invalid SMILES, per-input status)."""
     batches = SmilesBatches(smiles, batch_size, workers=workers, progress=progress, desc="fingerprints",
                             featurizer=encoder.config.featurizer)
-    return encode_batches(encoder, batches), batches.status
+    return encode_batches(encoder, batches, precision), batches.status
 
 
 def invalid_inputs(smiles: Sequence[str], status: list[str]) -> list[tuple[int, str, str]]:
@@ -97,7 +100,7 @@ def _as_smiles_list(molecules: Any) -> list[str]:
 
 
 def fingerprint_rows(encoder: MolecularEncoder, reader: Any, batch_size: int = 256, n_jobs: int = 1,
-                     progress: Optional[bool] = None) -> tuple[np.ndarray, list[str], pd.DataFrame]:
+                     progress: Optional[bool] = None, precision: str = "fp32") -> tuple[np.ndarray, list[str], pd.DataFrame]:
     """(fingerprints, status, input table) of every row of a :class:`~molssl.chem.data.inputs.MoleculeReader`,
     featurized and encoded chunk by chunk; rows without a valid molecule get NaN rows and their reason."""
     from molssl.core.progress import Progress
@@ -107,7 +110,7 @@ def fingerprint_rows(encoder: MolecularEncoder, reader: Any, batch_size: int = 2
         for chunk in reader.chunks():
             batches = SmilesBatches(chunk.smiles, batch_size, workers=n_jobs, progress=False, desc="fingerprints",
                                     featurizer=encoder.config.featurizer)
-            features.append(encode_batches(encoder, batches))
+            features.append(encode_batches(encoder, batches, precision))
             reasons = chunk.reasons or {}
             status += [f"invalid: {reasons[i]}" if i in reasons else st for i, st in enumerate(batches.status)]
             tables.append(chunk.table)
@@ -119,14 +122,16 @@ def fingerprint_rows(encoder: MolecularEncoder, reader: Any, batch_size: int = 2
 
 def fingerprint(smiles: Any, model: str | Path | MolecularEncoder = DEFAULT_ENCODER,
                 errors: str = "raise", batch_size: int = 256, device: str = "cpu", threads: Optional[int] = None,
-                n_jobs: int = 1, progress: Optional[bool] = None, workers: Optional[int] = None) -> np.ndarray:
+                n_jobs: int = 1, progress: Optional[bool] = None, workers: Optional[int] = None,
+                precision: str = "fp32") -> np.ndarray:
     """Learned fingerprints, (n, d) float32, rows in input order.
 
     ``smiles``: SMILES strings or RDKit molecules (one, a sequence, a pandas Series, or a DataFrame
     with a SMILES/``Mol`` column). ``errors="raise"``: invalid SMILES raise
     :class:`InvalidSmilesInput` naming all of them; ``errors="nan"``: they give rows of NaN.
     ``n_jobs > 1`` featurizes in that many processes while the encoder runs (``workers`` is its old
-    name); ``threads`` sets torch's CPU threads for the call.
+    name); ``threads`` sets torch's CPU threads for the call; ``precision``: fp32 (default: the same
+    numbers on every machine), bf16, or auto (bf16 where the CPU has AMX or on CUDA).
     """
     if errors not in ERROR_MODES:
         raise ValueError(f"errors must be one of {ERROR_MODES}, got {errors!r}")
@@ -135,8 +140,9 @@ def fingerprint(smiles: Any, model: str | Path | MolecularEncoder = DEFAULT_ENCO
         n_jobs = workers
     smiles = _as_smiles_list(smiles)
     encoder = load_encoder(model, device)
+    precision = resolve_precision(precision, next(encoder.parameters()).device)
     with torch_threads(threads):
-        out, status = encode_smiles(encoder, smiles, batch_size, n_jobs, progress)
+        out, status = encode_smiles(encoder, smiles, batch_size, n_jobs, progress, precision)
     invalid = invalid_inputs(smiles, status)
     if invalid and errors == "raise":
         raise InvalidSmilesInput(invalid)
@@ -149,13 +155,15 @@ class MolecularFingerprint(TransformerMixin, BaseEstimator):
     ``fit`` loads the encoder (``model``: a shipped encoder name, an ``encoder.pt`` or a fine-tuned
     ``model.pt``) into ``encoder_``; it learns nothing from the data, so pipelines can wrap it
     freely. ``errors="nan"`` turns invalid SMILES into NaN rows (follow it with an imputer);
-    ``n_threads``, ``n_jobs`` (featurization processes) and ``batch_size`` control speed. RDKit ``Mol``
+    ``n_threads``, ``n_jobs`` (featurization processes), ``batch_size`` and ``precision`` (fp32, bf16,
+    auto) control speed. RDKit ``Mol``
     objects are accepted as well as SMILES. Pickling keeps the loaded encoder.
     """
 
     def __init__(self, model: str = DEFAULT_ENCODER, batch_size: int = 256, n_threads: Optional[int] = None,
-                 device: str = "cpu", errors: str = "raise", n_jobs: int = 1) -> None:
+                 device: str = "cpu", errors: str = "raise", n_jobs: int = 1, precision: str = "fp32") -> None:
         self.model = model
+        self.precision = precision
         self.batch_size = batch_size
         self.n_threads = n_threads
         self.device = device
@@ -176,7 +184,8 @@ class MolecularFingerprint(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "encoder_")
         smiles = _as_smiles_list(X)
         with torch_threads(self.n_threads):
-            out, status = encode_smiles(self.encoder_, smiles, self.batch_size, self.n_jobs, progress=False)
+            precision = resolve_precision(self.precision, next(self.encoder_.parameters()).device)
+            out, status = encode_smiles(self.encoder_, smiles, self.batch_size, self.n_jobs, False, precision)
         invalid = invalid_inputs(smiles, status)
         if invalid and self.errors == "raise":
             raise InvalidSmilesInput(invalid)

@@ -26,7 +26,8 @@ from molssl.chem.data.sources import OK, SmilesBatches
 from molssl.chem.serve.domain import describe
 from molssl.chem.serve.ensemble import PropertyEnsemble, load_ensemble
 from molssl.chem.serve.uncertainty import ConformalIntervals, PlattScaling, check_coverage
-from molssl.core.device import move_to, resolve_device, torch_threads
+from molssl.core.device import autocast, move_to, resolve_device, torch_threads
+from molssl.core.precision import resolve_precision
 from molssl.errors import InputFileError, MolsslError
 
 STATUS_COLUMN = "status"
@@ -47,13 +48,15 @@ class Predictor:
 
     ``coverage``: conformal interval of regression models (None: no interval columns); ``domain``:
     add applicability-domain columns; ``nearest``: also the nearest training molecule's SMILES and
-    row; ``n_jobs``: featurization processes; ``threads``: torch CPU threads.
+    row; ``n_jobs``: featurization processes; ``threads``: torch CPU threads; ``precision``: ``fp32`` (the
+    Python default: the same numbers on every machine), ``bf16`` or ``auto`` (bf16 where the CPU has AMX or
+    on CUDA, as :func:`molssl.core.precision.resolve_precision` decides; the CLI's default).
     """
 
     def __init__(self, models: Sequence[str | Path | PropertyEnsemble], batch_size: int = 256,
                  device: str = "cpu", threads: Optional[int] = None, n_jobs: int = 1,
                  progress: Optional[bool] = None, coverage: Optional[float] = DEFAULT_COVERAGE, domain: bool = True,
-                 nearest: bool = False, workers: Optional[int] = None) -> None:
+                 nearest: bool = False, workers: Optional[int] = None, precision: str = "fp32") -> None:
         if isinstance(models, (str, Path, PropertyEnsemble)):
             models = [models]
         if not models:
@@ -67,6 +70,7 @@ class Predictor:
             raise MolsslError(f"n_jobs (featurization processes) must be at least 1, got {n_jobs}")
         self.coverage = check_coverage(coverage) if coverage is not None else None
         self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.models = [m.to(self.device) if isinstance(m, PropertyEnsemble) else load_ensemble(m, device)
                        for m in models]
         names = [m.name for m in self.models]
@@ -154,8 +158,9 @@ class Predictor:
                                         featurizer=featurizer, features=features)
                 for rows, batch in batches:
                     batch = move_to(batch, self.device)
-                    for model in models:
-                        raw[model.name][0][rows], raw[model.name][1][rows] = model.predict_batch(batch)
+                    with autocast(self.device, self.precision):
+                        for model in models:
+                            raw[model.name][0][rows], raw[model.name][1][rows] = model.predict_batch(batch)
                 status = [a if a != OK else b for a, b in zip(status, batches.status)]
             ok = np.array([s == OK for s in status], dtype=bool)
             molecules = describe(_molecules(chunk, ok)) if any(self._has_domain(m) for m in self.models) else None
@@ -291,12 +296,12 @@ def _molecules(chunk: MoleculeChunk, ok: np.ndarray) -> list:
 def predict(molecules: Any, model: str | Path | Sequence[str | Path] = "esol", *, smiles_column: Optional[str] = None,
             coverage: Optional[float] = DEFAULT_COVERAGE, domain: bool = True, nearest: bool = False,
             batch_size: int = 256, device: str = "cpu", n_jobs: int = 1, threads: Optional[int] = None,
-            progress: Optional[bool] = None) -> pd.DataFrame:
+            progress: Optional[bool] = None, precision: str = "fp32") -> pd.DataFrame:
     """``molssl.predict``: one row per input (SMILES, RDKit molecules, a pandas Series or DataFrame; index
     kept), prediction columns, and ``status`` (``ok`` or ``invalid: <reason>``). See :class:`Predictor`."""
     models = [model] if isinstance(model, (str, Path)) else list(model)
     return Predictor(models, batch_size=batch_size, device=device, threads=threads, n_jobs=n_jobs, progress=progress,
-                     coverage=coverage, domain=domain, nearest=nearest).predict(molecules, smiles_column)
+                     coverage=coverage, domain=domain, nearest=nearest, precision=precision).predict(molecules, smiles_column)
 
 
 def predict_member(model, smiles: Sequence[str], batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:

@@ -197,7 +197,7 @@ def test_cli_reads_sd_files_and_stdin(encoder_path, tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "f.csv")
     assert table["name"].tolist() == ["m0", "m1"] and table["status"].tolist() == ["ok", "ok"]
-    expected = fingerprint(["CCO", "c1ccccc1"], model=encoder_path)
+    expected = fingerprint(["CCO", "c1ccccc1"], model=encoder_path, precision="auto")  # the CLI default
     np.testing.assert_allclose(table[[f"fp{i}" for i in range(16)]].to_numpy(), expected, rtol=1e-5, atol=1e-6)
     result = runner.invoke(app, ["fingerprint", "-i", "-", "-o", str(tmp_path / "s.npy"), "-m", str(encoder_path)],
                            input="CCO\nc1ccccc1\n")

@@ -1,0 +1,50 @@
+"""Issue 19.1: predict and fingerprint take ``precision`` (fp32 default in Python, ``auto`` on the CLI); bf16
+autocast changes the numbers only slightly, and an unknown precision is one clear error."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from molssl.chem.serve.fingerprints import MolecularFingerprint, fingerprint
+from molssl.chem.serve.predict import Predictor
+from molssl.cli.main import app
+
+SMILES = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1", "CCN(CC)CC", "O=C(O)c1ccccc1"]
+
+
+def test_predict_in_bf16_stays_close_to_fp32():
+    fp32 = Predictor(["esol"], precision="fp32", progress=False).predict(SMILES)
+    bf16 = Predictor(["esol"], precision="bf16", progress=False).predict(SMILES)
+    assert (bf16["status"] == "ok").all()
+    difference = np.abs(bf16["esol"].to_numpy() - fp32["esol"].to_numpy())
+    assert difference.max() < 0.15, difference  # log units; the model's test RMSE is ~1
+    assert not np.array_equal(bf16["esol"].to_numpy(), fp32["esol"].to_numpy())  # bf16 really ran
+
+
+def test_fingerprints_in_bf16_keep_their_geometry():
+    fp32 = fingerprint(SMILES, precision="fp32")
+    bf16 = fingerprint(SMILES, precision="bf16")
+    cosine = (fp32 * bf16).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(bf16, axis=1)
+    assert cosine.min() > 0.99
+    assert np.allclose(MolecularFingerprint(precision="bf16").fit_transform(SMILES), bf16)
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision"):
+        Predictor(["esol"], precision="fp8")
+    result = CliRunner().invoke(app, ["predict", "-m", "esol", "-s", "CCO", "--precision", "fp8"])
+    assert result.exit_code == 2 and "--precision must be one of" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_prints_the_precision_it_chose(tmp_path):
+    out = tmp_path / "p.csv"
+    result = CliRunner().invoke(app, ["predict", "-m", "esol", "-s", "CCO", "c1ccccc1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "precision auto: " in result.output
+    explicit = CliRunner().invoke(app, ["predict", "-m", "esol", "-s", "CCO", "c1ccccc1", "-o", str(tmp_path / "q.csv"),
+                                        "--precision", "fp32"])
+    assert explicit.exit_code == 0 and "precision auto" not in explicit.output
+    assert pd.read_csv(out)["status"].tolist() == ["ok", "ok"]
