@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 import torch
 from torch import nn
 
-from molssl.core.checkpoint import load_checkpoint, require_keys, seed_everything
+from molssl.core.checkpoint import atomic_write_text, load_checkpoint, require_keys, seed_everything
 from molssl.core.config_compat import VERSION_KEY, fill_defaults, with_version
 from molssl.core.fit import FitConfig, fit, total_steps
 from molssl.core.rundir import CONFIG_FILE, open_run_dir
@@ -51,11 +49,8 @@ def fit_config_of(config: Any, *, steps: int, progress: bool = True, unit: str =
 
 
 def write_record(run_dir: Path, record: Mapping[str, Any]) -> None:
-    """``config.json`` in ``run_dir``, written to a temporary file and renamed (never half written)."""
-    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".tmp", dir=run_dir)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=2)
-    os.replace(tmp, run_dir / CONFIG_FILE)
+    """``config.json`` in ``run_dir``, never half written, readable as the user's umask allows."""
+    atomic_write_text(Path(run_dir) / CONFIG_FILE, json.dumps(record, indent=2))
 
 
 def train_run(build: Callable[[int], nn.Module], source: BatchSource, out_dir: str | Path, *, record: dict,

@@ -48,3 +48,13 @@ def test_pretrain_run_and_its_cache_follow_the_umask(molssl, tmp_path, umask, co
     assert {p.name for p in out.iterdir()} >= {"checkpoint.pt", "encoder.pt", "config.json", "metrics.jsonl"}
     assert {(p.name, mode(p)) for p in written if p.is_file() and mode(p) != 0o644} == set()
     assert {(p.name, mode(p)) for p in written if p.is_dir() and mode(p) != 0o755} == set()
+
+
+def test_modality_run_record_follows_the_umask(tmp_path, umask):
+    """The vision/video/audio/RL runs write config.json through core.runs.write_record."""
+    from molssl.core.runs import write_record
+
+    umask(0o022)
+    write_record(tmp_path, {"method": "simclr"})
+    assert mode(tmp_path / "config.json") == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["config.json"]  # no temporary file left behind
