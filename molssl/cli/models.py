@@ -56,6 +56,9 @@ def export(
     label: List[str] = typer.Option([], "--label", help="Display name of a task: TASK=LABEL (repeatable)"),
     units: Optional[str] = typer.Option(None, help="Units of regression predictions"),
     notes: str = typer.Option("", help="Caveats for the card"),
+    baseline: List[str] = typer.Option([], "--baseline", help="Another model's test score on the same split: "
+                                       "NAME=SCORE, ROC-AUC as a fraction (repeatable)"),
+    limitations: str = typer.Option("", help="Training-set chemistry, what the model was not tested on"),
     probe: Optional[Path] = typer.Option(None, help="Encoders: SMILES file to measure the compression's effect on"),
     data_dir: Optional[Path] = typer.Option(None, help="Folder with the MoleculeNet files (test-split score)"),
     models_dir: Optional[Path] = typer.Option(None, help="Where to write (default: the package's molssl/models)"),
@@ -73,6 +76,15 @@ def export(
         if not sep:
             raise typer.BadParameter(f"--label must be TASK=LABEL, got {item!r}")
         labels[task] = text
+    baselines = {}
+    for item in baseline:
+        title_, sep, value = item.rpartition("=")
+        try:
+            baselines[title_] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not title_:
+            raise typer.BadParameter(f"--baseline must be NAME=SCORE (e.g. RF-ECFP4=0.868), got {item!r}")
     if len(run_dirs) == 1 and (run_dirs[0] / "encoder.pt").is_file() and not (run_dirs[0] / "results.json").is_file():
         probe_smiles = []
         if probe is not None:
@@ -84,5 +96,6 @@ def export(
     else:
         card = export_property_model(run_dirs, name, title=title, description=description,
                                      training_data=training_data, commands=command, task_labels=labels, units=units,
-                                     data_dir=str(data_dir) if data_dir else None, notes=notes, models_dir=models_dir)
+                                     data_dir=str(data_dir) if data_dir else None, notes=notes, baselines=baselines,
+                                     limitations=limitations, models_dir=models_dir)
     typer.echo(f"exported {card.name}: {card.score_text()}, {card.size_bytes / 1e6:.2f} MB")

@@ -37,13 +37,14 @@ def _today() -> str:
 
 def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str, *, title: str, description: str, training_data: str,
                           commands: Sequence[str], task_labels: Optional[dict] = None, units: Optional[str] = None,
-                          data_dir: Optional[str] = None, notes: str = "",
-                          models_dir: Optional[Path] = None) -> ModelCard:
+                          data_dir: Optional[str] = None, notes: str = "", baselines: Optional[dict] = None,
+                          limitations: str = "", models_dir: Optional[Path] = None) -> ModelCard:
     """Pack every model of one or more fine-tuning runs (e.g. one per seed) into an ensemble; write its card.
 
     The runs must share their test split. The card's test score is the ensemble's (mean over members) on the run's test split,
     computed with the packed weights; ``compression`` records the largest change that packing
-    makes to a test prediction.
+    makes to a test prediction. ``baselines`` ({"RF-ECFP4": score, ...}, fractions for ROC-AUC) are
+    other models' test scores on the same split, shown beside the model's own.
     """
     folders = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
     result_files = sorted(f for d in folders for f in d.rglob("results.json"))
@@ -72,7 +73,7 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
         compression={"scheme": f"int8 per row for matrices >= {QUANTIZE_MIN_SIZE} entries, fp32 otherwise",
                      "max_abs_change_test_prediction": float(np.nanmax(np.abs(full.mean - small.mean))),
                      "test_score_uncompressed": full.score},
-        notes=notes,
+        notes=notes, baselines={k: float(v) for k, v in (baselines or {}).items()}, limitations=limitations,
     )
     folder = (Path(models_dir) if models_dir is not None else MODELS_DIR) / name
     return _finish(folder, {"format": ZOO_FORMAT, "members": packed}, card)

@@ -124,10 +124,16 @@ def test_shipped_zoo_is_complete_and_small():
 def test_cli_export(exported, tmp_path):
     runner = CliRunner()
     args = ["models", "export", *map(str, exported["runs"]), "--name", "cli-toy", "--title", "t", "--training-data", "d",
-            "--command", "molssl finetune ...", "--label", "size=atoms/3", "--units", "Å", "--models-dir", str(tmp_path)]
+            "--command", "molssl finetune ...", "--label", "size=atoms/3", "--units", "Å", "--baseline", "RF-ECFP4=1.25",
+            "--baseline", "chemprop v2=0.75", "--limitations", "Only tiny made-up molecules.", "--models-dir", str(tmp_path)]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     card = zoo.get_card("cli-toy", tmp_path)
     assert card.members == 2 and card.task_labels == {"size": "atoms/3"} and card.commands == ["molssl finetune ..."]
+    assert card.baselines == {"RF-ECFP4": 1.25, "chemprop v2": 0.75} and card.limitations == "Only tiny made-up molecules."
+    markdown = (tmp_path / "cli-toy" / zoo.CARD_MARKDOWN).read_text()
+    assert "RF-ECFP4, same split | 1.250" in markdown and "Only tiny made-up molecules." in markdown
+    bad = runner.invoke(app, [*args[:-2], "--baseline", "RF=high", "--models-dir", str(tmp_path)])
+    assert bad.exit_code == 2 and "NAME=SCORE" in bad.output
     result = runner.invoke(app, [*args[:-2], "--label", "no-equals-sign", "--models-dir", str(tmp_path)])
     assert result.exit_code != 0 and "TASK=LABEL" in result.output
