@@ -10,10 +10,15 @@ random initialization of the run.
 
     .venv/bin/python benchmarks/multimodal_convirt.py --smiles ../shared/data/pretrain/chembl_subset_union.smi.gz \
         --out runs/bench/convirt
+    .venv/bin/python benchmarks/multimodal_convirt.py --out runs/bench/convirt \
+        --report benchmarks/results/vision_ssl_round2.md    # tables from the seeds finished so far, no training
+
+Report mode (``--report FILE``, see ``benchmarks/vision_ssl.py``) writes FILE's ``CONVIRT_TABLE`` block.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import time
 from pathlib import Path
@@ -24,9 +29,12 @@ from molssl.core.runs import training_seconds
 from molssl.multimodal.pretrain import (MultimodalConfig, load_module, pretrain, probe, random_init_module, retrieve,
                                         split_data)
 from molssl.vision.depictions import LABELS
+from vision_ssl import cost_table, driver_minutes, finished_runs, pending_note, report_cells, seeds_of, write_block  # benchmarks/
 
 # Budget per seed, fixed from the measured step time (0.5 s per batch of 128 on one core) before any evaluation.
 EPOCHS, BATCH = 15, 128
+SCORES = [f"{d}/top{k}" for d in ("image_to_text", "text_to_image") for k in (1, 5)]
+SCORES += [f"{label}/{p}" for label in LABELS for p in ("linear", "knn")]
 
 
 def run_seed(seed: int, args: argparse.Namespace, train, test, device) -> dict:
@@ -49,13 +57,41 @@ def run_seed(seed: int, args: argparse.Namespace, train, test, device) -> dict:
     return row
 
 
+def report(args: argparse.Namespace) -> None:
+    """Retrieval and probe table of the seeds with a probe.json under --out, with each run's cost (no training)."""
+    runs, pending = finished_runs(args.out)
+    rows = runs.get("", [])
+    driver = driver_minutes(args.driver_log)
+    lines = ["| score | seeds | random | trained | margin (± std) | per seed (wins) |", "|---|---|---|---|---|---|"]
+    for key in SCORES:
+        cells = report_cells([r["random"][key] for r in rows], [r["trained"][key] for r in rows])
+        lines.append(f"| {key} | {seeds_of(rows)} | {cells} |")
+    costs = [("convirt", r, (driver.get(("convirt", r["seed"])) or [None])[-1]) for r in rows]
+    final = "; ".join(f"seed {r['seed']}: loss {r['final_train']['loss']:.3f}, positive-pair cosine "
+                      f"{r['final_train']['pos_cos']:.3f}, in-batch top-1 {r['final_train']['batch_top1']:.3f}" for r in rows)
+    text = (f"Generated {datetime.date.today()} by `--report` from the probe.json files present (retrieval among the "
+            "1,000 held-out molecules, chance 0.001 / 0.005; margin = trained − random init, its mean ± sample std "
+            "over the seeds listed):\n\n" + "\n".join(lines) + pending_note(pending)
+            + f"\n\nFinal training batch ({final}).\n\nCost of each run:\n\n" + cost_table(costs))
+    print(text)
+    if args.report != "-":
+        write_block(args.report, "CONVIRT_TABLE", text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smiles", required=True, help="SMILES file read in place (e.g. the ChEMBL subset)")
+    parser.add_argument("--smiles", help="SMILES file read in place (e.g. the ChEMBL subset); needed unless --report")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default="runs/bench/convirt")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--report", metavar="FILE", help="train nothing: tables from the probe.json files under --out, "
+                        "written into FILE's CONVIRT_TABLE block ('-': print only)")
+    parser.add_argument("--driver-log", default="runs/bench/logs/driver.log", help="report mode: start/done times")
     args = parser.parse_args()
+    if args.report:
+        return report(args)
+    if not args.smiles:
+        parser.error("--smiles is required to train")
     device = resolve_device(args.device)
     train, test = split_data(MultimodalConfig(data=args.smiles))
     print(f"{len(train)} training pairs / {len(test)} held-out molecules", flush=True)
@@ -63,9 +99,7 @@ def main() -> None:
     print(f"\nMeans over seeds {', '.join(map(str, args.seeds))}; margin = trained - random init:\n")
     print("| score | random | trained | margin | per seed (wins) |")
     print("|---|---|---|---|---|")
-    keys = [f"{d}/top{k}" for d in ("image_to_text", "text_to_image") for k in (1, 5)]
-    keys += [f"{label}/{p}" for label in LABELS for p in ("linear", "knn")]
-    for key in keys:
+    for key in SCORES:
         print(f"| {key} | {margin_cells([r['random'][key] for r in rows], [r['trained'][key] for r in rows])} |")
 
 

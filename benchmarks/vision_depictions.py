@@ -11,10 +11,15 @@ colorization: the lightness channel).
 
     .venv/bin/python benchmarks/vision_depictions.py --smiles ../shared/data/pretrain/chembl_subset_union.smi.gz \
         --out runs/bench/depictions
+    .venv/bin/python benchmarks/vision_depictions.py --out runs/bench/depictions \
+        --report benchmarks/results/vision_ssl_round2.md    # tables from the seeds finished so far, no training
+
+Report mode (``--report FILE``, see ``benchmarks/vision_ssl.py``) writes FILE's ``COLOR_TABLE`` block.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import time
 from pathlib import Path
@@ -25,6 +30,7 @@ from molssl.core.runs import training_seconds
 from molssl.vision.depictions import LABELS
 from molssl.vision.features import feature_extractor, input_kind
 from molssl.vision.pretrain import load_module, make_config, pretrain, probe_encoders, random_init_module, split_data
+from vision_ssl import cost_table, driver_minutes, finished_runs, pending_note, report_cells, seeds_of, write_block  # benchmarks/
 
 # Budget per seed, fixed from the measured step time (1.3 s per batch of 128 on one core) before any probe ran.
 BUDGET = {"colorization": {"epochs": 6, "batch_size": 128}}
@@ -50,14 +56,43 @@ def run_seed(method: str, seed: int, args: argparse.Namespace, train, test, devi
     return row
 
 
+def report(args: argparse.Namespace) -> None:
+    """Depiction table of every method with a probe.json under --out, with each run's cost (no training)."""
+    rows, pending = finished_runs(args.out)
+    driver = driver_minutes(args.driver_log)
+    lines = ["| method | label | probe | seeds | random | trained | margin (± std) | per seed (wins) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for method, seed_rows in rows.items():
+        for label in LABELS:
+            for probe in ("linear", "knn"):
+                key = f"{label}/{probe}"
+                cells = report_cells([r["random"][key] for r in seed_rows], [r["trained"][key] for r in seed_rows])
+                lines.append(f"| {method} | {label} | {probe} | {seeds_of(seed_rows)} | {cells} |")
+    costs = [(m, r, (driver.get((m, r["seed"])) or [None])[-1]) for m, seed_rows in rows.items() for r in seed_rows]
+    text = (f"Generated {datetime.date.today()} by `--report` from the probe.json files present (features: "
+            f"{', '.join(sorted({r['features'] for v in rows.values() for r in v}))}; margin = trained − random init, "
+            "its mean ± sample std over the seeds listed):\n\n" + "\n".join(lines) + pending_note(pending)
+            + "\n\nCost of each run:\n\n" + cost_table(costs))
+    print(text)
+    if args.report != "-":
+        write_block(args.report, "COLOR_TABLE", text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smiles", required=True, help="SMILES file read in place (e.g. the ChEMBL subset)")
+    parser.add_argument("--smiles", help="SMILES file read in place (e.g. the ChEMBL subset); needed unless --report")
     parser.add_argument("--methods", nargs="+", default=list(BUDGET), choices=list(BUDGET))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default="runs/bench/depictions")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--report", metavar="FILE", help="train nothing: tables from the probe.json files under --out, "
+                        "written into FILE's COLOR_TABLE block ('-': print only)")
+    parser.add_argument("--driver-log", default="runs/bench/logs/driver.log", help="report mode: start/done times")
     args = parser.parse_args()
+    if args.report:
+        return report(args)
+    if not args.smiles:
+        parser.error("--smiles is required to train")
     device = resolve_device(args.device)
     train, test = split_data(make_config("colorization", args.smiles, max_images=IMAGES))
     print(f"{len(train)} training / {len(test)} test depictions", flush=True)

@@ -11,11 +11,21 @@ whole-image features (second table).
     .venv/bin/python benchmarks/vision_ssl.py --out runs/bench/vision              # seeds 0 1 2, all methods
     .venv/bin/python benchmarks/vision_ssl.py --seeds 1 --methods moco             # one part (runs resume)
     .venv/bin/python benchmarks/vision_ssl.py --no-conv-head --out runs/bench/vision-mlp-heads   # MLP-only pretext heads
+    .venv/bin/python benchmarks/vision_ssl.py --out runs/bench/vision2 --also runs/bench/vision2-exemplar-all \
+        --report benchmarks/results/vision_ssl_round2.md          # tables from the seeds finished so far, no training
+
+Report mode (``--report FILE``) trains nothing: it reads every ``OUT/seed<N>/<method>/probe.json`` there is, prints
+the table (mean over the seeds present, margin mean +- sample std, per-seed margins, wins) and each run's cost,
+and writes them between the ``<!-- MNIST_TABLE -->`` markers of FILE (or in place of ``{{MNIST_TABLE}}``).
+``benchmarks/vision_depictions.py`` and ``benchmarks/multimodal_convirt.py`` reuse these helpers for their tables.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import re
+import statistics
 import time
 from pathlib import Path
 
@@ -34,7 +44,7 @@ from molssl.vision.pretrain import PRETEXT, load_module, make_config, pretrain, 
 # batch 256 a step took 5.7 s). Exemplar CNN with all 4,000 images as classes (100 epochs, dropout 0.5) did not
 # learn its pretext task (training accuracy 0.0, loss 8.36 -> 7.30 of ln 4000 = 8.29); on training metrics
 # alone, 1,000 surrogate classes (a seeded subset, as Dosovitskiy et al. draw N patches) without dropout
-# learned faster per step, so it runs 400 epochs over those 1,000 images (1,600 steps, about the same cost).
+# learned faster per step, so it runs 400 epochs over those 1,000 images (1,200 steps, about the same cost).
 BUDGET = {
     "simclr": {"epochs": 20},
     "moco": {"epochs": 40, "options": {"queue_size": 1024, "momentum": 0.99}},
@@ -97,6 +107,116 @@ def print_table(rows_by_method: dict[str, list[dict]], whole_image: bool = False
         print(f"| {method} | {rows[0]['features']} | {rows[0]['epochs']} | {' | '.join(cells)} |")
 
 
+# ---- report mode: tables from the probe.json files on disk, whatever seeds have finished (no training) ----
+
+def finished_runs(out: str | Path) -> tuple[dict[str, list[dict]], list[str]]:
+    """``({run name: probe.json rows in seed order}, [runs without a probe.json yet])`` under OUT/seed<N>/...;
+    the run name is the folder under seed<N> (``""`` when the run is seed<N> itself)."""
+    rows: dict[str, list[dict]] = {}
+    pending = []
+    for seed_dir in sorted(Path(out).glob("seed*"), key=lambda d: int(re.sub(r"\D", "", d.name) or 0)):
+        for run in sorted({p.parent for p in seed_dir.rglob("metrics.jsonl")}):
+            name = run.relative_to(seed_dir).as_posix() if run != seed_dir else ""
+            if (run / "probe.json").is_file():
+                rows.setdefault(name, []).append(json.loads((run / "probe.json").read_text()))
+            else:
+                pending.append(run.relative_to(Path(out)).as_posix())
+    if not rows:
+        raise SystemExit(f"no finished run (seed<N>/.../probe.json) under {out}")
+    return rows, pending
+
+
+def report_cells(random: list[float], trained: list[float]) -> str:
+    """``mean random | mean trained | margin mean +- std | per-seed margins (wins/seeds)`` (std: sample std, n >= 2)."""
+    margins = [t - r for r, t in zip(random, trained)]
+    spread = f" ± {statistics.stdev(margins):.3f}" if len(margins) > 1 else ""
+    return (f"{statistics.fmean(random):.3f} | {statistics.fmean(trained):.3f} | {statistics.fmean(margins):+.3f}{spread} | "
+            f"{', '.join(f'{m:+.3f}' for m in margins)} ({sum(m > 0 for m in margins)}/{len(margins)})")
+
+
+def seeds_of(rows: list[dict]) -> str:
+    return ", ".join(str(r["seed"]) for r in rows)
+
+
+def driver_minutes(log: str | Path) -> dict[tuple[str, int], list[float]]:
+    """Wall minutes from each ``<time> start <name> seed <N>`` to the next ``done <name> seed <N>`` of a driver
+    log, per (name, seed), in log order (a run started twice has two entries)."""
+    minutes: dict[tuple[str, int], list[float]] = {}
+    started: dict[tuple[str, int], datetime.datetime] = {}
+    path = Path(log)
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        match = re.match(r"(\S+) (start|done) (\S+) seed (\d+)", line)
+        if not match:
+            continue
+        when = datetime.datetime.fromisoformat(match[1].replace("Z", "+00:00"))
+        key = (match[3], int(match[4]))
+        if match[2] == "start":
+            started[key] = when
+        elif key in started:
+            minutes.setdefault(key, []).append((when - started.pop(key)).total_seconds() / 60)
+    return minutes
+
+
+def cost_table(runs: list[tuple[str, dict, float | None]]) -> str:
+    """Per-run cost rows: (label, probe.json row, driver minutes or None)."""
+    lines = ["| run | seed | steps | training, wall (min) | CPU: training / + probe (min) | driver start → done (min) |",
+             "|---|---|---|---|---|---|"]
+    for label, row, driver in runs:
+        lines.append(f"| {label} | {row['seed']} | {row['steps']} | {row['train_s'] / 60:.1f} | "
+                     f"{row['train_cpu_s'] / 60:.1f} / {row['cpu_s'] / 60:.1f} | "
+                     f"{'—' if driver is None else f'{driver:.1f}'} |")
+    return "\n".join(lines)
+
+
+def pending_note(pending: list[str]) -> str:
+    return (f"\n\nNot in the table yet (started, no probe.json): {', '.join(pending)}." if pending else "")
+
+
+def write_block(path: str | Path, name: str, text: str) -> None:
+    """Put ``text`` between ``<!-- NAME -->`` and ``<!-- /NAME -->`` in the file (or in place of ``{{NAME}}``)."""
+    path = Path(path)
+    doc = path.read_text()
+    block = f"<!-- {name} -->\n{text.strip()}\n<!-- /{name} -->"
+    marked = re.compile(rf"<!-- {name} -->.*?<!-- /{name} -->", re.S)
+    if marked.search(doc):
+        doc = marked.sub(lambda _: block, doc)
+    elif "{{" + name + "}}" in doc:
+        doc = doc.replace("{{" + name + "}}", block)
+    else:
+        raise SystemExit(f"{path} has neither <!-- {name} --> markers nor a {{{{{name}}}}} placeholder")
+    path.write_text(doc)
+    print(f"wrote the {name} block of {path}")
+
+
+def report(args: argparse.Namespace) -> None:
+    """MNIST table of every method with a probe.json under --out (and --also folders), with each run's cost."""
+    rows, pending = finished_runs(args.out)
+    order = [m for m in BUDGET if m in rows] + sorted(set(rows) - set(BUDGET))
+    table = {m: rows[m] for m in order}
+    driver = driver_minutes(args.driver_log)
+    costs = [(m, r, (driver.get((m, r["seed"])) or [None])[-1]) for m, seed_rows in table.items() for r in seed_rows]
+    for folder in args.also:  # earlier budgets kept apart: their driver entry is the first of the method and seed
+        extra, more = finished_runs(folder)
+        pending += [f"{folder}/{p}" for p in more]
+        for m, seed_rows in extra.items():
+            label = f"{m} ({Path(folder).name})"
+            table[label] = seed_rows
+            costs += [(label, r, (driver.get((m, r["seed"])) or [None])[0]) for r in seed_rows]
+    lines = ["| method | features | epochs | seeds | linear random | linear trained | margin (± std) | per seed (wins) | "
+             "k-NN random | k-NN trained | margin (± std) | per seed (wins) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m, seed_rows in table.items():
+        cells = [report_cells([r["random"][p] for r in seed_rows], [r["trained"][p] for r in seed_rows]) for p in ("linear", "knn")]
+        lines.append(f"| {m} | {seed_rows[0]['features']} | {seed_rows[0]['epochs']} | {seeds_of(seed_rows)} | {' | '.join(cells)} |")
+    pixels = next(iter(table.values()))[0]["raw_pixels"] if table else None
+    reference = f"\n\nRaw pixels: linear {pixels['linear']:.3f}, k-NN {pixels['knn']:.3f}." if pixels else ""
+    text = (f"Generated {datetime.date.today()} by `--report` from the probe.json files present "
+            f"(margin = trained − random init, its mean ± sample std over the seeds listed):\n\n" + "\n".join(lines)
+            + reference + pending_note(pending) + "\n\nCost of each run:\n\n" + cost_table(costs))
+    print(text)
+    if args.report != "-":
+        write_block(args.report, "MNIST_TABLE", text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=list(BUDGET), choices=list(BUDGET))
@@ -108,7 +228,13 @@ def main() -> None:
     parser.add_argument("--no-conv-head", action="store_true",
                         help="pretext tasks with an MLP on the encoder's pooled output only (their first version)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--report", metavar="FILE", help="train nothing: tables from the probe.json files under --out "
+                        "(and --also), written into FILE's MNIST_TABLE block ('-': print only)")
+    parser.add_argument("--also", nargs="*", default=[], help="report mode: other run folders (earlier budgets) to add")
+    parser.add_argument("--driver-log", default="runs/bench/logs/driver.log", help="report mode: start/done times")
     args = parser.parse_args()
+    if args.report:
+        return report(args)
     device = resolve_device(args.device)
     train, test = split_data(make_config("simclr", "mnist"))
     pixels = probe_features(train.images.flatten(1).float(), train.labels, test.images.flatten(1).float(), test.labels)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -65,15 +66,28 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def _unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (for torchrun's --master_port)."""
+    return _unused_port()
+
+
 @pytest.fixture(scope="session")
 def run_ranks():
-    """``run(worker, args, nprocs)``: ``worker(rank, *args)`` in ``nprocs`` fresh (spawned) processes.
+    """``run(worker, args, nprocs)``: ``worker(rank, port, *args)`` in ``nprocs`` fresh (spawned) processes,
+    ``port`` a free TCP port for their rendezvous.
 
     Spawned, not forked: a fork of the test process can inherit a lock held by one of its threads and hang
     (seen once in CI). A run that does not finish within ``timeout`` seconds fails instead of hanging.
     """
     def run(worker, args: tuple, nprocs: int, timeout: float = 300.0) -> None:
-        context = mp.start_processes(worker, args=args, nprocs=nprocs, start_method="spawn", join=False)
+        context = mp.start_processes(worker, args=(_unused_port(), *args), nprocs=nprocs, start_method="spawn", join=False)
         deadline = time.monotonic() + timeout
         while not context.join(timeout=max(1.0, deadline - time.monotonic())):
             if time.monotonic() >= deadline:

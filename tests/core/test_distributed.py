@@ -6,7 +6,6 @@ Every check runs in one pair of spawned workers (starting processes is the slow 
 from __future__ import annotations
 
 import os
-import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -123,16 +122,10 @@ def _worker(r: int, port: int, out: str) -> None:
         dist.shutdown()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory, run_ranks) -> list[dict]:
     out = tmp_path_factory.mktemp("ddp")
-    run_ranks(_worker, (_free_port(), str(out)), WORLD)
+    run_ranks(_worker, (str(out),), WORLD)
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from safety_helpers import SMILES, Outcome
+from safety_helpers import SMILES, TINY_PRETRAIN, Outcome
 
 
 @pytest.fixture
@@ -67,3 +67,12 @@ def read_only_folder(tmp_path):
     if immutable:
         subprocess.run(["chattr", "-i", str(folder)], check=True)
     folder.chmod(0o755)
+
+
+@pytest.fixture
+def pretrain_run(molssl, tmp_path, corpus) -> Path:
+    """A finished two-step pre-training run of a tiny encoder."""
+    out = tmp_path / "run"
+    result = molssl("pretrain", "--smiles", corpus, "--out", out, "--max-steps", "2", *TINY_PRETRAIN)
+    assert result.exit_code == 0, result.describe()
+    return out

@@ -69,14 +69,6 @@ def test_fine_tuned_model_is_accepted_as_pretrained_encoder(molssl, tmp_path, la
     assert f"encoder of the fine-tuned model {fine_tuned_model}" in result.stderr
 
 
-@pytest.fixture
-def pretrain_run(molssl, tmp_path, corpus) -> Path:
-    out = tmp_path / "run"
-    result = molssl("pretrain", "--smiles", corpus, "--out", out, "--max-steps", "2", *TINY_PRETRAIN)
-    assert result.exit_code == 0, result.describe()
-    return out
-
-
 def resume_pretrain(molssl, corpus: Path, out: Path):
     return molssl("pretrain", "--smiles", corpus, "--out", out, "--max-steps", "2", "--resume", *TINY_PRETRAIN)
 

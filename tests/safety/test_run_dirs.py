@@ -78,14 +78,6 @@ def test_finetune_refuses_a_folder_that_is_not_a_run(molssl, users_folder, label
     assert snapshot(users_folder) == before and len(list(users_folder.iterdir())) == 2
 
 
-@pytest.fixture
-def pretrain_run(molssl, tmp_path, corpus) -> Path:
-    out = tmp_path / "run"
-    result = molssl("pretrain", "--smiles", corpus, "--out", out, "--max-steps", "2", *TINY_PRETRAIN)
-    assert result.exit_code == 0, result.describe()
-    return out
-
-
 def test_resume_with_another_corpus_is_refused_before_writing(molssl, tmp_path, pretrain_run, corpus):
     other = tmp_path / "other.smi"
     other.write_text(corpus.read_text() + "CCCCCC\n")

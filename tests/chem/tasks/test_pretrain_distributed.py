@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -87,12 +86,6 @@ def _worker(r: int, port: int, store_dir: str, out: str) -> None:
         dist.shutdown()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     return open_corpus(DEMO, extras=("ecfp", "fragments"), workers=1, progress=False,
@@ -102,7 +95,7 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def two_ranks(store, tmp_path_factory, run_ranks) -> list[dict]:
     out = tmp_path_factory.mktemp("ddp")
-    run_ranks(_worker, (_free_port(), str(store.folder), str(out)), WORLD)
+    run_ranks(_worker, (str(store.folder), str(out)), WORLD)
     return [torch.load(out / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 
@@ -125,19 +118,19 @@ def test_local_negatives_would_differ(store, two_ranks):
     assert abs(local - two_ranks[0]["molclr"][0]) > 1e-3
 
 
-def _torchrun(args: list[str], env: dict) -> subprocess.CompletedProcess:
+def _torchrun(args: list[str], env: dict, port: int) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={_free_port()}", "-m", "molssl", "pretrain", *args]
+           f"--master_port={port}", "-m", "molssl", "pretrain", *args]
     return subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=240)
 
 
-def test_torchrun_two_processes_then_resume_in_one(tmp_path):
+def test_torchrun_two_processes_then_resume_in_one(tmp_path, free_port):
     out = tmp_path / "run"
     args = ["--smiles", str(DEMO), "--out", str(out), "--num-layers", "2", "--emb-dim", "16", "--feat-dim", "16",
             "--batch-size", "16", "--epochs", "2", "--max-steps", "7", "--checkpoint-every", "2", "--device", "cpu",
             "--workers", "1", "--cache-dir", str(tmp_path / "cache"), "--seed", "5"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    done = _torchrun(args, env)
+    done = _torchrun(args, env, free_port)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "steps/epoch of 32 on cpu" in done.stderr  # 2 ranks x 16 molecules per step
     assert done.stderr.count("steps/epoch of") == 1  # only rank 0 logs
