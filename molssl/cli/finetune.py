@@ -36,8 +36,9 @@ def finetune(
     method: str = typer.Option("finetune", help="finetune, or a baseline on the same split: rf-ecfp, rf-rdkit2d, "
                                                 "delaney (solubility), chemprop (needs the bench extra)"),
     rf_ecfp: bool = typer.Option(False, "--rf-ecfp", help="Same as --method rf-ecfp"),
-    features: str = typer.Option("none", help="Molecule-level features beside the graph: none, rdkit2d, ecfp4, "
-                                              "rdkit2d+ecfp4"),
+    features: Optional[str] = typer.Option(None, help="Molecule-level features beside the graph: none, rdkit2d, "
+                                                        "ecfp4, rdkit2d+ecfp4. Default: rdkit2d for --csv, none "
+                                                        "for --dataset (MolCLR)"),
     featurizer: str = typer.Option("molclr", help="Without --pretrained: graph vocabulary, molclr or rich (a "
                                                   "pre-trained encoder brings its own)"),
     protocol: Optional[str] = typer.Option(None, help="molclr-per-target (default for --dataset) or multitask "
@@ -46,7 +47,8 @@ def finetune(
     seeds: List[int] = typer.Option([0], help="Seeds: --seeds 0 1 2"),
     epochs: int = typer.Option(100, help="Training epochs (MolCLR: 100)"),
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better validation "
-                                                      "metric (default: off, as MolCLR)"),
+                                                      "metric; 0: off. Default: 10 for --csv, off for --dataset "
+                                                      "(MolCLR)"),
     batch_size: int = typer.Option(32, help="Molecules per step (MolCLR: 32)"),
     lr_head: float = typer.Option(5e-4, help="Adam learning rate of the task head (MolCLR init_lr)"),
     lr_encoder: float = typer.Option(1e-4, help="Adam learning rate of the encoder (MolCLR init_base_lr)"),
@@ -54,8 +56,9 @@ def finetune(
     warmup: float = typer.Option(0.0, help="Fraction of the steps with a linear learning-rate warm-up"),
     weight_decay: float = typer.Option(1e-6),
     dropout: float = typer.Option(0.3, help="Dropout in the encoder layers"),
-    class_weight: str = typer.Option("none", help="none or balanced (positives weighted by negatives/positives "
-                                                  "of the training split, per task)"),
+    class_weight: Optional[str] = typer.Option(None, help="none or balanced (positives weighted by negatives/"
+                                                          "positives of the training split, per task). Default: "
+                                                          "balanced for --csv, none for --dataset (MolCLR)"),
     freeze_encoder: bool = typer.Option(False, help="Train the head only (linear probe)"),
     max_train_molecules: Optional[int] = typer.Option(None, help="Cap the training split (CPU budget)"),
     encoder: str = typer.Option("gin", help="Without --pretrained: gin or gcn"),

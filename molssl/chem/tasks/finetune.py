@@ -94,7 +94,9 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
     if config.resume and (out / "config.json").is_file():
         from molssl.core.rundir import refuse_changed_resume
 
-        refuse_changed_resume(out, json.loads((out / "config.json").read_text()), saved,
+        before = json.loads((out / "config.json").read_text())
+        before["patience"] = before.get("patience") or None  # 0 and None both mean off
+        refuse_changed_resume(out, before, {**saved, "patience": saved["patience"] or None},
                               ("resume", "progress", "workers", "cache_dir", "device", "threads", "out"))
     (out / "config.json").write_text(json.dumps(saved, indent=1))
     write_invalid(out / "invalid.csv", data.invalid)

@@ -148,7 +148,7 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
     precision = resolve_precision(config.precision, device)
     fit_config = FitConfig(epochs=config.epochs, lr=config.lr_head, weight_decay=config.weight_decay,
                            warmup_fraction=config.warmup_fraction, schedule=config.schedule, precision=precision,
-                           checkpoint_every=None, log_every=max(1, len(train)), progress=False, patience=config.patience)
+                           checkpoint_every=None, log_every=max(1, len(train)), progress=False, patience=config.patience or None)
     resuming = config.resume and (out_dir / "checkpoint.pt").is_file()
     trainer = fit(objective, train, out_dir=out_dir, device=device, config=fit_config,
                   params=model.parameter_groups(config.lr_encoder, config.lr_head), selection=selection,

@@ -13,6 +13,7 @@ from molssl.chem.serve.predict import predict_member
 from molssl.chem.serve.zoo import is_shipped
 from molssl.chem.tasks.chemprop_baseline import chemprop_available
 from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
+from molssl.errors import MolsslError
 
 TINY_RICH = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8, featurizer="rich")
 SMILES = [tail + core for core in ("c1ccccc1", "C1CCCCC1", "c1ccncc1", "C1CCOC1", "c1ccsc1", "C1CCNC1")
@@ -116,3 +117,17 @@ def test_csv_fine_tunes_the_shipped_encoder_by_default_and_none_means_random(tmp
     assert results["encoder"]["emb_dim"] == 300  # the shipped int8 encoder loads for fine-tuning
     results = run_finetune(config(tmp_path, csv, "random", pretrained="none", epochs=1), log=messages.append)
     assert results["method"] == "random-init" and results["encoder_source"] == "random initialization"
+
+
+def test_own_csv_gets_the_measured_best_defaults_and_moleculenet_keeps_molclrs(tmp_path):
+    """Issue 15.4: patience on (and descriptors, balanced classes) for a user's CSV; MolCLR's protocol for --dataset."""
+    csv = dict(out=str(tmp_path / "a"), csv="x.csv", targets=["y"], task="classification")
+    user = FinetuneConfig(**csv)
+    assert (user.features, user.patience, user.class_weight) == ("rdkit2d", 10, "balanced")
+    explicit = FinetuneConfig(**csv, features="none", patience=0, class_weight="none")
+    assert (explicit.features, explicit.patience, explicit.class_weight) == ("none", 0, "none")
+    assert FinetuneConfig(**csv, method="rf-ecfp").features == "none"  # a baseline computes its own features
+    molclr = FinetuneConfig(out=str(tmp_path / "b"), dataset="bbbp")
+    assert (molclr.features, molclr.patience, molclr.class_weight) == ("none", None, "none")
+    with pytest.raises(MolsslError, match="--patience"):
+        FinetuneConfig(**csv, patience=-1)
