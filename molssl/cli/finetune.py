@@ -30,9 +30,9 @@ def finetune(
     task: Optional[str] = typer.Option(None, help="classification or regression (for --csv)"),
     metric: Optional[str] = typer.Option(None, help="For --csv: roc_auc (classification), rmse or mae (regression)"),
     units: Optional[str] = typer.Option(None, help="Units of the regression targets, saved with the model"),
-    pretrained: Optional[str] = typer.Option(None, help="Encoder to start from: a shipped encoder (molclr-gin), a "
+    pretrained: Optional[str] = typer.Option(None, help="Encoder to start from: a shipped encoder (molclr-gin-mix, molclr-gin), a "
                                                         "pretrain run directory or encoder.pt, or 'none' for random "
-                                                        "weights. Default: molclr-gin for --csv, none for --dataset"),
+                                                        "weights. Default: molclr-gin-mix for --csv, none for --dataset"),
     method: str = typer.Option("finetune", help="finetune, or a baseline on the same split: rf-ecfp, rf-rdkit2d, "
                                                 "delaney (solubility), chemprop (needs the bench extra)"),
     rf_ecfp: bool = typer.Option(False, "--rf-ecfp", help="Same as --method rf-ecfp"),

@@ -115,8 +115,12 @@ class PropertyModel(nn.Module):
         return out
 
     def forward(self, batch: GraphBatch) -> Tensor:
-        h = self.encoder.represent(batch)
-        return self.head(torch.cat([h, *self.molecule_features(batch, h.dtype)], dim=1) if self.features else h)
+        h = self.encoder.represent(batch).float()
+        x = torch.cat([h, *self.molecule_features(batch, h.dtype)], dim=1) if self.features else h
+        # The head (a few small layers) stays fp32 under bf16 autocast: a bf16 output has ~3 significant
+        # digits, which quantized predictions (0.03 logS steps) and collapsed close ensemble members' spread to 0.
+        with torch.autocast(x.device.type, enabled=False):
+            return self.head(x)
 
     def predict_batch(self, batch: GraphBatch) -> Tensor:
         out = self(batch).float()

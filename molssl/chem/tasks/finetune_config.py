@@ -15,7 +15,7 @@ from molssl.errors import MolsslError
 
 METHODS = ("finetune", *BASELINES, "chemprop")
 CLASS_WEIGHTS = ("none", "balanced")
-DEFAULT_ENCODER = "molclr-gin"  # what --csv fine-tunes from unless --pretrained says otherwise
+DEFAULT_ENCODER = "molclr-gin-mix"  # what --csv fine-tunes from unless --pretrained says (the longest-trained one)
 # Your own --csv gets the configuration that measured best in benchmarks/results/quality_ablation.md (RDKit
 # descriptors beside the graph, early stopping, balanced classes); a MoleculeNet --dataset keeps MolCLR's protocol.
 CSV_DEFAULTS = {"features": "rdkit2d", "patience": 10, "class_weight": "balanced"}

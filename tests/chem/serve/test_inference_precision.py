@@ -48,3 +48,13 @@ def test_cli_prints_the_precision_it_chose(tmp_path):
                                         "--precision", "fp32"])
     assert explicit.exit_code == 0 and "precision auto" not in explicit.output
     assert pd.read_csv(out)["status"].tolist() == ["ok", "ok"]
+
+
+def test_bf16_predictions_are_not_quantized_to_bf16_steps():
+    """The encoder runs in bf16, the head in fp32: outputs keep fp32 resolution, so close members keep a spread."""
+    table = Predictor(["esol"], precision="bf16", progress=False, domain=False).predict(
+        ["ClC(Cl)(Cl)C(c1ccc(Cl)cc1)c1ccc(Cl)cc1", "CCCCCCO", "CCCCCCCO"])
+    values = table["esol"].to_numpy()
+    steps = values * 64  # bf16 of a standardized output near 1-4 moves in steps of 1/64 to 1/32
+    assert not np.allclose(steps, np.round(steps), atol=1e-4), values
+    assert (table["esol_std"] > 0).all(), table["esol_std"].tolist()

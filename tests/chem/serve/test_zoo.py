@@ -15,7 +15,7 @@ from molssl.cli.main import app
 from molssl.errors import MolsslError
 from tiny_models import encoder_file, finetune_run
 
-SHIPPED = ("molclr-gin", "esol", "freesolv", "lipo", "bbbp", "bace", "tox21")
+SHIPPED = ("molclr-gin", "molclr-gin-mix", "esol", "freesolv", "lipo", "bbbp", "bace", "clintox", "tox21")
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
