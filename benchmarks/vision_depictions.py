@@ -30,7 +30,8 @@ from molssl.core.runs import training_seconds
 from molssl.vision.depictions import LABELS
 from molssl.vision.features import feature_extractor, input_kind
 from molssl.vision.pretrain import load_module, make_config, pretrain, probe_encoders, random_init_module, split_data
-from vision_ssl import cost_table, driver_minutes, finished_runs, pending_note, report_cells, seeds_of, write_block  # benchmarks/
+from vision_ssl import (cost_table, depiction_arguments, driver_minutes, finished_runs, pending_note,  # benchmarks/
+                        report_cells, seeds_of, write_block)
 
 # Budget per seed, fixed from the measured step time (1.3 s per batch of 128 on one core) before any probe ran.
 BUDGET = {"colorization": {"epochs": 6, "batch_size": 128}}
@@ -80,14 +81,8 @@ def report(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smiles", help="SMILES file read in place (e.g. the ChEMBL subset); needed unless --report")
     parser.add_argument("--methods", nargs="+", default=list(BUDGET), choices=list(BUDGET))
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--out", default="runs/bench/depictions")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--report", metavar="FILE", help="train nothing: tables from the probe.json files under --out, "
-                        "written into FILE's COLOR_TABLE block ('-': print only)")
-    parser.add_argument("--driver-log", default="runs/bench/logs/driver.log", help="report mode: start/done times")
+    depiction_arguments(parser, "runs/bench/depictions", "COLOR_TABLE")
     args = parser.parse_args()
     if args.report:
         return report(args)

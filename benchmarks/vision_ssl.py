@@ -188,6 +188,17 @@ def write_block(path: str | Path, name: str, text: str) -> None:
     print(f"wrote the {name} block of {path}")
 
 
+def depiction_arguments(parser: argparse.ArgumentParser, out: str, block: str) -> None:
+    """The options the depiction benchmarks (colorization, ConVIRT) share: data, seeds, output and report mode."""
+    parser.add_argument("--smiles", help="SMILES file read in place (e.g. the ChEMBL subset); needed unless --report")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", default=out)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--report", metavar="FILE", help="train nothing: tables from the probe.json files under --out, "
+                        f"written into FILE's {block} block ('-': print only)")
+    parser.add_argument("--driver-log", default="runs/bench/logs/driver.log", help="report mode: start/done times")
+
+
 def report(args: argparse.Namespace) -> None:
     """MNIST table of every method with a probe.json under --out (and --also folders), with each run's cost."""
     rows, pending = finished_runs(args.out)
