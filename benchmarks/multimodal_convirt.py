@@ -23,13 +23,12 @@ import json
 import time
 from pathlib import Path
 
-from molssl.core.device import resolve_device
 from molssl.core.probe import margin_cells
 from molssl.core.runs import training_seconds
 from molssl.multimodal.pretrain import (MultimodalConfig, load_module, pretrain, probe, random_init_module, retrieve,
                                         split_data)
 from molssl.vision.depictions import LABELS
-from vision_ssl import (cost_table, depiction_arguments, driver_minutes, finished_runs, pending_note,  # benchmarks/
+from vision_ssl import (cost_table, depiction_arguments, depiction_run, driver_minutes, finished_runs, pending_note,  # benchmarks/
                         report_cells, seeds_of, write_block)
 
 # Budget per seed, fixed from the measured step time (0.5 s per batch of 128 on one core) before any evaluation.
@@ -82,12 +81,9 @@ def report(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     depiction_arguments(parser, "runs/bench/convirt", "CONVIRT_TABLE")
-    args = parser.parse_args()
-    if args.report:
-        return report(args)
-    if not args.smiles:
-        parser.error("--smiles is required to train")
-    device = resolve_device(args.device)
+    args, device = depiction_run(parser, report)
+    if args is None:
+        return
     train, test = split_data(MultimodalConfig(data=args.smiles))
     print(f"{len(train)} training pairs / {len(test)} held-out molecules", flush=True)
     rows = [run_seed(seed, args, train, test, device) for seed in args.seeds]

@@ -24,13 +24,12 @@ import json
 import time
 from pathlib import Path
 
-from molssl.core.device import resolve_device
 from molssl.core.probe import margin_cells
 from molssl.core.runs import training_seconds
 from molssl.vision.depictions import LABELS
 from molssl.vision.features import feature_extractor, input_kind
 from molssl.vision.pretrain import load_module, make_config, pretrain, probe_encoders, random_init_module, split_data
-from vision_ssl import (cost_table, depiction_arguments, driver_minutes, finished_runs, pending_note,  # benchmarks/
+from vision_ssl import (cost_table, depiction_arguments, depiction_run, driver_minutes, finished_runs, pending_note,  # benchmarks/
                         report_cells, seeds_of, write_block)
 
 # Budget per seed, fixed from the measured step time (1.3 s per batch of 128 on one core) before any probe ran.
@@ -83,12 +82,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=list(BUDGET), choices=list(BUDGET))
     depiction_arguments(parser, "runs/bench/depictions", "COLOR_TABLE")
-    args = parser.parse_args()
-    if args.report:
-        return report(args)
-    if not args.smiles:
-        parser.error("--smiles is required to train")
-    device = resolve_device(args.device)
+    args, device = depiction_run(parser, report)
+    if args is None:
+        return
     train, test = split_data(make_config("colorization", args.smiles, max_images=IMAGES))
     print(f"{len(train)} training / {len(test)} test depictions", flush=True)
     rows = {m: [run_seed(m, seed, args, train, test, device) for seed in args.seeds] for m in args.methods}

@@ -199,6 +199,17 @@ def depiction_arguments(parser: argparse.ArgumentParser, out: str, block: str) -
     parser.add_argument("--driver-log", default="runs/bench/logs/driver.log", help="report mode: start/done times")
 
 
+def depiction_run(parser: argparse.ArgumentParser, report_fn) -> tuple[argparse.Namespace | None, object]:
+    """Parse; in report mode write the tables and give (None, None); else (args, device) for training."""
+    args = parser.parse_args()
+    if args.report:
+        report_fn(args)
+        return None, None
+    if not args.smiles:
+        parser.error("--smiles is required to train")
+    return args, resolve_device(args.device)
+
+
 def report(args: argparse.Namespace) -> None:
     """MNIST table of every method with a probe.json under --out (and --also folders), with each run's cost."""
     rows, pending = finished_runs(args.out)
