@@ -9,24 +9,11 @@ from rdkit import Chem
 from molssl.chem.data.inputs import MoleculeReader, file_sha256, molecules_chunk, split_chunk
 from molssl.chem.data.sdf import text_properties
 from molssl.errors import InputFileError
+from sdf_helpers import sd_text as shared_sd_text
 
 
 def sd_text(broken: int = -1) -> str:
-    out = io.StringIO()
-    writer = Chem.SDWriter(out)
-    for i, smiles in enumerate(["CCO", "c1ccccc1", "CC(=O)O"]):
-        mol = Chem.MolFromSmiles(smiles)
-        mol.SetProp("_Name", f"mol{i}")
-        mol.SetProp("ID", f"A{i}")
-        if i == 2:
-            mol.SetProp("smiles", "given")  # a property with the name of the reader's own column
-            mol.SetProp("note", "two\nlines")
-        writer.write(mol)
-    writer.close()
-    records = out.getvalue().split("$$$$\n")[:3]
-    if broken >= 0:
-        records[broken] = records[broken].replace(" C   0", " Xx  0", 1)
-    return "$$$$\n".join(records) + "$$$$\n"
+    return shared_sd_text(broken, clashing_properties=True)
 
 
 def rows(reader, skip=0):

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from molssl.chem.serve import predict as predict_module
 from molssl.chem.serve import streaming
 from molssl.cli.main import app
+from sdf_helpers import sd_text
 from tiny_models import finetune_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -29,17 +30,7 @@ def invoke(*args, input=None):
 
 def write_sdf(path, broken: int = 1):
     """Three records with names and an ID property; record ``broken`` has an element RDKit does not know."""
-    text = io.StringIO()
-    writer = Chem.SDWriter(text)
-    for i, smiles in enumerate(["CCO", "c1ccccc1", "CC(=O)O"]):
-        mol = Chem.MolFromSmiles(smiles)
-        mol.SetProp("_Name", f"mol{i}")
-        mol.SetProp("ID", f"A{i}")
-        writer.write(mol)
-    writer.close()
-    records = text.getvalue().split("$$$$\n")[:3]
-    records[broken] = records[broken].replace(" C   0", " Xx  0", 1)
-    path.write_text("$$$$\n".join(records) + "$$$$\n")
+    path.write_text(sd_text(broken))
     return path
 
 
