@@ -6,7 +6,13 @@ memory four times (gather and scatter, forward and backward). As products of one
 batch with the dense features, ``A @ h`` and ``C @ table`` (A: atoms x atoms, C: atoms x bond-codes,
 built once per batch and shared by every layer), the same sums cost about a quarter of the time on
 CPU (``benchmarks/results/pretrain_throughput.md``). The mathematics is unchanged (tests compare
-with the gather/scatter formulation); products run in fp32, as MKL's sparse kernels have no bf16.
+outputs and gradients with the gather/scatter formulation); products run in fp32, as MKL's sparse
+kernels have no bf16.
+
+On CPU the products write straight into their result (``addmm`` with ``beta=0`` and ``out=``): through
+``torch.sparse.mm`` every product also zero-filled and copied an (atoms x width) result, and every
+backward pass transposed the CSR matrix again (sort and conversion), together about twice the cost of
+the product itself. The transposes are built once per batch instead, beside the matrices.
 """
 from __future__ import annotations
 
@@ -24,19 +30,42 @@ class Neighbourhood:
 
     adjacency: Tensor  # CSR (n_atoms, n_atoms): w_ij at (i, j) for every edge j -> i
     codes: Tensor  # CSR (n_atoms, n_codes): w_ij at (i, code_ij)
+    adjacency_t: Tensor  # their transposes, for the backward pass
+    codes_t: Tensor
 
     def sum_neighbours(self, h: Tensor) -> Tensor:
         """(n_atoms, d) fp32: sum over each atom's incoming edges of w_ij h_j."""
-        return _spmm(self.adjacency, h)
+        return _spmm(self.adjacency, self.adjacency_t, h)
 
     def sum_bond_embeddings(self, table: Tensor) -> Tensor:
         """(n_atoms, d) fp32: sum over each atom's incoming edges of w_ij table[code_ij]."""
-        return _spmm(self.codes, table)
+        return _spmm(self.codes, self.codes_t, table)
 
 
-def _spmm(sparse: Tensor, dense: Tensor) -> Tensor:
+def _spmm(sparse: Tensor, sparse_t: Tensor, dense: Tensor) -> Tensor:
     with torch.autocast(device_type=dense.device.type, enabled=False):  # autocast would ask for a bf16 kernel
-        return torch.sparse.mm(sparse, dense.float())
+        if dense.device.type != "cpu":
+            return torch.sparse.mm(sparse, dense.float())
+        return _ConstantSparseProduct.apply(sparse, sparse_t, dense.float())
+
+
+def _product_into_result(sparse: Tensor, dense: Tensor) -> Tensor:
+    out = torch.empty(sparse.shape[0], dense.shape[1], dtype=dense.dtype, device=dense.device)
+    return torch.addmm(out, sparse, dense, beta=0, out=out)  # beta=0: out's contents are never read
+
+
+class _ConstantSparseProduct(torch.autograd.Function):
+    """``sparse @ dense`` for a constant sparse matrix: the gradient flows to ``dense`` only, through the
+    transpose given beside it."""
+
+    @staticmethod
+    def forward(ctx, sparse: Tensor, sparse_t: Tensor, dense: Tensor) -> Tensor:
+        ctx.sparse_t = sparse_t
+        return _product_into_result(sparse, dense)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor]:
+        return None, None, _product_into_result(ctx.sparse_t, grad.contiguous())
 
 
 def _csr(rows: Tensor, cols: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:
@@ -59,4 +88,5 @@ def neighbourhood(edge_index: Tensor, edge_code: Tensor, n_atoms: int, n_codes: 
     ones = torch.ones(n_atoms, device=atoms.device)
     values = torch.cat([torch.ones(edge_index.shape[1], device=atoms.device) if weights is None else weights.float(),
                         ones if self_weights is None else self_weights.float()])
-    return Neighbourhood(_csr(dst, src, values, (n_atoms, n_atoms)), _csr(dst, codes, values, (n_atoms, n_codes)))
+    return Neighbourhood(_csr(dst, src, values, (n_atoms, n_atoms)), _csr(dst, codes, values, (n_atoms, n_codes)),
+                         _csr(src, dst, values, (n_atoms, n_atoms)), _csr(codes, dst, values, (n_codes, n_atoms)))
