@@ -12,6 +12,7 @@ from itertools import chain, islice
 from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
+from rdkit import Chem
 
 from molssl.chem.data.batch import GraphArrays, graphs_to_arrays
 from molssl.chem.data.extras import get_extra
@@ -46,21 +47,18 @@ def featurize_chunk(chunk: SmilesChunk, extras: Sequence[str] = (), featurizer: 
     spec = get_featurizer(featurizer)
     specs = [get_extra(name) for name in extras]
     functions = {e.name: e.resolve() for e in specs}
-    mols = parse_many(chunk.smiles)
-    too_big = {i: f"{mol.GetNumAtoms()} heavy atoms, more than the limit of {max_atoms} (--max-atoms)"
-               for i, mol in enumerate(mols) if mol is not None and mol.GetNumAtoms() > max_atoms}
-    fits = [i for i in range(len(mols)) if i not in too_big]
-    results: list = [(None, None)] * len(mols)
-    for i, result in zip(fits, spec.featurize([mols[i] for i in fits], [chunk.smiles[i] for i in fits])):
-        results[i] = result
+    if specs:  # the extras need the molecules
+        mols: Sequence[Optional[Chem.Mol]] = parse_many(chunk.smiles)
+        results = spec.graphs_of(mols, chunk.smiles, max_atoms)
+    else:  # nothing else needs them: each is let go as soon as it is read (faster)
+        mols = [None] * len(chunk.smiles)
+        results = spec.graphs(chunk.smiles, max_atoms)
     keep: list[int] = []
     graphs: list[MolGraph] = []
     rejected: list[tuple[int, int, str, str]] = []
     rows_values: dict[str, list[np.ndarray]] = {e.name: [] for e in specs if e.kind == "rows"}
     graph_values: dict[str, tuple[list[MolGraph], list[int]]] = {e.name: ([], []) for e in specs if e.kind == "graphs"}
     for i, (mol, (graph, reason)) in enumerate(zip(mols, results)):
-        if i in too_big:
-            graph, reason = None, too_big[i]
         if graph is not None and graph_values:
             try:
                 found = {name: functions[name](mol, graph=graph) for name in graph_values}

@@ -83,3 +83,22 @@ def test_explicit_hydrogens_rdkit_removes_fall_back_to_reading_the_molecule():
     assert atomic_numbers_in_smiles("[H]C") == [1, 6]  # two tokens; RDKit keeps one atom
     graph = smiles_to_graphs(["[H]C([H])([H])O"])[0][0]
     assert graph.atoms[:, 0].tolist() == [5, 7]
+
+
+@pytest.mark.parametrize("featurizer", ["molclr", "rich"])
+def test_chunk_results_are_the_same_with_and_without_the_molecules_kept(featurizer):
+    """Without extras a chunk is featurized one molecule at a time (each let go once read); with an extra the
+    molecules are kept for it. Both paths give the same graphs and the same reasons, size limit included."""
+    from molssl.chem.data.inputs import SmilesChunk
+    from molssl.chem.data.parallel import featurize_chunk
+
+    smiles = ["CCO", "", "C1CC", "*C", "C" * 40, "c1ccccc1O", "F/C=C\\Cl", "[2H]C([2H])([2H])Cl", "CC(=O)[O-]"]
+    chunk = SmilesChunk(list(range(len(smiles))), [i + 2 for i in range(len(smiles))], smiles)
+    streamed = featurize_chunk(chunk, featurizer=featurizer, max_atoms=30)
+    kept = featurize_chunk(chunk, extras=("scaffold",), featurizer=featurizer, max_atoms=30)
+    assert streamed.rejected == kept.rejected
+    assert [row for row, *_ in streamed.rejected] == [1, 2, 3, 4]
+    assert streamed.rejected[3][3] == "40 heavy atoms, more than the limit of 30 (--max-atoms)"
+    for field in ("atoms", "atom_ptr", "bonds", "bond_ptr"):
+        np.testing.assert_array_equal(getattr(streamed.graphs, field), getattr(kept.graphs, field))
+    assert streamed.rows.tolist() == kept.rows.tolist() == [0, 5, 6, 7, 8]
