@@ -2,7 +2,9 @@
 
 Prints, in one run:
   (a) molecules/s of the full ``pretrain`` step path: batch slicing from the store, two augmented views,
-      forward, NT-Xent, backward, Adam step (``Trainer.train_step`` on ``StoreBatches``);
+      forward, NT-Xent, backward, Adam step (``Trainer.train_step`` on ``StoreBatches``, steps counted as
+      ``Trainer.fit`` counts them, so memory is returned to the OS every 8 steps as in ``pretrain``:
+      time 8 or more steps to include that cost);
   (b) the compute floor: the same model's forward + backward + loss + step on pre-built augmented batches;
   (c) their ratio;
   (d) the full step path of iMolCLR (store with fingerprints and fragments, default options) and its
@@ -105,6 +107,7 @@ def full_path_rate(module: MolCLR, source: StoreBatches, device: torch.device, p
             if i == warmup:
                 start = clock()
             trainer.train_step(batch)
+            trainer.state.step += 1  # as Trainer.fit counts: freed memory goes back to the OS every TRIM_EVERY steps
             if i >= warmup:
                 count += batch.num_graphs
     return count / (clock() - start)
