@@ -58,17 +58,23 @@ def run(args: argparse.Namespace) -> None:
 
 
 def collect(out: Path) -> dict:
-    """{(row label, dataset): [(seed, test score, seconds)]} from every benchmark.json below ``out``."""
+    """{(row label, dataset): [(seed, test score, seconds)]} from every cell's results.json below ``out``.
+
+    Read per cell, not from the ``benchmark.json`` of a seed's folder: that file describes the last
+    ``molssl benchmark`` call only, and a later call for other data sets into the same folder replaces it.
+    """
     cells: dict = {}
-    for path in sorted(out.glob("seed*/*/benchmark.json")):
-        seed = int(path.parent.parent.name.removeprefix("seed"))
-        for row in json.loads(path.read_text())["rows"]:
-            for variant in ("random-init", "pretrained", *BASELINES):
-                if variant not in row:
-                    continue
-                label = variant if path.parent.name == "baselines" else f"{path.parent.name} {variant}"
-                cells.setdefault((label, row["dataset"]), []).append(
-                    (seed, row[variant]["mean"], row[variant].get("seconds", float("nan"))))
+    for path in sorted(out.glob("seed*/*/*/*/results.json")):
+        variant_dir = path.parent
+        group = variant_dir.parent.parent.name  # a configuration such as molclr-rdkit2d, or "baselines"
+        variant = variant_dir.name
+        if variant not in ("random-init", "pretrained", *BASELINES):
+            continue
+        seed = int(variant_dir.parent.parent.parent.name.removeprefix("seed"))
+        result = json.loads(path.read_text())
+        label = variant if group == "baselines" else f"{group} {variant}"
+        cells.setdefault((label, result["dataset"]), []).append(
+            (seed, result["mean"], result.get("seconds", float("nan"))))
     return cells
 
 

@@ -1,12 +1,13 @@
 """Re-ship the property models from the quality ablation's best configuration (issue 16), with the baselines
 measured on the same split written on each card.
 
-For every data set: the molclr-rdkit2d runs of every seed found under ``--ablation``; of random init and the
-pre-trained encoder, the one with the better mean *validation* score over the seeds both have (the test
-split is not looked at to choose); the baselines' mean test scores over their seeds; then ``molssl models
-export``. Prints each command before running it (``--dry-run``: only prints).
+For every data set: the runs of every seed found under the ``--ablation`` folders for each candidate
+(``--configs`` x random init / the pre-trained encoder); the candidate with the best mean *validation* score
+over the seeds every candidate has (the test split is not looked at to choose); the baselines' mean test
+scores over their seeds; then ``molssl models export``. Prints each command before running it
+(``--dry-run``: only prints).
 
-    python benchmarks/ship_zoo.py --ablation runs/ablation --data-dir ../shared/data/moleculenet
+    python benchmarks/ship_zoo.py --ablation runs/ablation runs/full --data-dir ../shared/data/moleculenet
 """
 from __future__ import annotations
 
@@ -21,7 +22,12 @@ import numpy as np
 
 from molssl.chem.data.datasets import get_spec
 
-CONFIG = "molclr-rdkit2d"
+CONFIGS = ("molclr-rdkit2d", "rich-rdkit2d")
+FEATURES_TEXT = {  # featurizer: what the card says about the atom and bond fields
+    "molclr": "MolCLR atom/bond features (element, chirality; bond type, direction)",
+    "rich": "rich atom/bond features (MolCLR's plus formal charge, H count, degree, hybridization, aromaticity, "
+            "ring membership, isotope/radical flags; bond conjugation, ring, stereo)",
+}
 BASELINE_TITLES = {"rf-ecfp": "RF-ECFP4", "chemprop": "chemprop v2", "rf-rdkit2d": "RF-RDKit2D",
                    "delaney": "Delaney 2004 equation"}
 MODELS = {  # name: (data set, title, units, labels, training data)
@@ -38,14 +44,19 @@ MODELS = {  # name: (data set, title, units, labels, training data)
     "clintox": ("clintox", "Clinical toxicity and FDA approval (ClinTox)", None,
                 ["FDA_APPROVED=P(FDA approved)", "CT_TOX=P(failed trials for toxicity)"],
                 "ClinTox (Gayvert et al. 2016), 1,484 molecules"),
+    "tox21": ("tox21", "Tox21: 12 toxicity endpoints", None, [],
+              "Tox21 (2014 challenge), 7,831 molecules, 12 assays with missing labels masked"),
+    "sider": ("sider", "SIDER: 27 side-effect groups of marketed drugs", None, [],
+              "SIDER (Kuhn et al. 2016, as in MoleculeNet), 1,427 drugs, 27 system-organ classes"),
 }
 
 
-def seeds_of(root: Path, dataset: str, init: str) -> dict[int, Path]:
+def seeds_of(roots: list[Path], config: str, dataset: str, init: str) -> dict[int, Path]:
     found = {}
-    for run in sorted(root.glob(f"seed*/{CONFIG}/{dataset}/{init}")):
-        if (run / "results.json").is_file():
-            found[int(run.parent.parent.parent.name.removeprefix("seed"))] = run
+    for root in roots:
+        for run in sorted(root.glob(f"seed*/{config}/{dataset}/{init}")):
+            if (run / "results.json").is_file():
+                found.setdefault(int(run.parent.parent.parent.name.removeprefix("seed")), run)
     return found
 
 
@@ -55,10 +66,17 @@ def mean_of(runs: list[Path], key: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ablation", type=Path, default=Path("runs/ablation"))
+    parser.add_argument("--ablation", type=Path, nargs="+", default=[Path("runs/ablation")])
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), help="FEATURIZER-FEATURES folders to choose from")
     parser.add_argument("--data-dir", default="../shared/data/moleculenet")
     parser.add_argument("--encoder", default="runs/pretrain/molclr-mix", help="the pre-trained encoder's run")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--incumbent-valid", nargs="*", default=[], metavar="NAME=SCORE",
+                        help="mean validation score of the model shipped now (its runs are gone; the value its card "
+                             "was chosen by): it is kept unless a candidate beats it")
+    parser.add_argument("--max-members", nargs="*", default=[], metavar="NAME=N",
+                        help="ship only the N seeds with the best validation scores (to keep the package under 50 MB)")
+    parser.add_argument("--min-seeds", type=int, default=2, help="seeds every candidate must have (ensemble size)")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--ship-encoder", action="store_true", help="also export --encoder as molclr-gin-mix")
     args = parser.parse_args()
@@ -78,34 +96,65 @@ def main() -> None:
         print(shlex.join(cmd[2:]), flush=True)
         if not args.dry_run:
             subprocess.run(cmd, check=True)
+    incumbent = {key: float(value) for key, value in (item.split("=", 1) for item in args.incumbent_valid)}
+    max_members = {key: int(value) for key, value in (item.split("=", 1) for item in args.max_members)}
     for name in args.models:
         dataset, title, units, labels, training = MODELS[name]
         spec = get_spec(dataset)
         higher = spec.metric == "roc_auc"
-        runs = {init: seeds_of(args.ablation, dataset, init) for init in ("random-init", "pretrained")}
-        common = sorted(set(runs["random-init"]) & set(runs["pretrained"]))
-        valid = {init: mean_of([runs[init][s] for s in common], "valid_mean") for init in runs}
-        init = max(valid, key=valid.get) if higher else min(valid, key=valid.get)
-        chosen = [runs[init][s] for s in sorted(runs[init])]
+        candidates = {(config, init): seeds_of(args.ablation, config, dataset, init)
+                      for config in args.configs for init in ("random-init", "pretrained")}
+        candidates = {key: runs for key, runs in candidates.items() if runs}
+        common = sorted(set.intersection(*(set(runs) for runs in candidates.values())))
+        if len(common) < args.min_seeds:
+            print(f"{name}: skipped, candidates share seeds {common}, fewer than --min-seeds {args.min_seeds}")
+            continue
+        valid = {key: mean_of([runs[s] for s in common], "valid_mean") for key, runs in candidates.items()}
+        if name in incumbent:
+            valid[("shipped", "now")] = incumbent[name]
+        chosen_key = max(valid, key=valid.get) if higher else min(valid, key=valid.get)
+        if chosen_key == ("shipped", "now"):
+            print(f"{name}: keeping the shipped model (validation {incumbent[name]:.3f}; candidates "
+                  + ", ".join(f"{c} {i} {v:.3f}" for (c, i), v in sorted(valid.items()) if c != "shipped") + ")")
+            continue
+        config, init = chosen_key
+        chosen_runs = candidates[chosen_key]
+        if name in max_members:  # the best seeds by validation score, in seed order
+            ranked = sorted(chosen_runs, key=lambda s: mean_of([chosen_runs[s]], "valid_mean"), reverse=higher)
+            chosen_runs = {s: chosen_runs[s] for s in sorted(ranked[:max_members[name]])}
+        chosen = [chosen_runs[s] for s in sorted(chosen_runs)]
         baselines, counts = {}, []
         for variant, label in BASELINE_TITLES.items():
             scores = [json.loads((p / "results.json").read_text())["mean"]
-                      for p in sorted(args.ablation.glob(f"seed*/baselines/{dataset}/{variant}"))
+                      for root in args.ablation for p in sorted(root.glob(f"seed*/baselines/{dataset}/{variant}"))
                       if (p / "results.json").is_file()]
             if scores:
                 baselines[label] = float(np.mean(scores))
                 counts.append(f"{label} {len(scores)}")
-        seeds = sorted(runs[init])
+        shipped_card = Path(__file__).resolve().parents[1] / "molssl" / "models" / name / "card.json"
+        if not baselines and shipped_card.is_file():  # same rows and split: the shipped card's baseline scores
+            card = json.loads(shipped_card.read_text())
+            baselines = card.get("baselines", {})
+            counts = [f"as on the card of {card.get('date')}: " + card.get("notes", "").split("(", 1)[-1].split(")")[0]]
+        seeds = sorted(chosen_runs)
+        featurizer, features = config.split("-", 1)
         encoder = ("from the molclr-gin-mix encoder (ChEMBL+MOSES, 4,000 steps)" if init == "pretrained"
                    else "from random initialization")
-        description = (f"GIN 5x300 on MolCLR atom/bond features with all RDKit 2D descriptors (217) concatenated "
+        others = ", ".join(f"{c} {i} {v:.3f}" for (c, i), v in sorted(valid.items()) if (c, i) != chosen_key)
+        description = (f"GIN 5x300 on {FEATURES_TEXT[featurizer]} with all RDKit 2D descriptors (217) concatenated "
                        f"before the head; fine-tuned {encoder}, up to 100 epochs with patience 10"
-                       f"{', balanced class weights' if higher else ''}. Ensemble of {len(chosen)} (seeds "
-                       f"{', '.join(map(str, seeds))}). Chosen over the other initialization by mean validation "
-                       f"score ({valid[init]:.3f} vs {valid['pretrained' if init == 'random-init' else 'random-init']:.3f}).")
-        command = (f"python benchmarks/quality_ablation.py --out runs/ablation --seeds {' '.join(map(str, seeds))} "
-                   f"--configs molclr:rdkit2d --init random-init pretrained --encoder molclr={args.encoder} "
-                   f"--data-dir {args.data_dir}")
+                       f"{', balanced class weights' if higher else ''}. "
+                       + (f"Ensemble of {len(chosen)} (seeds {', '.join(map(str, seeds))}). " if len(chosen) > 1 else
+                          f"One model (seed {seeds[0]}, the better validation score of seeds "
+                          f"{', '.join(map(str, sorted(candidates[chosen_key])))}; one member keeps the package "
+                          "under 50 MB). ")
+                       + f"Chosen by mean validation score over seeds "
+                       f"{', '.join(map(str, common))} ({valid[chosen_key]:.3f}; the others: {others}).")
+        root = chosen[0].parent.parent.parent.parent
+        command = (f"python benchmarks/quality_ablation.py --out {root} --datasets {dataset} --seeds "
+                   f"{' '.join(map(str, seeds))} --configs {featurizer}:{features} --init {init}"
+                   + (" --encoder molclr=molclr-gin-mix" if init == "pretrained" else "")
+                   + f" --data-dir {args.data_dir}")
         limitations = (f"Trained on {training.split(',')[0]} only; scaffold split, so test scaffolds are new but the "
                        "chemistry is that data set's. Not tested on other assays, conditions or chemical series; "
                        "check the applicability-domain columns. Scored on one scaffold split.")
