@@ -47,7 +47,7 @@ MODELS = {  # name: (data set, title, units, labels, training data)
     "tox21": ("tox21", "Tox21: 12 toxicity endpoints", None, [],
               "Tox21 (2014 challenge), 7,831 molecules, 12 assays with missing labels masked"),
     "sider": ("sider", "SIDER: 27 side-effect groups of marketed drugs", None, [],
-              "SIDER (Kuhn et al. 2016, as in MoleculeNet), 1,427 drugs, 27 system-organ classes"),
+              "SIDER (Kuhn et al. 2016; as in MoleculeNet), 1,427 drugs, 27 system-organ classes"),
 }
 
 

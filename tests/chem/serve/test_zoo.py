@@ -15,7 +15,7 @@ from molssl.cli.main import app
 from molssl.errors import MolsslError
 from tiny_models import encoder_file, finetune_run
 
-SHIPPED = ("molclr-gin", "molclr-gin-mix", "esol", "freesolv", "lipo", "bbbp", "bace", "clintox", "tox21")
+SHIPPED = ("molclr-gin", "molclr-gin-mix", "esol", "freesolv", "lipo", "bbbp", "bace", "clintox", "tox21", "sider")
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -118,7 +118,7 @@ def test_shipped_zoo_is_complete_and_small():
         assert card.commands and card.date and card.training_data
         if card.kind == "property":
             assert card.split == "scaffold" and card.test_score is not None and card.members >= 1
-    assert len(cards["tox21"].tasks) == 12
+    assert len(cards["tox21"].tasks) == 12 and len(cards["sider"].tasks) == 27
 
 
 def test_cli_export(exported, tmp_path):
