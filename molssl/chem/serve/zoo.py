@@ -59,6 +59,7 @@ class ModelCard:
     notes: str = ""
     baselines: dict[str, float] = field(default_factory=dict)  # e.g. {"RF-ECFP4": ..., "chemprop v2": ...}, same split
     limitations: str = ""  # training-set chemistry, what it was not tested on
+    inputs: dict = field(default_factory=dict)  # what the model reads: {"featurizer": "rich", "features": "rdkit2d"}
 
     def label(self, task: str) -> str:
         """Short display name of ``task`` (the data set's column name when none was given)."""
@@ -84,6 +85,9 @@ class ModelCard:
         if self.kind == "property":
             tasks = ", ".join(f"{self.label(t)} (`{t}`)" if self.label(t) != t else f"`{t}`" for t in self.tasks)
             members = ", ".join(_fmt(self.metric, s) for s in self.member_test_scores)
+            if self.inputs:
+                lines.append(f"| inputs | featurizer `{self.inputs.get('featurizer', 'molclr')}`, molecule features "
+                             f"`{self.inputs.get('features', 'none')}` |")
             lines += [f"| tasks | {tasks} |", f"| task type | {self.task_type} |", f"| units | {self.units or '-'} |",
                       f"| split | {self.split} ({self.protocol}); test split: {self.test_molecules} molecules |",
                       f"| test metric (ensemble) | {self.score_text()} |",

@@ -74,9 +74,19 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
                      "max_abs_change_test_prediction": float(np.nanmax(np.abs(full.mean - small.mean))),
                      "test_score_uncompressed": full.score},
         notes=notes, baselines={k: float(v) for k, v in (baselines or {}).items()}, limitations=limitations,
+        inputs=model_inputs(members[0].meta),
     )
     folder = (Path(models_dir) if models_dir is not None else MODELS_DIR) / name
     return _finish(folder, {"format": ZOO_FORMAT, "members": packed}, card)
+
+
+def model_inputs(meta: dict) -> dict:
+    """What a property model reads, from its member metadata: the graph featurizer and the molecule features."""
+    features = meta.get("features") or ()
+    if isinstance(features, str):
+        features = [features]
+    return {"featurizer": meta.get("encoder_config", {}).get("featurizer", "molclr"),
+            "features": "+".join(features) or "none"}
 
 
 def _with_reliability(packed: list[dict], restored: list) -> list:

@@ -53,6 +53,7 @@ def test_card_records_ensemble_score_and_provenance(exported):
     card = exported["card"]
     results = [json.loads((run / "results.json").read_text()) for run in exported["runs"]]
     assert card.members == 2 and card.tasks == ["size"] and card.units == "Å" and card.split == "scaffold"
+    assert card.inputs == {"featurizer": "molclr", "features": "rdkit2d"}  # the --csv default
     assert card.member_test_scores == [r["seeds"][0]["test"] for r in results] and card.budget["seeds"] == [0, 1]
     assert card.test_molecules == len(json.loads((exported["runs"][0] / "split.json").read_text())["test"])
     folder = exported["models"] / "toy"
@@ -118,6 +119,8 @@ def test_shipped_zoo_is_complete_and_small():
         assert card.commands and card.date and card.training_data
         if card.kind == "property":
             assert card.split == "scaffold" and card.test_score is not None and card.members >= 1
+            _, members = loading.load_shipped_members(card.name)
+            assert card.inputs == zoo_export.model_inputs(members[0].meta), card.name  # the card says what it reads
     assert len(cards["tox21"].tasks) == 12 and len(cards["sider"].tasks) == 27
 
 
