@@ -8,6 +8,15 @@ scores over their seeds; then ``molssl models export``. Prints each command befo
 (``--dry-run``: only prints).
 
     python benchmarks/ship_zoo.py --ablation runs/ablation runs/full --data-dir ../shared/data/moleculenet
+
+A model whose runs are gone competes with the validation score its card was chosen by (``--incumbent-valid
+NAME=SCORE``) and is kept unless a candidate beats it; its baselines are then read from its card. The
+2026-12-03 re-ship (benchmarks/results/model_zoo.md):
+
+    python benchmarks/ship_zoo.py --ablation runs/ablation runs/full \
+        --models esol freesolv lipo bbbp bace clintox tox21 sider \
+        --incumbent-valid esol=0.829 freesolv=2.700 lipo=0.664 bbbp=0.967 bace=0.740 clintox=0.915 \
+        --max-members tox21=1 sider=1
 """
 from __future__ import annotations
 
