@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Iterable, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -181,10 +182,10 @@ def parse_many(smiles: Sequence[str]) -> list[Optional[Chem.Mol]]:
 
 
 def smiles_to_graphs(smiles: Sequence[str], max_atoms: Optional[int] = None) -> GraphResults:
-    """:func:`try_smiles_to_graph` for many SMILES at once, with the same results, about 1.5x as fast.
+    """:func:`try_smiles_to_graph` for many SMILES at once, with the same results, faster.
 
     Each molecule is parsed, read and let go before the next is parsed, so the allocator reuses the
-    memory it just freed: about 10% faster than parsing a chunk first and holding its molecules
+    memory it just freed: about 10% less CPU time than parsing a chunk first and holding its molecules
     (:func:`mols_to_graphs`, for callers that need the molecules for more). Molecules with more than
     ``max_atoms`` heavy atoms are rejected before any per-atom work (:func:`too_many_atoms`).
     """
@@ -207,27 +208,9 @@ _ATOM_TOKEN = re.compile(r"\[(?:\d*)([A-Z][a-z]?|se|te|as|[a-z])|(Br|Cl|B|C|N|O|
 _PERIODIC_TABLE = Chem.GetPeriodicTable()
 
 
-def _atomic_number(symbol: str) -> Optional[int]:
-    if symbol == "*":
-        return 0
-    try:
-        return _PERIODIC_TABLE.GetAtomicNumber(symbol.capitalize())
-    except RuntimeError:  # RDKit's periodic table does not know the symbol
-        return None
-
-
-def _token_table() -> dict[tuple[str, str], int]:
-    """Atomic number of every (bracket symbol, organic symbol) match of :data:`_ATOM_TOKEN` that names an
-    element: a dictionary lookup per atom instead of a function call."""
-    lower = "abcdefghijklmnopqrstuvwxyz"
-    bracket = [u + l for u in lower.upper() for l in [""] + list(lower)] + ["se", "te", "as"] + list(lower)
-    organic = ["Br", "Cl", "B", "C", "N", "O", "S", "P", "F", "I", "b", "c", "n", "o", "s", "p", "*"]
-    tokens = [(symbol, "") for symbol in bracket] + [("", symbol) for symbol in organic]
-    numbers = {token: _atomic_number(token[0] or token[1]) for token in tokens}
-    return {token: number for token, number in numbers.items() if number is not None}
-
-
-_ATOMIC_NUMBER_OF_TOKEN = _token_table()
+@lru_cache(maxsize=None)
+def _atomic_number(symbol: str) -> int:
+    return 0 if symbol == "*" else _PERIODIC_TABLE.GetAtomicNumber(symbol.capitalize())
 
 
 def atomic_numbers_in_smiles(smiles: str) -> Optional[list[int]]:
@@ -235,8 +218,8 @@ def atomic_numbers_in_smiles(smiles: str) -> Optional[list[int]]:
     expression, no per-atom RDKit call); None when a symbol is not an element. The caller checks the
     count against the parsed molecule (explicit hydrogens are removed by RDKit)."""
     try:
-        return list(map(_ATOMIC_NUMBER_OF_TOKEN.__getitem__, _ATOM_TOKEN.findall(smiles)))
-    except KeyError:
+        return [_atomic_number(bracket or organic) for bracket, organic in _ATOM_TOKEN.findall(smiles)]
+    except RuntimeError:  # RDKit's periodic table does not know the symbol
         return None
 
 
