@@ -12,7 +12,8 @@ kernels have no bf16.
 On CPU the products write straight into their result (``addmm`` with ``beta=0`` and ``out=``): through
 ``torch.sparse.mm`` every product also zero-filled and copied an (atoms x width) result, and every
 backward pass transposed the CSR matrix again (sort and conversion), together about twice the cost of
-the product itself. The transposes are built once per batch instead, beside the matrices.
+the product itself. The transposes are built once per batch instead, beside the matrices, and only
+where a CPU backward pass will use them (not under ``torch.no_grad``, as in prediction).
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ class Neighbourhood:
 
     adjacency: Tensor  # CSR (n_atoms, n_atoms): w_ij at (i, j) for every edge j -> i
     codes: Tensor  # CSR (n_atoms, n_codes): w_ij at (i, code_ij)
-    adjacency_t: Tensor  # their transposes, for the backward pass
-    codes_t: Tensor
+    adjacency_t: Optional[Tensor]  # their transposes, for the backward pass on CPU; None where none will run
+    codes_t: Optional[Tensor]
 
     def sum_neighbours(self, h: Tensor) -> Tensor:
         """(n_atoms, d) fp32: sum over each atom's incoming edges of w_ij h_j."""
@@ -42,11 +43,14 @@ class Neighbourhood:
         return _spmm(self.codes, self.codes_t, table)
 
 
-def _spmm(sparse: Tensor, sparse_t: Tensor, dense: Tensor) -> Tensor:
+def _spmm(sparse: Tensor, sparse_t: Optional[Tensor], dense: Tensor) -> Tensor:
     with torch.autocast(device_type=dense.device.type, enabled=False):  # autocast would ask for a bf16 kernel
-        if dense.device.type != "cpu":
-            return torch.sparse.mm(sparse, dense.float())
-        return _ConstantSparseProduct.apply(sparse, sparse_t, dense.float())
+        dense = dense.float()
+        if sparse_t is not None:
+            return _ConstantSparseProduct.apply(sparse, sparse_t, dense)
+        if dense.device.type == "cpu" and not (torch.is_grad_enabled() and dense.requires_grad):
+            return _product_into_result(sparse, dense)  # inference: no backward pass to prepare for
+        return torch.sparse.mm(sparse, dense)
 
 
 def _product_into_result(sparse: Tensor, dense: Tensor) -> Tensor:
@@ -88,5 +92,8 @@ def neighbourhood(edge_index: Tensor, edge_code: Tensor, n_atoms: int, n_codes: 
     ones = torch.ones(n_atoms, device=atoms.device)
     values = torch.cat([torch.ones(edge_index.shape[1], device=atoms.device) if weights is None else weights.float(),
                         ones if self_weights is None else self_weights.float()])
-    return Neighbourhood(_csr(dst, src, values, (n_atoms, n_atoms)), _csr(dst, codes, values, (n_atoms, n_codes)),
-                         _csr(src, dst, values, (n_atoms, n_atoms)), _csr(codes, dst, values, (n_codes, n_atoms)))
+    adjacency, code_sums = _csr(dst, src, values, (n_atoms, n_atoms)), _csr(dst, codes, values, (n_atoms, n_codes))
+    if atoms.device.type != "cpu" or not torch.is_grad_enabled():  # no CPU backward pass will need transposes
+        return Neighbourhood(adjacency, code_sums, None, None)
+    return Neighbourhood(adjacency, code_sums, _csr(src, dst, values, (n_atoms, n_atoms)),
+                         _csr(codes, dst, values, (n_codes, n_atoms)))

@@ -93,6 +93,18 @@ def test_sparse_product_ignores_the_uninitialized_result():
     torch.testing.assert_close(_product_into_result(sparse, dense), sparse.to_dense() @ dense)
 
 
+def test_inference_builds_no_transposes_and_gives_the_same_output(batch):
+    """Under ``torch.no_grad`` (prediction) the backward-pass transposes are not built; the output is the same."""
+    torch.manual_seed(0)
+    model = MolecularEncoder(EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)).eval()
+    with torch.no_grad():
+        graph = model.neighbourhood(batch)
+        inferred = model.represent(batch)
+    assert graph.adjacency_t is None and graph.codes_t is None
+    assert model.neighbourhood(batch).adjacency_t is not None  # training builds them
+    torch.testing.assert_close(inferred, model.represent(batch).detach())
+
+
 def test_graphs_do_not_interact(batch, smiles_file):
     store = build_store(smiles_file, progress=False)
     model = MolecularEncoder(EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)).eval()
