@@ -3,8 +3,8 @@
 Prints, in one run:
   (a) molecules/s of the full ``pretrain`` step path: batch slicing from the store, two augmented views,
       forward, NT-Xent, backward, Adam step (``Trainer.train_step`` on ``StoreBatches``, steps counted as
-      ``Trainer.fit`` counts them, so memory is returned to the OS every 8 steps as in ``pretrain``:
-      time 8 or more steps to include that cost);
+      ``Trainer.fit`` counts them, with its memory guard (freed memory kept for the next step, returned to
+      the OS when the process has grown by 2 GiB: ``molssl.core.memory``);
   (b) the compute floor: the same model's forward + backward + loss + step on pre-built augmented batches;
   (c) their ratio;
   (d) the full step path of iMolCLR (store with fingerprints and fragments, default options) and its
@@ -46,6 +46,7 @@ from molssl.chem.data.store import build_store
 from molssl.core.checkpoint import seed_everything
 from molssl.core.device import autocast, move_to, resolve_device
 from molssl.core.losses import nt_xent
+from molssl.core.memory import keep_freed_memory
 from molssl.core.trainer import Trainer, TrainerConfig
 
 
@@ -107,7 +108,7 @@ def full_path_rate(module: MolCLR, source: StoreBatches, device: torch.device, p
             if i == warmup:
                 start = clock()
             trainer.train_step(batch)
-            trainer.state.step += 1  # as Trainer.fit counts: freed memory goes back to the OS every TRIM_EVERY steps
+            trainer.state.step += 1  # as Trainer.fit counts
             if i >= warmup:
                 count += batch.num_graphs
     return count / (clock() - start)
@@ -216,6 +217,7 @@ def main() -> None:
         imolclr_source = StoreBatches(imolclr_store, np.arange(len(imolclr_store)), args.batch_size, seed=0)
         mean_atoms = int(round(float(np.mean(np.diff(np.asarray(store.graphs.atom_ptr))))))
         results["atoms_per_molecule"] = mean_atoms
+        keep_freed_memory()  # a training process's allocator settings for every training row, the GEMM limit too
         for precision in args.precision:
             limit, gflops = gemm_limit(mean_atoms * args.batch_size, 300, 5, precision, args.batch_size)
             results[f"{precision}_gemm_gflops"] = gflops

@@ -27,9 +27,8 @@ from molssl.core import distributed as dist
 from molssl.core.checkpoint import (CorruptFileError, atomic_save, load_checkpoint, load_weights, require_keys,
                                     rng_state, seed_everything, set_rng_state, state_digest, verify_digest)
 from molssl.core.device import autocast, move_to
-from molssl.core.memory import release_freed_memory
+from molssl.core.memory import MemoryGuard, keep_freed_memory
 
-TRIM_EVERY = 8  # steps between returning freed memory to the OS (molssl.core.memory)
 
 
 class BatchSource(Protocol):
@@ -141,6 +140,8 @@ class Trainer:
         self.state = TrainState()
         self.selection = selection
         self.best_state: Optional[dict] = None  # CPU copy of the module's state at the best-scoring epoch
+        keep_freed_memory()  # each step reuses the last one's memory instead of page-faulting it in again
+        self.memory = MemoryGuard()  # ... and gives it back when the process has grown (molssl.core.memory)
 
     # ----------------------------------------------------------------- checkpoints
     @property
@@ -281,8 +282,7 @@ class Trainer:
         hook = getattr(self.module, "after_optimizer_step", None)
         if hook is not None:
             hook()
-        if self.state.step % TRIM_EVERY == 0:
-            release_freed_memory()
+        self.memory.after_step()
         return loss.item(), {k: float(v) for k, v in extra.items()}
 
     @torch.no_grad()

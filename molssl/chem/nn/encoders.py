@@ -109,7 +109,7 @@ class GINLayer(BondEmbedding):
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
 
     def forward(self, h: Tensor, graph: Neighbourhood) -> Tensor:
-        return self.mlp(graph.sum_neighbours(h) + graph.sum_bond_embeddings(self.table()))
+        return self.mlp(graph.aggregate(h, self.table()))
 
 
 class GCNLayer(nn.Module):
@@ -131,7 +131,8 @@ class GCNLayer(nn.Module):
     def forward(self, h: Tensor, graph: Neighbourhood) -> Tensor:
         """``graph`` carries the weights c_ij of the edges and self-loops (1 without normalization)."""
         hw = h @ self.weight.to(h.dtype)
-        return graph.sum_neighbours(hw) + graph.sum_bond_embeddings(self.bonds.table()) + self.bias
+        bonds = self.bonds.table().expand(-1, hw.shape[1]).contiguous()  # one scalar per bond, on every channel
+        return graph.aggregate(hw, bonds) + self.bias
 
 
 class MolecularEncoder(nn.Module):

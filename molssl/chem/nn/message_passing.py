@@ -1,9 +1,9 @@
 """Neighbourhood sums as sparse matrix products: sum over incoming edges of node features and bond embeddings.
 
 A GIN/GCN layer needs, for every atom i, ``sum_j w_ij h_j`` and ``sum_j w_ij e(code_ij)`` over the
-edges j -> i and the atom's self-loop (MolCLR adds one, bond type 4, to every atom). Written as gather + ``index_add_``, each layer moves an (edges x width) tensor through
-memory four times (gather and scatter, forward and backward). As products of one CSR matrix per
-batch with the dense features, ``A @ h`` and ``C @ table`` (A: atoms x atoms, C: atoms x bond-codes,
+edges j -> i and the atom's self-loop (MolCLR adds one, bond type 4, to every atom). Written as
+gather + ``index_add_``, each layer moves an (edges x width) tensor through memory four times (gather
+and scatter, forward and backward). As products of one CSR matrix per batch with the dense features, ``A @ h`` and ``C @ table`` (A: atoms x atoms, C: atoms x bond-codes,
 built once per batch and shared by every layer), the same sums cost about a quarter of the time on
 CPU (``benchmarks/results/pretrain_throughput.md``). The mathematics is unchanged (tests compare
 outputs and gradients with the gather/scatter formulation); products run in fp32, as MKL's sparse
@@ -13,7 +13,9 @@ On CPU the products write straight into their result (``addmm`` with ``beta=0`` 
 ``torch.sparse.mm`` every product also zero-filled and copied an (atoms x width) result, and every
 backward pass transposed the CSR matrix again (sort and conversion), together about twice the cost of
 the product itself. The transposes are built once per batch instead, beside the matrices, and only
-where a CPU backward pass will use them (not under ``torch.no_grad``, as in prediction).
+where a CPU backward pass will use them (not under ``torch.no_grad``, as in prediction). The bond
+product is written first and the neighbour product added into the same buffer (``beta=1``), so the
+layer's sum ``A h + C table`` costs no third pass over an (atoms x width) tensor.
 """
 from __future__ import annotations
 
@@ -34,23 +36,21 @@ class Neighbourhood:
     adjacency_t: Optional[Tensor]  # their transposes, for the backward pass on CPU; None where none will run
     codes_t: Optional[Tensor]
 
-    def sum_neighbours(self, h: Tensor) -> Tensor:
-        """(n_atoms, d) fp32: sum over each atom's incoming edges of w_ij h_j."""
-        return _spmm(self.adjacency, self.adjacency_t, h)
+    def aggregate(self, h: Tensor, table: Tensor) -> Tensor:
+        """(n_atoms, d) fp32: sum over each atom's incoming edges of w_ij (h_j + table[code_ij]), i.e. A h + C table."""
+        with torch.autocast(device_type=h.device.type, enabled=False):  # autocast would ask for a bf16 kernel
+            h, table = h.float(), table.float()
+            if self.adjacency_t is not None and self.codes_t is not None:
+                return _Aggregate.apply(self.adjacency, self.adjacency_t, self.codes, self.codes_t, h, table)
+            if h.device.type == "cpu" and not (torch.is_grad_enabled() and (h.requires_grad or table.requires_grad)):
+                return _aggregate_into_result(self.adjacency, self.codes, h, table)  # inference: no backward pass
+            return torch.sparse.mm(self.adjacency, h) + torch.sparse.mm(self.codes, table)
 
-    def sum_bond_embeddings(self, table: Tensor) -> Tensor:
-        """(n_atoms, d) fp32: sum over each atom's incoming edges of w_ij table[code_ij]."""
-        return _spmm(self.codes, self.codes_t, table)
 
-
-def _spmm(sparse: Tensor, sparse_t: Optional[Tensor], dense: Tensor) -> Tensor:
-    with torch.autocast(device_type=dense.device.type, enabled=False):  # autocast would ask for a bf16 kernel
-        dense = dense.float()
-        if sparse_t is not None:
-            return _ConstantSparseProduct.apply(sparse, sparse_t, dense)
-        if dense.device.type == "cpu" and not (torch.is_grad_enabled() and dense.requires_grad):
-            return _product_into_result(sparse, dense)  # inference: no backward pass to prepare for
-        return torch.sparse.mm(sparse, dense)
+def _aggregate_into_result(adjacency: Tensor, codes: Tensor, h: Tensor, table: Tensor) -> Tensor:
+    """``codes @ table`` written into a fresh result, ``adjacency @ h`` added in place: one buffer, no sum."""
+    out = _product_into_result(codes, table)
+    return out.addmm_(adjacency, h)
 
 
 def _product_into_result(sparse: Tensor, dense: Tensor) -> Tensor:
@@ -58,18 +58,22 @@ def _product_into_result(sparse: Tensor, dense: Tensor) -> Tensor:
     return torch.addmm(out, sparse, dense, beta=0, out=out)  # beta=0: out's contents are never read
 
 
-class _ConstantSparseProduct(torch.autograd.Function):
-    """``sparse @ dense`` for a constant sparse matrix: the gradient flows to ``dense`` only, through the
-    transpose given beside it."""
+class _Aggregate(torch.autograd.Function):
+    """``adjacency @ h + codes @ table`` for constant sparse matrices: gradients flow to ``h`` and ``table``
+    only, through the transposes given beside the matrices."""
 
     @staticmethod
-    def forward(ctx, sparse: Tensor, sparse_t: Tensor, dense: Tensor) -> Tensor:
-        ctx.sparse_t = sparse_t
-        return _product_into_result(sparse, dense)
+    def forward(ctx, adjacency: Tensor, adjacency_t: Tensor, codes: Tensor, codes_t: Tensor, h: Tensor,
+                table: Tensor) -> Tensor:
+        ctx.adjacency_t, ctx.codes_t = adjacency_t, codes_t
+        return _aggregate_into_result(adjacency, codes, h, table)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor]:
-        return None, None, _product_into_result(ctx.sparse_t, grad.contiguous())
+    def backward(ctx, grad: Tensor) -> tuple[None, None, None, None, Optional[Tensor], Optional[Tensor]]:
+        grad = grad.contiguous()
+        grad_h = _product_into_result(ctx.adjacency_t, grad) if ctx.needs_input_grad[4] else None
+        grad_table = _product_into_result(ctx.codes_t, grad) if ctx.needs_input_grad[5] else None
+        return None, None, None, None, grad_h, grad_table
 
 
 def _csr(rows: Tensor, cols: Tensor, values: Tensor, shape: tuple[int, int]) -> Tensor:

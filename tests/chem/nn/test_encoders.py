@@ -69,17 +69,21 @@ def test_lean_message_passing_gradients_equal_reference(batch, kind, normalize):
         torch.testing.assert_close(lean[name], reference[name], rtol=1e-4, atol=2e-4, msg=name)
 
 
-def test_sparse_product_backward_uses_the_transpose():
-    """On a non-symmetric matrix (molecular graphs are symmetric, so the encoder test cannot tell)."""
-    from molssl.chem.nn.message_passing import _ConstantSparseProduct
+def test_aggregate_backward_uses_the_transposes():
+    """On non-symmetric matrices (molecular graphs are symmetric, so the encoder tests cannot tell)."""
+    from molssl.chem.nn.message_passing import _Aggregate
     generator = torch.Generator().manual_seed(0)
-    matrix = torch.randn(5, 3, generator=generator) * (torch.rand(5, 3, generator=generator) > 0.5)
-    dense = torch.randn(3, 4, generator=generator, requires_grad=True)
+    adjacency = torch.randn(5, 5, generator=generator) * (torch.rand(5, 5, generator=generator) > 0.5)
+    codes = torch.randn(5, 3, generator=generator) * (torch.rand(5, 3, generator=generator) > 0.5)
+    h = torch.randn(5, 4, generator=generator, requires_grad=True)
+    table = torch.randn(3, 4, generator=generator, requires_grad=True)
     upstream = torch.randn(5, 4, generator=generator)
-    out = _ConstantSparseProduct.apply(matrix.to_sparse_csr(), matrix.t().contiguous().to_sparse_csr(), dense)
+    csr = lambda m: m.contiguous().to_sparse_csr()  # noqa: E731
+    out = _Aggregate.apply(csr(adjacency), csr(adjacency.t()), csr(codes), csr(codes.t()), h, table)
     (out * upstream).sum().backward()
-    torch.testing.assert_close(out, matrix @ dense)
-    torch.testing.assert_close(dense.grad, matrix.t() @ upstream)
+    torch.testing.assert_close(out, adjacency @ h + codes @ table)
+    torch.testing.assert_close(h.grad, adjacency.t() @ upstream)
+    torch.testing.assert_close(table.grad, codes.t() @ upstream)
 
 
 def test_sparse_product_ignores_the_uninitialized_result():
