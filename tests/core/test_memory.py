@@ -19,18 +19,19 @@ class FakeProcess:
         self.size = self.after_trim
 
 
-def test_guard_trims_only_past_the_allowance_and_rebases_after_a_trim():
-    process = FakeProcess(size=1000, after_trim=900)
+def test_guard_trims_only_past_the_allowance_and_rebases_on_the_step_after_a_trim():
+    process = FakeProcess(size=1000, after_trim=400)
     guard = MemoryGuard(allowance=500, resident=process.resident, release=process.release)
     assert guard.after_step() is False and guard.baseline == 1000  # the first step sets the baseline
     process.size = 1500
     assert guard.after_step() is False and process.released == 0  # grown by exactly the allowance
     process.size = 1501
     assert guard.after_step() is True and process.released == 1 and guard.trims == 1
-    assert guard.baseline == 900  # measured after the trim
-    process.size = 1300
+    process.size = 1100  # the next step has its working set back: that is the new baseline, not the trimmed 400
+    assert guard.after_step() is False and guard.baseline == 1100
+    process.size = 1600
     assert guard.after_step() is False and process.released == 1
-    process.size = 1401
+    process.size = 1601
     assert guard.after_step() is True and process.released == 2
 
 
