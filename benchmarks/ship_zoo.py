@@ -37,6 +37,24 @@ FEATURES_TEXT = {  # featurizer: what the card says about the atom and bond fiel
     "rich": "rich atom/bond features (MolCLR's plus formal charge, H count, degree, hybridization, aromaticity, "
             "ring membership, isotope/radical flags; bond conjugation, ring, stereo)",
 }
+ENCODERS = {  # featurizer: the shipped encoder its "pretrained" runs started from, and how cards name it
+    "molclr": ("molclr-gin-mix", "the molclr-gin-mix encoder (ChEMBL+MOSES, 4,000 steps)"),
+    "rich": ("rich-gin-chembl", "the rich-gin-chembl encoder (ChEMBL, 2,000 steps)"),
+}
+ENCODER_EXPORTS = {  # shipped encoder: (run, title, training data, command)
+    "molclr-gin-mix": ("runs/pretrain/molclr-mix", "MolCLR GIN (5 x 300), ChEMBL + MOSES 472k, 4,000 steps of 512",
+                       "236k ChEMBL SMILES (chembl_subset_union.smi.gz) + 236k random MOSES training SMILES (seed 0), "
+                       "from ../shared/data/pretrain/: 471,782 lines, sha256 b9bb533c7f129b01...; 5% held out for the "
+                       "validation loss",
+                       "molssl pretrain --smiles chembl_moses_mix.smi.gz --out runs/pretrain/molclr-mix --epochs 10 "
+                       "--max-steps 4000 --precision auto --checkpoint-every 100 --skip-invalid --workers 1"),
+    "rich-gin-chembl": ("runs/pretrain/rich-chembl", "GIN (5 x 300) on the rich featurizer, ChEMBL 236k, 2,000 steps of 512",
+                        "236k ChEMBL SMILES (../shared/data/pretrain/chembl_subset_union.smi.gz, 235,891 molecules); 5% "
+                        "held out for the validation loss",
+                        "molssl pretrain --smiles ../shared/data/pretrain/chembl_subset_union.smi.gz --out "
+                        "runs/pretrain/rich-chembl --featurizer rich --epochs 10 --max-steps 2000 --precision auto "
+                        "--checkpoint-every 100 --skip-invalid --workers 1"),
+}
 BASELINE_TITLES = {"rf-ecfp": "RF-ECFP4", "chemprop": "chemprop v2", "rf-rdkit2d": "RF-RDKit2D",
                    "delaney": "Delaney 2004 equation"}
 MODELS = {  # name: (data set, title, units, labels, training data)
@@ -78,7 +96,6 @@ def main() -> None:
     parser.add_argument("--ablation", type=Path, nargs="+", default=[Path("runs/ablation")])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), help="FEATURIZER-FEATURES folders to choose from")
     parser.add_argument("--data-dir", default="../shared/data/moleculenet")
-    parser.add_argument("--encoder", default="runs/pretrain/molclr-mix", help="the pre-trained encoder's run")
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--incumbent-valid", nargs="*", default=[], metavar="NAME=SCORE",
                         help="mean validation score of the model shipped now (its runs are gone; the value its card "
@@ -87,21 +104,17 @@ def main() -> None:
                         help="ship only the N seeds with the best validation scores (to keep the package under 50 MB)")
     parser.add_argument("--min-seeds", type=int, default=2, help="seeds every candidate must have (ensemble size)")
     parser.add_argument("--dry-run", action="store_true")
-    parser.add_argument("--ship-encoder", action="store_true", help="also export --encoder as molclr-gin-mix")
+    parser.add_argument("--ship-encoders", nargs="*", default=[], choices=list(ENCODER_EXPORTS),
+                        help="also export these pre-trained encoders from their runs")
     args = parser.parse_args()
-    if args.ship_encoder:
-        summary = json.loads((Path(args.encoder) / "summary.json").read_text()) if (Path(args.encoder) / "summary.json").is_file() else {}
-        cmd = [sys.executable, "-m", "molssl", "models", "export", args.encoder, "--name", "molclr-gin-mix", "--title",
-               "MolCLR GIN (5 x 300), ChEMBL + MOSES 472k, 4,000 steps of 512",
+    for name in args.ship_encoders:
+        run, title, training, command = ENCODER_EXPORTS[name]
+        summary = json.loads((Path(run) / "summary.json").read_text()) if (Path(run) / "summary.json").is_file() else {}
+        cmd = [sys.executable, "-m", "molssl", "models", "export", run, "--name", name, "--title", title,
                "--description", "Pre-trained with the MolCLR objective (NT-Xent, atom masking + bond deletion at 25%) "
-               "under bf16 autocast on one CPU thread; the encoder of the re-shipped models that start from "
-               f"pre-training. Final validation loss {summary.get('final_val_loss', 'see the run')}.",
-               "--training-data", "236k ChEMBL SMILES (chembl_subset_union.smi.gz) + 236k random MOSES training "
-               "SMILES (seed 0), from ../shared/data/pretrain/: 471,782 lines, sha256 b9bb533c7f129b01...; 5% held out "
-               "for the validation loss",
-               "--command", "molssl pretrain --smiles chembl_moses_mix.smi.gz --out runs/pretrain/molclr-mix "
-               "--epochs 10 --max-steps 4000 --precision auto --checkpoint-every 100 --skip-invalid --workers 1",
-               "--probe", "data/demo_smiles.smi"]
+               "under bf16 autocast on one CPU thread; the encoder of the shipped models that start from pre-training "
+               f"with its featurizer. Final validation loss {summary.get('final_val_loss', 'see the run')}.",
+               "--training-data", training, "--command", command, "--probe", "data/demo_smiles.smi"]
         print(shlex.join(cmd[2:]), flush=True)
         if not args.dry_run:
             subprocess.run(cmd, check=True)
@@ -147,8 +160,7 @@ def main() -> None:
             counts = [f"as on the card of {card.get('date')}: " + card.get("notes", "").split("(", 1)[-1].split(")")[0]]
         seeds = sorted(chosen_runs)
         featurizer, features = config.split("-", 1)
-        encoder = ("from the molclr-gin-mix encoder (ChEMBL+MOSES, 4,000 steps)" if init == "pretrained"
-                   else "from random initialization")
+        encoder = f"from {ENCODERS[featurizer][1]}" if init == "pretrained" else "from random initialization"
         others = ", ".join(f"{c} {i} {v:.3f}" for (c, i), v in sorted(valid.items()) if (c, i) != chosen_key)
         description = (f"GIN 5x300 on {FEATURES_TEXT[featurizer]} with all RDKit 2D descriptors (217) concatenated "
                        f"before the head; fine-tuned {encoder}, up to 100 epochs with patience 10"
@@ -162,7 +174,7 @@ def main() -> None:
         root = chosen[0].parent.parent.parent.parent
         command = (f"python benchmarks/quality_ablation.py --out {root} --datasets {dataset} --seeds "
                    f"{' '.join(map(str, seeds))} --configs {featurizer}:{features} --init {init}"
-                   + (" --encoder molclr=molclr-gin-mix" if init == "pretrained" else "")
+                   + (f" --encoder {featurizer}={ENCODERS[featurizer][0]}" if init == "pretrained" else "")
                    + f" --data-dir {args.data_dir}")
         limitations = (f"Trained on {training.split(',')[0]} only; scaffold split, so test scaffolds are new but the "
                        "chemistry is that data set's. Not tested on other assays, conditions or chemical series; "
