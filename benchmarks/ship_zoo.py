@@ -39,7 +39,8 @@ FEATURES_TEXT = {  # featurizer: what the card says about the atom and bond fiel
 }
 ENCODERS = {  # featurizer: the shipped encoder its "pretrained" runs started from, and how cards name it
     "molclr": ("molclr-gin-mix", "the molclr-gin-mix encoder (ChEMBL+MOSES, 4,000 steps)"),
-    "rich": ("rich-gin-chembl", "the rich-gin-chembl encoder (ChEMBL, 2,000 steps)"),
+    "rich": ("runs/pretrain/rich-chembl", "the rich-featurizer encoder pre-trained on ChEMBL (236k, 2,000 steps of 512; "
+             "runs/pretrain/rich-chembl, not shipped on its own: the package's 50 MB)"),
 }
 ENCODER_EXPORTS = {  # shipped encoder: (run, title, training data, command)
     "molclr-gin-mix": ("runs/pretrain/molclr-mix", "MolCLR GIN (5 x 300), ChEMBL + MOSES 472k, 4,000 steps of 512",
