@@ -30,7 +30,6 @@ from molssl.core.device import autocast, move_to
 from molssl.core.memory import MemoryGuard, keep_freed_memory
 
 
-
 class BatchSource(Protocol):
     def __len__(self) -> int: ...
 
