@@ -25,13 +25,15 @@ def snapshot(folder: Path) -> dict:
 
 def test_second_pretrain_into_a_busy_folder_is_refused(molssl, tmp_path, corpus):
     out = tmp_path / "run"
+    # enough steps that the first run cannot finish between writing config.json and being stopped (with 4 it
+    # sometimes did, and the second run then met a finished run instead of a busy one)
     first = subprocess.Popen([sys.executable, "-m", "molssl", "pretrain", "--smiles", str(corpus), "--out", str(out),
-                              "--max-steps", "4", "--epochs", "4", *TINY_PRETRAIN], stdout=subprocess.PIPE,
+                              "--max-steps", "60", "--epochs", "60", *TINY_PRETRAIN], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     try:
         deadline = time.monotonic() + 120
         while not (out / "config.json").is_file() and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.005)
         first.send_signal(signal.SIGSTOP)  # the first run holds the folder, mid-run
         assert (out / "config.json").is_file(), first.communicate()
         second = molssl("pretrain", "--smiles", corpus, "--out", out, "--max-steps", "4", *TINY_PRETRAIN)
