@@ -3,8 +3,9 @@
 A GIN/GCN layer needs, for every atom i, ``sum_j w_ij h_j`` and ``sum_j w_ij e(code_ij)`` over the
 edges j -> i and the atom's self-loop (MolCLR adds one, bond type 4, to every atom). Written as
 gather + ``index_add_``, each layer moves an (edges x width) tensor through memory four times (gather
-and scatter, forward and backward). As products of one CSR matrix per batch with the dense features, ``A @ h`` and ``C @ table`` (A: atoms x atoms, C: atoms x bond-codes,
-built once per batch and shared by every layer), the same sums cost about a quarter of the time on
+and scatter, forward and backward). As products of one CSR matrix per batch with the dense
+features, ``A @ h`` and ``C @ table`` (A: atoms x atoms, C: atoms x bond-codes, built once per batch and
+shared by every layer), the same sums cost about a quarter of the time on
 CPU (``benchmarks/results/pretrain_throughput.md``). The mathematics is unchanged (tests compare
 outputs and gradients with the gather/scatter formulation); products run in fp32, as MKL's sparse
 kernels have no bf16.
