@@ -14,7 +14,8 @@ Prints, in one run:
   (f) with ``--molclr-repo``, the MolCLR reference implementation's rate on the same SMILES
       (``benchmarks/molclr_reference.py``) and our rates as multiples of it;
   and featurization molecules/s (store build, one and all processes) against RDKit ``MolFromSmiles``
-  alone on the same SMILES (one and all processes), for the molclr and rich featurizers.
+  alone on the same SMILES (one and all processes), for the molclr and rich featurizers, each the best of
+  ``--featurize-repeats`` runs.
 
 Example:
   python benchmarks/pretrain_throughput.py --smiles ../shared/data/pretrain/moses_train.csv.gz \
@@ -89,11 +90,18 @@ def rdkit_parse_rate(smiles: list[str], workers: int) -> float:
     return len(smiles) / (clock() - start)
 
 
-def featurize_rate(sample: Path, n: int, workers: int, folder: Path, featurizer: str = "molclr") -> float:
+def featurize_rate(sample: Path, n: int, workers: int, folder: Path, featurizer: str = "molclr",
+                   attempt: int = 0) -> float:
     start = clock()
-    build_store(sample, workers=workers, cache_dir=folder / f"store-{featurizer}-{workers}", progress=False,
+    build_store(sample, workers=workers, cache_dir=folder / f"store-{featurizer}-{workers}-{attempt}", progress=False,
                 featurizer=featurizer)
     return n / (clock() - start)
+
+
+def best_of(repeats: int, rate) -> float:
+    """The best of ``repeats`` measurements (``rate(attempt)``): these rows moved 3-4% between runs on a quiet
+    machine; the RDKit rows they are divided by get the same treatment."""
+    return max(rate(attempt) for attempt in range(repeats))
 
 
 def full_path_rate(module: MolCLR, source: StoreBatches, device: torch.device, precision: str, steps: int,
@@ -174,6 +182,7 @@ def main() -> None:
     parser.add_argument("--encoder", choices=["gin", "gcn"], default="gin")
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--featurize", type=int, default=40000, help="SMILES used for the featurization rows")
+    parser.add_argument("--featurize-repeats", type=int, default=3, help="featurization and RDKit rows: best of this many")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--molclr-repo", type=Path, help="a copy of github.com/yuyangw/MolCLR: time its reference code")
@@ -201,12 +210,15 @@ def main() -> None:
         smiles = first_smiles(args.smiles, n_molecules)
         sample = write_sample(smiles, folder)
         results["featurize_molecules"] = len(smiles)
-        results["rdkit_parse_per_s_1proc"] = rdkit_parse_rate(smiles, 1)
+        results["featurize_repeats"] = args.featurize_repeats
+        results["rdkit_parse_per_s_1proc"] = best_of(args.featurize_repeats, lambda _: rdkit_parse_rate(smiles, 1))
         if workers > 1:
-            results[f"rdkit_parse_per_s_{workers}proc"] = rdkit_parse_rate(smiles, workers)
+            results[f"rdkit_parse_per_s_{workers}proc"] = best_of(args.featurize_repeats,
+                                                                  lambda _: rdkit_parse_rate(smiles, workers))
         for featurizer in args.featurizers:
             for procs in sorted({1, workers}):
-                rate = featurize_rate(sample, len(smiles), procs, folder, featurizer)
+                rate = best_of(args.featurize_repeats,
+                               lambda attempt: featurize_rate(sample, len(smiles), procs, folder, featurizer, attempt))
                 results[f"featurize_{featurizer}_per_s_{procs}proc"] = rate
                 results[f"featurize_{featurizer}_vs_rdkit_{procs}proc"] = rate / results[f"rdkit_parse_per_s_{procs}proc"]
 
