@@ -9,7 +9,7 @@ the CPU time of the runs.
 
 Example (seed 0, then the table):
   python benchmarks/quality_ablation.py --out runs/ablation --seeds 0 \\
-      --encoder molclr=runs/pretrain/molclr-mix --encoder rich=runs/pretrain/rich-mix
+      --encoder molclr=runs/pretrain/molclr-mix --encoder rich=runs/pretrain/rich-chembl
   python benchmarks/quality_ablation.py --out runs/ablation --report
 """
 from __future__ import annotations

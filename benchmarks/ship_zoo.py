@@ -17,6 +17,11 @@ NAME=SCORE``) and is kept unless a candidate beats it; its baselines are then re
         --models esol freesolv lipo bbbp bace clintox tox21 sider \
         --incumbent-valid esol=0.829 freesolv=2.700 lipo=0.664 bbbp=0.967 bace=0.740 clintox=0.915 \
         --max-members tox21=1 sider=1
+
+and the later one, with the rich encoder's runs as candidates and seeds 0-2:
+
+    python benchmarks/ship_zoo.py --ablation runs/ablation runs/full --models esol freesolv lipo bbbp clintox \
+        --incumbent-valid lipo=0.664 --max-members esol=2 freesolv=2 lipo=2 bbbp=2 clintox=2
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ FEATURES_TEXT = {  # featurizer: what the card says about the atom and bond fiel
     "rich": "rich atom/bond features (MolCLR's plus formal charge, H count, degree, hybridization, aromaticity, "
             "ring membership, isotope/radical flags; bond conjugation, ring, stereo)",
 }
-ENCODERS = {  # featurizer: the shipped encoder its "pretrained" runs started from, and how cards name it
+ENCODERS = {  # featurizer: the encoder its "pretrained" runs started from (shipped name or run), and how cards name it
     "molclr": ("molclr-gin-mix", "the molclr-gin-mix encoder (ChEMBL+MOSES, 4,000 steps)"),
     "rich": ("runs/pretrain/rich-chembl", "the rich-featurizer encoder pre-trained on ChEMBL (236k, 2,000 steps of 512; "
              "runs/pretrain/rich-chembl, not shipped on its own: the package's 50 MB)"),
