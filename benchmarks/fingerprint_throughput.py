@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smiles", default="data/example_molecules.csv", help="SMILES file (.smi/.csv, optionally .gz)")
     parser.add_argument("--n", type=int, default=2000, help="molecules (the file is repeated if shorter)")
-    parser.add_argument("--model", default="molclr-gin", help="encoder: shipped name or encoder.pt")
+    parser.add_argument("--model", default="molclr-gin-mix", help="encoder: shipped name or encoder.pt")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="featurization processes to try")

@@ -45,7 +45,7 @@ FEATURES_TEXT = {  # featurizer: what the card says about the atom and bond fiel
 ENCODERS = {  # featurizer: the encoder its "pretrained" runs started from (shipped name or run), and how cards name it
     "molclr": ("molclr-gin-mix", "the molclr-gin-mix encoder (ChEMBL+MOSES, 4,000 steps)"),
     "rich": ("runs/pretrain/rich-chembl", "the rich-featurizer encoder pre-trained on ChEMBL (236k, 2,000 steps of 512; "
-             "runs/pretrain/rich-chembl, not shipped on its own: the package's 50 MB)"),
+             "shipped as rich-gin-chembl)"),
 }
 ENCODER_EXPORTS = {  # shipped encoder: (run, title, training data, command)
     "molclr-gin-mix": ("runs/pretrain/molclr-mix", "MolCLR GIN (5 x 300), ChEMBL + MOSES 472k, 4,000 steps of 512",
@@ -97,12 +97,16 @@ def mean_of(runs: list[Path], key: str) -> float:
     return float(np.mean([json.loads((r / "results.json").read_text())[key] for r in runs]))
 
 
+def _loss_text(value) -> str:
+    return "in the run's metrics" if value is None else f"{value:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ablation", type=Path, nargs="+", default=[Path("runs/ablation")])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), help="FEATURIZER-FEATURES folders to choose from")
     parser.add_argument("--data-dir", default="../shared/data/moleculenet")
-    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--models", nargs="*", default=list(MODELS), help="models to re-ship (none: encoders only)")
     parser.add_argument("--incumbent-valid", nargs="*", default=[], metavar="NAME=SCORE",
                         help="mean validation score of the model shipped now (its runs are gone; the value its card "
                              "was chosen by): it is kept unless a candidate beats it")
@@ -119,7 +123,7 @@ def main() -> None:
         cmd = [sys.executable, "-m", "molssl", "models", "export", run, "--name", name, "--title", title,
                "--description", "Pre-trained with the MolCLR objective (NT-Xent, atom masking + bond deletion at 25%) "
                "under bf16 autocast on one CPU thread; the encoder of the shipped models that start from pre-training "
-               f"with its featurizer. Final validation loss {summary.get('final_val_loss', 'see the run')}.",
+               f"with its featurizer. Final validation loss {_loss_text(summary.get('final_val_loss'))}.",
                "--training-data", training, "--command", command, "--probe", "data/demo_smiles.smi"]
         print(shlex.join(cmd[2:]), flush=True)
         if not args.dry_run:

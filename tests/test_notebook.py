@@ -12,7 +12,7 @@ pytest.importorskip("ipykernel")
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
 
 
-@pytest.mark.skipif(not {"esol", "bbbp", "molclr-gin"} <= {c.name for c in list_models()},
+@pytest.mark.skipif(not {"esol", "bbbp", "molclr-gin-mix"} <= {c.name for c in list_models()},
                     reason="shipped models not present")
 def test_quickstart_notebook_runs(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

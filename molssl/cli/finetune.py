@@ -30,17 +30,19 @@ def finetune(
     task: Optional[str] = typer.Option(None, help="classification or regression (for --csv)"),
     metric: Optional[str] = typer.Option(None, help="For --csv: roc_auc (classification), rmse or mae (regression)"),
     units: Optional[str] = typer.Option(None, help="Units of the regression targets, saved with the model"),
-    pretrained: Optional[str] = typer.Option(None, help="Encoder to start from: a shipped encoder (molclr-gin-mix, molclr-gin), a "
-                                                        "pretrain run directory or encoder.pt, or 'none' for random "
-                                                        "weights. Default: molclr-gin-mix for --csv, none for --dataset"),
+    pretrained: Optional[str] = typer.Option(None, help="Encoder to start from: a shipped encoder (rich-gin-chembl, "
+                                                        "molclr-gin-mix), a pretrain run directory or encoder.pt, or "
+                                                        "'none' for random weights. Default: the shipped encoder of "
+                                                        "--featurizer for --csv, none for --dataset"),
     method: str = typer.Option("finetune", help="finetune, or a baseline on the same split: rf-ecfp, rf-rdkit2d, "
                                                 "delaney (solubility), chemprop (needs the bench extra)"),
     rf_ecfp: bool = typer.Option(False, "--rf-ecfp", help="Same as --method rf-ecfp"),
     features: Optional[str] = typer.Option(None, help="Molecule-level features beside the graph: none, rdkit2d, "
                                                         "ecfp4, rdkit2d+ecfp4. Default: rdkit2d for --csv, none "
                                                         "for --dataset (MolCLR)"),
-    featurizer: str = typer.Option("molclr", help="Without --pretrained: graph vocabulary, molclr or rich (a "
-                                                  "pre-trained encoder brings its own)"),
+    featurizer: Optional[str] = typer.Option(None, help="Graph vocabulary, molclr or rich; a pre-trained encoder "
+                                                        "brings its own. Default: rich for --csv (from rich-gin-chembl), "
+                                                        "molclr for --dataset (MolCLR's)"),
     protocol: Optional[str] = typer.Option(None, help="molclr-per-target (default for --dataset) or multitask "
                                                       "(masked loss; default for --csv)"),
     split: str = typer.Option("scaffold", help="scaffold (DeepChem/MolCLR), random-scaffold (Hu et al.) or random"),
@@ -86,7 +88,8 @@ def finetune(
         task=task, metric=metric, units=units, method="rf-ecfp" if rf_ecfp else method, pretrained=pretrained,
         protocol=protocol, split=split, seeds=seeds, epochs=epochs, batch_size=batch_size, lr_head=lr_head,
         lr_encoder=lr_encoder, weight_decay=weight_decay, dropout=dropout, freeze_encoder=freeze_encoder,
-        encoder=encoder_config(encoder, num_layers, emb_dim, feat_dim, featurizer), features=features,
+        encoder=encoder_config(encoder, num_layers, emb_dim, feat_dim, featurizer or ("rich" if csv else "molclr")),
+        features=features,
         patience=patience, class_weight=class_weight, schedule=schedule, warmup_fraction=warmup, precision=precision,
         max_train_molecules=max_train_molecules, data_dir=str(data_dir) if data_dir else None,
         cache_dir=str(cache_dir) if cache_dir else None, device=device, threads=threads, resume=resume,

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from molssl.chem.serve.zoo import list_models
 from molssl.cli.main import app
 
-pytestmark = pytest.mark.skipif("molclr-gin" not in {c.name for c in list_models()},
+pytestmark = pytest.mark.skipif("molclr-gin-mix" not in {c.name for c in list_models()},
                                 reason="the shipped encoder is not present")
 MOLECULES = ["CCO", "c1ccccc1", "CC(=O)O", "CCN", "CCCl", "C1CCCCC1", "CC(C)O", "c1ccncc1", "CCOC(=O)C",
              "Oc1ccccc1", "CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1"]

@@ -18,11 +18,12 @@ from sklearn.utils.validation import check_is_fitted
 from molssl.chem.data.inputs import molecules_chunk
 from molssl.chem.data.sources import OK, SmilesBatches
 from molssl.chem.nn.encoders import MolecularEncoder
+from molssl.chem.serve.zoo import DEFAULT_ENCODERS
 from molssl.core.device import autocast, move_to, resolve_device, torch_threads
 from molssl.core.precision import resolve_precision
 from molssl.errors import MolsslError
 
-DEFAULT_ENCODER = "molclr-gin"
+DEFAULT_ENCODER = DEFAULT_ENCODERS["molclr"]
 ERROR_MODES = ("raise", "nan")
 
 

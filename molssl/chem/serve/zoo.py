@@ -27,6 +27,11 @@ ZOO_FORMAT = "molssl-zoo-v1"
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 CARD_MARKDOWN = "README.md"
+# the shipped encoders by graph vocabulary: the fingerprint default (molclr) and what a --csv fine-tunes from
+DEFAULT_ENCODERS = {"molclr": "molclr-gin-mix", "rich": "rich-gin-chembl"}
+# names of shipped models that were replaced: asking for one says what to use instead
+RETIRED = {"molclr-gin": "molclr-gin-mix (the same MolCLR vocabulary, 4,000 steps of 512 on ChEMBL + MOSES instead "
+                         "of 148 on 20k MOSES)"}
 
 
 # --------------------------------------------------------------------------- model cards
@@ -129,6 +134,8 @@ def model_folder(name: str, models_dir: Optional[Path] = None) -> Path:
     root = Path(models_dir) if models_dir is not None else MODELS_DIR
     folder = root / name
     if not (folder / CARD_FILE).is_file():
+        if name in RETIRED:
+            raise MolsslError(f"the shipped model {name!r} was replaced: use {RETIRED[name]}")
         available = ", ".join(c.name for c in list_models(root)) or "none"
         raise MolsslError(f"no shipped model named {name!r}; available: {available} (or give a path to a "
                           "model.pt / fine-tuning run directory / encoder.pt)")

@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 
 from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.nn.property_model import FEATURE_SETS
+from molssl.chem.serve.zoo import DEFAULT_ENCODERS
 from molssl.chem.tasks.baselines import BASELINES
 from molssl.chem.tasks.groups import PROTOCOLS, SPLITS
 from molssl.core.fit import SCHEDULES
@@ -15,7 +16,6 @@ from molssl.errors import MolsslError
 
 METHODS = ("finetune", *BASELINES, "chemprop")
 CLASS_WEIGHTS = ("none", "balanced")
-DEFAULT_ENCODER = "molclr-gin-mix"  # what --csv fine-tunes from unless --pretrained says (the longest-trained one)
 # Your own --csv gets the configuration that measured best in benchmarks/results/quality_ablation.md (RDKit
 # descriptors beside the graph, early stopping, balanced classes); a MoleculeNet --dataset keeps MolCLR's protocol.
 CSV_DEFAULTS = {"features": "rdkit2d", "patience": 10, "class_weight": "balanced"}
@@ -29,7 +29,8 @@ class FinetuneConfig:
     Either ``dataset`` (a MoleculeNet name) or ``csv`` + ``targets`` + ``task`` is given.
     ``protocol`` defaults to ``molclr-per-target`` for MoleculeNet sets, ``multitask`` for CSVs.
     ``pretrained`` names an encoder (shipped name, run directory, ``encoder.pt``) or ``none``;
-    unset, a ``--csv`` starts from :data:`DEFAULT_ENCODER` and a ``--dataset`` from random weights.
+    unset, a ``--csv`` starts from the shipped encoder of ``encoder.featurizer``'s vocabulary
+    (:data:`~molssl.chem.serve.zoo.DEFAULT_ENCODERS`) and a ``--dataset`` from random weights.
     ``encoder`` is used only for random initialization; its dropout is replaced by ``dropout``
     either way. ``method`` other than ``finetune`` runs that baseline on the same molecules and splits.
     ``features``, ``patience`` (0: off) and ``class_weight`` left unset take :data:`CSV_DEFAULTS` for a
@@ -82,7 +83,7 @@ class FinetuneConfig:
         if self.protocol is None:
             self.protocol = "molclr-per-target" if self.dataset else "multitask"
         if self.csv is not None and self.pretrained is None and self.method == "finetune":
-            self.pretrained = DEFAULT_ENCODER
+            self.pretrained = DEFAULT_ENCODERS[self.encoder.featurizer]
         defaults = CSV_DEFAULTS if self.csv is not None and self.method == "finetune" else DATASET_DEFAULTS
         for name, value in defaults.items():
             if getattr(self, name) is None:

@@ -139,9 +139,11 @@ def test_cli_writes_npy_and_csv(encoder_path, tmp_path):
     assert result.exit_code != 0 and ".npy" in result.output
 
 
-@pytest.mark.skipif(not any(c.name == "molclr-gin" for c in list_models()), reason="shipped encoder not present")
-def test_shipped_encoder():
-    out = fingerprint(SMILES)
+@pytest.mark.parametrize("name", [None, "rich-gin-chembl"])  # None: the default, molclr-gin-mix
+def test_shipped_encoder(name):
+    if (name or "molclr-gin-mix") not in {c.name for c in list_models()}:
+        pytest.skip("shipped encoder not present")
+    out = fingerprint(SMILES) if name is None else fingerprint(SMILES, model=name)
     assert out.shape == (len(SMILES), 512) and np.isfinite(out).all()
     cosine = out @ out.T / np.outer(np.linalg.norm(out, axis=1), np.linalg.norm(out, axis=1))
     assert cosine[0, 1] < 0.9999  # distinct molecules get distinct fingerprints

@@ -15,7 +15,7 @@ from molssl.cli.main import app
 from molssl.errors import MolsslError
 from tiny_models import encoder_file, finetune_run
 
-SHIPPED = ("molclr-gin", "molclr-gin-mix", "esol", "freesolv", "lipo", "bbbp", "bace", "clintox", "tox21", "sider")
+SHIPPED = ("molclr-gin-mix", "rich-gin-chembl", "esol", "freesolv", "lipo", "bbbp", "bace", "clintox", "tox21", "sider")
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -140,3 +140,12 @@ def test_cli_export(exported, tmp_path):
     assert bad.exit_code == 2 and "NAME=SCORE" in bad.output
     result = runner.invoke(app, [*args[:-2], "--label", "no-equals-sign", "--models-dir", str(tmp_path)])
     assert result.exit_code != 0 and "TASK=LABEL" in result.output
+
+
+def test_a_retired_name_says_what_replaced_it(tmp_path):
+    with pytest.raises(MolsslError, match="'molclr-gin' was replaced: use molclr-gin-mix"):
+        zoo.model_folder("molclr-gin", tmp_path)
+    result = CliRunner().invoke(app, ["fingerprint", "--smiles", "CCO", "--model", "molclr-gin",
+                                      "--output", str(tmp_path / "fps.npy")])
+    assert result.exit_code == 2 and "replaced: use molclr-gin-mix" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "fps.npy").exists()

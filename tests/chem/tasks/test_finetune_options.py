@@ -108,13 +108,16 @@ def test_chemprop_baseline_on_exactly_our_split(tmp_path, csv):
     assert results["method"] == "chemprop" and np.isfinite(results["mean"]) and np.isfinite(results["valid_mean"])
 
 
-@pytest.mark.skipif(not is_shipped("molclr-gin-mix"), reason="shipped encoder not present")
+@pytest.mark.skipif(not is_shipped("rich-gin-chembl"), reason="shipped encoder not present")
 def test_csv_fine_tunes_the_shipped_encoder_by_default_and_none_means_random(tmp_path, csv):
+    """A --csv starts from the shipped encoder of the vocabulary asked for (rich here); 'none' is random init."""
     messages = []
     results = run_finetune(config(tmp_path, csv, "shipped", pretrained=None, epochs=1), log=messages.append)
-    assert results["method"] == "pretrained" and results["config"]["pretrained"] == "molclr-gin-mix"
-    assert any("encoder: shipped encoder molclr-gin-mix" in m for m in messages)
+    assert results["method"] == "pretrained" and results["config"]["pretrained"] == "rich-gin-chembl"
+    assert any("encoder: shipped encoder rich-gin-chembl (gin, rich featurizer)" in m for m in messages)
     assert results["encoder"]["emb_dim"] == 300  # the shipped int8 encoder loads for fine-tuning
+    molclr = FinetuneConfig(out=str(tmp_path / "m"), csv=str(csv), targets=["logs"], task="regression")
+    assert molclr.pretrained == "molclr-gin-mix"  # the MolCLR vocabulary's shipped encoder
     results = run_finetune(config(tmp_path, csv, "random", pretrained="none", epochs=1), log=messages.append)
     assert results["method"] == "random-init" and results["encoder_source"] == "random initialization"
 
