@@ -60,3 +60,39 @@ def test_invalid_molecules_name_their_reason():
     results = RICH.graphs(["C1CC", "", "*C", "CC"])
     assert [reason for _, reason in results] == ["RDKit cannot parse this SMILES", "empty SMILES",
                                                 "dummy atom '*' is not in the atom vocabulary", None]
+
+
+TRICKY = ["CCN(CC)c1ccc(N(=O)=O)cc1", "OCl(=O)(=O)=O", "C |^1:0|", "F/C=C/C |c:1|", "CCO ethanol", "[CH3]", "[13CH4]",
+          "F/C=C\\Cl", "C[C@H](F)Cl", "[2H]O[2H]", "[H]C", "C1=CC=CC=C1", "c1cccc1", "", "*C", "[Fe]<-N", "C" * 200,
+          "  c1ccncc1  ", "[NH4+].[Cl-]", "CC(=O)[O-]"]
+
+
+def test_smiles_path_and_hints_give_the_graphs_of_the_default_parse():
+    """Parsing with parse_for_graph and reading with SMILES hints (skipping fields the text rules out) gives the
+    graph, or the reason, of reading every field of the molecule RDKit's default parse gives. N(=O)=O and
+    perchlorate matter: sanitizing charges atoms written outside brackets."""
+    from molssl.chem.data.featurize import InvalidMolecule, parse_many
+
+    streamed, kept = RICH.graphs(TRICKY), RICH.featurize(parse_many(TRICKY), TRICKY)
+    for text, (graph, reason), (kept_graph, kept_reason) in zip(TRICKY, streamed, kept):
+        mol = Chem.MolFromSmiles(text.strip())
+        if mol is None or mol.GetNumAtoms() == 0:
+            assert graph is None and kept_graph is None and reason == kept_reason and reason, text
+            continue
+        try:
+            expected = rich_graph(mol)  # no hint: every field read
+        except InvalidMolecule as exc:
+            assert graph is None and reason == kept_reason == str(exc), text
+            continue
+        for got in (graph, kept_graph):
+            np.testing.assert_array_equal(got.atoms, expected.atoms, err_msg=text)
+            np.testing.assert_array_equal(got.bonds, expected.bonds, err_msg=text)
+    nitro = streamed[0][0]
+    assert sorted(nitro.atoms[:, 2].tolist())[0] == 3 and sorted(nitro.atoms[:, 2].tolist())[-1] == 5  # O- and N+
+    radical = streamed[2][0]
+    assert radical.atoms[0, 9] == 1  # the CXSMILES radical on an atom written outside brackets
+
+
+def test_size_limit_on_the_smiles_path():
+    results = RICH.graphs(["CCO", "C" * 50], max_atoms=30)
+    assert results[0][0] is not None and results[1] == (None, "50 heavy atoms, more than the limit of 30 (--max-atoms)")
