@@ -42,10 +42,15 @@ FEATURES_TEXT = {  # featurizer: what the card says about the atom and bond fiel
     "rich": "rich atom/bond features (MolCLR's plus formal charge, H count, degree, hybridization, aromaticity, "
             "ring membership, isotope/radical flags; bond conjugation, ring, stereo)",
 }
-ENCODERS = {  # featurizer: the encoder its "pretrained" runs started from (shipped name or run), and how cards name it
-    "molclr": ("molclr-gin-mix", "the molclr-gin-mix encoder (ChEMBL+MOSES, 4,000 steps)"),
-    "rich": ("runs/pretrain/rich-chembl", "the rich-featurizer encoder pre-trained on ChEMBL (236k, 2,000 steps of 512; "
-             "shipped as rich-gin-chembl)"),
+ENCODERS = {"molclr": "molclr-gin-mix", "rich": "runs/pretrain/rich-chembl"}  # featurizer: what "pretrained" started from
+ENCODER_TEXT = {  # encoder (shipped name or run): how cards name it
+    "molclr-gin-mix": "the molclr-gin-mix encoder (ChEMBL+MOSES, 4,000 steps)",
+    "runs/pretrain/rich-chembl": "the rich-featurizer encoder pre-trained on ChEMBL (236k, 2,000 steps of 512; "
+                                 "shipped as rich-gin-chembl)",
+    "runs/pretrain/rich-imolclr-chembl-moses": "a rich-featurizer encoder pre-trained with the iMolCLR objective on "
+                                               "ChEMBL + 500k MOSES (736k molecules, 3,000 steps of 512; "
+                                               "runs/pretrain/rich-imolclr-chembl-moses, not shipped on its own: the "
+                                               "package's 50 MB)",
 }
 ENCODER_EXPORTS = {  # shipped encoder: (run, title, training data, command)
     "molclr-gin-mix": ("runs/pretrain/molclr-mix", "MolCLR GIN (5 x 300), ChEMBL + MOSES 472k, 4,000 steps of 512",
@@ -114,6 +119,10 @@ def main() -> None:
                         help="ship only the N seeds with the best validation scores (to keep the package under 50 MB)")
     parser.add_argument("--min-seeds", type=int, default=2, help="seeds every candidate must have (ensemble size)")
     parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--encoder", nargs="*", default=[], metavar="FEATURIZER=ENCODER",
+                        help="the encoder the --ablation folders' pretrained runs started from, per featurizer "
+                             f"(default: {', '.join(f'{k}={v}' for k, v in ENCODERS.items())}; one of "
+                             f"{', '.join(ENCODER_TEXT)})")
     parser.add_argument("--ship-encoders", nargs="*", default=[], choices=list(ENCODER_EXPORTS),
                         help="also export these pre-trained encoders from their runs")
     args = parser.parse_args()
@@ -130,6 +139,10 @@ def main() -> None:
             subprocess.run(cmd, check=True)
     incumbent = {key: float(value) for key, value in (item.split("=", 1) for item in args.incumbent_valid)}
     max_members = {key: int(value) for key, value in (item.split("=", 1) for item in args.max_members)}
+    encoders = {**ENCODERS, **dict(item.split("=", 1) for item in args.encoder)}
+    unknown = [name for name in encoders.values() if name not in ENCODER_TEXT]
+    if unknown:
+        parser.error(f"--encoder: no card text for {', '.join(unknown)}; add it to ENCODER_TEXT")
     for name in args.models:
         dataset, title, units, labels, training = MODELS[name]
         spec = get_spec(dataset)
@@ -170,7 +183,7 @@ def main() -> None:
             counts = [f"as on the card of {card.get('date')}: " + card.get("notes", "").split("(", 1)[-1].split(")")[0]]
         seeds = sorted(chosen_runs)
         featurizer, features = config.split("-", 1)
-        encoder = f"from {ENCODERS[featurizer][1]}" if init == "pretrained" else "from random initialization"
+        encoder = f"from {ENCODER_TEXT[encoders[featurizer]]}" if init == "pretrained" else "from random initialization"
         others = ", ".join(f"{c} {i} {v:.3f}" for (c, i), v in sorted(valid.items()) if (c, i) != chosen_key)
         description = (f"GIN 5x300 on {FEATURES_TEXT[featurizer]} with all RDKit 2D descriptors (217) concatenated "
                        f"before the head; fine-tuned {encoder}, up to 100 epochs with patience 10"
@@ -184,7 +197,7 @@ def main() -> None:
         root = chosen[0].parent.parent.parent.parent
         command = (f"python benchmarks/quality_ablation.py --out {root} --datasets {dataset} --seeds "
                    f"{' '.join(map(str, seeds))} --configs {featurizer}:{features} --init {init}"
-                   + (f" --encoder {featurizer}={ENCODERS[featurizer][0]}" if init == "pretrained" else "")
+                   + (f" --encoder {featurizer}={encoders[featurizer]}" if init == "pretrained" else "")
                    + f" --data-dir {args.data_dir}")
         limitations = (f"Trained on {training.split(',')[0]} only; scaffold split, so test scaffolds are new but the "
                        "chemistry is that data set's. Not tested on other assays, conditions or chemical series; "
