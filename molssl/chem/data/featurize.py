@@ -205,7 +205,7 @@ _DEFAULT_PARSE_SYMBOLS = _PER_MOLECULE_SYMBOLS | frozenset("| \t")
 
 
 def parse_for_graph(text: str) -> Optional[Chem.Mol]:
-    """The molecule ``Chem.MolFromSmiles`` gives, for the MolCLR graph's purposes, in about 3/4 of its time.
+    """The molecule ``Chem.MolFromSmiles`` gives, as far as the graph featurizers read it, in about 3/4 of its time.
 
     The default parse is: read, remove hydrogen atoms, sanitize, perceive stereo. A SMILES with no stereo
     symbols, no hydrogen atoms and no extensions needs neither hydrogen removal nor stereo perception, so
