@@ -77,6 +77,7 @@ def finetune(
 ) -> None:
     """Fine-tune an encoder (or train one from scratch, or run a baseline) on a MoleculeNet set or your own CSV."""
     from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
+    from molssl.chem.tasks.finetune_config import DEFAULT_FEATURIZER
     from molssl.chem.tasks.reports import describe_score
 
     if csv is not None:
@@ -88,7 +89,8 @@ def finetune(
         task=task, metric=metric, units=units, method="rf-ecfp" if rf_ecfp else method, pretrained=pretrained,
         protocol=protocol, split=split, seeds=seeds, epochs=epochs, batch_size=batch_size, lr_head=lr_head,
         lr_encoder=lr_encoder, weight_decay=weight_decay, dropout=dropout, freeze_encoder=freeze_encoder,
-        encoder=encoder_config(encoder, num_layers, emb_dim, feat_dim, featurizer or ("rich" if csv else "molclr")),
+        encoder=encoder_config(encoder, num_layers, emb_dim, feat_dim,
+                               featurizer or DEFAULT_FEATURIZER["csv" if csv is not None else "dataset"]),
         features=features,
         patience=patience, class_weight=class_weight, schedule=schedule, warmup_fraction=warmup, precision=precision,
         max_train_molecules=max_train_molecules, data_dir=str(data_dir) if data_dir else None,

@@ -46,33 +46,23 @@ def _charge_index(charge: int) -> int:
     return charge + CHARGE_RANGE if -CHARGE_RANGE <= charge <= CHARGE_RANGE else 2 * CHARGE_RANGE + 1
 
 
-def _atom_row(atom: Chem.Atom) -> tuple[int, ...]:
+def _atom_row(atom: Chem.Atom, bracket: bool = True) -> tuple[int, ...]:
+    """The ten atom fields. ``bracket=False`` for an atom written outside brackets in SMILES: such an atom has
+    no chirality tag, isotope or radical (only bracket atoms can), so those three RDKit calls are skipped. Its
+    charge is read either way: sanitizing writes N(=O)=O as [N+](=O)[O-]."""
     z = atom.GetAtomicNum()
     if z == 0:
         raise InvalidMolecule("dummy atom '*' is not in the atom vocabulary")
     return (z - 1,
-            _CHIRALITY.get(atom.GetChiralTag(), 3),
+            _CHIRALITY.get(atom.GetChiralTag(), 3) if bracket else 0,
             _charge_index(atom.GetFormalCharge()),
             min(atom.GetTotalNumHs(), 5),
             min(atom.GetDegree(), 6),
             _HYBRIDIZATION.get(atom.GetHybridization(), len(_HYBRIDIZATION)),
             int(atom.GetIsAromatic()),
             int(atom.IsInRing()),
-            int(atom.GetIsotope() != 0),
-            min(atom.GetNumRadicalElectrons(), 2))
-
-
-def _organic_atom_row(atom: Chem.Atom) -> tuple[int, ...]:
-    """:func:`_atom_row` for an atom written outside brackets in SMILES: such an atom has no chirality tag,
-    isotope or radical (only bracket atoms can), so those three RDKit calls are skipped. (Its charge is read:
-    sanitizing writes N(=O)=O as [N+](=O)[O-].)"""
-    z = atom.GetAtomicNum()
-    if z == 0:
-        raise InvalidMolecule("dummy atom '*' is not in the atom vocabulary")
-    return (z - 1, 0, _charge_index(atom.GetFormalCharge()),
-            min(atom.GetTotalNumHs(), 5), min(atom.GetDegree(), 6),
-            _HYBRIDIZATION.get(atom.GetHybridization(), len(_HYBRIDIZATION)), int(atom.GetIsAromatic()),
-            int(atom.IsInRing()), 0, 0)
+            int(atom.GetIsotope() != 0) if bracket else 0,
+            min(atom.GetNumRadicalElectrons(), 2) if bracket else 0)
 
 
 _BOND_STEREO_SYMBOLS = frozenset("/\\|")  # a SMILES without these has no bond directions or E/Z stereo
@@ -90,9 +80,8 @@ def rich_graph(mol: Chem.Mol, smiles_hint: Optional[str] = None) -> MolGraph:
     if n == 0:
         raise InvalidMolecule("molecule has no heavy atoms")
     atom = mol.GetAtomWithIdx
-    plain = smiles_hint is not None and "[" not in smiles_hint and "|" not in smiles_hint  # '|': CXSMILES fields
-    row_of = _organic_atom_row if plain else _atom_row
-    atoms = np.array([row_of(atom(i)) for i in range(n)], dtype=np.uint8).reshape(n, len(ATOM_VOCAB))
+    bracket = smiles_hint is None or "[" in smiles_hint or "|" in smiles_hint  # '|': CXSMILES fields
+    atoms = np.array([_atom_row(atom(i), bracket) for i in range(n)], dtype=np.uint8).reshape(n, len(ATOM_VOCAB))
     directed = smiles_hint is None or not _BOND_STEREO_SYMBOLS.isdisjoint(smiles_hint)
     bond_at = mol.GetBondWithIdx
     bonds_read = bonds_in_order(mol) if n > DENSE_MAX_ATOMS else [bond_at(j) for j in range(mol.GetNumBonds())]

@@ -1,7 +1,7 @@
 """What one fine-tuning run is: :class:`FinetuneConfig`, validated when made (defaults: :mod:`molssl.chem.tasks.finetune`)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Optional, Sequence
 
 from molssl.chem.nn.encoders import EncoderConfig
@@ -19,6 +19,8 @@ CLASS_WEIGHTS = ("none", "balanced")
 # Your own --csv gets the configuration that measured best in benchmarks/results/quality_ablation.md (RDKit
 # descriptors beside the graph, early stopping, balanced classes); a MoleculeNet --dataset keeps MolCLR's protocol.
 CSV_DEFAULTS = {"features": "rdkit2d", "patience": 10, "class_weight": "balanced"}
+# the graph vocabulary when none is given: rich for a --csv (measured best with descriptors), MolCLR's for a --dataset
+DEFAULT_FEATURIZER = {"csv": "rich", "dataset": "molclr"}
 DATASET_DEFAULTS = {"features": "none", "patience": None, "class_weight": "none"}  # patience None: off
 
 
@@ -31,7 +33,7 @@ class FinetuneConfig:
     ``pretrained`` names an encoder (shipped name, run directory, ``encoder.pt``) or ``none``;
     unset, a ``--csv`` starts from the shipped encoder of ``encoder.featurizer``'s vocabulary
     (:data:`~molssl.chem.serve.zoo.DEFAULT_ENCODERS`) and a ``--dataset`` from random weights.
-    ``encoder`` is used only for random initialization; its dropout is replaced by ``dropout``
+    ``encoder`` (default: :data:`DEFAULT_FEATURIZER`'s vocabulary) is used only for random initialization; its dropout is replaced by ``dropout``
     either way. ``method`` other than ``finetune`` runs that baseline on the same molecules and splits.
     ``features``, ``patience`` (0: off) and ``class_weight`` left unset take :data:`CSV_DEFAULTS` for a
     ``--csv`` and :data:`DATASET_DEFAULTS` (MolCLR's protocol) for a ``--dataset``.
@@ -57,7 +59,7 @@ class FinetuneConfig:
     weight_decay: float = 1e-6
     dropout: float = 0.3
     freeze_encoder: bool = False
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    encoder: Optional[EncoderConfig] = None
     features: Optional[str] = None
     patience: Optional[int] = None
     class_weight: Optional[str] = None
@@ -76,6 +78,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
             self.encoder = EncoderConfig(**self.encoder)
+        if self.encoder is None:
+            self.encoder = EncoderConfig(featurizer=DEFAULT_FEATURIZER["csv" if self.csv is not None else "dataset"])
         if (self.dataset is None) == (self.csv is None):
             raise MolsslError("give either a MoleculeNet --dataset or your own --csv, not both or neither")
         if self.csv is not None and (not self.targets or self.task is None):

@@ -116,8 +116,12 @@ def test_csv_fine_tunes_the_shipped_encoder_by_default_and_none_means_random(tmp
     assert results["method"] == "pretrained" and results["config"]["pretrained"] == "rich-gin-chembl"
     assert any("encoder: shipped encoder rich-gin-chembl (gin, rich featurizer)" in m for m in messages)
     assert results["encoder"]["emb_dim"] == 300  # the shipped int8 encoder loads for fine-tuning
-    molclr = FinetuneConfig(out=str(tmp_path / "m"), csv=str(csv), targets=["logs"], task="regression")
+    molclr = FinetuneConfig(out=str(tmp_path / "m"), csv=str(csv), targets=["logs"], task="regression",
+                            encoder=EncoderConfig())
     assert molclr.pretrained == "molclr-gin-mix"  # the MolCLR vocabulary's shipped encoder
+    default = FinetuneConfig(out=str(tmp_path / "d"), csv=str(csv), targets=["logs"], task="regression")
+    assert default.encoder.featurizer == "rich" and default.pretrained == "rich-gin-chembl"  # as the CLI's --csv
+    assert FinetuneConfig(out=str(tmp_path / "e"), dataset="bbbp").encoder.featurizer == "molclr"
     results = run_finetune(config(tmp_path, csv, "random", pretrained="none", epochs=1), log=messages.append)
     assert results["method"] == "random-init" and results["encoder_source"] == "random initialization"
 
