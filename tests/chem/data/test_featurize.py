@@ -107,20 +107,21 @@ def test_chunk_results_are_the_same_with_and_without_the_molecules_kept(featuriz
 @pytest.mark.parametrize("smiles", [
     "C1=CC=CC=C1", "c1ccccc1[N+](=O)[O-]", "O=S(=O)(O)O", "[CH3]", "[13CH4]", "[NH4+]", "[Hg]Cl", "[He]",
     "C(C)(C)(C)(C)C", "c1cccc1", "C1CC", "[H]", "[H+]", "[H][H]", "[2H]O[2H]", "[H]C([H])([H])O", "CCO ethanol",
-    "C[C@H](F)Cl |&1:1|", "F/C=C/Cl", "  c1ccncc1  ",
+    "C[C@H](F)Cl |&1:1|", "F/C=C/Cl", "  c1ccncc1  ", "CN(C)(C)(C)C", "c1ccc2c(c1)-c1ccccc1-2", "[Fe+2]",
 ])
 def test_parse_for_graph_gives_the_default_parse(smiles):
     """The read-and-sanitize path (no stereo, no hydrogen atoms, no extensions) and the cases that fall back
     to ``MolFromSmiles`` give the molecule RDKit's default parse gives: same validity, canonical SMILES, graph."""
-    from molssl.chem.data.featurize import parse_for_graph
+    from molssl.chem.data.featurize import SANITIZE_FOR_MOLCLR, parse_for_graph
 
-    ours, default = parse_for_graph(smiles), Chem.MolFromSmiles(smiles.strip())
-    assert (ours is None) == (default is None)
-    if default is not None:
-        assert Chem.MolToSmiles(ours) == Chem.MolToSmiles(default)
-        a, b = mol_to_graph(ours, smiles_hint=smiles), mol_to_graph(default, smiles_hint=smiles)
-        np.testing.assert_array_equal(a.atoms, b.atoms)
-        np.testing.assert_array_equal(a.bonds, b.bonds)
+    default = Chem.MolFromSmiles(smiles.strip())
+    for ours in (parse_for_graph(smiles), parse_for_graph(smiles, SANITIZE_FOR_MOLCLR)):
+        assert (ours is None) == (default is None)
+        if default is not None:
+            assert Chem.MolToSmiles(ours) == Chem.MolToSmiles(default)
+            a, b = mol_to_graph(ours, smiles_hint=smiles), mol_to_graph(default, smiles_hint=smiles)
+            np.testing.assert_array_equal(a.atoms, b.atoms)
+            np.testing.assert_array_equal(a.bonds, b.bonds)
 
 
 def test_parse_for_graph_reads_and_sanitizes_only_plain_smiles(monkeypatch):
