@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def collect(out: Path) -> dict:
-    """{(row label, dataset): [(seed, test score, seconds)]} from every cell's results.json below ``out``.
+    """{(row label, dataset): [(seed, test score, CPU seconds)]} from every cell's results.json below ``out``.
+
+    CPU seconds are ``cpu_hours`` x 3600: the operating system's count in runs from 2026-12-03 (fourth session)
+    on, wall time x threads before (so those overstate runs that were paused or shared the cores).
 
     Read per cell, not from the ``benchmark.json`` of a seed's folder: that file describes the last
     ``molssl benchmark`` call only, and a later call for other data sets into the same folder replaces it.
@@ -74,7 +77,7 @@ def collect(out: Path) -> dict:
         result = json.loads(path.read_text())
         label = variant if group == "baselines" else f"{group} {variant}"
         cells.setdefault((label, result["dataset"]), []).append(
-            (seed, result["mean"], result.get("seconds", float("nan"))))
+            (seed, result["mean"], result.get("cpu_hours", float("nan")) * 3600))
     return cells
 
 
@@ -86,7 +89,7 @@ def report(out: Path, datasets: tuple[str, ...]) -> str:
                                               for s in specs) + " | CPU h |"
     lines = [header, "|---|" + "---|" * (len(specs) + 1)]
     for label in labels:
-        row, seconds = [], 0.0
+        row, seconds = [], 0.0  # CPU seconds
         for spec in specs:
             found = cells.get((label, spec.name), [])
             scores = [s for _, s, _ in found]
@@ -104,7 +107,8 @@ def report(out: Path, datasets: tuple[str, ...]) -> str:
                      + " | |")
     lines.append("")
     lines.append("Test scores on the DeepChem scaffold split: mean ± std (ddof=1) over the seeds found (n); "
-                 "CPU h: wall time of the runs with one torch thread each. References: "
+                 "CPU h: CPU time of the runs (the operating system's count; wall time x threads in runs before "
+                 "2026-12-03's fourth session). References: "
                  "MolCLR paper (Wang et al. 2022; regression via SMI-TED Tables 3-4) and MolCLR re-run under the GEM "
                  "protocol (InstructMol Table 3); their splits and budgets differ from ours.")
     return "\n".join(lines)

@@ -43,6 +43,7 @@ from molssl.chem.tasks.finetune_config import FinetuneConfig
 from molssl.chem.tasks.groups import SPLIT_EXTRAS, cap_training_set, group_dir, make_split, split_to_rows, task_groups
 from molssl.chem.tasks.reports import describe_score, results_markdown, summarize, write_invalid
 from molssl.chem.tasks.training import ModelResult, baseline_model, train_model
+from molssl.core.cputime import cpu_seconds
 from molssl.core.device import torch_threads
 from molssl.core.rundir import check_output_dir, locked_run_dir
 from molssl.errors import MolsslError
@@ -81,7 +82,7 @@ def is_finetune_run(out: Path) -> bool:
 
 
 def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     encoder_config, pretrained_state, source = replace(config.encoder), None, "random initialization"
     if config.pretrained is not None and config.method == "finetune":
         encoder_config, pretrained_state, source = resolve_encoder_state(config.pretrained)
@@ -131,7 +132,7 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
             per_seed[seed].append(result)
 
     results = summarize(config, data, groups, per_seed, encoder_config, source, sorted(set(splits_written)),
-                        time.perf_counter() - started)
+                        time.perf_counter() - started, cpu_seconds() - cpu_started)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "results.md").write_text(results_markdown(results))
     return results

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
 
 from molssl import __version__
 from molssl.chem.data.labelled import LabelledData
@@ -97,8 +96,12 @@ def classification_mean(rows: list[dict], variant: str) -> Optional[float]:
 
 
 def summarize(config, data: LabelledData, groups: list, per_seed: dict,
-              encoder_config, source: str, splits: list[str], seconds: float) -> dict:
-    """``results.json``: scores per seed and model, their mean and spread, the budget and the full configuration."""
+              encoder_config, source: str, splits: list[str], seconds: float, cpu_seconds: float) -> dict:
+    """``results.json``: scores per seed and model, their mean and spread, the budget and the full configuration.
+
+    ``seconds`` is wall time; ``cpu_hours`` the CPU time the operating system counted for the run's process and
+    its children (worker processes, chemprop), which stays right when the run shared the cores or was paused.
+    """
     seeds = []
     for seed, models in per_seed.items():
         seeds.append({"seed": seed, "valid": float(np.mean([m.valid for m in models])),
@@ -122,7 +125,7 @@ def summarize(config, data: LabelledData, groups: list, per_seed: dict,
         "budget": {"epochs": config.epochs, "batch_size": config.batch_size, "patience": config.patience,
                    "max_train_molecules": config.max_train_molecules, "seeds": list(config.seeds),
                    "epochs_run": [m.epochs_run for models in per_seed.values() for m in models]},
-        "seconds": seconds, "cpu_hours": seconds / 3600 * (config.threads or torch.get_num_threads()),
+        "seconds": seconds, "cpu_hours": cpu_seconds / 3600,
         "molssl_version": __version__, "config": config.to_dict(),
     }
 

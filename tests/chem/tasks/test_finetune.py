@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,8 @@ def test_multitask_run_directory_split_results_and_model(tmp_path, labelled_csv)
     tests = [s["test"] for s in results["seeds"]]
     assert results["mean"] == pytest.approx(np.mean(tests)) and results["std"] == pytest.approx(np.std(tests, ddof=1))
     assert json.loads((out / "results.json").read_text())["dataset"] == "labelled"
+    # CPU time as the operating system counted it: training used some, and no more than the cores allow
+    assert 0 < results["cpu_hours"] * 3600 <= results["seconds"] * (os.cpu_count() or 1) + 1
     assert "mean ± std" in (out / "results.md").read_text()
     # the best-validation epoch is the one kept
     history = [json.loads(line) for line in (out / "seed_0" / "history.jsonl").read_text().splitlines()]
