@@ -22,7 +22,8 @@ from rdkit.Chem import rdchem
 
 from molssl.chem.data.featurize import (_BOND_DIR, _CHIRALITY, DENSE_MAX_ATOMS, MASK_ATOM, NUM_ATOM_TYPES,
                                         SELF_LOOP_BOND, Featurizer, GraphResults, InvalidMolecule, MolGraph,
-                                        bonds_in_order, parse_for_graph, too_many_atoms, try_smiles_to_graph)
+                                        bonds_in_order, too_many_atoms, try_smiles_to_graph)
+from molssl.chem.data.smiles_text import parse_for_graph
 
 RICH_VERSION = "rich-v1"
 CHARGE_RANGE = 4  # formal charges -4..+4 have their own index; others share one
@@ -103,7 +104,7 @@ def rich_graphs(mols: Sequence[Optional[Chem.Mol]], smiles: Sequence[str]) -> Gr
 
 
 def rich_graphs_of_smiles(smiles: Sequence[str], max_atoms: Optional[int] = None) -> GraphResults:
-    """:func:`rich_graphs` from SMILES alone, each parsed (:func:`~molssl.chem.data.featurize.parse_for_graph`),
+    """:func:`rich_graphs` from SMILES alone, each parsed (:func:`~molssl.chem.data.smiles_text.parse_for_graph`),
     read and let go in turn; molecules over ``max_atoms`` heavy atoms are rejected unread."""
     return [_rich_result(parse_for_graph(text) if isinstance(text, str) else None, text, max_atoms) for text in smiles]
 

@@ -69,16 +69,8 @@ def test_batched_featurization_equals_one_by_one():
     assert smiles_to_graphs([]) == []
 
 
-@pytest.mark.parametrize("smiles", ["[2H]C", "[Cs+]", "[se]1cccc1", "c1cc[nH]c1", "[NH4+]", "Br[Co]Cl", "[13CH4]",
-                                    "C[C@@H](O)Cl", "[Sc]", "ClCBr", "O=c1[nH]cnc2nc[nH]c12", "CC(C)(C)[SiH2]C"])
-def test_atomic_numbers_read_from_the_smiles_text_equal_rdkit(smiles):
-    from molssl.chem.data.featurize import atomic_numbers_in_smiles
-
-    assert atomic_numbers_in_smiles(smiles) == [a.GetAtomicNum() for a in Chem.MolFromSmiles(smiles).GetAtoms()]
-
-
 def test_explicit_hydrogens_rdkit_removes_fall_back_to_reading_the_molecule():
-    from molssl.chem.data.featurize import atomic_numbers_in_smiles
+    from molssl.chem.data.smiles_text import atomic_numbers_in_smiles
 
     assert atomic_numbers_in_smiles("[H]C") == [1, 6]  # two tokens; RDKit keeps one atom
     graph = smiles_to_graphs(["[H]C([H])([H])O"])[0][0]
@@ -102,39 +94,3 @@ def test_chunk_results_are_the_same_with_and_without_the_molecules_kept(featuriz
     for field in ("atoms", "atom_ptr", "bonds", "bond_ptr"):
         np.testing.assert_array_equal(getattr(streamed.graphs, field), getattr(kept.graphs, field))
     assert streamed.rows.tolist() == kept.rows.tolist() == [0, 5, 6, 7, 8]
-
-
-@pytest.mark.parametrize("smiles", [
-    "C1=CC=CC=C1", "c1ccccc1[N+](=O)[O-]", "O=S(=O)(O)O", "[CH3]", "[13CH4]", "[NH4+]", "[Hg]Cl", "[He]",
-    "C(C)(C)(C)(C)C", "c1cccc1", "C1CC", "[H]", "[H+]", "[H][H]", "[2H]O[2H]", "[H]C([H])([H])O", "CCO ethanol",
-    "C[C@H](F)Cl |&1:1|", "F/C=C/Cl", "  c1ccncc1  ", "CN(C)(C)(C)C", "c1ccc2c(c1)-c1ccccc1-2", "[Fe+2]",
-])
-def test_parse_for_graph_gives_the_default_parse(smiles):
-    """The read-and-sanitize path (no stereo, no hydrogen atoms, no extensions) and the cases that fall back
-    to ``MolFromSmiles`` give the molecule RDKit's default parse gives: same validity, canonical SMILES, graph."""
-    from molssl.chem.data.featurize import SANITIZE_FOR_MOLCLR, parse_for_graph
-
-    default = Chem.MolFromSmiles(smiles.strip())
-    for ours in (parse_for_graph(smiles), parse_for_graph(smiles, SANITIZE_FOR_MOLCLR)):
-        assert (ours is None) == (default is None)
-        if default is not None:
-            assert Chem.MolToSmiles(ours) == Chem.MolToSmiles(default)
-            a, b = mol_to_graph(ours, smiles_hint=smiles), mol_to_graph(default, smiles_hint=smiles)
-            np.testing.assert_array_equal(a.atoms, b.atoms)
-            np.testing.assert_array_equal(a.bonds, b.bonds)
-
-
-def test_parse_for_graph_reads_and_sanitizes_only_plain_smiles(monkeypatch):
-    """Only SMILES without stereo, hydrogen atoms or extensions skip the default parse."""
-    from molssl.chem.data import featurize
-
-    default_calls = []
-    real = Chem.MolFromSmiles
-    monkeypatch.setattr(featurize.Chem, "MolFromSmiles",
-                        lambda text, **kw: (default_calls.append(text) if not kw else None) or real(text, **kw))
-    for text in ["CCO", "c1ccccc1", "[NH4+]", "[Hg]Cl", "[13CH4]"]:
-        featurize.parse_for_graph(text)
-    assert default_calls == []
-    for text in ["[H]C", "[2H]C", "C[C@H](F)Cl", "F/C=C/Cl", "CCO ethanol", "C1CC1 |$;;$|"]:
-        featurize.parse_for_graph(text)
-    assert default_calls == ["[H]C", "[2H]C", "C[C@H](F)Cl", "F/C=C/Cl", "CCO ethanol", "C1CC1 |$;;$|"]
