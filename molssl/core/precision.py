@@ -71,6 +71,11 @@ def probe_bf16_speedup(rows: int = 4096, dim: int = 300) -> float:
     return _time(step) / _time(step_bf16)
 
 
+def _valid_speedup(entry: object) -> bool:
+    speedup = entry.get("speedup") if isinstance(entry, dict) else None
+    return isinstance(speedup, (int, float)) and not isinstance(speedup, bool) and 0 < speedup < 1e3
+
+
 def cpu_precision(log: Callable[[str], None] = lambda _m: None) -> tuple[str, str]:
     """(``bf16`` or ``fp32``, why) for this CPU, from the cache or a fresh probe."""
     model, flags = cpu_description()
@@ -83,7 +88,7 @@ def cpu_precision(log: Callable[[str], None] = lambda _m: None) -> tuple[str, st
         cached = json.loads(path.read_text(encoding="utf-8")).get(key)
     except (OSError, ValueError, AttributeError):
         cached = None
-    if not isinstance(cached, dict) or "speedup" not in cached:
+    if not _valid_speedup(cached):  # missing, or a damaged cache entry: measure again rather than trust it
         speedup = probe_bf16_speedup()
         cached = {"model": model, "speedup": speedup, "threads": torch.get_num_threads()}
         try:
