@@ -14,7 +14,7 @@ the atomic number and isotope flag determine, plus MolCLR's chirality and bond d
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 from rdkit import Chem
@@ -100,21 +100,136 @@ def rich_graph(mol: Chem.Mol, smiles_hint: Optional[str] = None) -> MolGraph:
 
 def rich_graphs(mols: Sequence[Optional[Chem.Mol]], smiles: Sequence[str]) -> GraphResults:
     """``(graph, None)`` or ``(None, reason)`` for parsed molecules (``None`` where RDKit failed) and their SMILES."""
-    return [_rich_result(mol, text, None) for mol, text in zip(mols, smiles)]
+    return _rich_results(zip(mols, smiles), len(mols), None)
 
 
 def rich_graphs_of_smiles(smiles: Sequence[str], max_atoms: Optional[int] = None) -> GraphResults:
     """:func:`rich_graphs` from SMILES alone, each parsed (:func:`~molssl.chem.data.smiles_text.parse_for_graph`),
     read and let go in turn; molecules over ``max_atoms`` heavy atoms are rejected unread."""
-    return [_rich_result(parse_for_graph(text) if isinstance(text, str) else None, text, max_atoms) for text in smiles]
+    pairs = ((parse_for_graph(text) if isinstance(text, str) else None, text) for text in smiles)
+    return _rich_results(pairs, len(smiles), max_atoms)
 
 
-def _rich_result(mol: Optional[Chem.Mol], text: str, max_atoms: Optional[int]) -> tuple[Optional[MolGraph], Optional[str]]:
-    n = 0 if mol is None else mol.GetNumAtoms()
-    if n == 0:
-        return None, try_smiles_to_graph(text)[1]  # names why: empty, or RDKit cannot parse it
-    if max_atoms is not None and n > max_atoms:
-        return None, too_many_atoms(n, max_atoms)
+def _table(mapping: dict, default: int, size: int) -> np.ndarray:
+    """RDKit enum value (as int) -> field index, ``default`` for values the mapping does not name."""
+    table = np.full(size, default, dtype=np.int64)
+    for key, value in mapping.items():
+        table[int(key)] = value
+    return table
+
+
+_ENUM_SIZE = 64  # larger than any RDKit enum value read here; a larger value is caught and read atom by atom
+_HYBRIDIZATION_TABLE = _table(_HYBRIDIZATION, len(_HYBRIDIZATION), _ENUM_SIZE)
+_CHIRALITY_TABLE = _table(_CHIRALITY, 3, _ENUM_SIZE)
+_BOND_TYPE_TABLE = _table(_BOND_TYPE, -1, _ENUM_SIZE)  # -1: outside the vocabulary (the molecule is invalid)
+_BOND_DIR_TABLE = _table(_BOND_DIR, 0, _ENUM_SIZE)
+_STEREO_TABLE = _table(_STEREO, 0, _ENUM_SIZE)
+_A, _B = Chem.Atom, Chem.Bond
+
+
+class _RawFields:
+    """Raw RDKit values of many molecules in flat lists, turned into graph arrays once per chunk: the per-molecule
+    work is one unbound-method ``map`` per field, with no per-atom Python function, tuple or array."""
+
+    def __init__(self) -> None:
+        self.atom_fields: list[list[int]] = [[] for _ in range(8)]  # Z, chirality, charge, H, hyb, aromatic, ring, isotope
+        self.radicals: list[int] = []
+        self.bond_fields: list[list[int]] = [[] for _ in range(7)]  # begin, end, type, dir, stereo, conjugated, ring
+        self.n_atoms: list[int] = []
+        self.n_bonds: list[int] = []
+
+    def add(self, mol: Chem.Mol, text: str) -> None:
+        n, m = mol.GetNumAtoms(), mol.GetNumBonds()
+        atoms = list(map(mol.GetAtomWithIdx, range(n)))
+        z, chirality, charge, hydrogens, hybridization, aromatic, ring, isotope = self.atom_fields
+        z += map(_A.GetAtomicNum, atoms)
+        charge += map(_A.GetFormalCharge, atoms)
+        hydrogens += map(_A.GetTotalNumHs, atoms)
+        hybridization += map(int, map(_A.GetHybridization, atoms))
+        aromatic += map(_A.GetIsAromatic, atoms)
+        ring += map(_A.IsInRing, atoms)
+        if "[" in text or "|" in text:  # only bracket atoms (or CXSMILES fields) carry these three
+            chirality += map(int, map(_A.GetChiralTag, atoms))
+            isotope += map(_A.GetIsotope, atoms)
+            self.radicals += map(_A.GetNumRadicalElectrons, atoms)
+        else:
+            zeros = [0] * n
+            chirality += zeros
+            isotope += zeros
+            self.radicals += zeros
+        bonds = list(map(mol.GetBondWithIdx, range(m)))
+        begin, end, kind, direction, stereo, conjugated, in_ring = self.bond_fields
+        begin += map(_B.GetBeginAtomIdx, bonds)
+        end += map(_B.GetEndAtomIdx, bonds)
+        kind += map(int, map(_B.GetBondType, bonds))
+        if not _BOND_STEREO_SYMBOLS.isdisjoint(text):
+            direction += map(int, map(_B.GetBondDir, bonds))
+            stereo += map(int, map(_B.GetStereo, bonds))
+        else:
+            direction += [0] * m
+            stereo += [0] * m
+        conjugated += map(_B.GetIsConjugated, bonds)
+        in_ring += map(_B.IsInRing, bonds)
+        self.n_atoms.append(n)
+        self.n_bonds.append(m)
+
+    def graphs(self) -> tuple[list[MolGraph], np.ndarray]:
+        """The graphs of the molecules added, and which of them are valid (no dummy atom, no bond type or enum
+        value outside the tables): invalid ones are read again by :func:`rich_graph`, which names the problem."""
+        z, chirality, charge, hydrogens, hybridization, aromatic, ring, isotope = (
+            np.asarray(values, dtype=np.int64) for values in self.atom_fields)
+        radicals = np.asarray(self.radicals, dtype=np.int64)
+        begin, end, kind, direction, stereo, conjugated, in_ring = (
+            np.asarray(values, dtype=np.int64) for values in self.bond_fields)
+        n_atoms, n_bonds = np.asarray(self.n_atoms, dtype=np.int64), np.asarray(self.n_bonds, dtype=np.int64)
+        count = n_atoms.size
+        atom_owner = np.repeat(np.arange(count), n_atoms)
+        bond_owner = np.repeat(np.arange(count), n_bonds)
+        atom_ptr = np.concatenate([[0], np.cumsum(n_atoms)])
+        bond_ptr = np.concatenate([[0], np.cumsum(n_bonds)])
+        enums_ok = ((hybridization < _ENUM_SIZE) & (chirality < _ENUM_SIZE) & (z > 0) & (z <= NUM_ATOM_TYPES - 1))
+        bond_enums_ok = (kind < _ENUM_SIZE) & (direction < _ENUM_SIZE) & (stereo < _ENUM_SIZE)
+        kinds = _BOND_TYPE_TABLE[np.where(bond_enums_ok, kind, 0)]
+        bond_enums_ok &= kinds >= 0
+        valid = np.bincount(atom_owner, weights=~enums_ok, minlength=count) == 0
+        valid &= np.bincount(bond_owner, weights=~bond_enums_ok, minlength=count) == 0
+        src, dst = atom_ptr[bond_owner] + begin, atom_ptr[bond_owner] + end  # global atom rows, for the degree
+        degree = np.bincount(src, minlength=z.size) + np.bincount(dst, minlength=z.size)
+        safe = lambda values: np.where(values < _ENUM_SIZE, values, 0)  # noqa: E731 - invalid rows are discarded
+        atoms = np.stack([z - 1, _CHIRALITY_TABLE[safe(chirality)],
+                          np.where(np.abs(charge) <= CHARGE_RANGE, charge + CHARGE_RANGE, 2 * CHARGE_RANGE + 1),
+                          np.minimum(hydrogens, 5), np.minimum(degree, 6), _HYBRIDIZATION_TABLE[safe(hybridization)],
+                          aromatic, ring, isotope != 0, np.minimum(radicals, 2)], axis=1).astype(np.uint8)
+        bonds = np.stack([np.minimum(begin, end), np.maximum(begin, end), kinds, _BOND_DIR_TABLE[safe(direction)],
+                          _STEREO_TABLE[safe(stereo)], conjugated, in_ring], axis=1).astype(np.int32)
+        graphs = [MolGraph(atoms[atom_ptr[k]:atom_ptr[k + 1]], bonds[bond_ptr[k]:bond_ptr[k + 1]]) for k in range(count)]
+        return graphs, valid
+
+
+def _rich_results(pairs: Iterable[tuple[Optional[Chem.Mol], str]], count: int, max_atoms: Optional[int]) -> GraphResults:
+    """Results for ``count`` (molecule, SMILES) pairs. Molecules up to :data:`DENSE_MAX_ATOMS` atoms are read in
+    bulk (:class:`_RawFields`); larger ones, and those the bulk reader finds invalid, by :func:`rich_graph`."""
+    results: GraphResults = [None] * count  # type: ignore[list-item]
+    raw, batched = _RawFields(), []
+    for i, (mol, text) in enumerate(pairs):
+        n = 0 if mol is None else mol.GetNumAtoms()
+        if n == 0:
+            results[i] = (None, try_smiles_to_graph(text)[1])  # names why: empty, or RDKit cannot parse it
+        elif max_atoms is not None and n > max_atoms:
+            results[i] = (None, too_many_atoms(n, max_atoms))
+        elif n > DENSE_MAX_ATOMS or not isinstance(text, str):
+            results[i] = _one_rich_result(mol, text)
+        else:
+            raw.add(mol, text.strip())
+            batched.append((i, mol, text))
+    if batched:
+        graphs, valid = raw.graphs()
+        for (i, mol, text), graph, ok in zip(batched, graphs, valid):
+            results[i] = (graph, None) if ok else _one_rich_result(mol, text)
+    return results
+
+
+def _one_rich_result(mol: Chem.Mol, text: object) -> tuple[Optional[MolGraph], Optional[str]]:
     try:
         return rich_graph(mol, smiles_hint=text.strip() if isinstance(text, str) else None), None
     except InvalidMolecule as exc:
