@@ -14,7 +14,7 @@ the atomic number and isotope flag determine, plus MolCLR's chirality and bond d
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import numpy as np
 from rdkit import Chem
@@ -100,14 +100,14 @@ def rich_graph(mol: Chem.Mol, smiles_hint: Optional[str] = None) -> MolGraph:
 
 def rich_graphs(mols: Sequence[Optional[Chem.Mol]], smiles: Sequence[str]) -> GraphResults:
     """``(graph, None)`` or ``(None, reason)`` for parsed molecules (``None`` where RDKit failed) and their SMILES."""
-    return _rich_results(zip(mols, smiles), len(mols), None)
+    return _rich_results(zip(mols, smiles), len(mols), mols.__getitem__, None)
 
 
 def rich_graphs_of_smiles(smiles: Sequence[str], max_atoms: Optional[int] = None) -> GraphResults:
     """:func:`rich_graphs` from SMILES alone, each parsed (:func:`~molssl.chem.data.smiles_text.parse_for_graph`),
     read and let go in turn; molecules over ``max_atoms`` heavy atoms are rejected unread."""
     pairs = ((parse_for_graph(text) if isinstance(text, str) else None, text) for text in smiles)
-    return _rich_results(pairs, len(smiles), max_atoms)
+    return _rich_results(pairs, len(smiles), lambda i: parse_for_graph(smiles[i]), max_atoms)
 
 
 def _table(mapping: dict, default: int, size: int) -> np.ndarray:
@@ -138,7 +138,7 @@ class _OrderToEnum(dict):
 
 
 _ORDER_TO_ENUM = _OrderToEnum({1.0: int(rdchem.BondType.SINGLE), 2.0: int(rdchem.BondType.DOUBLE),
-                                       3.0: int(rdchem.BondType.TRIPLE), 1.5: int(rdchem.BondType.AROMATIC)})
+                               3.0: int(rdchem.BondType.TRIPLE), 1.5: int(rdchem.BondType.AROMATIC)})
 
 
 class _RawFields:
@@ -223,9 +223,11 @@ class _RawFields:
         return graphs, valid
 
 
-def _rich_results(pairs: Iterable[tuple[Optional[Chem.Mol], str]], count: int, max_atoms: Optional[int]) -> GraphResults:
+def _rich_results(pairs: Iterable[tuple[Optional[Chem.Mol], str]], count: int, molecule: Callable[[int], Chem.Mol],
+                  max_atoms: Optional[int]) -> GraphResults:
     """Results for ``count`` (molecule, SMILES) pairs. Molecules up to :data:`DENSE_MAX_ATOMS` atoms are read in
-    bulk (:class:`_RawFields`); larger ones, and those the bulk reader finds invalid, by :func:`rich_graph`."""
+    bulk (:class:`_RawFields`) and let go; larger ones by :func:`rich_graph`, and so are the rare ones the bulk
+    reader finds invalid, fetched again with ``molecule(i)`` so that :func:`rich_graph` names the problem."""
     results: GraphResults = [None] * count  # type: ignore[list-item]
     raw, batched = _RawFields(), []
     for i, (mol, text) in enumerate(pairs):
@@ -238,11 +240,11 @@ def _rich_results(pairs: Iterable[tuple[Optional[Chem.Mol], str]], count: int, m
             results[i] = _one_rich_result(mol, text)
         else:
             raw.add(mol, text.strip())
-            batched.append((i, mol, text))
+            batched.append((i, text))
     if batched:
         graphs, valid = raw.graphs()
-        for (i, mol, text), graph, ok in zip(batched, graphs, valid):
-            results[i] = (graph, None) if ok else _one_rich_result(mol, text)
+        for (i, text), graph, ok in zip(batched, graphs, valid):
+            results[i] = (graph, None) if ok else _one_rich_result(molecule(i), text)
     return results
 
 
