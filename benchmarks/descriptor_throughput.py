@@ -15,29 +15,13 @@ import gzip
 import platform
 import subprocess
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
-from molssl.chem.data.descriptors import rdkit2d
-
-
-def one_by_one(mol: Chem.Mol) -> np.ndarray:
-    """RDKit's descriptor functions called one by one (the reference), NaN where one fails."""
-    out = np.full(len(Descriptors.descList), np.nan, dtype=np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for j, (_, function) in enumerate(Descriptors.descList):
-            try:
-                value = float(function(mol))
-            except Exception:  # noqa: BLE001 - as rdkit2d: a failure is NaN
-                continue
-            if np.isfinite(value) and abs(value) < 1e30:
-                out[j] = value
-    return out
+from molssl.chem.data.descriptors import rdkit2d, rdkit2d_one_by_one as one_by_one
 
 
 def first_smiles(path: Path, n: int) -> list[str]:

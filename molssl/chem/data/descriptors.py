@@ -115,6 +115,22 @@ def rdkit2d(mol: Chem.Mol) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def rdkit2d_one_by_one(mol: Chem.Mol) -> np.ndarray:
+    """The reference :func:`rdkit2d` must equal: RDKit's descriptor functions called one by one, each value
+    checked on its own (slower; tests and ``benchmarks/descriptor_throughput.py`` compare the two)."""
+    out = np.full(len(_RDKIT2D_FUNCTIONS), np.nan, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for j, function in enumerate(_RDKIT2D_FUNCTIONS):
+            try:
+                value = float(function(mol))
+            except Exception:  # noqa: BLE001 - as in rdkit2d
+                continue
+            if math.isfinite(value) and abs(value) < _FLOAT32_SAFE:
+                out[j] = value
+    return out
+
+
 def column_medians(values: np.ndarray) -> np.ndarray:
     """Median of each column over its non-NaN entries (0 for a column that is NaN everywhere): the imputation value."""
     with warnings.catch_warnings():
