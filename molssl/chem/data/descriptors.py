@@ -91,7 +91,7 @@ def rdkit2d(mol: Chem.Mol) -> np.ndarray:
 
     The values are those of RDKit's functions called one by one (tests compare them), but descriptors
     that RDKit derives from one intermediate are computed together (:data:`_FAMILIES`), first, so that the
-    EState indices they cache on the molecule serve RDKit's EState-VSA bins too (~1.3x in all).
+    EState indices they cache on the molecule serve RDKit's EState-VSA bins too (1.2x in all).
     NaN entries (an exception, a non-finite or out-of-range value) are imputed with the training
     median by the model that uses them, and counted in its run log.
     """
