@@ -43,29 +43,6 @@ ATOM_MASK = (MASK_ATOM,) + tuple(v - 1 for v in ATOM_VOCAB[1:])
 BOND_VOCAB = (SELF_LOOP_BOND + 1, 3, 3, 2, 2)
 
 
-def _charge_index(charge: int) -> int:
-    return charge + CHARGE_RANGE if -CHARGE_RANGE <= charge <= CHARGE_RANGE else 2 * CHARGE_RANGE + 1
-
-
-def _atom_row(atom: Chem.Atom, bracket: bool = True) -> tuple[int, ...]:
-    """The ten atom fields. ``bracket=False`` for an atom written outside brackets in SMILES: such an atom has
-    no chirality tag, isotope or radical (only bracket atoms can), so those three RDKit calls are skipped. Its
-    charge is read either way: sanitizing writes N(=O)=O as [N+](=O)[O-]."""
-    z = atom.GetAtomicNum()
-    if z == 0:
-        raise InvalidMolecule("dummy atom '*' is not in the atom vocabulary")
-    return (z - 1,
-            _CHIRALITY.get(atom.GetChiralTag(), 3) if bracket else 0,
-            _charge_index(atom.GetFormalCharge()),
-            min(atom.GetTotalNumHs(), 5),
-            min(atom.GetDegree(), 6),
-            _HYBRIDIZATION.get(atom.GetHybridization(), len(_HYBRIDIZATION)),
-            int(atom.GetIsAromatic()),
-            int(atom.IsInRing()),
-            int(atom.GetIsotope() != 0) if bracket else 0,
-            min(atom.GetNumRadicalElectrons(), 2) if bracket else 0)
-
-
 _BOND_STEREO_SYMBOLS = frozenset("/\\|")  # a SMILES without these has no bond directions or E/Z stereo
 
 
@@ -74,28 +51,24 @@ def rich_graph(mol: Chem.Mol, smiles_hint: Optional[str] = None) -> MolGraph:
 
     ``smiles_hint`` (the SMILES the molecule was parsed from) only saves time: without brackets no atom can
     carry chirality, an isotope or a radical, and without '/', '\\' or CXSMILES fields ('|') no bond has a
-    direction or E/Z stereo. Atoms and bonds are read by index (RDKit's Python sequence wrappers cost about a fifth of the time);
-    molecules over :data:`DENSE_MAX_ATOMS` atoms read bonds through their atoms (linear in the bond count).
+    direction or E/Z stereo. The same reader as :func:`rich_graphs`, for one molecule.
     """
-    n = mol.GetNumAtoms()
-    if n == 0:
+    if mol.GetNumAtoms() == 0:
         raise InvalidMolecule("molecule has no heavy atoms")
-    atom = mol.GetAtomWithIdx
-    bracket = smiles_hint is None or "[" in smiles_hint or "|" in smiles_hint  # '|': CXSMILES fields
-    atoms = np.array([_atom_row(atom(i), bracket) for i in range(n)], dtype=np.uint8).reshape(n, len(ATOM_VOCAB))
-    directed = smiles_hint is None or not _BOND_STEREO_SYMBOLS.isdisjoint(smiles_hint)
-    bond_at = mol.GetBondWithIdx
-    bonds_read = bonds_in_order(mol) if n > DENSE_MAX_ATOMS else [bond_at(j) for j in range(mol.GetNumBonds())]
-    rows = []
-    for bond in bonds_read:
-        kind = _BOND_TYPE.get(bond.GetBondType())
-        if kind is None:
-            raise InvalidMolecule(f"unsupported bond type {bond.GetBondType().name}")
-        i, k = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
-        direction, stereo = (_BOND_DIR.get(bond.GetBondDir(), 0), _STEREO.get(bond.GetStereo(), 0)) if directed else (0, 0)
-        rows.append((min(i, k), max(i, k), kind, direction, stereo, int(bond.GetIsConjugated()), int(bond.IsInRing())))
-    bonds = np.array(rows, dtype=np.int32).reshape(len(rows), 2 + len(BOND_VOCAB))
-    return MolGraph(atoms, bonds)
+    raw = _RawFields()
+    raw.add(mol, smiles_hint)
+    graphs, valid = raw.graphs()
+    if not valid[0]:
+        raise InvalidMolecule(_why_invalid(mol))
+    return graphs[0]
+
+
+def _why_invalid(mol: Chem.Mol) -> str:
+    """What puts a molecule the reader flagged outside the vocabulary: a dummy atom or a bond type."""
+    if any(atom.GetAtomicNum() == 0 for atom in mol.GetAtoms()):
+        return "dummy atom '*' is not in the atom vocabulary"
+    kind = next((bond.GetBondType() for bond in bonds_in_order(mol) if bond.GetBondType() not in _BOND_TYPE), None)
+    return f"unsupported bond type {kind.name}" if kind is not None else "an RDKit value outside the rich vocabulary"
 
 
 def rich_graphs(mols: Sequence[Optional[Chem.Mol]], smiles: Sequence[str]) -> GraphResults:
@@ -152,8 +125,10 @@ class _RawFields:
         self.n_atoms: list[int] = []
         self.n_bonds: list[int] = []
 
-    def add(self, mol: Chem.Mol, text: str) -> None:
+    def add(self, mol: Chem.Mol, text: Optional[str]) -> None:
+        """Append one molecule; ``text`` is its SMILES (fields it rules out are not read) or None (read all)."""
         n, m = mol.GetNumAtoms(), mol.GetNumBonds()
+        text = "[|$" if text is None else text  # symbols that make every field below be read
         atoms = list(map(mol.GetAtomWithIdx, range(n)))
         z, chirality, charge, hydrogens, hybridization, aromatic, ring, isotope = self.atom_fields
         z += map(_A.GetAtomicNum, atoms)
@@ -171,7 +146,8 @@ class _RawFields:
             chirality += zeros
             isotope += zeros
             self.radicals += zeros
-        bonds = list(map(mol.GetBondWithIdx, range(m)))
+        # by index up to DENSE_MAX_ATOMS atoms; larger molecules through their atoms (linear in the bond count)
+        bonds = bonds_in_order(mol) if n > DENSE_MAX_ATOMS else list(map(mol.GetBondWithIdx, range(m)))
         begin, end, kind, direction, stereo, conjugated, in_ring = self.bond_fields
         begin += map(_B.GetBeginAtomIdx, bonds)
         end += map(_B.GetEndAtomIdx, bonds)
@@ -179,7 +155,7 @@ class _RawFields:
             kind += map(_ORDER_TO_ENUM.__getitem__, map(_B.GetBondTypeAsDouble, bonds))  # 3x cheaper than enums
         else:
             kind += map(int, map(_B.GetBondType, bonds))
-        if not _BOND_STEREO_SYMBOLS.isdisjoint(text):
+        if not _BOND_STEREO_SYMBOLS.isdisjoint(text):  # '|' is one of them: the None case reads them too
             direction += map(int, map(_B.GetBondDir, bonds))
             stereo += map(int, map(_B.GetStereo, bonds))
         else:
@@ -225,9 +201,8 @@ class _RawFields:
 
 def _rich_results(pairs: Iterable[tuple[Optional[Chem.Mol], str]], count: int, molecule: Callable[[int], Chem.Mol],
                   max_atoms: Optional[int]) -> GraphResults:
-    """Results for ``count`` (molecule, SMILES) pairs. Molecules up to :data:`DENSE_MAX_ATOMS` atoms are read in
-    bulk (:class:`_RawFields`) and let go; larger ones by :func:`rich_graph`, and so are the rare ones the bulk
-    reader finds invalid, fetched again with ``molecule(i)`` so that :func:`rich_graph` names the problem."""
+    """Results for ``count`` (molecule, SMILES) pairs, read in bulk (:class:`_RawFields`) and let go; the rare
+    molecule the reader finds invalid is fetched again with ``molecule(i)`` so that its problem can be named."""
     results: GraphResults = [None] * count  # type: ignore[list-item]
     raw, batched = _RawFields(), []
     for i, (mol, text) in enumerate(pairs):
@@ -236,23 +211,14 @@ def _rich_results(pairs: Iterable[tuple[Optional[Chem.Mol], str]], count: int, m
             results[i] = (None, try_smiles_to_graph(text)[1])  # names why: empty, or RDKit cannot parse it
         elif max_atoms is not None and n > max_atoms:
             results[i] = (None, too_many_atoms(n, max_atoms))
-        elif n > DENSE_MAX_ATOMS or not isinstance(text, str):
-            results[i] = _one_rich_result(mol, text)
         else:
-            raw.add(mol, text.strip())
-            batched.append((i, text))
+            raw.add(mol, text.strip() if isinstance(text, str) else None)
+            batched.append(i)
     if batched:
         graphs, valid = raw.graphs()
-        for (i, text), graph, ok in zip(batched, graphs, valid):
-            results[i] = (graph, None) if ok else _one_rich_result(molecule(i), text)
+        for i, graph, ok in zip(batched, graphs, valid):
+            results[i] = (graph, None) if ok else (None, _why_invalid(molecule(i)))
     return results
-
-
-def _one_rich_result(mol: Chem.Mol, text: object) -> tuple[Optional[MolGraph], Optional[str]]:
-    try:
-        return rich_graph(mol, smiles_hint=text.strip() if isinstance(text, str) else None), None
-    except InvalidMolecule as exc:
-        return None, str(exc)
 
 
 RICH = Featurizer(
