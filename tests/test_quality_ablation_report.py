@@ -1,19 +1,14 @@
 """The quality-ablation report's paired pre-training gain (benchmarks/quality_ablation.py), on fake run folders."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality_ablation.py"
+from benchmark_helpers import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def ablation():
-    spec = importlib.util.spec_from_file_location("quality_ablation", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_script("quality_ablation")
 
 
 def _cell(root: Path, seed: int, group: str, dataset: str, init: str, score: float) -> None:

@@ -1,0 +1,115 @@
+"""Frozen-encoder probes: how much a pre-trained representation holds before any fine-tuning.
+
+Fine-tuning scores move by a seed's spread on these small sets, which hides what pre-training changed
+(quality_ablation.md). The standard self-supervised check is a probe on frozen features (SimCLR's linear
+evaluation, Chen et al. 2020): the encoder's representation ``h`` of every molecule, a linear model fitted on
+the training split (logistic regression per task, or ridge), its regularization chosen on the validation split,
+scored on the test split. Each encoder is compared with the same architecture from random weights (seeds
+0, 1, 2: a random GIN is itself a strong feature extractor) and with ECFP4 bits through the same probe.
+
+    python benchmarks/frozen_probe.py --datasets bbbp bace clintox tox21 sider esol freesolv lipo \
+        --encoders rich-gin-chembl molclr-gin-mix
+
+Same molecules and DeepChem scaffold split as every other table here (molecules RDKit cannot read are left
+out before splitting). Prints one markdown table; test scores, validation in brackets.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.preprocessing import StandardScaler
+
+from molssl.chem.data.labelled import load_dataset
+from molssl.chem.data.splits import Split, scaffold_split
+from molssl.chem.nn.encoders import MolecularEncoder
+from molssl.chem.serve.fingerprints import fingerprint, load_encoder
+from molssl.chem.tasks.metrics import score
+from molssl.core.precision import cpu_description
+
+STRENGTHS = (0.1, 1.0, 10.0, 100.0)  # inverse for logistic regression, alpha for ridge
+RANDOM_SEEDS = (0, 1, 2)
+
+
+def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, classification: bool,
+                 strength: float) -> np.ndarray:
+    if classification:
+        model = LogisticRegression(C=1.0 / strength, max_iter=500, class_weight="balanced")
+        return model.fit(x_train, y_train).predict_proba(x_eval)[:, 1]
+    return Ridge(alpha=strength).fit(x_train, y_train).predict(x_eval)
+
+
+def probe(x: np.ndarray, labels: np.ndarray, split: Split, classification: bool, metric: str) -> tuple[float, float]:
+    """(validation, test) score of the linear probe whose strength scored best on validation."""
+    scaler = StandardScaler().fit(x[split.train])
+    x = np.nan_to_num(scaler.transform(x))
+    eval_rows = np.concatenate([split.valid, split.test])
+    best = None
+    for strength in STRENGTHS:
+        preds = np.full((len(eval_rows), labels.shape[1]), np.nan)
+        for j in range(labels.shape[1]):
+            y = labels[split.train, j]
+            seen = ~np.isnan(y)
+            if classification and len(np.unique(y[seen])) < 2:
+                continue  # a task without both classes in training cannot be probed; it stays unscored
+            preds[:, j] = _fit_predict(x[split.train][seen], y[seen], x[eval_rows], classification, strength)
+        valid_labels = np.where(np.isnan(preds[: len(split.valid)]), np.nan, labels[split.valid])
+        valid = score(metric, valid_labels, np.nan_to_num(preds[: len(split.valid)]))
+        better = best is None or (valid > best[0] if metric == "roc_auc" else valid < best[0])
+        if better:
+            test_labels = np.where(np.isnan(preds[len(split.valid):]), np.nan, labels[split.test])
+            best = (valid, score(metric, test_labels, np.nan_to_num(preds[len(split.valid):])))
+    return best
+
+
+def random_twin(encoder: MolecularEncoder, seed: int) -> MolecularEncoder:
+    """The same architecture and vocabulary from random weights."""
+    torch.manual_seed(seed)
+    return MolecularEncoder(encoder.config).eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=["bbbp", "bace", "clintox", "tox21", "sider"])
+    parser.add_argument("--encoders", nargs="+", default=["rich-gin-chembl", "molclr-gin-mix"],
+                        help="shipped names, pre-training run directories or encoder.pt files")
+    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", module="sklearn")  # ill-conditioned ridge solves at the weakest strength
+    warnings.filterwarnings("ignore", module="scipy")
+
+    columns, started = [], time.perf_counter()
+    for name in args.encoders:
+        encoder = load_encoder(name)
+        columns.append((name, [encoder]))
+        columns.append((f"{name} architecture, random init (seeds {', '.join(map(str, RANDOM_SEEDS))})",
+                        [random_twin(encoder, seed) for seed in RANDOM_SEEDS]))
+    labels = ["ECFP4 bits"] + [label for label, _ in columns]
+    print("| data set | " + " | ".join(labels) + " |")
+    print("|---|" + "---|" * len(labels), flush=True)
+    for dataset in args.datasets:
+        data = load_dataset(dataset, args.data_dir, download=False, extras=("scaffold", "ecfp2048"))
+        split = scaffold_split(keys=data.scaffold_keys())
+        y, classification = data.labels, data.task_type == "classification"
+        ecfp = np.unpackbits(np.asarray(data.store.extra("ecfp2048")), axis=1).astype(np.float32)
+        cells = [[probe(ecfp, y, split, classification, data.metric)]]
+        for _, encoders in columns:
+            cells.append([probe(fingerprint(data.smiles, model=e, threads=1, progress=False), y, split,
+                                classification, data.metric) for e in encoders])
+        scale = 100.0 if data.metric == "roc_auc" else 1.0
+        print(f"| {data.name} ({data.metric}) | " + " | ".join(
+            f"{scale * np.mean([t for _, t in s]):.3g} ({scale * np.mean([v for v, _ in s]):.3g})" for s in cells)
+            + " |", flush=True)
+    print(f"\nLinear probe on frozen features; test (validation); random init: mean of {len(RANDOM_SEEDS)} "
+          f"encoders. CPU: {cpu_description()[0]}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+          f"{time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
