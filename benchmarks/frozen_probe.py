@@ -48,22 +48,21 @@ def probe(x: np.ndarray, labels: np.ndarray, split: Split, classification: bool,
     """(validation, test) score of the linear probe whose strength scored best on validation."""
     scaler = StandardScaler().fit(x[split.train])
     x = np.nan_to_num(scaler.transform(x))
-    eval_rows = np.concatenate([split.valid, split.test])
+    eval_rows, n_valid = np.concatenate([split.valid, split.test]), len(split.valid)
+    # a classification task without both classes in training cannot be probed: it is left out of the score
+    probed = [j for j in range(labels.shape[1]) if not classification
+              or len(np.unique(labels[split.train, j][~np.isnan(labels[split.train, j])])) == 2]
+    labels = labels[:, probed]
     best = None
     for strength in STRENGTHS:
-        preds = np.full((len(eval_rows), labels.shape[1]), np.nan)
-        for j in range(labels.shape[1]):
-            y = labels[split.train, j]
-            seen = ~np.isnan(y)
-            if classification and len(np.unique(y[seen])) < 2:
-                continue  # a task without both classes in training cannot be probed; it stays unscored
-            preds[:, j] = _fit_predict(x[split.train][seen], y[seen], x[eval_rows], classification, strength)
-        valid_labels = np.where(np.isnan(preds[: len(split.valid)]), np.nan, labels[split.valid])
-        valid = score(metric, valid_labels, np.nan_to_num(preds[: len(split.valid)]))
-        better = best is None or (valid > best[0] if metric == "roc_auc" else valid < best[0])
-        if better:
-            test_labels = np.where(np.isnan(preds[len(split.valid):]), np.nan, labels[split.test])
-            best = (valid, score(metric, test_labels, np.nan_to_num(preds[len(split.valid):])))
+        preds = np.zeros((len(eval_rows), len(probed)))
+        for j in range(len(probed)):
+            seen = ~np.isnan(labels[split.train, j])
+            preds[:, j] = _fit_predict(x[split.train][seen], labels[split.train, j][seen], x[eval_rows],
+                                       classification, strength)
+        valid = score(metric, labels[split.valid], preds[:n_valid])
+        if best is None or (valid > best[0] if metric == "roc_auc" else valid < best[0]):
+            best = (valid, score(metric, labels[split.test], preds[n_valid:]))
     return best
 
 
