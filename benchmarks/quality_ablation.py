@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> None:
             config = BenchmarkConfig(
                 out=str(root / f"{featurizer}-{features}"), pretrained=encoders.get(featurizer),
                 datasets=list(args.datasets), variants=variants, seeds=[seed], epochs=args.epochs,
-                patience=args.patience, features=features, class_weight=args.class_weight,
+                patience=args.patience, probe_epochs=args.probe_epochs, features=features, class_weight=args.class_weight,
                 encoder=EncoderConfig(featurizer=featurizer), precision=args.precision, data_dir=args.data_dir,
                 protocol=args.protocol, threads=1)
             run_benchmark(config, log=lambda m: print(m, flush=True))
@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--encoder", action="append", default=[], help="FEATURIZER=encoder (shipped name or run dir)")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--probe-epochs", type=int, default=0, help="LP-FT: head-only epochs before fine-tuning")
     parser.add_argument("--class-weight", default="balanced")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"))

@@ -62,6 +62,8 @@ def finetune(
                                                           "positives of the training split, per task). Default: "
                                                           "balanced for --csv, none for --dataset (MolCLR)"),
     freeze_encoder: bool = typer.Option(False, help="Train the head only (linear probe)"),
+    probe_epochs: int = typer.Option(0, help="LP-FT: first train the head alone on the frozen encoder for up to this "
+                                             "many epochs (best validation epoch kept), then fine-tune all; 0: off"),
     max_train_molecules: Optional[int] = typer.Option(None, help="Cap the training split (CPU budget)"),
     encoder: str = typer.Option("gin", help="Without --pretrained: gin or gcn"),
     num_layers: int = typer.Option(5, help="Without --pretrained: message-passing layers"),
@@ -89,6 +91,7 @@ def finetune(
         task=task, metric=metric, units=units, method="rf-ecfp" if rf_ecfp else method, pretrained=pretrained,
         protocol=protocol, split=split, seeds=seeds, epochs=epochs, batch_size=batch_size, lr_head=lr_head,
         lr_encoder=lr_encoder, weight_decay=weight_decay, dropout=dropout, freeze_encoder=freeze_encoder,
+        probe_epochs=probe_epochs,
         encoder=encoder_config(encoder, num_layers, emb_dim, feat_dim,
                                featurizer or DEFAULT_FEATURIZER["csv" if csv is not None else "dataset"]),
         features=features,

@@ -21,6 +21,7 @@ from molssl.chem.data.datasets import get_spec
 from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.serve.loading import resolve_encoder_state
 from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
+from molssl.chem.tasks.finetune_config import with_added_fields
 from molssl.chem.tasks.reports import VARIANT_TITLES, benchmark_table, format_score
 from molssl.errors import MolsslError
 
@@ -54,6 +55,7 @@ class BenchmarkConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     features: str = "none"
     patience: Optional[int] = None
+    probe_epochs: int = 0
     class_weight: str = "none"
     precision: str = "auto"
     data_dir: Optional[str] = None
@@ -87,6 +89,7 @@ class BenchmarkConfig:
         """One line stating what was run (printed with every table)."""
         cap = self.max_train_molecules or "all"
         patience = f", patience {self.patience}" if self.patience else ""
+        patience += f", head-only probe first (up to {self.probe_epochs} epochs)" if self.probe_epochs else ""
         return (f"budget: {self.epochs} epochs{patience}, batch {self.batch_size}, seeds {list(self.seeds)}, "
                 f"max train molecules {cap}, protocol {self.protocol or 'molclr-per-target'}, {self.split} split, "
                 f"features {self.features}, class weight {self.class_weight}, precision {self.precision}")
@@ -104,6 +107,7 @@ def variant_config(config: BenchmarkConfig, dataset: str, variant: str, encoder:
         pretrained=config.pretrained if variant == "pretrained" else None, protocol=protocol,
         split=config.split, seeds=list(config.seeds), epochs=config.epochs, batch_size=config.batch_size,
         encoder=replace(encoder), features=config.features if gnn else "none", patience=config.patience,
+        probe_epochs=config.probe_epochs if gnn else 0,
         class_weight=config.class_weight, precision=config.precision,
         max_train_molecules=config.max_train_molecules, data_dir=config.data_dir,
         cache_dir=config.cache_dir, device=config.device, threads=config.threads, progress=False,
@@ -116,7 +120,7 @@ def run_variant(config: FinetuneConfig, log: Callable[[str], None]) -> tuple[dic
     done = out / "results.json"
     if done.is_file():
         results = json.loads(done.read_text())
-        if results.get("config") == json.loads(json.dumps(config.to_dict())):
+        if with_added_fields(results.get("config") or {}) == json.loads(json.dumps(config.to_dict())):
             return results, True
         raise MolsslError(f"{out} holds results made with other settings; use another --out or delete it")
     if out.exists():

@@ -22,6 +22,13 @@ CSV_DEFAULTS = {"features": "rdkit2d", "patience": 10, "class_weight": "balanced
 # the graph vocabulary when none is given: rich for a --csv (measured best with descriptors), MolCLR's for a --dataset
 DEFAULT_FEATURIZER = {"csv": "rich", "dataset": "molclr"}
 DATASET_DEFAULTS = {"features": "none", "patience": None, "class_weight": "none"}  # patience None: off
+# fields later versions added, with the value that reproduces what runs written before them did
+ADDED_FIELDS = {"probe_epochs": 0}
+
+
+def with_added_fields(saved: dict) -> dict:
+    """A saved run config completed with :data:`ADDED_FIELDS`, so that older runs compare equal to today's."""
+    return {**ADDED_FIELDS, **saved}
 
 
 @dataclass
@@ -34,7 +41,10 @@ class FinetuneConfig:
     unset, a ``--csv`` starts from the shipped encoder of ``encoder.featurizer``'s vocabulary
     (:data:`~molssl.chem.serve.zoo.DEFAULT_ENCODERS`) and a ``--dataset`` from random weights.
     ``encoder`` (default: :data:`DEFAULT_FEATURIZER`'s vocabulary) is used only for random initialization; its dropout is replaced by ``dropout``
-    either way. ``method`` other than ``finetune`` runs that baseline on the same molecules and splits.
+    either way. ``probe_epochs`` > 0 trains the head alone on the frozen encoder first (up to that many
+    epochs, best validation epoch kept), then fine-tunes everything: LP-FT (Kumar et al., ICLR 2022), which
+    keeps a randomly initialized head from distorting the pre-trained features early on. ``method`` other
+    than ``finetune`` runs that baseline on the same molecules and splits.
     ``features``, ``patience`` (0: off) and ``class_weight`` left unset take :data:`CSV_DEFAULTS` for a
     ``--csv`` and :data:`DATASET_DEFAULTS` (MolCLR's protocol) for a ``--dataset``.
     """
@@ -59,6 +69,7 @@ class FinetuneConfig:
     weight_decay: float = 1e-6
     dropout: float = 0.3
     freeze_encoder: bool = False
+    probe_epochs: int = 0
     encoder: Optional[EncoderConfig] = None
     features: Optional[str] = None
     patience: Optional[int] = None
@@ -108,6 +119,11 @@ class FinetuneConfig:
                 raise MolsslError(f"{flag} must be a positive learning rate, got {value}")
         if not 0.0 <= self.dropout < 1.0:
             raise MolsslError(f"--dropout must lie in [0, 1), got {self.dropout}")
+        if not isinstance(self.probe_epochs, int) or self.probe_epochs < 0:
+            raise MolsslError(f"--probe-epochs must be a whole number of epochs (0: off), got {self.probe_epochs}")
+        if self.probe_epochs and self.freeze_encoder:
+            raise MolsslError("--probe-epochs fine-tunes the encoder after the probe; it cannot be combined with "
+                              "--freeze-encoder (a probe only)")
         if self.threads is not None and self.threads < 1:
             raise MolsslError(f"--threads must be at least 1, got {self.threads}")
         if self.max_train_molecules is not None and self.max_train_molecules < 2:

@@ -3,7 +3,7 @@ on the same split; the run around them is :mod:`molssl.chem.tasks.finetune`."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -150,11 +150,14 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
                            warmup_fraction=config.warmup_fraction, schedule=config.schedule, precision=precision,
                            checkpoint_every=None, log_every=max(1, len(train)), progress=False, patience=config.patience or None)
     resuming = config.resume and (out_dir / "checkpoint.pt").is_file()
+    run_config = {"finetune": config.to_dict(), "group": group.name, "seed": seed}
+    step_log = (lambda m: log(f"    {data.name}/{group.name} seed {seed}: {m}")) if config.progress else (lambda m: None)
+    if config.probe_epochs and not resuming:  # LP-FT: the head alone on the frozen encoder, then everything
+        notes["probe"] = _probe_head(model, objective, train, selection, fit_config, config, out_dir, device,
+                                     run_config, step_log)
     trainer = fit(objective, train, out_dir=out_dir, device=device, config=fit_config,
                   params=model.parameter_groups(config.lr_encoder, config.lr_head), selection=selection,
-                  run_config={"finetune": config.to_dict(), "group": group.name, "seed": seed}, resume=resuming,
-                  resume_may_change=("resume", "precision"),
-                  log=(lambda m: log(f"    {data.name}/{group.name} seed {seed}: {m}")) if config.progress else (lambda m: None))
+                  run_config=run_config, resume=resuming, resume_may_change=("resume", "precision"), log=step_log)
     state = trainer.state
     test_preds = predict_positions(model, data, split.test, pin)
     result = ModelResult(valid=float(state.best_score), test=float(score(data.metric, labels[split.test], test_preds)),
@@ -174,6 +177,29 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
         f"valid {describe_score(data.metric, result.valid)}, test {describe_score(data.metric, result.test)} "
         f"({result.seconds:.0f} s, {precision})")
     return result
+
+
+def _probe_head(model: PropertyModel, objective: FinetuneObjective, train: StoreBatches, selection: Selection,
+                fit_config: FitConfig, config: FinetuneConfig, out_dir: Path, device: torch.device, run_config: dict,
+                log: Callable[[str], None]) -> dict:
+    """Train the head only (encoder frozen, BatchNorm statistics fixed) for up to ``config.probe_epochs`` epochs in
+    ``out_dir/probe``; the model ends with the best-validation head and a trainable encoder."""
+    probe_dir = out_dir / "probe"
+    model.freeze_encoder = True
+    model.encoder.requires_grad_(False)
+    try:
+        trainer = fit(objective, train, out_dir=probe_dir, device=device,
+                      config=replace(fit_config, epochs=config.probe_epochs),
+                      params=model.parameter_groups(config.lr_encoder, config.lr_head), selection=selection,
+                      run_config={**run_config, "stage": "probe"},
+                      resume=config.resume and (probe_dir / "checkpoint.pt").is_file(),
+                      resume_may_change=("resume", "precision"), log=log)
+    finally:
+        model.freeze_encoder = False
+        model.encoder.requires_grad_(True)
+    (probe_dir / "checkpoint.pt").unlink(missing_ok=True)
+    state = trainer.state
+    return {"epochs_run": state.epoch, "best_epoch": state.best_epoch, "valid": float(state.best_score)}
 
 
 def _float_or_none(value: float) -> Optional[float]:

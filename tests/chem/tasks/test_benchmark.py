@@ -68,8 +68,18 @@ def test_suite_runs_all_variants_and_resumes(tmp_path, fake_moleculenet):
         assert again == rows and sum("already done" in m for m in messages) == 3
         assert (tmp_path / "bench" / "bbbp" / "pretrained" / "seed_0" / "model.pt").stat().st_mtime_ns == stamp
 
+        # results written before a field existed (here probe_epochs) are still this configuration's
+        saved_path = tmp_path / "bench" / "bbbp" / "pretrained" / "results.json"
+        saved = json.loads(saved_path.read_text())
+        del saved["config"]["probe_epochs"]
+        saved_path.write_text(json.dumps(saved))
+        messages.clear()
+        assert run_benchmark(config, log=messages.append) == rows and sum("already done" in m for m in messages) == 3
+
         with pytest.raises(MolsslError, match="other settings"):
             run_benchmark(_config(tmp_path, fake_moleculenet, epochs=2), log=messages.append)
+        with pytest.raises(MolsslError, match="other settings"):
+            run_benchmark(_config(tmp_path, fake_moleculenet, probe_epochs=1), log=messages.append)
 
 
 def test_benchmark_cli_prints_the_table(tmp_path, fake_moleculenet):

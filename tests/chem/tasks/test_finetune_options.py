@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from molssl.chem.nn.encoders import EncoderConfig
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.nn.property_model import PropertyModel
-from molssl.chem.serve.loading import load_property_model, save_property_model
+from molssl.chem.serve.loading import load_property_model, save_encoder, save_property_model
 from molssl.chem.serve.predict import predict_member
 from molssl.chem.serve.zoo import is_shipped
 from molssl.chem.tasks.chemprop_baseline import chemprop_available
@@ -138,3 +138,39 @@ def test_own_csv_gets_the_measured_best_defaults_and_moleculenet_keeps_molclrs(t
     assert (molclr.features, molclr.patience, molclr.class_weight) == ("none", None, "none")
     with pytest.raises(MolsslError, match="--patience"):
         FinetuneConfig(**csv, patience=-1)
+
+
+def test_probe_epochs_train_the_head_on_the_frozen_encoder_first_then_everything(tmp_path, csv, monkeypatch):
+    import molssl.chem.tasks.training as training
+
+    torch.manual_seed(5)
+    encoder = MolecularEncoder(TINY_RICH)
+    save_encoder(encoder, tmp_path / "encoder.pt")
+    stages, real_fit = [], training.fit
+
+    def recording_fit(objective, *args, **kwargs):
+        trainer = real_fit(objective, *args, **kwargs)
+        state = objective.model.encoder.state_dict()
+        stages.append((kwargs["run_config"].get("stage"), kwargs["config"].epochs,
+                       all(torch.equal(state[k], v) for k, v in encoder.state_dict().items())))
+        return trainer
+
+    monkeypatch.setattr(training, "fit", recording_fit)
+    results = run_finetune(config(tmp_path, csv, "lpft", pretrained=str(tmp_path / "encoder.pt"), probe_epochs=2,
+                                  epochs=2), log=lambda _m: None)
+    # the probe: 2 epochs, every encoder tensor (weights and BatchNorm statistics) unchanged; then both move
+    assert stages == [("probe", 2, True), (None, 2, False)]
+    run = tmp_path / "lpft" / "seed_0"
+    probe = json.loads((run / "result.json").read_text())["notes"]["probe"]
+    assert probe["epochs_run"] == 2 and 0 <= probe["best_epoch"] < 2 and np.isfinite(probe["valid"])
+    assert (run / "probe" / "metrics.jsonl").is_file() and not (run / "probe" / "checkpoint.pt").exists()
+    model = load_property_model(run / "model.pt")
+    assert not model.freeze_encoder and all(p.requires_grad for p in model.encoder.parameters())
+    assert results["config"]["probe_epochs"] == 2
+
+
+def test_probe_epochs_are_checked(tmp_path, csv):
+    with pytest.raises(MolsslError, match="--probe-epochs must be a whole number"):
+        config(tmp_path, csv, "bad", probe_epochs=-1)
+    with pytest.raises(MolsslError, match="cannot be combined with --freeze-encoder"):
+        config(tmp_path, csv, "bad", probe_epochs=2, freeze_encoder=True)
