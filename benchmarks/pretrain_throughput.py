@@ -130,6 +130,7 @@ def full_path_rate(module: MolCLR, source: StoreBatches, device: torch.device, p
             trainer.state.step += 1  # as Trainer.fit counts
             if i >= warmup:
                 count += batch.num_graphs
+        synchronize(device)
     return count / (clock() - start)
 
 
@@ -152,12 +153,18 @@ def floor_rate(module: MolCLR, source: StoreBatches, device: torch.device, preci
         optimizer.step()
         if i >= warmup:
             count += v1.num_graphs
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     return count / (clock() - start)
 
 
-def gemm_limit(n_atoms: int, dim: int, layers: int, precision: str, batch_size: int, repeats: int = 3) -> tuple[float, float]:
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so a clock read afterwards counts it (a no-op on the CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def gemm_limit(n_atoms: int, dim: int, layers: int, precision: str, batch_size: int, repeats: int = 3,
+               device: torch.device = torch.device("cpu")) -> tuple[float, float]:
     """(molecules/s allowed by the GIN MLPs' matrix products alone, their GFLOP/s) for batches of ``n_atoms`` atoms.
 
     Per layer and view: forward [n,d]@[d,2d], [n,2d]@[2d,d]; backward the two input gradients and the
@@ -169,6 +176,7 @@ def gemm_limit(n_atoms: int, dim: int, layers: int, precision: str, batch_size: 
     b = torch.randn(n_atoms, 2 * dim, generator=generator).to(dtype)
     w1 = torch.randn(dim, 2 * dim, generator=generator).to(dtype)
     w2 = torch.randn(2 * dim, dim, generator=generator).to(dtype)
+    a, b, w1, w2 = (t.to(device) for t in (a, b, w1, w2))
 
     def layer() -> None:
         a @ w1, b @ w2, b @ w2, a.t() @ b, a @ w1, b.t() @ a
@@ -176,9 +184,11 @@ def gemm_limit(n_atoms: int, dim: int, layers: int, precision: str, batch_size: 
     layer()
     best = float("inf")
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(layers * 2):
             layer()
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     flops = 24 * n_atoms * dim * dim * layers * 2
     return batch_size / best, flops / best / 1e9
@@ -249,7 +259,8 @@ def main() -> None:
         results["atoms_per_molecule"] = mean_atoms
         keep_freed_memory()  # a training process's allocator settings for every training row, the GEMM limit too
         for precision in args.precision:
-            limit, gflops = gemm_limit(mean_atoms * args.batch_size, 300, 5, precision, args.batch_size)
+            limit, gflops = gemm_limit(mean_atoms * args.batch_size, 300, 5, precision, args.batch_size,
+                                       device=device)
             results[f"{precision}_gemm_gflops"] = gflops
             results[f"{precision}_gemm_limit_per_s"] = limit
             seed_everything(0)

@@ -177,16 +177,22 @@ def rng_state() -> dict:
 
 
 def set_rng_state(state: dict) -> None:
+    """Restore :func:`rng_state`'s output. Its tensors may arrive on a GPU (a checkpoint loaded with
+    ``map_location="cuda"``); generator states are CPU byte tensors, so they are brought back first."""
     python = state["python"]
     random.setstate((python[0], tuple(python[1]), python[2]))
     numpy_state = state["numpy"]
     if isinstance(numpy_state, dict):
-        numpy_state = (numpy_state["name"], np.asarray(numpy_state["keys"], dtype=np.uint32), numpy_state["pos"],
-                       numpy_state["has_gauss"], numpy_state["cached_gaussian"])
+        numpy_state = (numpy_state["name"], np.asarray(_on_cpu(numpy_state["keys"]), dtype=np.uint32),
+                       numpy_state["pos"], numpy_state["has_gauss"], numpy_state["cached_gaussian"])
     np.random.set_state(numpy_state)
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(_on_cpu(state["torch"]))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([_on_cpu(s) for s in state["cuda"]])
+
+
+def _on_cpu(value: Any) -> Any:
+    return value.cpu() if isinstance(value, torch.Tensor) else value
 
 
 def seed_everything(seed: int) -> None:

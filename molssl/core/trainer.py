@@ -181,7 +181,7 @@ class Trainer:
         if not self.checkpoint_path.is_file():
             return False
         path = self.checkpoint_path
-        ckpt = load_training_checkpoint(path, map_location=self.device)
+        ckpt = load_training_checkpoint(path)  # on the CPU: load_state_dict moves weights and optimizer state
         load_weights(self.module, ckpt["model"], path)
         try:
             self.optimizer.load_state_dict(ckpt["optimizer"])

@@ -36,6 +36,19 @@ def test_rng_state_round_trip():
     assert torch.equal(torch.rand(3), a)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_rng_state_restores_from_a_checkpoint_loaded_onto_the_gpu(tmp_path):
+    # found on an H200: a checkpoint read with map_location="cuda" put the generator states on the GPU,
+    # and resuming failed ("can't convert cuda:0 device type tensor to numpy")
+    seed_everything(5)
+    atomic_save({"rng": rng_state()}, tmp_path / "ckpt.pt")
+    expected = torch.rand(3), torch.rand(3, device="cuda")
+    state = load_checkpoint(tmp_path / "ckpt.pt", map_location="cuda")["rng"]
+    assert state["torch"].device.type == "cuda"
+    set_rng_state(state)
+    assert torch.equal(torch.rand(3), expected[0]) and torch.equal(torch.rand(3, device="cuda"), expected[1])
+
+
 def test_warmup_then_cosine():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = warmup_cosine(opt, warmup_steps=4, total_steps=14)

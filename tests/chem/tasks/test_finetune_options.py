@@ -152,7 +152,7 @@ def test_probe_epochs_train_the_head_on_the_frozen_encoder_first_then_everything
         trainer = real_fit(objective, *args, **kwargs)
         state = objective.model.encoder.state_dict()
         stages.append((kwargs["run_config"].get("stage"), kwargs["config"].epochs,
-                       all(torch.equal(state[k], v) for k, v in encoder.state_dict().items())))
+                       all(torch.equal(state[k].cpu(), v) for k, v in encoder.state_dict().items())))
         return trainer
 
     monkeypatch.setattr(training, "fit", recording_fit)
