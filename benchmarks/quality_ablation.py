@@ -43,10 +43,12 @@ def run(args: argparse.Namespace) -> None:
         root = Path(args.out) / f"seed{seed}"
         for featurizer, features in configs:
             variants = [v for v in args.init if v != "pretrained" or featurizer in encoders]
+            suffix = "" if args.descriptor_scaling == "standard" else f"-{args.descriptor_scaling}"
             config = BenchmarkConfig(
-                out=str(root / f"{featurizer}-{features}"), pretrained=encoders.get(featurizer),
+                out=str(root / f"{featurizer}-{features}{suffix}"), pretrained=encoders.get(featurizer),
                 datasets=list(args.datasets), variants=variants, seeds=[seed], epochs=args.epochs,
-                patience=args.patience, probe_epochs=args.probe_epochs, features=features, class_weight=args.class_weight,
+                patience=args.patience, probe_epochs=args.probe_epochs, features=features,
+                descriptor_scaling=args.descriptor_scaling, class_weight=args.class_weight,
                 encoder=EncoderConfig(featurizer=featurizer), precision=args.precision, data_dir=args.data_dir,
                 protocol=args.protocol, threads=1)
             run_benchmark(config, log=lambda m: print(m, flush=True))
@@ -159,6 +161,8 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--probe-epochs", type=int, default=0, help="LP-FT: head-only epochs before fine-tuning")
     parser.add_argument("--class-weight", default="balanced")
+    parser.add_argument("--descriptor-scaling", default="standard",
+                        help="standard or quantile; quantile rows are named <featurizer>-<features>-quantile")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"))
     parser.add_argument("--report", action="store_true", help="only print the table of what exists")

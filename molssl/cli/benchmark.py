@@ -26,6 +26,9 @@ def benchmark(
     probe_epochs: int = typer.Option(0, help="LP-FT: train the head alone on the frozen encoder for up to this many "
                                              "epochs before fine-tuning all (GNN rows); 0: off"),
     features: str = typer.Option("none", help="GNN columns: none, rdkit2d, ecfp4, rdkit2d+ecfp4"),
+    descriptor_scaling: str = typer.Option("standard", help="How RDKit descriptors enter the head: standard "
+                                                            "(standardized, clipped) or quantile (through their "
+                                                            "training distribution onto a normal)"),
     featurizer: str = typer.Option("molclr", help="random-init column without --pretrained: molclr or rich"),
     class_weight: str = typer.Option("none", help="none or balanced"),
     batch_size: int = typer.Option(32),
@@ -49,7 +52,8 @@ def benchmark(
     config = BenchmarkConfig(
         out=str(out), suite=suite, pretrained=pretrained, datasets=datasets, variants=variants, seeds=seeds,
         epochs=epochs, batch_size=batch_size, max_train_molecules=max_train_molecules, protocol=protocol, split=split,
-        encoder=encoder_config("gin", 5, 300, 512, featurizer), features=features, patience=patience, probe_epochs=probe_epochs,
+        encoder=encoder_config("gin", 5, 300, 512, featurizer), features=features, descriptor_scaling=descriptor_scaling,
+        patience=patience, probe_epochs=probe_epochs,
         class_weight=class_weight, precision=precision, data_dir=str(data_dir) if data_dir else None,
         cache_dir=str(cache_dir) if cache_dir else None, device=device, threads=threads,
     )

@@ -62,6 +62,10 @@ def finetune(
                                                           "positives of the training split, per task). Default: "
                                                           "balanced for --csv, none for --dataset (MolCLR)"),
     freeze_encoder: bool = typer.Option(False, help="Train the head only (linear probe)"),
+    descriptor_scaling: Optional[str] = typer.Option(None, help="How RDKit descriptors enter the head: standard "
+                                                                "(standardized, clipped) or quantile (through their "
+                                                                "training distribution onto a normal). Default: "
+                                                                "quantile for --csv, standard for --dataset"),
     probe_epochs: int = typer.Option(0, help="LP-FT: first train the head alone on the frozen encoder for up to this "
                                              "many epochs (best validation epoch kept), then fine-tune all; 0: off"),
     max_train_molecules: Optional[int] = typer.Option(None, help="Cap the training split (CPU budget)"),
@@ -94,7 +98,7 @@ def finetune(
         probe_epochs=probe_epochs,
         encoder=encoder_config(encoder, num_layers, emb_dim, feat_dim,
                                featurizer or DEFAULT_FEATURIZER["csv" if csv is not None else "dataset"]),
-        features=features,
+        features=features, descriptor_scaling=descriptor_scaling,
         patience=patience, class_weight=class_weight, schedule=schedule, warmup_fraction=warmup, precision=precision,
         max_train_molecules=max_train_molecules, data_dir=str(data_dir) if data_dir else None,
         cache_dir=str(cache_dir) if cache_dir else None, device=device, threads=threads, resume=resume,

@@ -2,10 +2,13 @@
 
 A *hybrid* model concatenates the graph representation h with molecule-level vectors computed by
 the store (``features``: ``rdkit2d`` = RDKit's 2D descriptor list, ``ecfp2048`` = ECFP4 bits)
-before the head. Descriptors are imputed with the training median where RDKit failed, then
-standardized with training statistics and clipped to +-:data:`CLIP` (heavy-tailed descriptors such
-as Ipc would otherwise dominate); fingerprint bits enter as 0/1. The statistics are buffers, so
-they travel inside ``model.pt``.
+before the head. Descriptors are imputed with the training median where RDKit failed, then scaled
+with training statistics (``descriptor_scaling``): ``standard`` standardizes and clips to
++-:data:`CLIP` (heavy-tailed descriptors such as Ipc would otherwise dominate); ``quantile`` maps each
+descriptor through its training distribution onto a standard normal (:func:`quantile_normal`), the
+way chemprop's ``rdkit_2d_normalized`` uses CDFs, so that a rare count or a long tail neither
+dominates nor vanishes. Fingerprint bits enter as 0/1. The statistics are buffers, so they travel
+inside ``model.pt``.
 """
 from __future__ import annotations
 
@@ -25,6 +28,9 @@ from molssl.core.heads import MLPHead
 
 FEATURE_SETS = {"none": (), "rdkit2d": ("rdkit2d",), "ecfp4": ("ecfp2048",), "rdkit2d+ecfp4": ("rdkit2d", "ecfp2048")}
 CLIP = 6.0
+DESCRIPTOR_SCALINGS = ("standard", "quantile")
+QUANTILE_KNOTS = 101  # training-set percentiles 0, 1, ..., 100 of each descriptor
+QUANTILE_TAIL = 1e-3  # probabilities are kept in [tail, 1 - tail]: at most +-3.09 after the normal quantile
 TASK_TYPES = ("classification", "regression")
 
 
@@ -49,10 +55,14 @@ class PropertyModel(nn.Module):
 
     def __init__(self, encoder_config: EncoderConfig, tasks: Sequence[str], task_type: str,
                  smiles_column: str = "smiles", units: Optional[str] = None, freeze_encoder: bool = False,
-                 features: Sequence[str] = ()) -> None:
+                 features: Sequence[str] = (), descriptor_scaling: str = "standard") -> None:
         super().__init__()
         if task_type not in TASK_TYPES:
             raise ValueError(f"task type must be 'classification' or 'regression', got {task_type!r}")
+        if descriptor_scaling not in DESCRIPTOR_SCALINGS:
+            raise ValueError(f"descriptor scaling must be one of {', '.join(DESCRIPTOR_SCALINGS)}, "
+                             f"got {descriptor_scaling!r}")
+        self.descriptor_scaling = descriptor_scaling
         self.encoder = MolecularEncoder(encoder_config)
         self.features = tuple(features)
         feat = encoder_config.feat_dim
@@ -71,6 +81,9 @@ class PropertyModel(nn.Module):
             self.register_buffer("descriptor_median", torch.zeros(n_descriptors))
             self.register_buffer("descriptor_mean", torch.zeros(n_descriptors))
             self.register_buffer("descriptor_std", torch.ones(n_descriptors))
+            if descriptor_scaling == "quantile":
+                knots = torch.linspace(0, 1, QUANTILE_KNOTS).repeat(n_descriptors, 1)
+                self.register_buffer("descriptor_knots", knots)
         if freeze_encoder:
             self.encoder.requires_grad_(False)
 
@@ -86,6 +99,9 @@ class PropertyModel(nn.Module):
         self.descriptor_median.copy_(torch.as_tensor(median, dtype=torch.float32))
         self.descriptor_mean.copy_(torch.as_tensor(filled.mean(axis=0), dtype=torch.float32))
         self.descriptor_std.copy_(torch.as_tensor(np.where(std > 0, std, 1.0), dtype=torch.float32))
+        if self.descriptor_scaling == "quantile":
+            knots = np.quantile(filled.astype(np.float32), np.linspace(0, 1, QUANTILE_KNOTS), axis=0).T
+            self.descriptor_knots.copy_(torch.as_tensor(knots, dtype=torch.float32))
         return {"descriptor_values_imputed": int(missing.sum()),
                 "molecules_with_imputed_descriptors": int(missing.any(axis=1).sum())}
 
@@ -108,7 +124,10 @@ class PropertyModel(nn.Module):
             if name == "rdkit2d":
                 values = values.float()
                 values = torch.where(torch.isnan(values), self.descriptor_median, values)
-                values = ((values - self.descriptor_mean) / self.descriptor_std).clamp(-CLIP, CLIP)
+                if self.descriptor_scaling == "quantile":
+                    values = quantile_normal(values, self.descriptor_knots)
+                else:
+                    values = ((values - self.descriptor_mean) / self.descriptor_std).clamp(-CLIP, CLIP)
             else:
                 values = unpack_bits(values)
             out.append(values.to(dtype))
@@ -140,10 +159,39 @@ class PropertyModel(nn.Module):
         """What rebuilds this model (saved in ``model.pt`` beside the weights)."""
         return {"encoder_config": self.encoder.config.to_dict(), "tasks": self.tasks, "task_type": self.task_type,
                 "smiles_column": self.smiles_column, "units": self.units, "freeze_encoder": self.freeze_encoder,
-                "features": list(self.features),
+                "features": list(self.features), "descriptor_scaling": self.descriptor_scaling,
                 "head": {"dims": [m.out_features for m in self.head.net if isinstance(m, nn.Linear)],
                          "activation": "softplus"},
                 "target_mean": self.target_mean.tolist(), "target_std": self.target_std.tolist()}
+
+
+def quantile_normal(values: Tensor, knots: Tensor) -> Tensor:
+    """Each column of ``values`` (n, d) through its training quantiles ``knots`` (d, k, non-decreasing) onto a
+    standard normal: the empirical CDF, linear between knots, then the normal quantile.
+
+    A value equal to several knots (a count that is 0 for most training molecules) gets the middle of their
+    probabilities, so a common value lands near 0 whichever end of the range it is at (scikit-learn's
+    ``QuantileTransformer`` averages the same way inside the range but pins ties at the training minimum
+    to its lowest probability, which would read -5.2 for such a count). Values outside the training range
+    get the end probabilities; a descriptor constant on the training set gives 0 (the head never saw it vary).
+    """
+    knots = knots.contiguous()
+    columns = values.t().contiguous()  # (d, n): searchsorted runs along each descriptor's knots
+    steps = knots.shape[1] - 1
+    lo = torch.searchsorted(knots, columns, right=False)  # first knot >= value
+    hi = torch.searchsorted(knots, columns, right=True)  # first knot > value
+    below = knots.gather(1, (lo - 1).clamp(0, steps))
+    above = knots.gather(1, lo.clamp(0, steps))
+    gap = above - below
+    fraction = torch.where(gap > 0, (columns - below) / torch.where(gap > 0, gap, torch.ones_like(gap)),
+                           torch.zeros_like(gap))
+    between = (lo - 1).to(columns.dtype) + fraction  # strictly between two knots (lo == hi)
+    on_knots = (lo + hi - 1).to(columns.dtype) / 2  # equal to knots lo .. hi - 1
+    position = torch.where(hi > lo, on_knots, between).clamp(0, steps)
+    probability = (position / steps).clamp(QUANTILE_TAIL, 1 - QUANTILE_TAIL)
+    normal = torch.special.ndtri(probability)
+    constant = (knots[:, -1] == knots[:, 0]).unsqueeze(1)
+    return torch.where(constant, torch.zeros_like(normal), normal).t()
 
 
 def masked_loss(out: Tensor, target: Tensor, task_type: str, metric: str,

@@ -32,6 +32,8 @@ ENCODER_FILE = "encoder.pt"
 MODEL_FILE = "model.pt"
 MODEL_FORMAT = "molssl-property-model-v1"
 QUANTIZE_MIN_SIZE = 4096
+# training statistics of a property model (descriptor quantile knots among them) keep their exact values
+EXACT_PREFIXES = ("descriptor_", "target_")
 PROJECTION_PREFIX = "encoder.head."  # MolCLR's projection head: used in pre-training only
 
 
@@ -85,7 +87,8 @@ def property_model_from(meta: dict, state: dict, path: str | Path, may_miss: str
     verify_reliability(meta, path)
     model = PropertyModel(_encoder_config(meta.get("encoder_config"), path), meta["tasks"], meta["task_type"],
                           meta.get("smiles_column", "smiles"), meta.get("units"), meta.get("freeze_encoder", False),
-                          features=meta.get("features", ()))
+                          features=meta.get("features", ()),
+                          descriptor_scaling=meta.get("descriptor_scaling", "standard"))
     _load_into(model, state, path, may_miss=may_miss)
     model.meta = {k: v for k, v in meta.items() if k not in ("state_dict", "state")}
     return model.eval()
@@ -120,7 +123,8 @@ def pack_state(state: dict[str, Tensor], skip_prefix: Optional[str] = None) -> d
         if skip_prefix and name.startswith(skip_prefix):
             continue
         tensor = tensor.detach().cpu()
-        if tensor.is_floating_point() and tensor.dim() == 2 and tensor.numel() >= QUANTIZE_MIN_SIZE:
+        if (tensor.is_floating_point() and tensor.dim() == 2 and tensor.numel() >= QUANTIZE_MIN_SIZE
+                and not name.startswith(EXACT_PREFIXES)):
             scale = tensor.float().abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
             packed[name] = {"q": torch.round(tensor.float() / scale).to(torch.int8), "scale": scale}
         else:

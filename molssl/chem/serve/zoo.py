@@ -91,8 +91,10 @@ class ModelCard:
             tasks = ", ".join(f"{self.label(t)} (`{t}`)" if self.label(t) != t else f"`{t}`" for t in self.tasks)
             members = ", ".join(_fmt(self.metric, s) for s in self.member_test_scores)
             if self.inputs:
+                scaling = self.inputs.get("descriptor_scaling")
                 lines.append(f"| inputs | featurizer `{self.inputs.get('featurizer', 'molclr')}`, molecule features "
-                             f"`{self.inputs.get('features', 'none')}` |")
+                             f"`{self.inputs.get('features', 'none')}`"
+                             + (f" ({scaling} descriptor scaling)" if scaling else "") + " |")
             lines += [f"| tasks | {tasks} |", f"| task type | {self.task_type} |", f"| units | {self.units or '-'} |",
                       f"| split | {self.split} ({self.protocol}); test split: {self.test_molecules} molecules |",
                       f"| test metric (ensemble) | {self.score_text()} |",

@@ -85,8 +85,11 @@ def model_inputs(meta: dict) -> dict:
     features = meta.get("features") or ()
     if isinstance(features, str):
         features = [features]
-    return {"featurizer": meta.get("encoder_config", {}).get("featurizer", "molclr"),
-            "features": "+".join(features) or "none"}
+    inputs = {"featurizer": meta.get("encoder_config", {}).get("featurizer", "molclr"),
+              "features": "+".join(features) or "none"}
+    if meta.get("descriptor_scaling", "standard") != "standard":  # cards of standard-scaled models stay as they were
+        inputs["descriptor_scaling"] = meta["descriptor_scaling"]
+    return inputs
 
 
 def _with_reliability(packed: list[dict], restored: list) -> list:

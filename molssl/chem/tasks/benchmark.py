@@ -54,6 +54,7 @@ class BenchmarkConfig:
     split: str = "scaffold"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     features: str = "none"
+    descriptor_scaling: str = "standard"
     patience: Optional[int] = None
     probe_epochs: int = 0
     class_weight: str = "none"
@@ -88,11 +89,12 @@ class BenchmarkConfig:
     def budget(self) -> str:
         """One line stating what was run (printed with every table)."""
         cap = self.max_train_molecules or "all"
+        scaling = f" ({self.descriptor_scaling} descriptor scaling)" if self.descriptor_scaling != "standard" else ""
         patience = f", patience {self.patience}" if self.patience else ""
         patience += f", head-only probe first (up to {self.probe_epochs} epochs)" if self.probe_epochs else ""
         return (f"budget: {self.epochs} epochs{patience}, batch {self.batch_size}, seeds {list(self.seeds)}, "
                 f"max train molecules {cap}, protocol {self.protocol or 'molclr-per-target'}, {self.split} split, "
-                f"features {self.features}, class weight {self.class_weight}, precision {self.precision}")
+                f"features {self.features}{scaling}, class weight {self.class_weight}, precision {self.precision}")
 
 
 def variant_config(config: BenchmarkConfig, dataset: str, variant: str, encoder: EncoderConfig) -> FinetuneConfig:
@@ -107,6 +109,7 @@ def variant_config(config: BenchmarkConfig, dataset: str, variant: str, encoder:
         pretrained=config.pretrained if variant == "pretrained" else None, protocol=protocol,
         split=config.split, seeds=list(config.seeds), epochs=config.epochs, batch_size=config.batch_size,
         encoder=replace(encoder), features=config.features if gnn else "none", patience=config.patience,
+        descriptor_scaling=config.descriptor_scaling if gnn else "standard",
         probe_epochs=config.probe_epochs if gnn else 0,
         class_weight=config.class_weight, precision=config.precision,
         max_train_molecules=config.max_train_molecules, data_dir=config.data_dir,

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 from typing import Optional, Sequence
 
 from molssl.chem.nn.encoders import EncoderConfig
-from molssl.chem.nn.property_model import FEATURE_SETS
+from molssl.chem.nn.property_model import DESCRIPTOR_SCALINGS, FEATURE_SETS
 from molssl.chem.serve.zoo import DEFAULT_ENCODERS
 from molssl.chem.tasks.baselines import BASELINES
 from molssl.chem.tasks.groups import PROTOCOLS, SPLITS
@@ -17,13 +17,15 @@ from molssl.errors import MolsslError
 METHODS = ("finetune", *BASELINES, "chemprop")
 CLASS_WEIGHTS = ("none", "balanced")
 # Your own --csv gets the configuration that measured best in benchmarks/results/quality_ablation.md (RDKit
-# descriptors beside the graph, early stopping, balanced classes); a MoleculeNet --dataset keeps MolCLR's protocol.
-CSV_DEFAULTS = {"features": "rdkit2d", "patience": 10, "class_weight": "balanced"}
+# descriptors beside the graph, quantile-scaled, early stopping, balanced classes); a MoleculeNet --dataset keeps
+# MolCLR's protocol.
+CSV_DEFAULTS = {"features": "rdkit2d", "descriptor_scaling": "quantile", "patience": 10, "class_weight": "balanced"}
 # the graph vocabulary when none is given: rich for a --csv (measured best with descriptors), MolCLR's for a --dataset
 DEFAULT_FEATURIZER = {"csv": "rich", "dataset": "molclr"}
-DATASET_DEFAULTS = {"features": "none", "patience": None, "class_weight": "none"}  # patience None: off
+DATASET_DEFAULTS = {"features": "none", "descriptor_scaling": "standard", "patience": None,  # patience None: off
+                    "class_weight": "none"}
 # fields later versions added, with the value that reproduces what runs written before them did
-ADDED_FIELDS = {"probe_epochs": 0}
+ADDED_FIELDS = {"probe_epochs": 0, "descriptor_scaling": "standard"}
 
 
 def with_added_fields(saved: dict) -> dict:
@@ -45,7 +47,9 @@ class FinetuneConfig:
     epochs, best validation epoch kept), then fine-tunes everything: LP-FT (Kumar et al., ICLR 2022), which
     keeps a randomly initialized head from distorting the pre-trained features early on. ``method`` other
     than ``finetune`` runs that baseline on the same molecules and splits.
-    ``features``, ``patience`` (0: off) and ``class_weight`` left unset take :data:`CSV_DEFAULTS` for a
+    ``descriptor_scaling`` says how RDKit descriptors enter the head (``standard``: standardized and clipped;
+    ``quantile``: through their training distribution onto a normal). ``features``, ``descriptor_scaling``,
+    ``patience`` (0: off) and ``class_weight`` left unset take :data:`CSV_DEFAULTS` for a
     ``--csv`` and :data:`DATASET_DEFAULTS` (MolCLR's protocol) for a ``--dataset``.
     """
 
@@ -72,6 +76,7 @@ class FinetuneConfig:
     probe_epochs: int = 0
     encoder: Optional[EncoderConfig] = None
     features: Optional[str] = None
+    descriptor_scaling: Optional[str] = None
     patience: Optional[int] = None
     class_weight: Optional[str] = None
     schedule: str = "constant"
@@ -106,6 +111,7 @@ class FinetuneConfig:
         for value, allowed, what in ((self.protocol, PROTOCOLS, "--protocol"), (self.split, SPLITS, "--split"),
                                      (self.method, METHODS, "method"), (self.features, tuple(FEATURE_SETS), "--features"),
                                      (self.class_weight, CLASS_WEIGHTS, "--class-weight"),
+                                     (self.descriptor_scaling, DESCRIPTOR_SCALINGS, "--descriptor-scaling"),
                                      (self.schedule, SCHEDULES, "--schedule"), (self.precision, PRECISIONS, "--precision")):
             if value not in allowed:
                 raise MolsslError(f"unknown {what} {value!r}; choose from {', '.join(allowed)}")

@@ -115,7 +115,8 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
     seed_everything(seed)
     features = feature_extras(config.features)
     model = PropertyModel(encoder_config, [data.tasks[j] for j in group.task_index], data.task_type,
-                          data.smiles_column, config.units, config.freeze_encoder, features=features)
+                          data.smiles_column, config.units, config.freeze_encoder, features=features,
+                          descriptor_scaling=config.descriptor_scaling)
     if pretrained_state is not None:
         missing, unexpected = model.encoder.load_state_dict(pretrained_state, strict=False)
         if [k for k in missing if not k.startswith("head.")] or unexpected:

@@ -53,7 +53,9 @@ def test_card_records_ensemble_score_and_provenance(exported):
     card = exported["card"]
     results = [json.loads((run / "results.json").read_text()) for run in exported["runs"]]
     assert card.members == 2 and card.tasks == ["size"] and card.units == "Å" and card.split == "scaffold"
-    assert card.inputs == {"featurizer": "molclr", "features": "rdkit2d"}  # the --csv default
+    # the --csv defaults, and the card says how descriptors are scaled when it is not the standard way
+    assert card.inputs == {"featurizer": "molclr", "features": "rdkit2d", "descriptor_scaling": "quantile"}
+    assert "(quantile descriptor scaling)" in card.to_markdown()
     assert card.member_test_scores == [r["seeds"][0]["test"] for r in results] and card.budget["seeds"] == [0, 1]
     assert card.test_molecules == len(json.loads((exported["runs"][0] / "split.json").read_text())["test"])
     folder = exported["models"] / "toy"

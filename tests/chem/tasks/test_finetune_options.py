@@ -130,12 +130,14 @@ def test_own_csv_gets_the_measured_best_defaults_and_moleculenet_keeps_molclrs(t
     """Issue 15.4: patience on (and descriptors, balanced classes) for a user's CSV; MolCLR's protocol for --dataset."""
     csv = dict(out=str(tmp_path / "a"), csv="x.csv", targets=["y"], task="classification")
     user = FinetuneConfig(**csv)
-    assert (user.features, user.patience, user.class_weight) == ("rdkit2d", 10, "balanced")
+    assert (user.features, user.descriptor_scaling, user.patience, user.class_weight) == (
+        "rdkit2d", "quantile", 10, "balanced")
     explicit = FinetuneConfig(**csv, features="none", patience=0, class_weight="none")
     assert (explicit.features, explicit.patience, explicit.class_weight) == ("none", 0, "none")
     assert FinetuneConfig(**csv, method="rf-ecfp").features == "none"  # a baseline computes its own features
     molclr = FinetuneConfig(out=str(tmp_path / "b"), dataset="bbbp")
-    assert (molclr.features, molclr.patience, molclr.class_weight) == ("none", None, "none")
+    assert (molclr.features, molclr.descriptor_scaling, molclr.patience, molclr.class_weight) == (
+        "none", "standard", None, "none")
     with pytest.raises(MolsslError, match="--patience"):
         FinetuneConfig(**csv, patience=-1)
 
@@ -174,3 +176,19 @@ def test_probe_epochs_are_checked(tmp_path, csv):
         config(tmp_path, csv, "bad", probe_epochs=-1)
     with pytest.raises(MolsslError, match="cannot be combined with --freeze-encoder"):
         config(tmp_path, csv, "bad", probe_epochs=2, freeze_encoder=True)
+
+
+def test_quantile_descriptor_scaling_round_trips_and_is_checked(tmp_path, csv):
+    run_finetune(config(tmp_path, csv, "quantile", features="rdkit2d", descriptor_scaling="quantile"))
+    model = load_property_model(tmp_path / "quantile" / "seed_0" / "model.pt")
+    assert model.descriptor_scaling == "quantile" and model.descriptor_knots.shape[1] > 2
+    values, valid = predict_member(model, SMILES[:4])
+    assert valid.all() and np.isfinite(values).all()
+    save_property_model(model, tmp_path / "copy.pt")
+    again, _ = predict_member(load_property_model(tmp_path / "copy.pt"), SMILES[:4])
+    np.testing.assert_allclose(again, values, rtol=1e-6)
+    standard = load_property_model(tmp_path / "quantile" / "seed_0" / "model.pt")
+    standard.descriptor_scaling = "standard"  # the same weights read the descriptors the other way
+    assert not np.allclose(predict_member(standard, SMILES[:4])[0], values)
+    with pytest.raises(MolsslError, match="--descriptor-scaling"):
+        config(tmp_path, csv, "bad", features="rdkit2d", descriptor_scaling="minmax")
