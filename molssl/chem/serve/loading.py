@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.nn.property_model import PropertyModel
+from molssl.chem.nn.property_model import DESCRIPTOR_SCALINGS, PropertyModel
 from molssl.chem.serve import zoo
 from molssl.chem.serve.reliability import verify_reliability
 from molssl.core.checkpoint import (CorruptFileError, atomic_save, load_checkpoint, require_keys, state_digest,
@@ -85,11 +85,17 @@ def property_model_from(meta: dict, state: dict, path: str | Path, may_miss: str
     """A :class:`PropertyModel` rebuilt from a file's description and loaded with ``state``; its calibration
     and applicability-domain data (when the file has them) are checked against their digest."""
     verify_reliability(meta, path)
+    scaling = meta.get("descriptor_scaling", "standard")
+    if scaling not in DESCRIPTOR_SCALINGS:
+        raise CorruptFileError(f"{path} names a descriptor scaling this molssl does not know ({scaling!r})")
     model = PropertyModel(_encoder_config(meta.get("encoder_config"), path), meta["tasks"], meta["task_type"],
                           meta.get("smiles_column", "smiles"), meta.get("units"), meta.get("freeze_encoder", False),
-                          features=meta.get("features", ()),
-                          descriptor_scaling=meta.get("descriptor_scaling", "standard"))
+                          features=meta.get("features", ()), descriptor_scaling=scaling)
     _load_into(model, state, path, may_miss=may_miss)
+    knots = getattr(model, "descriptor_knots", None)
+    if knots is not None and not (torch.isfinite(knots).all() and (knots.diff(dim=1) >= 0).all()):
+        raise CorruptFileError(f"{path}: its descriptor quantiles are not finite and non-decreasing, so it would "
+                               "scale descriptors wrongly")
     model.meta = {k: v for k, v in meta.items() if k not in ("state_dict", "state")}
     return model.eval()
 

@@ -192,3 +192,20 @@ def test_quantile_descriptor_scaling_round_trips_and_is_checked(tmp_path, csv):
     assert not np.allclose(predict_member(standard, SMILES[:4])[0], values)
     with pytest.raises(MolsslError, match="--descriptor-scaling"):
         config(tmp_path, csv, "bad", features="rdkit2d", descriptor_scaling="minmax")
+
+
+def test_a_model_file_with_unusable_descriptor_quantiles_is_refused(tmp_path, csv):
+    """A model.pt whose knots are out of order (a crafted or damaged file with a matching digest) would scale
+    descriptors wrongly and still predict confidently: loading names the problem instead."""
+    from molssl.core.checkpoint import CorruptFileError
+
+    run_finetune(config(tmp_path, csv, "q", features="rdkit2d", descriptor_scaling="quantile"))
+    model = load_property_model(tmp_path / "q" / "seed_0" / "model.pt")
+    model.descriptor_knots[:, 0] = model.descriptor_knots[:, -1] + 1  # the first knot above the last
+    save_property_model(model, tmp_path / "bad.pt")
+    with pytest.raises(CorruptFileError, match="descriptor quantiles"):
+        load_property_model(tmp_path / "bad.pt")
+    model.descriptor_scaling = "minmax"
+    save_property_model(model, tmp_path / "unknown.pt")
+    with pytest.raises(CorruptFileError, match="descriptor scaling"):
+        load_property_model(tmp_path / "unknown.pt")
