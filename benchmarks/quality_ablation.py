@@ -25,6 +25,7 @@ import numpy as np
 
 from molssl.chem.data.datasets import get_spec
 from molssl.chem.nn.encoders import EncoderConfig
+from molssl.chem.nn.property_model import DESCRIPTOR_SCALINGS
 from molssl.chem.tasks.benchmark import BenchmarkConfig, run_benchmark
 from molssl.chem.tasks.reports import format_score
 
@@ -161,7 +162,7 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--probe-epochs", type=int, default=0, help="LP-FT: head-only epochs before fine-tuning")
     parser.add_argument("--class-weight", default="balanced")
-    parser.add_argument("--descriptor-scaling", default="standard",
+    parser.add_argument("--descriptor-scaling", default="standard", choices=DESCRIPTOR_SCALINGS,
                         help="standard or quantile; quantile rows are named <featurizer>-<features>-quantile")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"))

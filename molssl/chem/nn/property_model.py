@@ -183,8 +183,7 @@ def quantile_normal(values: Tensor, knots: Tensor) -> Tensor:
     below = knots.gather(1, (lo - 1).clamp(0, steps))
     above = knots.gather(1, lo.clamp(0, steps))
     gap = above - below
-    fraction = torch.where(gap > 0, (columns - below) / torch.where(gap > 0, gap, torch.ones_like(gap)),
-                           torch.zeros_like(gap))
+    fraction = ((columns - below) / gap.where(gap > 0, 1.0)).where(gap > 0, 0.0)  # 0 where two knots coincide
     between = (lo - 1).to(columns.dtype) + fraction  # strictly between two knots (lo == hi)
     on_knots = (lo + hi - 1).to(columns.dtype) / 2  # equal to knots lo .. hi - 1
     position = torch.where(hi > lo, on_knots, between).clamp(0, steps)
