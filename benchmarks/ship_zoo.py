@@ -1,27 +1,22 @@
 """Re-ship the property models from the quality ablation's best configuration (issue 16), with the baselines
 measured on the same split written on each card.
 
-For every data set: the runs of every seed found under the ``--ablation`` folders for each candidate
-(``--configs`` x random init / the pre-trained encoder); the candidate with the best mean *validation* score
-over the seeds every candidate has (the test split is not looked at to choose); the baselines' mean test
-scores over their seeds; then ``molssl models export``. Prints each command before running it
-(``--dry-run``: only prints).
+For every data set, each candidate is one configuration's runs under one ``--ablation`` folder
+(``<folder>/seed<N>/<config>/<dataset>/<random-init|pretrained>``; a pre-trained run's encoder is what its
+``config.json`` records). Each candidate offers the ensemble of its ``--members`` seeds with the best validation
+scores; the shipped model competes with its own ensemble. The one chosen is the ensemble with the best
+*validation* score as it would ship: per task the mean of its members' validation predictions (the calibration
+record every model file keeps), scored with the set's metric. The test split is not looked at to choose. Then
+the baselines' mean test scores over their seeds and ``molssl models export``. Prints each command before
+running it (``--dry-run``: only prints the choice and the command).
 
-    python benchmarks/ship_zoo.py --ablation runs/ablation runs/full --data-dir ../shared/data/moleculenet
+    python benchmarks/ship_zoo.py --ablation runs/quantile runs/rich-gpu runs/rich-chembl-amd \
+        --configs rich-rdkit2d rich-rdkit2d-quantile --models lipo sider --members 2
 
-A model whose runs are gone competes with the validation score its card was chosen by (``--incumbent-valid
-NAME=SCORE``) and is kept unless a candidate beats it; its baselines are then read from its card. The
-2026-12-03 re-ship (benchmarks/results/model_zoo.md):
-
-    python benchmarks/ship_zoo.py --ablation runs/ablation runs/full \
-        --models esol freesolv lipo bbbp bace clintox tox21 sider \
-        --incumbent-valid esol=0.829 freesolv=2.700 lipo=0.664 bbbp=0.967 bace=0.740 clintox=0.915 \
-        --max-members tox21=1 sider=1
-
-and the later one, with the rich encoder's runs as candidates and seeds 0-2:
-
-    python benchmarks/ship_zoo.py --ablation runs/ablation runs/full --models esol freesolv lipo bbbp clintox \
-        --incumbent-valid lipo=0.664 --max-members esol=2 freesolv=2 lipo=2 bbbp=2 clintox=2
+``--repack NAME ...`` writes shipped models again in the current file form (gzip-compressed since 2026-12-04),
+their content unchanged. Until 2026-12-04 the rule compared the mean of the candidates' per-seed validation
+scores over the seeds they shared, and a model whose runs were gone competed with the value its card was chosen
+by (``--incumbent-valid``); benchmarks/results/model_zoo.md keeps those commands.
 """
 from __future__ import annotations
 
@@ -30,23 +25,32 @@ import json
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from molssl.chem.data.datasets import get_spec
+from molssl.chem.serve import zoo
+from molssl.chem.serve.loading import load_zoo_weights, run_member_files
+from molssl.chem.serve.zoo_export import repack
+from molssl.chem.tasks.metrics import score
+from molssl.core.checkpoint import load_checkpoint
 
-CONFIGS = ("molclr-rdkit2d", "rich-rdkit2d")
+CONFIGS = ("molclr-rdkit2d", "rich-rdkit2d", "rich-rdkit2d-quantile")
 FEATURES_TEXT = {  # featurizer: what the card says about the atom and bond fields
     "molclr": "MolCLR atom/bond features (element, chirality; bond type, direction)",
     "rich": "rich atom/bond features (MolCLR's plus formal charge, H count, degree, hybridization, aromaticity, "
             "ring membership, isotope/radical flags; bond conjugation, ring, stereo)",
 }
-ENCODERS = {"molclr": "molclr-gin-mix", "rich": "runs/pretrain/rich-chembl"}  # featurizer: what "pretrained" started from
-ENCODER_TEXT = {  # encoder (shipped name or run): how cards name it
+ENCODER_TEXT = {  # encoder (shipped name or run, as a run's config.json records it): how cards name it
     "molclr-gin-mix": "the molclr-gin-mix encoder (ChEMBL+MOSES, 4,000 steps)",
     "runs/pretrain/rich-chembl": "the rich-featurizer encoder pre-trained on ChEMBL (236k, 2,000 steps of 512; "
                                  "shipped as rich-gin-chembl)",
+    "rich-gin-chembl": "the shipped rich-gin-chembl encoder (rich featurizer, ChEMBL 236k, 2,000 steps of 512)",
+    "runs/gpu-rich": "a rich-featurizer encoder pre-trained on a lent H200 GPU (ChEMBL + MOSES 472k, 4,500 steps of "
+                     "512 = 2.30M molecules seen; runs/gpu-rich, not shipped on its own: the package's 50 MB)",
     "runs/pretrain/rich-imolclr-chembl-moses": "a rich-featurizer encoder pre-trained with the iMolCLR objective on "
                                                "ChEMBL + 500k MOSES (736k molecules, 3,000 steps of 512; "
                                                "runs/pretrain/rich-imolclr-chembl-moses, not shipped on its own: the "
@@ -89,17 +93,77 @@ MODELS = {  # name: (data set, title, units, labels, training data)
 }
 
 
-def seeds_of(roots: list[Path], config: str, dataset: str, init: str) -> dict[int, Path]:
-    found = {}
+@dataclass
+class Candidate:
+    """One configuration's runs under one ablation folder: ``<root>/seed<N>/<config>/<dataset>/<init>``."""
+
+    root: Path
+    config: str  # FEATURIZER-FEATURES[-SCALING], as quality_ablation.py names its folders
+    init: str  # random-init or pretrained
+    runs: dict[int, Path]
+
+    @property
+    def featurizer(self) -> str:
+        return self.config.split("-")[0]
+
+    @property
+    def features(self) -> str:
+        return self.config.split("-")[1]
+
+    @property
+    def scaling(self) -> str:
+        parts = self.config.split("-")
+        return parts[2] if len(parts) > 2 else "standard"
+
+    @property
+    def encoder(self) -> Optional[str]:
+        """What its pre-trained runs started from, as their config.json records it (None: random init)."""
+        if self.init != "pretrained":
+            return None
+        return json.loads((next(iter(self.runs.values())) / "config.json").read_text())["pretrained"]
+
+    def label(self) -> str:
+        return f"{self.root.name}/{self.config}/{self.init}"
+
+
+def candidates_of(roots: list[Path], configs: list[str], dataset: str) -> list[Candidate]:
+    found = []
     for root in roots:
-        for run in sorted(root.glob(f"seed*/{config}/{dataset}/{init}")):
-            if (run / "results.json").is_file():
-                found.setdefault(int(run.parent.parent.parent.name.removeprefix("seed")), run)
+        for config in configs:
+            for init in ("random-init", "pretrained"):
+                runs = {int(run.parent.parent.parent.name.removeprefix("seed")): run
+                        for run in sorted(root.glob(f"seed*/{config}/{dataset}/{init}")) if (run / "results.json").is_file()}
+                if runs:
+                    found.append(Candidate(root, config, init, runs))
     return found
 
 
 def mean_of(runs: list[Path], key: str) -> float:
     return float(np.mean([json.loads((r / "results.json").read_text())[key] for r in runs]))
+
+
+def ensemble_valid_score(metas: list[dict], metric: str) -> float:
+    """The validation score of an ensemble as it would ship: per task, the mean of its members' validation
+    predictions (the calibration record every model file keeps), scored with the data set's metric."""
+    tasks: dict[str, dict] = {}
+    for meta in metas:
+        record = meta["calibration"]
+        for j, task in enumerate(meta["tasks"]):
+            entry = tasks.setdefault(task, {"rows": record["rows"], "y": record["y_true"][:, j], "p": []})
+            if not np.array_equal(entry["rows"], record["rows"]):
+                raise SystemExit(f"members of one ensemble were validated on different rows ({task})")
+            entry["p"].append(record["y_pred"][:, j])
+    y = np.stack([t["y"] for t in tasks.values()], axis=1)
+    return float(score(metric, y, np.stack([np.mean(t["p"], axis=0) for t in tasks.values()], axis=1)))
+
+
+def best_seeds(candidate: Candidate, k: int, higher: bool) -> list[int]:
+    ranked = sorted(candidate.runs, key=lambda s: mean_of([candidate.runs[s]], "valid_mean"), reverse=higher)
+    return sorted(ranked[:k])
+
+
+def member_metas(runs: list[Path]) -> list[dict]:
+    return [load_checkpoint(f) for run in runs for f in run_member_files(run)]
 
 
 def _loss_text(value) -> str:
@@ -109,23 +173,24 @@ def _loss_text(value) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ablation", type=Path, nargs="+", default=[Path("runs/ablation")])
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), help="FEATURIZER-FEATURES folders to choose from")
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS),
+                        help="FEATURIZER-FEATURES[-SCALING] folders to choose from")
     parser.add_argument("--data-dir", default="../shared/data/moleculenet")
     parser.add_argument("--models", nargs="*", default=list(MODELS), help="models to re-ship (none: encoders only)")
-    parser.add_argument("--incumbent-valid", nargs="*", default=[], metavar="NAME=SCORE",
-                        help="mean validation score of the model shipped now (its runs are gone; the value its card "
-                             "was chosen by): it is kept unless a candidate beats it")
+    parser.add_argument("--members", type=int, default=2, help="ensemble size: each candidate's best seeds by validation")
     parser.add_argument("--max-members", nargs="*", default=[], metavar="NAME=N",
-                        help="ship only the N seeds with the best validation scores (to keep the package under 50 MB)")
-    parser.add_argument("--min-seeds", type=int, default=2, help="seeds every candidate must have (ensemble size)")
+                        help="another ensemble size for some models (the package must stay under 50 MB)")
     parser.add_argument("--dry-run", action="store_true")
-    parser.add_argument("--encoder", nargs="*", default=[], metavar="FEATURIZER=ENCODER",
-                        help="the encoder the --ablation folders' pretrained runs started from, per featurizer "
-                             f"(default: {', '.join(f'{k}={v}' for k, v in ENCODERS.items())}; one of "
-                             f"{', '.join(ENCODER_TEXT)})")
     parser.add_argument("--ship-encoders", nargs="*", default=[], choices=list(ENCODER_EXPORTS),
                         help="also export these pre-trained encoders from their runs")
+    parser.add_argument("--repack", nargs="*", default=[], metavar="NAME",
+                        help="write these shipped models again in the current file form (gzip), content unchanged")
     args = parser.parse_args()
+    for name in args.repack:
+        before = zoo.get_card(name).size_bytes
+        if not args.dry_run:
+            card = repack(zoo.model_folder(name))
+            print(f"{name}: {before:,} -> {card.size_bytes:,} bytes", flush=True)
     for name in args.ship_encoders:
         run, title, training, command = ENCODER_EXPORTS[name]
         summary = json.loads((Path(run) / "summary.json").read_text()) if (Path(run) / "summary.json").is_file() else {}
@@ -137,87 +202,90 @@ def main() -> None:
         print(shlex.join(cmd[2:]), flush=True)
         if not args.dry_run:
             subprocess.run(cmd, check=True)
-    incumbent = {key: float(value) for key, value in (item.split("=", 1) for item in args.incumbent_valid)}
-    max_members = {key: int(value) for key, value in (item.split("=", 1) for item in args.max_members)}
-    encoders = {**ENCODERS, **dict(item.split("=", 1) for item in args.encoder)}
-    unknown = [name for name in encoders.values() if name not in ENCODER_TEXT]
-    if unknown:
-        parser.error(f"--encoder: no card text for {', '.join(unknown)}; add it to ENCODER_TEXT")
+    sizes = {key: int(value) for key, value in (item.split("=", 1) for item in args.max_members)}
     for name in args.models:
-        dataset, title, units, labels, training = MODELS[name]
-        spec = get_spec(dataset)
-        higher = spec.metric == "roc_auc"
-        candidates = {(config, init): seeds_of(args.ablation, config, dataset, init)
-                      for config in args.configs for init in ("random-init", "pretrained")}
-        candidates = {key: runs for key, runs in candidates.items() if runs}
-        common = sorted(set.intersection(*(set(runs) for runs in candidates.values())))
-        if len(common) < args.min_seeds:
-            print(f"{name}: skipped, candidates share seeds {common}, fewer than --min-seeds {args.min_seeds}")
-            continue
-        valid = {key: mean_of([runs[s] for s in common], "valid_mean") for key, runs in candidates.items()}
-        if name in incumbent:
-            valid[("shipped", "now")] = incumbent[name]
-        chosen_key = max(valid, key=valid.get) if higher else min(valid, key=valid.get)
-        if chosen_key == ("shipped", "now"):
-            print(f"{name}: keeping the shipped model (validation {incumbent[name]:.3f}; candidates "
-                  + ", ".join(f"{c} {i} {v:.3f}" for (c, i), v in sorted(valid.items()) if c != "shipped") + ")")
-            continue
-        config, init = chosen_key
-        chosen_runs = candidates[chosen_key]
-        if name in max_members:  # the best seeds by validation score, in seed order
-            ranked = sorted(chosen_runs, key=lambda s: mean_of([chosen_runs[s]], "valid_mean"), reverse=higher)
-            chosen_runs = {s: chosen_runs[s] for s in sorted(ranked[:max_members[name]])}
-        chosen = [chosen_runs[s] for s in sorted(chosen_runs)]
-        baselines, counts = {}, []
-        for variant, label in BASELINE_TITLES.items():
-            scores = [json.loads((p / "results.json").read_text())["mean"]
-                      for root in args.ablation for p in sorted(root.glob(f"seed*/baselines/{dataset}/{variant}"))
-                      if (p / "results.json").is_file()]
-            if scores:
-                baselines[label] = float(np.mean(scores))
-                counts.append(f"{label} {len(scores)}")
-        shipped_card = Path(__file__).resolve().parents[1] / "molssl" / "models" / name / "card.json"
-        if not baselines and shipped_card.is_file():  # same rows and split: the shipped card's baseline scores
-            card = json.loads(shipped_card.read_text())
-            baselines = card.get("baselines", {})
-            counts = [f"as on the card of {card.get('date')}: " + card.get("notes", "").split("(", 1)[-1].split(")")[0]]
-        seeds = sorted(chosen_runs)
-        featurizer, features = config.split("-", 1)
-        encoder = f"from {ENCODER_TEXT[encoders[featurizer]]}" if init == "pretrained" else "from random initialization"
-        others = ", ".join(f"{c} {i} {v:.3f}" for (c, i), v in sorted(valid.items()) if (c, i) != chosen_key)
-        description = (f"GIN 5x300 on {FEATURES_TEXT[featurizer]} with all RDKit 2D descriptors (217) concatenated "
-                       f"before the head; fine-tuned {encoder}, up to 100 epochs with patience 10"
-                       f"{', balanced class weights' if higher else ''}. "
-                       + (f"Ensemble of {len(chosen)} (seeds {', '.join(map(str, seeds))}). " if len(chosen) > 1 else
-                          f"One model (seed {seeds[0]}, the better validation score of seeds "
-                          f"{', '.join(map(str, sorted(candidates[chosen_key])))}; one member keeps the package "
-                          "under 50 MB). ")
-                       + f"Chosen by mean validation score over seeds "
-                       f"{', '.join(map(str, common))} ({valid[chosen_key]:.3f}; the others: {others}).")
-        root = chosen[0].parent.parent.parent.parent
-        command = (f"python benchmarks/quality_ablation.py --out {root} --datasets {dataset} --seeds "
-                   f"{' '.join(map(str, seeds))} --configs {featurizer}:{features} --init {init}"
-                   + (f" --encoder {featurizer}={encoders[featurizer]}" if init == "pretrained" else "")
-                   + f" --data-dir {args.data_dir}")
-        limitations = (f"Trained on {training.split(',')[0]} only; scaffold split, so test scaffolds are new but the "
-                       "chemistry is that data set's. Not tested on other assays, conditions or chemical series; "
-                       "check the applicability-domain columns. Scored on one scaffold split.")
-        cmd = [sys.executable, "-m", "molssl", "models", "export", *map(str, chosen), "--name", name, "--title", title,
-               "--description", description, "--training-data",
-               f"{training}. MoleculeNet file (DeepChem copy, checksum in molssl.chem.data.datasets); DeepChem/MolCLR "
-               "scaffold split 80/10/10 (no chirality)", "--command", command, "--data-dir", args.data_dir,
-               "--limitations", limitations, "--notes", "Baselines on the card: mean test score over their seeds ("
-               + ", ".join(counts) + "); chemprop v2.3.1 with its defaults (50 epochs); RF: 500 trees. "
-               "All numbers: benchmarks/results/quality_ablation.md."]
-        for label in labels:
-            cmd += ["--label", label]
-        if units:
-            cmd += ["--units", units]
-        for label, value in baselines.items():
-            cmd += ["--baseline", f"{label}={value}"]  # results.json holds ROC-AUC as a fraction
-        print(shlex.join(cmd[2:]), flush=True)
-        if not args.dry_run:
-            subprocess.run(cmd, check=True)
+        ship(name, args.ablation, args.configs, sizes.get(name, args.members), args.data_dir, args.dry_run)
+
+
+def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str, dry_run: bool) -> None:
+    """Choose ``name``'s ensemble by validation score (the shipped one competes too) and export it."""
+    dataset, title, units, labels, training = MODELS[name]
+    spec = get_spec(dataset)
+    higher = spec.metric == "roc_auc"
+    candidates = [c for c in candidates_of(roots, configs, dataset) if len(c.runs) >= k]
+    unknown = {c.encoder for c in candidates if c.encoder and c.encoder not in ENCODER_TEXT}
+    if unknown:
+        raise SystemExit(f"{name}: no card text for the encoder(s) {', '.join(sorted(unknown))}; add to ENCODER_TEXT")
+    if not candidates:
+        print(f"{name}: skipped, no candidate has {k} seeds")
+        return
+    chosen_seeds = {c.label(): best_seeds(c, k, higher) for c in candidates}
+    valid = {c.label(): ensemble_valid_score(member_metas([c.runs[s] for s in chosen_seeds[c.label()]]), spec.metric)
+             for c in candidates}
+    shipped_folder = zoo.MODELS_DIR / name
+    if (shipped_folder / zoo.CARD_FILE).is_file():
+        metas = [entry["meta"] for entry in load_zoo_weights(shipped_folder)["members"]]
+        if all("calibration" in meta for meta in metas):
+            valid["shipped"] = ensemble_valid_score(metas, spec.metric)
+    ranking = sorted(valid, key=valid.get, reverse=higher)
+    print(f"{name}: validation {spec.metric} of each ensemble of {k} (best seeds by validation): "
+          + ", ".join(f"{label} {valid[label]:.4f}" for label in ranking), flush=True)
+    if ranking[0] == "shipped":
+        print(f"{name}: keeping the shipped model")
+        return
+    chosen = next(c for c in candidates if c.label() == ranking[0])
+    seeds = chosen_seeds[chosen.label()]
+    runs = [chosen.runs[s] for s in seeds]
+    baselines, counts = {}, []
+    for variant, label in BASELINE_TITLES.items():
+        found = [json.loads((p / "results.json").read_text())["mean"]
+                 for root in roots for p in sorted(root.glob(f"seed*/baselines/{dataset}/{variant}"))
+                 if (p / "results.json").is_file()]
+        if found:
+            baselines[label] = float(np.mean(found))
+            counts.append(f"{label} {len(found)}")
+    if not baselines and (shipped_folder / zoo.CARD_FILE).is_file():  # same rows and split: the shipped card's
+        card = json.loads((shipped_folder / zoo.CARD_FILE).read_text())
+        baselines = card.get("baselines", {})
+        origin = card.get("notes", "").split("(", 1)[-1].split(")")[0]  # "RF-ECFP4 3, ..." or "as on the card of ..."
+        counts = [origin if origin.startswith("as on the card of") else f"as on the card of {card.get('date')}: {origin}"]
+    encoder = f"from {ENCODER_TEXT[chosen.encoder]}" if chosen.encoder else "from random initialization"
+    scaling = (", each mapped through its training split's percentiles onto a standard normal"
+               if chosen.scaling == "quantile" else "")
+    others = ", ".join(f"{label} {valid[label]:.3f}" for label in ranking[1:])
+    description = (f"GIN 5x300 on {FEATURES_TEXT[chosen.featurizer]} with all RDKit 2D descriptors (217){scaling} "
+                   f"concatenated before the head; fine-tuned {encoder}, up to 100 epochs with patience 10"
+                   f"{', balanced class weights' if higher else ''}. "
+                   + (f"Ensemble of {len(runs)} (seeds {', '.join(map(str, seeds))}, the best validation scores of "
+                      f"seeds {', '.join(map(str, sorted(chosen.runs)))}). " if len(runs) > 1 else
+                      f"One model (seed {seeds[0]}, the best validation score of seeds "
+                      f"{', '.join(map(str, sorted(chosen.runs)))}). ")
+                   + f"Chosen by the validation score of the ensemble as shipped ({valid[ranking[0]]:.3f}; the "
+                   f"others, each with {k} members: {others}).")
+    command = (f"python benchmarks/quality_ablation.py --out {chosen.root} --datasets {dataset} --seeds "
+               f"{' '.join(map(str, seeds))} --configs {chosen.featurizer}:{chosen.features} --init {chosen.init}"
+               + (f" --encoder {chosen.featurizer}={chosen.encoder}" if chosen.encoder else "")
+               + (f" --descriptor-scaling {chosen.scaling}" if chosen.scaling != "standard" else "")
+               + f" --data-dir {data_dir}")
+    limitations = (f"Trained on {training.split(',')[0]} only; scaffold split, so test scaffolds are new but the "
+                   "chemistry is that data set's. Not tested on other assays, conditions or chemical series; "
+                   "check the applicability-domain columns. Scored on one scaffold split.")
+    cmd = [sys.executable, "-m", "molssl", "models", "export", *map(str, runs), "--name", name, "--title", title,
+           "--description", description, "--training-data",
+           f"{training}. MoleculeNet file (DeepChem copy, checksum in molssl.chem.data.datasets); DeepChem/MolCLR "
+           "scaffold split 80/10/10 (no chirality)", "--command", command, "--data-dir", data_dir,
+           "--limitations", limitations, "--notes", "Baselines on the card: mean test score over their seeds ("
+           + ", ".join(counts) + "); chemprop v2.3.1 with its defaults (50 epochs); RF: 500 trees. "
+           "All numbers: benchmarks/results/quality_ablation.md."]
+    for label in labels:
+        cmd += ["--label", label]
+    if units:
+        cmd += ["--units", units]
+    for label, value in baselines.items():
+        cmd += ["--baseline", f"{label}={value}"]  # results.json holds ROC-AUC as a fraction
+    print(shlex.join(cmd[2:]) if not dry_run else f"{name}: would export {', '.join(map(str, runs))}", flush=True)
+    if not dry_run:
+        subprocess.run(cmd, check=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
+import gzip
+
 import pytest
 import torch
 
-from molssl.core.checkpoint import atomic_save, load_checkpoint, rng_state, seed_everything, set_rng_state
+from molssl.core import checkpoint
+from molssl.core.checkpoint import (GZIP_MAGIC, CorruptFileError, atomic_save, load_checkpoint, rng_state,
+                                    seed_everything, set_rng_state)
 from molssl.core.device import autocast, move_to, resolve_device
 from molssl.core.schedules import warmup_cosine
 
@@ -73,3 +77,48 @@ def test_device_helpers():
         autocast(torch.device("cpu"), "fp8")
     moved = move_to({"a": torch.ones(2), "b": [torch.zeros(1), 3]}, torch.device("cpu"))
     assert torch.equal(moved["a"], torch.ones(2)) and moved["b"][1] == 3
+
+
+def test_compressed_checkpoint_round_trip_is_smaller_and_byte_stable(tmp_path):
+    blob = {"w": torch.zeros(64, 64, dtype=torch.int8), "meta": {"name": "x", "scale": 0.5}}
+    atomic_save(blob, tmp_path / "plain.pt")
+    atomic_save(blob, tmp_path / "a.pt", compress=True)
+    atomic_save(blob, tmp_path / "b.pt", compress=True)
+    assert (tmp_path / "a.pt").read_bytes()[:2] == GZIP_MAGIC
+    assert (tmp_path / "a.pt").stat().st_size < (tmp_path / "plain.pt").stat().st_size
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()  # no timestamp: same sha256
+    loaded = load_checkpoint(tmp_path / "a.pt")
+    assert torch.equal(loaded["w"], blob["w"]) and loaded["meta"] == blob["meta"]
+
+
+def _compressed(tmp_path):
+    path = tmp_path / "c.pt"
+    atomic_save({"w": torch.arange(5000, dtype=torch.float32)}, path, compress=True)
+    return path, path.read_bytes()
+
+
+def test_truncated_compressed_checkpoint_is_refused(tmp_path):
+    path, data = _compressed(tmp_path)
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptFileError, match="truncated gzip"):
+        load_checkpoint(path)
+
+
+def test_damaged_compressed_checkpoint_is_refused(tmp_path):
+    path, data = _compressed(tmp_path)
+    damaged = bytearray(data)
+    damaged[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(CorruptFileError, match="damaged gzip|not a readable"):
+        load_checkpoint(path)
+    path.write_bytes(data + b"tail")
+    with pytest.raises(CorruptFileError, match="after its gzip stream"):
+        load_checkpoint(path)
+
+
+def test_compressed_checkpoint_inflating_past_the_limit_is_refused_before_unpacking(tmp_path, monkeypatch):
+    path = tmp_path / "bomb.pt"
+    path.write_bytes(gzip.compress(bytes(4 << 20)))  # 4 MiB of zeros in ~4 kB
+    monkeypatch.setattr(checkpoint, "MAX_INFLATED_BYTES", 1 << 20)
+    with pytest.raises(CorruptFileError, match="inflates to more than 1 MiB"):
+        load_checkpoint(path)

@@ -6,6 +6,7 @@ payload's marker file must not exist afterwards.
 """
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -44,6 +45,14 @@ def hostile(tmp_path):
 
 def test_hostile_file_is_refused_by_the_loader(tmp_path, hostile):
     path = hostile(tmp_path / "model.pt")
+    with pytest.raises(UnsafeFileError, match="run code"):
+        load_checkpoint(path)
+    assert not hostile.marker.exists()
+
+
+def test_hostile_file_inside_a_gzip_stream_is_refused_too(tmp_path, hostile):
+    path = hostile(tmp_path / "model.pt")
+    path.write_bytes(gzip.compress(path.read_bytes()))  # the zoo's file form
     with pytest.raises(UnsafeFileError, match="run code"):
         load_checkpoint(path)
     assert not hostile.marker.exists()

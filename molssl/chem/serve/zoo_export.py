@@ -9,26 +9,50 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from molssl.chem.serve.evaluation import ensemble_test_predictions
 from molssl.chem.serve.ensemble import PropertyEnsemble
 from molssl.chem.serve.fingerprints import encode_smiles
-from molssl.chem.serve.loading import (ENCODER_FILE, PROJECTION_PREFIX, QUANTIZE_MIN_SIZE, encoder_from_state,
-                                       load_encoder_file, load_property_model, member_from_packed, pack_state,
-                                       run_member_files, unpack_state)
-from molssl.chem.serve.zoo import CARD_FILE, CARD_MARKDOWN, MODELS_DIR, WEIGHTS_FILE, ZOO_FORMAT, ModelCard
+from molssl.chem.serve.loading import (ENCODER_FILE, EXACT_PREFIXES, PROJECTION_PREFIX, QUANTIZE_MIN_SIZE,
+                                       encoder_from_state, load_encoder_file, load_property_model, load_zoo_weights,
+                                       member_from_packed, pack_state, run_member_files, unpack_state)
+from molssl.chem.serve.zoo import CARD_FILE, CARD_MARKDOWN, MODELS_DIR, WEIGHTS_FILE, ZOO_FORMAT, ModelCard, read_card
 from molssl.core.checkpoint import atomic_save
 from molssl.errors import MolsslError
 
 
 def _finish(folder: Path, blob: dict, card: ModelCard) -> ModelCard:
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_save(blob, folder / WEIGHTS_FILE)
+    atomic_save(blob, folder / WEIGHTS_FILE, compress=True)
     data = (folder / WEIGHTS_FILE).read_bytes()
     card.size_bytes, card.sha256 = len(data), hashlib.sha256(data).hexdigest()
     (folder / CARD_FILE).write_text(json.dumps(asdict(card), indent=1), encoding="utf-8")
     (folder / CARD_MARKDOWN).write_text(card.to_markdown(), encoding="utf-8")
     return card
+
+
+def repack(folder: Path) -> ModelCard:
+    """Write a shipped model's weights again in the current file form (gzip since 2026-12-04), the content
+    unchanged: the old file is checked against its card first, then the card gets the new size and sha256."""
+    return _finish(folder, load_zoo_weights(folder), read_card(folder))
+
+
+def _share_statistics(packed: list[dict]) -> None:
+    """Members trained on one split have equal descriptor statistics (quantile knots: 88 kB each); let them
+    reference one tensor, which the file then stores once."""
+    seen: list[Tensor] = []
+    for entry in packed:
+        for name, value in entry["state"].items():
+            tensor = value.get("t")
+            if not name.startswith(EXACT_PREFIXES) or tensor is None:
+                continue
+            same = next((t for t in seen if t.shape == tensor.shape and torch.equal(t, tensor)), None)
+            if same is None:
+                seen.append(tensor)
+            else:
+                value["t"] = same
 
 
 def _today() -> str:
@@ -57,6 +81,7 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
                "state": pack_state(m.state_dict(), PROJECTION_PREFIX)} for m in members]
     for entry, model in zip(packed, members):
         entry["meta"]["units"] = units or model.units
+    _share_statistics(packed)
     restored = [member_from_packed(e) for e in packed]
     restored = _with_reliability(packed, restored)
     full = ensemble_test_predictions(folders, PropertyEnsemble(name, members), data_dir)

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from molssl.chem.serve.predict import predict_member as member_predict
 from molssl.chem.serve.fingerprints import fingerprint
 from molssl.chem.serve.predict import Predictor
 from molssl.cli.main import app
+from molssl.core.checkpoint import GZIP_MAGIC, atomic_save, load_checkpoint
 from molssl.errors import MolsslError
 from tiny_models import encoder_file, finetune_run
 
@@ -151,3 +153,29 @@ def test_a_retired_name_says_what_replaced_it(tmp_path):
                                       "--output", str(tmp_path / "fps.npy")])
     assert result.exit_code == 2 and "replaced: use molclr-gin-mix" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "fps.npy").exists()
+
+
+def test_zoo_file_is_compressed_and_members_share_equal_descriptor_statistics(exported):
+    path = exported["models"] / "toy" / zoo.WEIGHTS_FILE
+    assert path.read_bytes()[:2] == GZIP_MAGIC
+    a, b = (member["state"]["descriptor_knots"]["t"] for member in load_checkpoint(path)["members"])
+    assert torch.equal(a, b) and a.data_ptr() == b.data_ptr()  # one split, one copy in the file
+
+
+def test_repack_writes_the_same_content_compressed_and_updates_the_card(exported, tmp_path, monkeypatch):
+    folder = tmp_path / "toy"
+    shutil.copytree(exported["models"] / "toy", folder)
+    atomic_save(load_checkpoint(folder / zoo.WEIGHTS_FILE), folder / zoo.WEIGHTS_FILE)  # the form shipped before
+    plain = (folder / zoo.WEIGHTS_FILE).read_bytes()
+    card = json.loads((folder / zoo.CARD_FILE).read_text())
+    card.update(sha256=hashlib.sha256(plain).hexdigest(), size_bytes=len(plain))
+    (folder / zoo.CARD_FILE).write_text(json.dumps(card))
+    repacked = zoo_export.repack(folder)
+    data = (folder / zoo.WEIGHTS_FILE).read_bytes()
+    assert data[:2] == GZIP_MAGIC and len(data) < len(plain)
+    assert repacked.sha256 == hashlib.sha256(data).hexdigest() == zoo.read_card(folder).sha256
+    smiles = ["CCO", "c1ccccc1"]
+    monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path)
+    after = Predictor(["toy"]).predict_smiles(smiles)["toy"]
+    monkeypatch.setattr(zoo, "MODELS_DIR", exported["models"])
+    np.testing.assert_array_equal(after, Predictor(["toy"]).predict_smiles(smiles)["toy"])
