@@ -237,18 +237,19 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
     seeds = chosen_seeds[chosen.label()]
     runs = [chosen.runs[s] for s in seeds]
     baselines, counts = {}, []
-    for variant, label in BASELINE_TITLES.items():
-        found = [json.loads((p / "results.json").read_text())["mean"]
-                 for root in roots for p in sorted(root.glob(f"seed*/baselines/{dataset}/{variant}"))
-                 if (p / "results.json").is_file()]
-        if found:
-            baselines[label] = float(np.mean(found))
-            counts.append(f"{label} {len(found)}")
-    if not baselines and (shipped_folder / zoo.CARD_FILE).is_file():  # same rows and split: the shipped card's
+    if (shipped_folder / zoo.CARD_FILE).is_file():  # same rows and split: the shipped card's baseline scores
         card = json.loads((shipped_folder / zoo.CARD_FILE).read_text())
         baselines = card.get("baselines", {})
         origin = card.get("notes", "").split("(", 1)[-1].split(")")[0]  # "RF-ECFP4 3, ..." or "as on the card of ..."
         counts = [origin if origin.startswith("as on the card of") else f"as on the card of {card.get('date')}: {origin}"]
+    if not baselines:  # a new model: the baselines run beside the candidates
+        for variant, label in BASELINE_TITLES.items():
+            found = [json.loads((p / "results.json").read_text())["mean"]
+                     for root in roots for p in sorted(root.glob(f"seed*/baselines/{dataset}/{variant}"))
+                     if (p / "results.json").is_file()]
+            if found:
+                baselines[label] = float(np.mean(found))
+                counts.append(f"{label} {len(found)}")
     encoder = f"from {ENCODER_TEXT[chosen.encoder]}" if chosen.encoder else "from random initialization"
     scaling = (", each mapped through its training split's percentiles onto a standard normal"
                if chosen.scaling == "quantile" else "")
