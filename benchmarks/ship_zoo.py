@@ -162,6 +162,15 @@ def best_seeds(candidate: Candidate, k: int, higher: bool) -> list[int]:
     return sorted(ranked[:k])
 
 
+def run_command(candidate: Candidate, dataset: str, seeds: list[int], data_dir: str) -> str:
+    """The command that makes these runs again (the card's "commands"; also how a shipped model is recognized)."""
+    return (f"python benchmarks/quality_ablation.py --out {candidate.root} --datasets {dataset} --seeds "
+            f"{' '.join(map(str, seeds))} --configs {candidate.featurizer}:{candidate.features} --init {candidate.init}"
+            + (f" --encoder {candidate.featurizer}={candidate.encoder}" if candidate.encoder else "")
+            + (f" --descriptor-scaling {candidate.scaling}" if candidate.scaling != "standard" else "")
+            + f" --data-dir {data_dir}")
+
+
 def member_metas(runs: list[Path]) -> list[dict]:
     return [load_checkpoint(f) for run in runs for f in run_member_files(run)]
 
@@ -220,13 +229,20 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         print(f"{name}: skipped, no candidate has {k} seeds")
         return
     chosen_seeds = {c.label(): best_seeds(c, k, higher) for c in candidates}
+    shipped_folder = zoo.MODELS_DIR / name
+    if (shipped_folder / zoo.CARD_FILE).is_file():  # the shipped model competes as "shipped", not twice
+        shipped_commands = zoo.read_card(shipped_folder).commands
+        candidates = [c for c in candidates
+                      if run_command(c, dataset, chosen_seeds[c.label()], data_dir) not in shipped_commands]
     valid = {c.label(): ensemble_valid_score(member_metas([c.runs[s] for s in chosen_seeds[c.label()]]), spec.metric)
              for c in candidates}
-    shipped_folder = zoo.MODELS_DIR / name
     if (shipped_folder / zoo.CARD_FILE).is_file():
         metas = [entry["meta"] for entry in load_zoo_weights(shipped_folder)["members"]]
         if all("calibration" in meta for meta in metas):
             valid["shipped"] = ensemble_valid_score(metas, spec.metric)
+    if not valid:
+        print(f"{name}: nothing to compare (the only candidate is the shipped model, whose file has no validation record)")
+        return
     ranking = sorted(valid, key=valid.get, reverse=higher)
     print(f"{name}: validation {spec.metric} of each ensemble of {k} (best seeds by validation): "
           + ", ".join(f"{label} {valid[label]:.4f}" for label in ranking), flush=True)
@@ -241,7 +257,8 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         card = json.loads((shipped_folder / zoo.CARD_FILE).read_text())
         baselines = card.get("baselines", {})
         origin = card.get("notes", "").split("(", 1)[-1].split(")")[0]  # "RF-ECFP4 3, ..." or "as on the card of ..."
-        counts = [origin if origin.startswith("as on the card of") else f"as on the card of {card.get('date')}: {origin}"]
+        first = origin.rsplit("as on the card of ", 1)[-1] if "as on the card of " in origin else f"{card.get('date')}: {origin}"
+        counts = [f"as on the card of {first}"]  # the card whose runs measured them
     if not baselines:  # a new model: the baselines run beside the candidates
         for variant, label in BASELINE_TITLES.items():
             found = [json.loads((p / "results.json").read_text())["mean"]
@@ -251,10 +268,10 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
                 baselines[label] = float(np.mean(found))
                 counts.append(f"{label} {len(found)}")
     encoder = f"from {ENCODER_TEXT[chosen.encoder]}" if chosen.encoder else "from random initialization"
-    scaling = (", each mapped through its training split's percentiles onto a standard normal"
+    scaling = ("; each mapped through its training split's percentiles onto a standard normal"
                if chosen.scaling == "quantile" else "")
     others = ", ".join(f"{label} {valid[label]:.3f}" for label in ranking[1:])
-    description = (f"GIN 5x300 on {FEATURES_TEXT[chosen.featurizer]} with all RDKit 2D descriptors (217){scaling} "
+    description = (f"GIN 5x300 on {FEATURES_TEXT[chosen.featurizer]} with all RDKit 2D descriptors (217{scaling}) "
                    f"concatenated before the head; fine-tuned {encoder}, up to 100 epochs with patience 10"
                    f"{', balanced class weights' if higher else ''}. "
                    + (f"Ensemble of {len(runs)} (seeds {', '.join(map(str, seeds))}, the best validation scores of "
@@ -263,11 +280,7 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
                       f"{', '.join(map(str, sorted(chosen.runs)))}). ")
                    + f"Chosen by the validation score of the ensemble as shipped ({valid[ranking[0]]:.3f}; the "
                    f"others, each with {k} members: {others}).")
-    command = (f"python benchmarks/quality_ablation.py --out {chosen.root} --datasets {dataset} --seeds "
-               f"{' '.join(map(str, seeds))} --configs {chosen.featurizer}:{chosen.features} --init {chosen.init}"
-               + (f" --encoder {chosen.featurizer}={chosen.encoder}" if chosen.encoder else "")
-               + (f" --descriptor-scaling {chosen.scaling}" if chosen.scaling != "standard" else "")
-               + f" --data-dir {data_dir}")
+    command = run_command(chosen, dataset, seeds, data_dir)
     limitations = (f"Trained on {training.split(',')[0]} only; scaffold split, so test scaffolds are new but the "
                    "chemistry is that data set's. Not tested on other assays, conditions or chemical series; "
                    "check the applicability-domain columns. Scored on one scaffold split.")
