@@ -38,7 +38,7 @@ from molssl.chem.serve.zoo_export import repack
 from molssl.chem.tasks.metrics import score
 from molssl.core.checkpoint import load_checkpoint
 
-CONFIGS = ("molclr-rdkit2d", "rich-rdkit2d", "rich-rdkit2d-quantile")
+CONFIGS = ("molclr-rdkit2d", "molclr-rdkit2d-quantile", "rich-rdkit2d", "rich-rdkit2d-quantile")
 FEATURES_TEXT = {  # featurizer: what the card says about the atom and bond fields
     "molclr": "MolCLR atom/bond features (element, chirality; bond type, direction)",
     "rich": "rich atom/bond features (MolCLR's plus formal charge, H count, degree, hybridization, aromaticity, "
