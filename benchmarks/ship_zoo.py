@@ -197,9 +197,8 @@ def main() -> None:
     args = parser.parse_args()
     for name in args.repack:
         before = zoo.get_card(name).size_bytes
-        if not args.dry_run:
-            card = repack(zoo.model_folder(name))
-            print(f"{name}: {before:,} -> {card.size_bytes:,} bytes", flush=True)
+        after = before if args.dry_run else repack(zoo.model_folder(name)).size_bytes
+        print(f"{name}: {before:,} -> {after:,} bytes{' (dry run: not re-written)' if args.dry_run else ''}", flush=True)
     for name in args.ship_encoders:
         run, title, training, command = ENCODER_EXPORTS[name]
         summary = json.loads((Path(run) / "summary.json").read_text()) if (Path(run) / "summary.json").is_file() else {}
