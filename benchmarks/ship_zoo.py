@@ -26,6 +26,7 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Optional
 
@@ -115,7 +116,7 @@ class Candidate:
         parts = self.config.split("-")
         return parts[2] if len(parts) > 2 else "standard"
 
-    @property
+    @cached_property
     def encoder(self) -> Optional[str]:
         """What its pre-trained runs started from, as their config.json records it (None: random init)."""
         if self.init != "pretrained":
@@ -138,8 +139,8 @@ def candidates_of(roots: list[Path], configs: list[str], dataset: str) -> list[C
     return found
 
 
-def mean_of(runs: list[Path], key: str) -> float:
-    return float(np.mean([json.loads((r / "results.json").read_text())[key] for r in runs]))
+def valid_mean(run: Path) -> float:
+    return float(json.loads((run / "results.json").read_text())["valid_mean"])
 
 
 def ensemble_valid_score(metas: list[dict], metric: str) -> float:
@@ -158,7 +159,7 @@ def ensemble_valid_score(metas: list[dict], metric: str) -> float:
 
 
 def best_seeds(candidate: Candidate, k: int, higher: bool) -> list[int]:
-    ranked = sorted(candidate.runs, key=lambda s: mean_of([candidate.runs[s]], "valid_mean"), reverse=higher)
+    ranked = sorted(candidate.runs, key=lambda s: valid_mean(candidate.runs[s]), reverse=higher)
     return sorted(ranked[:k])
 
 

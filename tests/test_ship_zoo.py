@@ -1,6 +1,5 @@
 """How benchmarks/ship_zoo.py chooses a shipped model: the validation score of each ensemble as it would ship."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
