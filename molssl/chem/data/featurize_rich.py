@@ -23,6 +23,7 @@ from rdkit.Chem import rdchem
 from molssl.chem.data.featurize import (_BOND_DIR, _CHIRALITY, DENSE_MAX_ATOMS, MASK_ATOM, NUM_ATOM_TYPES,
                                         SELF_LOOP_BOND, Featurizer, GraphResults, InvalidMolecule, MolGraph,
                                         bonds_in_order, too_many_atoms, try_smiles_to_graph)
+from molssl.chem.data.rdkit_binary import BinaryFields, binary_form, read_binary_fields
 from molssl.chem.data.smiles_text import parse_for_graph
 
 RICH_VERSION = "rich-v1"
@@ -49,18 +50,15 @@ _BOND_STEREO_SYMBOLS = frozenset("/\\|")  # a SMILES without these has no bond d
 def rich_graph(mol: Chem.Mol, smiles_hint: Optional[str] = None) -> MolGraph:
     """The ``rich`` graph of one molecule, or :class:`InvalidMolecule` naming what falls outside the vocabulary.
 
-    ``smiles_hint`` (the SMILES the molecule was parsed from) only saves time: without brackets no atom can
-    carry chirality, an isotope or a radical, and without '/', '\\' or CXSMILES fields ('|') no bond has a
-    direction or E/Z stereo. The same reader as :func:`rich_graphs`, for one molecule.
+    ``smiles_hint`` (the SMILES the molecule was parsed from) only saves time where the molecule is read atom
+    by atom (:class:`_RawFields`). The same readers as :func:`rich_graphs`, for one molecule.
     """
     if mol.GetNumAtoms() == 0:
         raise InvalidMolecule("molecule has no heavy atoms")
-    raw = _RawFields()
-    raw.add(mol, smiles_hint)
-    graphs, valid = raw.graphs()
-    if not valid[0]:
-        raise InvalidMolecule(_why_invalid(mol))
-    return graphs[0]
+    graph, reason = _rich_results([(mol, smiles_hint)], 1, lambda i: mol, None)[0]
+    if graph is None:
+        raise InvalidMolecule(reason)
+    return graph
 
 
 def _why_invalid(mol: Chem.Mol) -> str:
@@ -166,45 +164,62 @@ class _RawFields:
         self.n_atoms.append(n)
         self.n_bonds.append(m)
 
-    def graphs(self) -> tuple[list[MolGraph], np.ndarray]:
-        """The graphs of the molecules added, and which of them are valid (no dummy atom, no bond type or enum
-        value outside the tables): invalid ones are read again by :func:`rich_graph`, which names the problem."""
+    def fields(self) -> BinaryFields:
+        """The values read, as arrays in the layout of :func:`~molssl.chem.data.rdkit_binary.read_binary_fields`."""
         z, chirality, charge, hydrogens, hybridization, aromatic, ring, isotope = (
             np.asarray(values, dtype=np.int64) for values in self.atom_fields)
-        radicals = np.asarray(self.radicals, dtype=np.int64)
         begin, end, kind, direction, stereo, conjugated, in_ring = (
             np.asarray(values, dtype=np.int64) for values in self.bond_fields)
-        n_atoms, n_bonds = np.asarray(self.n_atoms, dtype=np.int64), np.asarray(self.n_bonds, dtype=np.int64)
-        count = n_atoms.size
-        atom_owner = np.repeat(np.arange(count), n_atoms)
-        bond_owner = np.repeat(np.arange(count), n_bonds)
-        atom_ptr = np.concatenate([[0], np.cumsum(n_atoms)])
-        bond_ptr = np.concatenate([[0], np.cumsum(n_bonds)])
-        enums_ok = ((hybridization < _ENUM_SIZE) & (chirality < _ENUM_SIZE) & (z > 0) & (z <= NUM_ATOM_TYPES - 1))
-        bond_enums_ok = (kind < _ENUM_SIZE) & (direction < _ENUM_SIZE) & (stereo < _ENUM_SIZE)
-        kinds = _BOND_TYPE_TABLE[np.where(bond_enums_ok, kind, 0)]
-        bond_enums_ok &= kinds >= 0
-        valid = np.bincount(atom_owner, weights=~enums_ok, minlength=count) == 0
-        valid &= np.bincount(bond_owner, weights=~bond_enums_ok, minlength=count) == 0
-        src, dst = atom_ptr[bond_owner] + begin, atom_ptr[bond_owner] + end  # global atom rows, for the degree
-        degree = np.bincount(src, minlength=z.size) + np.bincount(dst, minlength=z.size)
-        safe = lambda values: np.where(values < _ENUM_SIZE, values, 0)  # noqa: E731 - invalid rows are discarded
-        atoms = np.stack([z - 1, _CHIRALITY_TABLE[safe(chirality)],
-                          np.where(np.abs(charge) <= CHARGE_RANGE, charge + CHARGE_RANGE, 2 * CHARGE_RANGE + 1),
-                          np.minimum(hydrogens, 5), np.minimum(degree, 6), _HYBRIDIZATION_TABLE[safe(hybridization)],
-                          aromatic, ring, isotope != 0, np.minimum(radicals, 2)], axis=1).astype(np.uint8)
-        bonds = np.stack([np.minimum(begin, end), np.maximum(begin, end), kinds, _BOND_DIR_TABLE[safe(direction)],
-                          _STEREO_TABLE[safe(stereo)], conjugated, in_ring], axis=1).astype(np.int32)
-        graphs = [MolGraph(atoms[atom_ptr[k]:atom_ptr[k + 1]], bonds[bond_ptr[k]:bond_ptr[k + 1]]) for k in range(count)]
-        return graphs, valid
+        return BinaryFields(
+            readable=np.ones(len(self.n_atoms), dtype=bool), n_atoms=np.asarray(self.n_atoms, dtype=np.int64),
+            n_bonds=np.asarray(self.n_bonds, dtype=np.int64), atomic_number=z, chirality=chirality,
+            formal_charge=charge, total_hydrogens=hydrogens, hybridization=hybridization, aromatic=aromatic,
+            atom_in_ring=ring, isotope=isotope, radicals=np.asarray(self.radicals, dtype=np.int64), begin=begin,
+            end=end, bond_type=kind, bond_direction=direction, bond_stereo=stereo, conjugated=conjugated,
+            bond_in_ring=in_ring)
+
+
+def _graphs(fields: BinaryFields) -> tuple[list[MolGraph], np.ndarray]:
+    """The graphs of molecules read by either reader, and which of them are valid (no dummy atom, no bond type or
+    enum value outside the tables): invalid ones are named by :func:`_why_invalid`."""
+    z, chirality, hybridization = fields.atomic_number, fields.chirality, fields.hybridization
+    begin, end, kind, direction, stereo = (fields.begin, fields.end, fields.bond_type, fields.bond_direction,
+                                           fields.bond_stereo)
+    n_atoms, n_bonds = fields.n_atoms, fields.n_bonds
+    count = n_atoms.size
+    atom_owner = np.repeat(np.arange(count), n_atoms)
+    bond_owner = np.repeat(np.arange(count), n_bonds)
+    atom_ptr = np.concatenate([[0], np.cumsum(n_atoms)])
+    bond_ptr = np.concatenate([[0], np.cumsum(n_bonds)])
+    enums_ok = ((hybridization < _ENUM_SIZE) & (chirality < _ENUM_SIZE) & (z > 0) & (z <= NUM_ATOM_TYPES - 1))
+    bond_enums_ok = (kind < _ENUM_SIZE) & (direction < _ENUM_SIZE) & (stereo < _ENUM_SIZE)
+    kinds = _BOND_TYPE_TABLE[np.where(bond_enums_ok, kind, 0)]
+    bond_enums_ok &= kinds >= 0
+    valid = np.bincount(atom_owner, weights=~enums_ok, minlength=count) == 0
+    valid &= np.bincount(bond_owner, weights=~bond_enums_ok, minlength=count) == 0
+    src, dst = atom_ptr[bond_owner] + begin, atom_ptr[bond_owner] + end  # global atom rows, for the degree
+    degree = np.bincount(src, minlength=z.size) + np.bincount(dst, minlength=z.size)
+    safe = lambda values: np.where(values < _ENUM_SIZE, values, 0)  # noqa: E731 - invalid rows are discarded
+    charge = fields.formal_charge
+    atoms = np.stack([z - 1, _CHIRALITY_TABLE[safe(chirality)],
+                      np.where(np.abs(charge) <= CHARGE_RANGE, charge + CHARGE_RANGE, 2 * CHARGE_RANGE + 1),
+                      np.minimum(fields.total_hydrogens, 5), np.minimum(degree, 6),
+                      _HYBRIDIZATION_TABLE[safe(hybridization)], fields.aromatic, fields.atom_in_ring,
+                      fields.isotope != 0, np.minimum(fields.radicals, 2)], axis=1).astype(np.uint8)
+    bonds = np.stack([np.minimum(begin, end), np.maximum(begin, end), kinds, _BOND_DIR_TABLE[safe(direction)],
+                      _STEREO_TABLE[safe(stereo)], fields.conjugated, fields.bond_in_ring], axis=1).astype(np.int32)
+    graphs = [MolGraph(atoms[atom_ptr[k]:atom_ptr[k + 1]], bonds[bond_ptr[k]:bond_ptr[k + 1]]) for k in range(count)]
+    return graphs, valid
 
 
 def _rich_results(pairs: Iterable[tuple[Optional[Chem.Mol], str]], count: int, molecule: Callable[[int], Chem.Mol],
                   max_atoms: Optional[int]) -> GraphResults:
-    """Results for ``count`` (molecule, SMILES) pairs, read in bulk (:class:`_RawFields`) and let go; the rare
-    molecule the reader finds invalid is fetched again with ``molecule(i)`` so that its problem can be named."""
+    """Results for ``count`` (molecule, SMILES) pairs. Each molecule is kept only as RDKit's binary form and read
+    in bulk (:func:`~molssl.chem.data.rdkit_binary.read_binary_fields`); the rare one that form does not cover
+    is fetched again with ``molecule(i)`` and read atom by atom (:class:`_RawFields`), and so is one the
+    vocabulary rejects, so that its problem can be named."""
     results: GraphResults = [None] * count  # type: ignore[list-item]
-    raw, batched = _RawFields(), []
+    blobs, texts, batched = [], [], []
     for i, (mol, text) in enumerate(pairs):
         n = 0 if mol is None else mol.GetNumAtoms()
         if n == 0:
@@ -212,12 +227,28 @@ def _rich_results(pairs: Iterable[tuple[Optional[Chem.Mol], str]], count: int, m
         elif max_atoms is not None and n > max_atoms:
             results[i] = (None, too_many_atoms(n, max_atoms))
         else:
-            raw.add(mol, text.strip() if isinstance(text, str) else None)
+            blobs.append(binary_form(mol))
+            texts.append(text.strip() if isinstance(text, str) else None)
             batched.append(i)
-    if batched:
-        graphs, valid = raw.graphs()
-        for i, graph, ok in zip(batched, graphs, valid):
-            results[i] = (graph, None) if ok else (None, _why_invalid(molecule(i)))
+    if not batched:
+        return results
+    fields = read_binary_fields(blobs)
+    graphs: list[Optional[MolGraph]] = [None] * len(batched)
+    valid = np.zeros(len(batched), dtype=bool)
+    read = np.flatnonzero(fields.readable)
+    read_graphs, valid[read] = _graphs(fields)
+    for k, graph in zip(read.tolist(), read_graphs):
+        graphs[k] = graph
+    unread = np.flatnonzero(~fields.readable).tolist()
+    if unread:
+        raw = _RawFields()
+        for k in unread:
+            raw.add(molecule(batched[k]), texts[k])
+        unread_graphs, valid[unread] = _graphs(raw.fields())
+        for k, graph in zip(unread, unread_graphs):
+            graphs[k] = graph
+    for i, graph, ok in zip(batched, graphs, valid):
+        results[i] = (graph, None) if ok else (None, _why_invalid(molecule(i)))
     return results
 
 
