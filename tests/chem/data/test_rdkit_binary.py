@@ -105,3 +105,18 @@ def test_pretraining_corpus_sample_reads_in_bulk():
         texts = [next(handle).split()[0] for _ in range(2000)]
     mols = [mol for mol in map(parse_for_graph, texts) if mol is not None]
     assert read_binary_fields([binary_form(mol) for mol in mols]).readable.all()
+
+
+def test_small_and_large_batches_give_the_same_graphs_and_reasons():
+    """Below BULK_MIN_MOLECULES a batch is read atom by atom, from it on in bulk: the same results either way,
+    the rejection reasons (unparsable, empty, dummy atom, dative bond, too large) included."""
+    small = RICH.graphs(TRICKY)
+    repeats = featurize_rich.BULK_MIN_MOLECULES // len(TRICKY) + 1
+    large = RICH.graphs(TRICKY * repeats)
+    assert len(TRICKY) < featurize_rich.BULK_MIN_MOLECULES <= len(TRICKY) * repeats
+    for k, (graph, reason) in enumerate(large):
+        expected, expected_reason = small[k % len(TRICKY)]
+        assert reason == expected_reason
+        if graph is not None:
+            np.testing.assert_array_equal(graph.atoms, expected.atoms)
+            np.testing.assert_array_equal(graph.bonds, expected.bonds)
