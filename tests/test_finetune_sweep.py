@@ -1,0 +1,43 @@
+"""How benchmarks/finetune_sweep.py reports a sweep: chosen by validation, in the metric's direction, on shared seeds."""
+import json
+
+import pytest
+from benchmark_helpers import benchmark_script
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return benchmark_script("finetune_sweep")
+
+
+def _write(root, setting, seed, dataset, valid, test):
+    folder = root / setting / f"seed{seed}" / "rich-rdkit2d-quantile" / dataset / "random-init"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps({"valid_mean": valid, "mean": test, "cpu_hours": 0.05}))
+
+
+def _chosen(report: str) -> str:
+    return next(line for line in report.splitlines() if "chosen by validation" in line).split("|")[1].split()[0]
+
+
+def test_classification_picks_the_highest_validation_not_the_highest_test(sweep, tmp_path):
+    _write(tmp_path, "molclr", 0, "bace", valid=0.70, test=0.85)
+    _write(tmp_path, "dropout-0.5", 0, "bace", valid=0.75, test=0.80)
+    report = sweep.report(tmp_path, ["bace"])
+    assert _chosen(report) == "dropout-0.5"
+    assert "| 80.000 ± 0.000 |" in report  # ROC-AUC shown in %
+
+
+def test_regression_picks_the_lowest_validation_error(sweep, tmp_path):
+    _write(tmp_path, "molclr", 0, "esol", valid=0.80, test=0.70)
+    _write(tmp_path, "lr-x3", 0, "esol", valid=0.90, test=0.60)
+    assert _chosen(sweep.report(tmp_path, ["esol"])) == "molclr"
+
+
+def test_only_seeds_every_setting_has_are_compared(sweep, tmp_path):
+    """A setting with an extra (lucky) seed is not compared on it: the seeds shared by all settings count."""
+    _write(tmp_path, "molclr", 0, "bace", valid=0.70, test=0.80)
+    _write(tmp_path, "dropout-0.1", 0, "bace", valid=0.69, test=0.80)
+    _write(tmp_path, "dropout-0.1", 1, "bace", valid=0.99, test=0.90)
+    report = sweep.report(tmp_path, ["bace"])
+    assert "seeds [0]" in report and _chosen(report) == "molclr"
