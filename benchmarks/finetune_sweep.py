@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> None:
                 encoder=EncoderConfig(featurizer=args.featurizer), data_dir=args.data_dir, protocol="auto", threads=1)
             for dataset in config.datasets:
                 started = time.perf_counter()
-                finetune = replace(variant_config(config, dataset, args.init, EncoderConfig(featurizer=args.featurizer)),
-                                   **SETTINGS[name])
+                encoder = EncoderConfig(featurizer=args.featurizer)
+                finetune = replace(variant_config(config, dataset, args.init, encoder), **SETTINGS[name])
                 results, reused = run_variant(finetune, log=lambda message: None)
                 print(f"{dataset} {name} seed {seed}: valid {results['valid_mean']:.4f} test {results['mean']:.4f}"
                       f" ({'reused' if reused else f'{time.perf_counter() - started:.0f} s'})", flush=True)

@@ -77,10 +77,12 @@ def read_binary_fields(blobs: Sequence[bytes]) -> BinaryFields:
     lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=count)
     start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     buf = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-    header_ok = (np.take(buf, start[:, None] + np.arange(_HEADER_BYTES), mode="clip") == _HEADER).all(axis=1) & (lengths > 31)
+    header = np.take(buf, start[:, None] + np.arange(_HEADER_BYTES), mode="clip")
+    header_ok = (header == _HEADER).all(axis=1) & (lengths > 31)
     n_atoms = np.where(header_ok, _int32(buf, start + 20), 0)
     n_bonds = np.where(header_ok, _int32(buf, start + 24), 0)
-    ok = header_ok & (n_atoms > 0) & (n_atoms <= 255) & (n_bonds >= 0) & (_byte(buf, start + 29) == 1)  # BEGINATOM
+    ok = header_ok & (n_atoms > 0) & (n_atoms <= 255) & (n_bonds >= 0)
+    ok &= (_byte(buf, start + 28) == 0x80) & (_byte(buf, start + 29) == 1)  # the molecule's flag byte, BEGINATOM
     n_atoms, n_bonds = np.where(ok, n_atoms, 0), np.where(ok, n_bonds, 0)
     pos = start + 30
     atoms = _read_atoms(buf, pos, n_atoms, ok)
@@ -98,9 +100,7 @@ def read_binary_fields(blobs: Sequence[bytes]) -> BinaryFields:
                       minlength=count) == 0
     global_begin, global_end = atom_ptr[owner_of_bond] + begin, atom_ptr[owner_of_bond] + end
     keys = np.minimum(global_begin, global_end) * atom_ptr[-1] + np.maximum(global_begin, global_end)
-    ring_edges = np.sort(ring_edges)
-    bond_in_ring = ring_edges[np.minimum(np.searchsorted(ring_edges, keys), max(ring_edges.size - 1, 0))] == keys \
-        if ring_edges.size else np.zeros(keys.size, dtype=bool)
+    bond_in_ring = _is_in(keys, np.sort(ring_edges))
     keep_atom = np.repeat(ok, n_atoms)
     keep_bond = np.repeat(ok, n_bonds)
     return BinaryFields(
@@ -120,6 +120,13 @@ def _int32(buf: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Little-endian int32 at each offset (RDKit writes in the host order; x86 and ARM are little-endian)."""
     value = _byte(buf, at) | _byte(buf, at + 1) << 8 | _byte(buf, at + 2) << 16 | _byte(buf, at + 3) << 24
     return np.where(value >= 1 << 31, value - (1 << 32), value)
+
+
+def _is_in(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """Which ``keys`` are in ``sorted_keys`` (a binary search: faster than ``np.isin`` on keys this large)."""
+    if sorted_keys.size == 0:
+        return np.zeros(keys.size, dtype=bool)
+    return sorted_keys[np.minimum(np.searchsorted(sorted_keys, keys), sorted_keys.size - 1)] == keys
 
 
 def _signed(values: np.ndarray) -> np.ndarray:
