@@ -23,7 +23,7 @@ from rdkit.Chem import rdchem
 from molssl.chem.data.featurize import (_BOND_DIR, _CHIRALITY, DENSE_MAX_ATOMS, MASK_ATOM, NUM_ATOM_TYPES,
                                         SELF_LOOP_BOND, Featurizer, GraphResults, InvalidMolecule, MolGraph,
                                         bonds_in_order, too_many_atoms, try_smiles_to_graph)
-from molssl.chem.data.rdkit_binary import BinaryFields, binary_form, read_binary_fields
+from molssl.chem.data.rdkit_binary import AtomBondFields, binary_form, read_binary_fields
 from molssl.chem.data.smiles_text import parse_for_graph
 
 RICH_VERSION = "rich-v1"
@@ -167,13 +167,13 @@ class _RawFields:
         self.n_atoms.append(n)
         self.n_bonds.append(m)
 
-    def fields(self) -> BinaryFields:
+    def fields(self) -> AtomBondFields:
         """The values read, as arrays in the layout of :func:`~molssl.chem.data.rdkit_binary.read_binary_fields`."""
         z, chirality, charge, hydrogens, hybridization, aromatic, ring, isotope = (
             np.asarray(values, dtype=np.int64) for values in self.atom_fields)
         begin, end, kind, direction, stereo, conjugated, in_ring = (
             np.asarray(values, dtype=np.int64) for values in self.bond_fields)
-        return BinaryFields(
+        return AtomBondFields(
             readable=np.ones(len(self.n_atoms), dtype=bool), n_atoms=np.asarray(self.n_atoms, dtype=np.int64),
             n_bonds=np.asarray(self.n_bonds, dtype=np.int64), atomic_number=z, chirality=chirality,
             formal_charge=charge, total_hydrogens=hydrogens, hybridization=hybridization, aromatic=aromatic,
@@ -182,7 +182,7 @@ class _RawFields:
             bond_in_ring=in_ring)
 
 
-def _graphs(fields: BinaryFields) -> tuple[list[MolGraph], np.ndarray]:
+def _graphs(fields: AtomBondFields) -> tuple[list[MolGraph], np.ndarray]:
     """The graphs of molecules read by either reader, and which of them are valid (no dummy atom, no bond type or
     enum value outside the tables): invalid ones are named by :func:`_why_invalid`."""
     z, chirality, hybridization = fields.atomic_number, fields.chirality, fields.hybridization

@@ -39,7 +39,7 @@ _HEADER = np.frombuffer(_reference_header(), dtype=np.uint8)
 READABLE = tuple(int(v) for v in np.frombuffer(_HEADER.tobytes()[8:16], dtype="<i4")) == PICKLE_VERSION
 
 
-class BinaryFields(NamedTuple):
+class AtomBondFields(NamedTuple):
     """RDKit's values for the ``readable`` molecules, concatenated (atoms, then bonds, in index order)."""
 
     readable: np.ndarray  # (count,) bool: the rows below cover exactly these molecules, in order
@@ -68,8 +68,8 @@ def binary_form(mol: Chem.Mol) -> bytes:
     return mol.ToBinary(_PICKLE_OPTIONS) if READABLE else b""
 
 
-def read_binary_fields(blobs: Sequence[bytes]) -> BinaryFields:
-    """The graph fields of sanitized, non-empty molecules from their :func:`binary_form`; see :class:`BinaryFields`
+def read_binary_fields(blobs: Sequence[bytes]) -> AtomBondFields:
+    """The graph fields of sanitized, non-empty molecules from their :func:`binary_form`; see :class:`AtomBondFields`
     for which were readable (none where this RDKit writes another pickle version)."""
     count = len(blobs)
     if count == 0 or not READABLE:
@@ -103,7 +103,7 @@ def read_binary_fields(blobs: Sequence[bytes]) -> BinaryFields:
     bond_in_ring = _is_in(keys, np.sort(ring_edges))
     keep_atom = np.repeat(ok, n_atoms)
     keep_bond = np.repeat(ok, n_bonds)
-    return BinaryFields(
+    return AtomBondFields(
         readable=ok, n_atoms=n_atoms[ok], n_bonds=n_bonds[ok],
         **{name: values[keep_atom] for name, values in atoms.items()}, atom_in_ring=atom_in_ring[keep_atom],
         begin=begin[keep_bond], end=end[keep_bond], bond_type=bonds["type"][keep_bond],
@@ -231,9 +231,9 @@ def _read_rings(buf: np.ndarray, pos: np.ndarray, n_rings: np.ndarray, atom_ptr:
     return in_ring, (np.concatenate(edges) if edges else np.zeros(0, dtype=np.int64))
 
 
-def _empty(count: int) -> BinaryFields:
+def _empty(count: int) -> AtomBondFields:
     none = np.zeros(0, dtype=np.int64)
-    return BinaryFields(np.zeros(count, dtype=bool), *([none] * 18))
+    return AtomBondFields(np.zeros(count, dtype=bool), *([none] * 18))
 
 
-__all__ = ["BinaryFields", "PICKLE_VERSION", "READABLE", "read_binary_fields"]
+__all__ = ["AtomBondFields", "PICKLE_VERSION", "READABLE", "read_binary_fields"]

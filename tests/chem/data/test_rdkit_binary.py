@@ -9,7 +9,7 @@ from rdkit import Chem
 
 from molssl.chem.data import featurize_rich, rdkit_binary
 from molssl.chem.data.featurize_rich import RICH, _RawFields
-from molssl.chem.data.rdkit_binary import BinaryFields, binary_form, read_binary_fields
+from molssl.chem.data.rdkit_binary import AtomBondFields, binary_form, read_binary_fields
 from molssl.chem.data.smiles_text import parse_for_graph
 from tests.chem.data.test_featurize_rich import MOLECULES, TRICKY
 
@@ -35,10 +35,10 @@ def _reference(mols):
 BOND_FIELDS = ("begin", "end", "bond_type", "bond_direction", "bond_stereo", "conjugated", "bond_in_ring")
 
 
-def _assert_same(fields: BinaryFields, expected: BinaryFields, keep: np.ndarray) -> None:
+def _assert_same(fields: AtomBondFields, expected: AtomBondFields, keep: np.ndarray) -> None:
     """``fields`` (the readable molecules) equal ``expected`` (all molecules) on the molecules ``keep`` marks."""
     rows = {"atom": np.repeat(keep, expected.n_atoms), "bond": np.repeat(keep, expected.n_bonds), "molecule": keep}
-    for name in BinaryFields._fields[1:]:
+    for name in AtomBondFields._fields[1:]:
         kind = "molecule" if name in ("n_atoms", "n_bonds") else "bond" if name in BOND_FIELDS else "atom"
         np.testing.assert_array_equal(np.asarray(getattr(fields, name), dtype=np.int64),
                                       np.asarray(getattr(expected, name), dtype=np.int64)[rows[kind]], err_msg=name)
