@@ -33,6 +33,7 @@ SETTINGS = {
     "lr-x0.3": {"lr_head": 1.5e-4, "lr_encoder": 3e-5},
     "lr-x3": {"lr_head": 1.5e-3, "lr_encoder": 3e-4},
     "weight-decay-1e-4": {"weight_decay": 1e-4},
+    "dropout-0.1-lr-x0.3": {"dropout": 0.1, "lr_head": 1.5e-4, "lr_encoder": 3e-5},  # BACE's two best, together
 }
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"
 
