@@ -23,6 +23,7 @@ from rdkit.Chem import rdchem
 from molssl.chem.data.featurize import (_BOND_DIR, _CHIRALITY, DENSE_MAX_ATOMS, MASK_ATOM, NUM_ATOM_TYPES,
                                         SELF_LOOP_BOND, Featurizer, GraphResults, InvalidMolecule, MolGraph,
                                         bonds_in_order, too_many_atoms, try_smiles_to_graph)
+from molssl.chem.data import rdkit_binary
 from molssl.chem.data.rdkit_binary import AtomBondFields, binary_form, read_binary_fields
 from molssl.chem.data.smiles_text import parse_for_graph
 
@@ -220,10 +221,11 @@ def _rich_results(pairs: Iterable[tuple[Optional[Chem.Mol], str]], count: int, m
     """Results for ``count`` (molecule, SMILES) pairs. From :data:`BULK_MIN_MOLECULES` pairs on, each molecule
     is kept only as RDKit's binary form and read in bulk (:func:`~molssl.chem.data.rdkit_binary.read_binary_fields`);
     the rare one that form does not cover is fetched again with ``molecule(i)`` and read atom by atom
-    (:class:`_RawFields`), as are all of a smaller batch. A molecule the vocabulary rejects is fetched again so
+    (:class:`_RawFields`), as are all of a smaller batch (and all, where this RDKit's binary layout is not the one
+    the bulk reader knows). A molecule the vocabulary rejects is fetched again so
     that its problem can be named."""
     results: GraphResults = [None] * count  # type: ignore[list-item]
-    bulk = count >= BULK_MIN_MOLECULES
+    bulk = rdkit_binary.READABLE and count >= BULK_MIN_MOLECULES  # another layout: no bulk read, no second parse
     blobs, raw, texts, batched = [], _RawFields(), [], []
     for i, (mol, text) in enumerate(pairs):
         n = 0 if mol is None else mol.GetNumAtoms()
