@@ -21,7 +21,9 @@ by (``--incumbent-valid``); benchmarks/results/model_zoo.md keeps those commands
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import math
 import shlex
 import subprocess
 import sys
@@ -94,6 +96,20 @@ MODELS = {  # name: (data set, title, units, labels, training data)
 }
 
 
+# MolCLR's fine-tuning settings (its config_finetune.yaml), which every run uses unless a sweep changed them
+MOLCLR_FINETUNING = {"dropout": 0.3, "lr_head": 5e-4, "lr_encoder": 1e-4, "weight_decay": 1e-6}
+SETTING_TEXT = {"dropout": "dropout {}", "lr_head": "head learning rate {:g}", "lr_encoder": "encoder learning rate {:g}",
+                "weight_decay": "weight decay {:g}"}
+
+
+def sweep_settings() -> dict[str, dict]:
+    """benchmarks/finetune_sweep.py's settings by name (its folders are ``<out>/<setting>/seed<N>/...``)."""
+    spec = importlib.util.spec_from_file_location("finetune_sweep", Path(__file__).with_name("finetune_sweep.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SETTINGS
+
+
 @dataclass
 class Candidate:
     """One configuration's runs under one ablation folder: ``<root>/seed<N>/<config>/<dataset>/<init>``."""
@@ -117,11 +133,27 @@ class Candidate:
         return parts[2] if len(parts) > 2 else "standard"
 
     @cached_property
+    def run_config(self) -> dict:
+        return json.loads((next(iter(self.runs.values())) / "config.json").read_text())
+
+    @property
     def encoder(self) -> Optional[str]:
         """What its pre-trained runs started from, as their config.json records it (None: random init)."""
-        if self.init != "pretrained":
+        return self.run_config["pretrained"] if self.init == "pretrained" else None
+
+    @property
+    def tuned(self) -> dict:
+        """The fine-tuning settings its runs changed from MolCLR's, as their config.json records them."""
+        return {key: self.run_config[key] for key, default in MOLCLR_FINETUNING.items()
+                if key in self.run_config and not math.isclose(self.run_config[key], default)}
+
+    @property
+    def sweep_setting(self) -> Optional[str]:
+        """The finetune_sweep.py setting whose folder this is (None: a quality_ablation.py folder)."""
+        setting = sweep_settings().get(self.root.name)
+        if setting is None or setting != self.tuned:
             return None
-        return json.loads((next(iter(self.runs.values())) / "config.json").read_text())["pretrained"]
+        return self.root.name
 
     def label(self) -> str:
         return f"{self.root.name}/{self.config}/{self.init}"
@@ -165,6 +197,14 @@ def best_seeds(candidate: Candidate, k: int, higher: bool) -> list[int]:
 
 def run_command(candidate: Candidate, dataset: str, seeds: list[int], data_dir: str) -> str:
     """The command that makes these runs again (the card's "commands"; also how a shipped model is recognized)."""
+    if candidate.sweep_setting:
+        return (f"python benchmarks/finetune_sweep.py --out {candidate.root.parent} --datasets {dataset} --seeds "
+                f"{' '.join(map(str, seeds))} --settings {candidate.sweep_setting} --featurizer {candidate.featurizer} "
+                f"--features {candidate.features} --descriptor-scaling {candidate.scaling} --init {candidate.init}"
+                + (f" --encoder {candidate.encoder}" if candidate.encoder else "") + f" --data-dir {data_dir}")
+    if candidate.tuned:
+        raise SystemExit(f"{candidate.label()}: its runs changed MolCLR's fine-tuning settings ({candidate.tuned}) but "
+                         "the folder is not a finetune_sweep.py setting; no command would make them again")
     return (f"python benchmarks/quality_ablation.py --out {candidate.root} --datasets {dataset} --seeds "
             f"{' '.join(map(str, seeds))} --configs {candidate.featurizer}:{candidate.features} --init {candidate.init}"
             + (f" --encoder {candidate.featurizer}={candidate.encoder}" if candidate.encoder else "")
@@ -271,8 +311,11 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
     scaling = ("; each mapped through its training split's percentiles onto a standard normal"
                if chosen.scaling == "quantile" else "")
     others = ", ".join(f"{label} {valid[label]:.3f}" for label in ranking[1:])
+    tuned = "".join(f", {SETTING_TEXT[key].format(value)} instead of MolCLR's {MOLCLR_FINETUNING[key]:g}"
+                    for key, value in chosen.tuned.items())
+    tuned += " (chosen on validation by benchmarks/finetune_sweep.py)" if tuned else ""
     description = (f"GIN 5x300 on {FEATURES_TEXT[chosen.featurizer]} with all RDKit 2D descriptors (217{scaling}) "
-                   f"concatenated before the head; fine-tuned {encoder}, up to 100 epochs with patience 10"
+                   f"concatenated before the head; fine-tuned {encoder}, up to 100 epochs with patience 10{tuned}"
                    f"{', balanced class weights' if higher else ''}. "
                    + (f"Ensemble of {len(runs)} (seeds {', '.join(map(str, seeds))}, the best validation scores of "
                       f"seeds {', '.join(map(str, sorted(chosen.runs)))}). " if len(runs) > 1 else

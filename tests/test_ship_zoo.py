@@ -46,3 +46,34 @@ def test_candidates_are_one_config_under_one_folder_and_name_their_encoder(ship,
     assert (found.featurizer, found.features, found.scaling, found.encoder) == ("rich", "rdkit2d", "quantile",
                                                                                 "runs/gpu-rich")
     assert ship.best_seeds(found, 2, higher=True) == [1, 2] and ship.best_seeds(found, 2, higher=False) == [0, 2]
+
+
+def _runs(root, config: dict, seeds=(0, 1)):
+    for seed in seeds:
+        run = root / f"seed{seed}" / "rich-rdkit2d-quantile" / "lipo" / "pretrained"
+        run.mkdir(parents=True)
+        (run / "results.json").write_text(json.dumps({"valid_mean": 0.6 + seed / 100}))
+        (run / "config.json").write_text(json.dumps({"pretrained": "rich-gin-chembl", **config}))
+
+
+def test_a_sweep_setting_is_remade_by_the_sweep_and_named_on_the_card(ship, tmp_path):
+    _runs(tmp_path / "sweep" / "dropout-0.1", {"dropout": 0.1, "lr_head": 5e-4, "lr_encoder": 1e-4,
+                                                "weight_decay": 1e-6})
+    (found,) = ship.candidates_of([tmp_path / "sweep" / "dropout-0.1"], ["rich-rdkit2d-quantile"], "lipo")
+    assert found.tuned == {"dropout": 0.1} and found.sweep_setting == "dropout-0.1"
+    command = ship.run_command(found, "lipo", [0, 1], "data")
+    assert command.startswith(f"python benchmarks/finetune_sweep.py --out {tmp_path / 'sweep'} --datasets lipo")
+    assert "--settings dropout-0.1 --featurizer rich --features rdkit2d --descriptor-scaling quantile" in command
+    assert command.endswith("--init pretrained --encoder rich-gin-chembl --data-dir data")
+
+
+def test_changed_settings_outside_a_sweep_folder_are_refused(ship, tmp_path):
+    _runs(tmp_path / "ablation", {"dropout": 0.1})  # the folder's name is no sweep setting: no command remakes it
+    (found,) = ship.candidates_of([tmp_path / "ablation"], ["rich-rdkit2d-quantile"], "lipo")
+    assert found.sweep_setting is None
+    with pytest.raises(SystemExit, match="not a finetune_sweep.py setting"):
+        ship.run_command(found, "lipo", [0, 1], "data")
+    _runs(tmp_path / "defaults", {"dropout": 0.3, "lr_head": 5e-4})  # MolCLR's settings: the ablation's command
+    (plain,) = ship.candidates_of([tmp_path / "defaults"], ["rich-rdkit2d-quantile"], "lipo")
+    assert plain.tuned == {} and ship.run_command(plain, "lipo", [0], "d").startswith(
+        "python benchmarks/quality_ablation.py")
