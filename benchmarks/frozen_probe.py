@@ -10,6 +10,13 @@ scored on the test split. Each encoder is compared with the same architecture fr
     python benchmarks/frozen_probe.py --datasets bbbp bace clintox tox21 sider esol freesolv lipo \
         --encoders rich-gin-chembl molclr-gin-mix
 
+``--probe forest`` asks the question of a user with scikit-learn habits instead: do the learned fingerprints
+help the random forest they already run on ECFP4 bits? The same forest as the RF-ECFP4 baseline (500 trees,
+balanced class weights, ``molssl.chem.tasks.baselines.rf_baseline``, seed 0) on ECFP4 bits, on each encoder's
+features, and on both side by side.
+
+    python benchmarks/frozen_probe.py --probe forest --datasets bace bbbp --encoders rich-gin-chembl
+
 Same molecules and DeepChem scaffold split as every other table here (molecules RDKit cannot read are left
 out before splitting). Prints one markdown table; test scores, validation in brackets.
 """
@@ -28,6 +35,7 @@ from sklearn.preprocessing import StandardScaler
 from molssl.chem.data.labelled import load_dataset
 from molssl.chem.data.splits import Split, scaffold_split
 from molssl.chem.nn.encoders import MolecularEncoder
+from molssl.chem.tasks.baselines import rf_baseline
 from molssl.chem.serve.fingerprints import fingerprint, load_encoder
 from molssl.chem.tasks.metrics import score
 from molssl.core.precision import cpu_description
@@ -66,6 +74,14 @@ def probe(x: np.ndarray, labels: np.ndarray, split: Split, classification: bool,
     return best
 
 
+def forest_probe(x: np.ndarray, labels: np.ndarray, split: Split, classification: bool,
+                 metric: str) -> tuple[float, float]:
+    """(validation, test) score of the RF-ECFP4 baseline's forest fitted on features ``x`` instead."""
+    result = rf_baseline(np.nan_to_num(x), labels, split, "classification" if classification else "regression",
+                         metric, seed=0)
+    return result["valid"], result["test"]
+
+
 def random_twin(encoder: MolecularEncoder, seed: int) -> MolecularEncoder:
     """The same architecture and vocabulary from random weights."""
     torch.manual_seed(seed)
@@ -77,19 +93,28 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["bbbp", "bace", "clintox", "tox21", "sider"])
     parser.add_argument("--encoders", nargs="+", default=["rich-gin-chembl", "molclr-gin-mix"],
                         help="shipped names, pre-training run directories or encoder.pt files")
+    parser.add_argument("--random-seeds", nargs="*", type=int, default=list(RANDOM_SEEDS),
+                        help="seeds of the random-weight twins of each encoder (none: no twin columns)")
+    parser.add_argument("--probe", choices=("linear", "forest"), default="linear",
+                        help="linear: the standard frozen-feature probe; forest: the RF-ECFP4 baseline's forest, "
+                             "also on ECFP4 bits and the learned features side by side")
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", module="sklearn")  # ill-conditioned ridge solves at the weakest strength
     warnings.filterwarnings("ignore", module="scipy")
 
+    fit = forest_probe if args.probe == "forest" else probe
     columns, started = [], time.perf_counter()
     for name in args.encoders:
         encoder = load_encoder(name)
-        columns.append((name, [encoder]))
-        columns.append((f"{name} architecture, random init (seeds {', '.join(map(str, RANDOM_SEEDS))})",
-                        [random_twin(encoder, seed) for seed in RANDOM_SEEDS]))
-    labels = ["ECFP4 bits"] + [label for label, _ in columns]
+        columns.append((name, [encoder], False))
+        if args.probe == "forest":
+            columns.append((f"ECFP4 bits + {name}", [encoder], True))
+        if args.random_seeds:
+            columns.append((f"{name} architecture, random init (seeds {', '.join(map(str, args.random_seeds))})",
+                            [random_twin(encoder, seed) for seed in args.random_seeds], False))
+    labels = ["ECFP4 bits"] + [label for label, _, _ in columns]
     print("| data set | " + " | ".join(labels) + " |")
     print("|---|" + "---|" * len(labels), flush=True)
     for dataset in args.datasets:
@@ -97,15 +122,17 @@ def main() -> None:
         split = scaffold_split(keys=data.scaffold_keys())
         y, classification = data.labels, data.task_type == "classification"
         ecfp = np.unpackbits(np.asarray(data.store.extra("ecfp2048")), axis=1).astype(np.float32)
-        cells = [[probe(ecfp, y, split, classification, data.metric)]]
-        for _, encoders in columns:
-            cells.append([probe(fingerprint(data.smiles, model=e, threads=1, progress=False), y, split,
-                                classification, data.metric) for e in encoders])
+        cells = [[fit(ecfp, y, split, classification, data.metric)]]
+        for _, encoders, with_ecfp in columns:
+            features = [fingerprint(data.smiles, model=e, threads=1, progress=False) for e in encoders]
+            cells.append([fit(np.hstack([ecfp, x]) if with_ecfp else x, y, split, classification, data.metric)
+                          for x in features])
         scale = 100.0 if data.metric == "roc_auc" else 1.0
         print(f"| {data.name} ({data.metric}) | " + " | ".join(
             f"{scale * np.mean([t for _, t in s]):.3g} ({scale * np.mean([v for v, _ in s]):.3g})" for s in cells)
             + " |", flush=True)
-    print(f"\nLinear probe on frozen features; test (validation); random init: mean of {len(RANDOM_SEEDS)} "
+    kind = "Linear probe" if args.probe == "linear" else "Random forest (500 trees, seed 0)"
+    print(f"\n{kind} on frozen features; test (validation); random init: mean of {len(args.random_seeds)} "
           f"encoders. CPU: {cpu_description()[0]}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"{time.perf_counter() - started:.0f} s")
 

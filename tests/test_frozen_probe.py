@@ -42,3 +42,19 @@ def test_regression_probe_recovers_a_linear_target_and_skips_one_class_tasks(fro
     classes = np.stack([(x[:, 0] > 0).astype(float), np.zeros(n)], axis=1)  # task 2 has one class only
     _, auc = frozen_probe.probe(x, classes, _split(n), True, "roc_auc")
     assert auc > 0.95  # scored on the probe-able task alone
+
+
+def test_forest_probe_is_the_rf_baseline_on_the_given_features(frozen_probe):
+    rng = np.random.default_rng(2)
+    n = 300
+    signal = rng.normal(size=(n, 1))
+    labels = (signal[:, 0] > 0).astype(float)[:, None]
+    valid, test = frozen_probe.forest_probe(np.hstack([signal, rng.normal(size=(n, 3))]), labels, _split(n),
+                                            True, "roc_auc")
+    assert valid > 0.9 and test > 0.9
+    _, noise_test = frozen_probe.forest_probe(rng.normal(size=(n, 4)), labels, _split(n), True, "roc_auc")
+    assert 0.2 < noise_test < 0.8
+    x = rng.normal(size=(n, 3))
+    x[::5, 1] = np.nan  # fingerprints of unreadable rows are NaN: the forest must not fail on them
+    _, rmse = frozen_probe.forest_probe(x, (3.0 * x[:, :1] + 1.0), _split(n), False, "rmse")
+    assert rmse < 1.0  # target spread is 3: the forest recovers most of it
