@@ -132,8 +132,9 @@ def main() -> None:
             f"{scale * np.mean([t for _, t in s]):.3g} ({scale * np.mean([v for v, _ in s]):.3g})" for s in cells)
             + " |", flush=True)
     kind = "Linear probe" if args.probe == "linear" else "Random forest (500 trees, seed 0)"
-    print(f"\n{kind} on frozen features; test (validation); random init: mean of {len(args.random_seeds)} "
-          f"encoders. CPU: {cpu_description()[0]}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+    twins = f"; random init: mean of {len(args.random_seeds)} encoders" if args.random_seeds else ""
+    print(f"\n{kind} on frozen features; test (validation){twins}. "
+          f"CPU: {cpu_description()[0]}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
           f"{time.perf_counter() - started:.0f} s")
 
 

@@ -28,7 +28,7 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Optional
 
@@ -102,6 +102,7 @@ SETTING_TEXT = {"dropout": "dropout {}", "lr_head": "head learning rate {:g}", "
                 "weight_decay": "weight decay {:g}"}
 
 
+@cache
 def sweep_settings() -> dict[str, dict]:
     """benchmarks/finetune_sweep.py's settings by name (its folders are ``<out>/<setting>/seed<N>/...``)."""
     spec = importlib.util.spec_from_file_location("finetune_sweep", Path(__file__).with_name("finetune_sweep.py"))
