@@ -35,8 +35,8 @@ from sklearn.preprocessing import StandardScaler
 from molssl.chem.data.labelled import load_dataset
 from molssl.chem.data.splits import Split, scaffold_split
 from molssl.chem.nn.encoders import MolecularEncoder
-from molssl.chem.tasks.baselines import rf_baseline
 from molssl.chem.serve.fingerprints import fingerprint, load_encoder
+from molssl.chem.tasks.baselines import rf_baseline
 from molssl.chem.tasks.metrics import score
 from molssl.core.precision import cpu_description
 
@@ -123,10 +123,13 @@ def main() -> None:
         y, classification = data.labels, data.task_type == "classification"
         ecfp = np.unpackbits(np.asarray(data.store.extra("ecfp2048")), axis=1).astype(np.float32)
         cells = [[fit(ecfp, y, split, classification, data.metric)]]
+        features = {}  # each encoder's fingerprints once per data set (the forest uses them twice)
         for _, encoders, with_ecfp in columns:
-            features = [fingerprint(data.smiles, model=e, threads=1, progress=False) for e in encoders]
-            cells.append([fit(np.hstack([ecfp, x]) if with_ecfp else x, y, split, classification, data.metric)
-                          for x in features])
+            for e in encoders:
+                if id(e) not in features:
+                    features[id(e)] = fingerprint(data.smiles, model=e, threads=1, progress=False)
+            cells.append([fit(np.hstack([ecfp, features[id(e)]]) if with_ecfp else features[id(e)], y, split,
+                              classification, data.metric) for e in encoders])
         scale = 100.0 if data.metric == "roc_auc" else 1.0
         print(f"| {data.name} ({data.metric}) | " + " | ".join(
             f"{scale * np.mean([t for _, t in s]):.3g} ({scale * np.mean([v for v, _ in s]):.3g})" for s in cells)

@@ -38,6 +38,7 @@ from molssl.chem.data.datasets import get_spec
 from molssl.chem.serve import zoo
 from molssl.chem.serve.loading import load_zoo_weights, run_member_files
 from molssl.chem.serve.zoo_export import repack
+from molssl.chem.tasks.finetune_config import FinetuneConfig
 from molssl.chem.tasks.metrics import score
 from molssl.core.checkpoint import load_checkpoint
 
@@ -96,8 +97,8 @@ MODELS = {  # name: (data set, title, units, labels, training data)
 }
 
 
-# MolCLR's fine-tuning settings (its config_finetune.yaml), which every run uses unless a sweep changed them
-MOLCLR_FINETUNING = {"dropout": 0.3, "lr_head": 5e-4, "lr_encoder": 1e-4, "weight_decay": 1e-6}
+# MolCLR's fine-tuning settings (FinetuneConfig's defaults), which every run uses unless a sweep changed them
+MOLCLR_FINETUNING = {key: getattr(FinetuneConfig, key) for key in ("dropout", "lr_head", "lr_encoder", "weight_decay")}
 SETTING_TEXT = {"dropout": "dropout {}", "lr_head": "head learning rate {:g}", "lr_encoder": "encoder learning rate {:g}",
                 "weight_decay": "weight decay {:g}"}
 
