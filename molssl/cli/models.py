@@ -37,8 +37,8 @@ def models(ctx: typer.Context,
 
 
 @command(app)
-def show(name: str = typer.Argument(..., help="Shipped model name")) -> None:
-    """Print a shipped model's card (training data, split, metric, units, date, commands)."""
+def show(name: str = typer.Argument(..., help="Shipped model name, or a folder written by `export`")) -> None:
+    """Print a model's card (training data, split, metric, units, date, commands)."""
     from molssl.chem.serve.zoo import MODELS_DIR, CARD_MARKDOWN, model_folder
 
     typer.echo((model_folder(name, MODELS_DIR) / CARD_MARKDOWN).read_text(encoding="utf-8"))

@@ -68,8 +68,9 @@ class TerminalSink:
 
 
 def predict(
-    model: List[str] = typer.Option(..., "--model", "-m", help="Shipped model name (see `molssl models`), a model.pt "
-                                                               "or a `molssl finetune` run directory; several allowed"),
+    model: List[str] = typer.Option(..., "--model", "-m", help="Shipped model name (see `molssl models`), a model.pt, "
+                                                               "a `molssl finetune` run directory or a folder written by "
+                                                               "`molssl models export`; several allowed"),
     smiles: Optional[List[str]] = typer.Option(None, "--smiles", "-s", help="SMILES to predict: -s CCO c1ccccc1"),
     input_file: Optional[str] = typer.Option(None, "--input", "-i", help=INPUT_HELP),
     smiles_column: Optional[str] = typer.Option(None, "--smiles-column", help="CSV column with SMILES "

@@ -5,7 +5,8 @@ What a user may name as a model (``--model``, ``--pretrained``, ``molssl.load_mo
 - a shipped model's name (``molssl models``), read from the package's ``molssl/models/<name>/``;
 - a ``molssl finetune`` run directory (every ``model.pt`` below it: an ensemble over seeds/targets),
   or a ``molssl pretrain`` run directory (its ``encoder.pt``);
-- a ``model.pt`` (fine-tuned) or an ``encoder.pt`` (pre-trained or converted) file.
+- a ``model.pt`` (fine-tuned) or an ``encoder.pt`` (pre-trained or converted) file;
+- a folder written by ``molssl models export --models-dir`` (the zoo's compact form, with its card).
 
 Every file is loaded without executing code (:func:`molssl.core.checkpoint.load_checkpoint`), and
 weights are checked against the digest recorded when they were written (zoo weights against the
@@ -160,14 +161,14 @@ def _load_into(module: torch.nn.Module, state: dict, path: str | Path, may_miss:
 
 
 def load_zoo_weights(folder: Path) -> dict:
-    """A shipped model's ``weights.pt``, after checking its bytes against the sha256 in its card."""
+    """A zoo folder's ``weights.pt``, after checking its bytes against the sha256 in its card (a card
+    without one is refused: nothing else would tell a damaged file from a good one)."""
     path = folder / zoo.WEIGHTS_FILE
     card = zoo.read_card(folder)
-    if card.sha256:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-        if digest != card.sha256:
-            raise CorruptFileError(f"{path} does not match the sha256 in its model card: the shipped model is damaged; "
-                                   "reinstall molssl")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    if not card.sha256 or digest != card.sha256:
+        remedy = "reinstall molssl" if zoo.is_installed(folder) else "export it again with `molssl models export`"
+        raise CorruptFileError(f"{path} does not match the sha256 in its model card: the model is damaged; {remedy}")
     blob = load_checkpoint(path)
     if blob.get("format") != zoo.ZOO_FORMAT:
         raise MolsslError(f"{path} is not a molssl zoo file (format {zoo.ZOO_FORMAT})")
@@ -179,18 +180,18 @@ def member_from_packed(entry: dict, path: str | Path = "shipped model") -> Prope
     return property_model_from(entry["meta"], unpack_state(entry["state"]), path, may_miss=PROJECTION_PREFIX)
 
 
-def load_shipped_members(name: str, models_dir: Optional[Path] = None) -> tuple[zoo.ModelCard, list[PropertyModel]]:
-    """The card and ensemble members of the shipped property model ``name``."""
-    folder = zoo.model_folder(name, models_dir)
+def load_shipped_members(name: str | Path, models_dir: Optional[Path] = None) -> tuple[zoo.ModelCard, list[PropertyModel]]:
+    """The card and ensemble members of the shipped (or exported) property model ``name``."""
+    folder = zoo.model_folder(str(name), models_dir)
     card = zoo.read_card(folder)
     if card.kind != "property":
         raise MolsslError(f"{name!r} is a {card.kind}, not a property model; use it with `molssl fingerprint`")
     return card, [member_from_packed(e, folder / zoo.WEIGHTS_FILE) for e in load_zoo_weights(folder)["members"]]
 
 
-def load_shipped_encoder(name: str, models_dir: Optional[Path] = None) -> MolecularEncoder:
-    """The shipped encoder ``name`` (eval mode, CPU)."""
-    folder = zoo.model_folder(name, models_dir)
+def load_shipped_encoder(name: str | Path, models_dir: Optional[Path] = None) -> MolecularEncoder:
+    """The shipped (or exported) encoder ``name`` (eval mode, CPU)."""
+    folder = zoo.model_folder(str(name), models_dir)
     blob = load_zoo_weights(folder)
     if "encoder" not in blob:
         raise MolsslError(f"{name!r} is a property model; fingerprints come from encoders "
@@ -204,8 +205,10 @@ def resolve_encoder(spec: str | Path) -> tuple[MolecularEncoder, str]:
     """The encoder a user named (shipped encoder, pretrain run dir, encoder.pt, or a model.pt's encoder)
     and a short description of where it came from."""
     text = str(spec)
-    if zoo.is_shipped(text):
-        return load_shipped_encoder(text), f"shipped encoder {text}"
+    folder = zoo.find_folder(text)
+    if folder is not None:
+        kind = "shipped" if zoo.is_installed(folder) else "exported"
+        return load_shipped_encoder(text), f"{kind} encoder {text}"
     path = Path(text).expanduser()
     if path.is_dir():
         if (path / ENCODER_FILE).is_file():
@@ -233,7 +236,7 @@ def resolve_encoder_state(spec: str | Path) -> tuple[EncoderConfig, dict, str]:
 def load_property_members(spec: str | Path) -> tuple[str, list[PropertyModel], Optional[zoo.ModelCard]]:
     """(name, members, card or None) of the property model a user named (shipped, run dir or model.pt)."""
     text = str(spec)
-    if zoo.is_shipped(text):
+    if zoo.find_folder(text) is not None:
         card, members = load_shipped_members(text)
         return card.name, members, card
     path = Path(text).expanduser()

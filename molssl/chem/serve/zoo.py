@@ -133,16 +133,32 @@ def list_models(models_dir: Optional[Path] = None) -> list[ModelCard]:
 
 
 def model_folder(name: str, models_dir: Optional[Path] = None) -> Path:
-    """Folder of the shipped model ``name``; a clear error names the available ones."""
-    root = Path(models_dir) if models_dir is not None else MODELS_DIR
-    folder = root / name
-    if not (folder / CARD_FILE).is_file():
+    """Folder of the shipped model ``name``, or the folder ``name`` itself when it is one that
+    ``molssl models export --models-dir`` wrote; a clear error names the available ones."""
+    folder = find_folder(name, models_dir)
+    if folder is None:
         if name in RETIRED:
             raise MolsslError(f"the shipped model {name!r} was replaced: use {RETIRED[name]}")
+        root = Path(models_dir) if models_dir is not None else MODELS_DIR
         available = ", ".join(c.name for c in list_models(root)) or "none"
         raise MolsslError(f"no shipped model named {name!r}; available: {available} (or give a path to a "
-                          "model.pt / fine-tuning run directory / encoder.pt)")
+                          "model.pt / fine-tuning run directory / encoder.pt / exported model folder)")
     return folder
+
+
+def find_folder(name: str | Path, models_dir: Optional[Path] = None) -> Optional[Path]:
+    """The zoo-format folder (``card.json`` + ``weights.pt``) that ``name`` means, or None: a shipped
+    model's name first, else a path to a folder written by ``molssl models export``."""
+    text = str(name)
+    if is_shipped(text, models_dir):
+        return (Path(models_dir) if models_dir is not None else MODELS_DIR) / text
+    path = Path(text).expanduser()
+    return path if (path / CARD_FILE).is_file() and (path / WEIGHTS_FILE).is_file() else None
+
+
+def is_installed(folder: Path) -> bool:
+    """Whether ``folder`` is one of the package's own shipped models (not an exported copy elsewhere)."""
+    return folder.resolve().parent == MODELS_DIR
 
 
 def get_card(name: str, models_dir: Optional[Path] = None) -> ModelCard:

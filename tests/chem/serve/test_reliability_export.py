@@ -2,8 +2,10 @@
 stand alone (input checksum, test predictions, plots from any folder)."""
 import hashlib
 import json
+import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -53,6 +55,28 @@ def test_shipped_style_models_predict_intervals_calibrated_probabilities_and_dom
     assert table["toy-regression_in_domain"].tolist() == [True, False]
     info = predictor.column_info()
     assert "Platt-calibrated" in info["toy-classification"]["kind"]
+
+
+def test_an_exported_folder_is_a_model_by_its_path_and_refused_without_a_matching_digest(exported, tmp_path):
+    """What `molssl models export --models-dir` writes is what a colleague is sent: it predicts by path, with
+    the shipped models' intervals and domain, and a card whose sha256 is missing or wrong refuses the weights."""
+    _, models = exported
+    folder = models / "toy-regression"
+    result = CliRunner().invoke(app, ["predict", "--model", str(folder), "--smiles", "CCOc1ccccc1", "--smiles", "[Gd+3]",
+                                      "--output", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "p.csv")
+    assert table["toy-regression_in_domain"].tolist() == [True, False]
+    assert table["toy-regression_lower"].notna().iloc[0]
+    show = CliRunner().invoke(app, ["models", "show", str(folder)])
+    assert show.exit_code == 0 and "toy" in show.output
+    for broken in ("", "0" * 64):
+        copy = tmp_path / f"copy{len(broken)}"
+        shutil.copytree(folder, copy)
+        card = json.loads((copy / zoo.CARD_FILE).read_text())
+        (copy / zoo.CARD_FILE).write_text(json.dumps({**card, "sha256": broken}))
+        result = CliRunner().invoke(app, ["predict", "--model", str(copy), "--smiles", "CCO"])
+        assert result.exit_code == 2 and "sha256" in result.output and "export it again" in result.output, result.output
 
 
 def test_run_directory_records_the_input_checksum_and_plots_from_anywhere(exported, tmp_path, monkeypatch):
