@@ -28,6 +28,11 @@ def _finish(folder: Path, blob: dict, card: ModelCard) -> ModelCard:
     atomic_save(blob, folder / WEIGHTS_FILE, compress=True)
     data = (folder / WEIGHTS_FILE).read_bytes()
     card.size_bytes, card.sha256 = len(data), hashlib.sha256(data).hexdigest()
+    return write_card(folder, card)
+
+
+def write_card(folder: Path, card: ModelCard) -> ModelCard:
+    """``card.json`` and its markdown twin ``README.md`` (the weights and their digest are left as they are)."""
     (folder / CARD_FILE).write_text(json.dumps(asdict(card), indent=1), encoding="utf-8")
     (folder / CARD_MARKDOWN).write_text(card.to_markdown(), encoding="utf-8")
     return card

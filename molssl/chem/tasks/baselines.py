@@ -45,9 +45,10 @@ def ecfp4(smiles: Sequence[str], n_bits: int = 2048) -> np.ndarray:
     return out
 
 
-def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, classification: bool, seed: int,
-                 n_estimators: int, n_jobs: int, max_features: str | float) -> np.ndarray:
-    """Predictions for ``x_eval`` of one task: P(class 1) for classification, values otherwise."""
+def forest_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, classification: bool, seed: int,
+                   n_estimators: int = 500, n_jobs: int = 1, max_features: str | float = "sqrt") -> np.ndarray:
+    """The baselines' forest (settings above) fitted on one task: its predictions for ``x_eval``,
+    P(class 1) for classification, values otherwise."""
     from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
     if classification:
@@ -80,12 +81,20 @@ def rf_baseline(x: np.ndarray, labels: np.ndarray, split: Split, task_type: str,
         if not labelled.any():
             untrained.append(j)
             continue
-        preds[:, j] = _fit_predict(x_train[labelled], y[labelled], x_eval, classification, seed, n_estimators,
+        preds[:, j] = forest_predict(x_train[labelled], y[labelled], x_eval, classification, seed, n_estimators,
                                    n_jobs, max_features)
     labels = labels.copy()
     labels[:, untrained] = np.nan
     return {"valid": score(metric, labels[split.valid], preds[:n_valid]),
             "test": score(metric, labels[split.test], preds[n_valid:]), "test_predictions": preds[n_valid:]}
+
+
+def forest_features(method: str, data: LabelledData) -> np.ndarray:
+    """The input of forest baseline ``method`` for every molecule of ``data``: ECFP4 bits (0/1), or RDKit
+    descriptors with NaN where RDKit gave none (impute them with the training rows' medians)."""
+    if method == "rf-ecfp":
+        return np.unpackbits(np.asarray(data.store.extra("ecfp2048")), axis=1)
+    return np.asarray(data.store.extra("rdkit2d"), dtype=np.float64)
 
 
 def impute_median(x: np.ndarray, train: np.ndarray) -> np.ndarray:
@@ -132,10 +141,9 @@ def run_baseline(method: str, data: LabelledData, task_index: list[int], split: 
         return {"valid": score(data.metric, labels[split.valid], preds[split.valid]),
                 "test": score(data.metric, labels[split.test], preds[split.test]),
                 "test_predictions": preds[split.test]}
-    if method == "rf-ecfp":
-        x = np.unpackbits(np.asarray(data.store.extra("ecfp2048")), axis=1)
-    elif method == "rf-rdkit2d":
-        x = impute_median(np.asarray(data.store.extra("rdkit2d"), dtype=np.float64), split.train)
-    else:
+    if method not in ("rf-ecfp", "rf-rdkit2d"):
         raise ValueError(f"unknown baseline {method!r}; choose from {', '.join(BASELINES)}")
+    x = forest_features(method, data)
+    if method == "rf-rdkit2d":
+        x = impute_median(x, split.train)
     return rf_baseline(x, labels, split, data.task_type, data.metric, seed=seed, n_jobs=n_jobs)

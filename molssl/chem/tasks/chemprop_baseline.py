@@ -70,7 +70,8 @@ def _run(args: list[str], log_path: Path, threads: Optional[int]) -> None:
 
 def run_chemprop(data: LabelledData, task_index: list[int], split: Split, seed: int, out_dir: Path,
                  epochs: Optional[int] = None, threads: Optional[int] = 1) -> dict:
-    """Train chemprop on ``split`` of ``data`` (targets ``task_index``): valid/test scores and test predictions.
+    """Train chemprop on ``split`` of ``data`` (targets ``task_index``): valid/test scores, test predictions
+    and the trained model's path (``model_path``, for :func:`chemprop_predict`).
 
     ``epochs`` None keeps chemprop's default (50). Work files and chemprop's log go to ``out_dir/chemprop``.
     """
@@ -95,10 +96,17 @@ def run_chemprop(data: LabelledData, task_index: list[int], split: Split, seed: 
     _run(args, work / "chemprop.log", threads)
     model_dir = work / "out" / "model_0"
     test = _read_predictions(model_dir / "test_predictions.csv", tasks, len(split.test))
-    _write_csv(work / "valid.csv", smiles[a:b], labels[a:b], tasks)
-    _run(["predict", "-i", str(work / "valid.csv"), "--model-paths", str(model_dir / "best.pt"),
-          "-o", str(work / "valid_predictions.csv"), "-n", "0", "--accelerator", "cpu", "--devices", "1"],
-         work / "chemprop.log", threads)
-    valid = _read_predictions(work / "valid_predictions.csv", tasks, len(split.valid))
+    valid = chemprop_predict(model_dir / "best.pt", smiles[a:b], tasks, work, "valid", threads)
     return {"valid": score(data.metric, labels[a:b], valid), "test": score(data.metric, labels[b:], test),
-            "test_predictions": test}
+            "test_predictions": test, "model_path": str(model_dir / "best.pt")}
+
+
+def chemprop_predict(model_path: Path, smiles: Sequence[str], tasks: Sequence[str], work: Path, name: str,
+                     threads: Optional[int] = 1) -> np.ndarray:
+    """(n, tasks) predictions of a trained chemprop model for ``smiles`` (work files ``work/<name>*.csv``);
+    ``tasks`` are the target names it was trained on (chemprop names its output columns after them)."""
+    _write_csv(work / f"{name}.csv", smiles, np.empty((len(smiles), 0)), [])
+    _run(["predict", "-i", str(work / f"{name}.csv"), "--model-paths", str(model_path),
+          "-o", str(work / f"{name}_predictions.csv"), "-n", "0", "--accelerator", "cpu", "--devices", "1"],
+         work / "chemprop.log", threads)
+    return _read_predictions(work / f"{name}_predictions.csv", tasks, len(smiles))
