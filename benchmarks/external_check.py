@@ -1,0 +1,263 @@
+"""Out of distribution: a shipped property model against its baselines on an external set of compounds not in its data set.
+
+Issue 16 asks that the shipped solubility model be checked on an external set of ~7.8k compounds that are not
+in ESOL, kept outside the project so nothing can be tuned to it, and that it beat Delaney's 2004 equation
+there. The same check serves any shipped model with a public external set; the sets are read at run time from
+snapshots of their public repositories, never copied into the project:
+
+    # ESOL against AqSolDB (Sorkun, Khetan and Er, Sci. Data 6, 143 (2019); 9,982 compounds)
+    git -C /work/.mirror/mcsorkun+AqSolDB/repo show HEAD:results/data_curated.csv > /tmp/aqsoldb.csv
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/external_check.py --dataset esol --external /tmp/aqsoldb.csv \\
+        --smiles-column SMILES --target Solubility --data-dir ../shared/data/moleculenet --out runs/external-esol
+    # BBBP against B3DB (Meng et al., Sci. Data 8, 289 (2021); 7,807 compounds, BBB+ / BBB-)
+    git -C /work/.mirror/theochem+B3DB/repo show HEAD:B3DB/B3DB_classification.tsv > /tmp/b3db.tsv
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/external_check.py --dataset bbbp --external /tmp/b3db.tsv \\
+        --smiles-column SMILES --target BBB+/BBB- --positive BBB+ --data-dir ../shared/data/moleculenet --out runs/external-bbbp
+
+What counts as "not in the data set" and in scope (printed with counts): RDKit parses the SMILES; no molecule
+of the MoleculeNet set (all of it, not only its training split) has the same InChIKey skeleton (first block:
+the same connectivity, whatever the stereo, isotopes or charge state); every atom is one of H, B, C, N, O, F,
+Si, P, S, Cl, Se, Br, I and there is a carbon (metal salts and inorganic compounds are outside every model's
+domain by construction).
+
+Rows, each trained on the data set's scaffold split's training molecules (the shipped model's own), so the
+external score is comparable with the card's test score: the shipped model as installed (with its conformal
+intervals or calibrated probabilities, and its domain flag); Delaney's 2004 equation for ESOL; the baselines'
+forests on ECFP4 bits and on RDKit descriptors (one per seed); chemprop v2 with its defaults (one per seed,
+when the ``bench`` extra is installed). Every row is scored on all external compounds, on those the shipped
+model calls in and out of its applicability domain, and on those of one component (no salt or mixture). Every
+prediction goes to ``OUT/predictions.csv``; ``--json`` keeps the scores; ``--card`` writes the result into
+the shipped model's card (its limitations; weights and digest untouched).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ORGANIC = frozenset({"H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Se", "Br", "I"})
+# the table's columns by task type: (subset, measure)
+COLUMNS = {"regression": [("all", "rmse"), ("in domain", "rmse"), ("out of domain", "rmse"), ("one component", "rmse"),
+                          ("all", "mae"), ("all", "r2"), ("all", "spearman")],
+           "classification": [("all", "roc_auc"), ("in domain", "roc_auc"), ("out of domain", "roc_auc"),
+                              ("one component", "roc_auc"), ("all", "brier")]}
+CARD_MARKER = "Checked outside"
+
+
+def skeleton(mol) -> str:
+    """First block of the InChIKey: the connectivity, without stereo, isotopes or protonation."""
+    from rdkit import Chem
+
+    return Chem.MolToInchiKey(mol).split("-")[0]
+
+
+def read_external(path: Path, smiles_column: str, target: str, positive: str | None) -> pd.DataFrame:
+    """``smiles`` and ``y`` of the external file (tab-separated when it ends in .tsv); with ``positive``, a text
+    label column becomes 1 where it equals ``positive`` and 0 elsewhere."""
+    table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
+    labels = table[target]
+    y = (labels.astype(str) == positive).astype(float) if positive is not None else pd.to_numeric(labels, errors="coerce")
+    return pd.DataFrame({"smiles": table[smiles_column], "y": y.to_numpy(dtype=float)})
+
+
+def external_set(table: pd.DataFrame, reference_smiles: list[str], name: str) -> tuple[pd.DataFrame, dict]:
+    """The external compounds in scope and how many each rule removed."""
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    known = {skeleton(m) for m in map(Chem.MolFromSmiles, reference_smiles) if m is not None}
+    rules = ("unparsable or unlabelled", f"in {name} (same InChIKey skeleton)", "not organic (metal, inorganic)")
+    counts = {"rows": len(table), **{rule: 0 for rule in rules}}
+    keep = []
+    for smiles, value in zip(table["smiles"], table["y"]):
+        mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) else None
+        symbols = {a.GetSymbol() for a in mol.GetAtoms()} if mol is not None else set()
+        if mol is None or not np.isfinite(value):
+            counts[rules[0]] += 1
+        elif skeleton(mol) in known:
+            counts[rules[1]] += 1
+        elif not (symbols <= ORGANIC and "C" in symbols):
+            counts[rules[2]] += 1
+        else:
+            keep.append((smiles, float(value)))
+    counts["kept"] = len(keep)
+    return pd.DataFrame(keep, columns=["smiles", "y"]), counts
+
+
+def scores(y: np.ndarray, pred: np.ndarray, task_type: str) -> dict:
+    if task_type == "classification":
+        from sklearn.metrics import roc_auc_score
+
+        from molssl.chem.serve.uncertainty import brier_score
+
+        auc = float(roc_auc_score(y, pred)) if len(np.unique(y)) == 2 else float("nan")
+        return {"n": int(len(y)), "positives": float(y.mean()), "roc_auc": auc, "brier": brier_score(pred, y)}
+    from scipy.stats import spearmanr
+
+    err = pred - y
+    return {"n": int(len(y)), "rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err))),
+            "r2": float(1 - np.sum(err ** 2) / np.sum((y - y.mean()) ** 2)),
+            "spearman": float(spearmanr(y, pred).statistic)}
+
+
+def by_part(y: np.ndarray, pred: np.ndarray, parts: dict[str, np.ndarray], task_type: str) -> dict:
+    """Scores on every subset in ``parts`` (boolean masks by name)."""
+    return {name: scores(y[mask], pred[mask], task_type) for name, mask in parts.items()}
+
+
+def mean_of(runs: list[dict], part: str, key: str) -> float:
+    return float(np.mean([r[part][key] for r in runs]))
+
+
+def shown(value: float, key: str) -> str:
+    return f"{100 * value:.1f}" if key == "roc_auc" else f"{value:.3f}"
+
+
+def record_on_card(model: str, dataset: str, source: str, rows: dict, reliability: str, parts: dict,
+                   task_type: str) -> None:
+    """Put the external check into the shipped model's limitations (replacing an earlier one)."""
+    from molssl.chem.serve import zoo
+    from molssl.chem.serve.zoo_export import write_card
+
+    folder = zoo.model_folder(model)
+    card = zoo.read_card(folder)
+    key = COLUMNS[task_type][0][1]
+    what = "ROC-AUC" if key == "roc_auc" else f"RMSE ({card.units})" if card.units else "RMSE"
+    ours = next(runs for label, runs in rows.items() if label.startswith("molssl"))
+    others = ", ".join(f"{label.split(' (')[0]} {shown(mean_of(runs, 'all', key), key)}" for label, runs in rows.items()
+                       if not label.startswith("molssl"))
+    text = (f"{CARD_MARKER} {dataset} ({time.strftime('%Y-%m-%d', time.gmtime())}, benchmarks/external_check.py, "
+            f"benchmarks/results/external_check.md): on {int(parts['all'].sum())} {source} compounds whose InChIKey "
+            f"skeleton is in no {dataset} molecule, {what} {shown(mean_of(ours, 'all', key), key)}: "
+            f"{shown(mean_of(ours, 'in domain', key), key)} on the {int(parts['in domain'].sum())} its domain check "
+            f"accepts, {shown(mean_of(ours, 'out of domain', key), key)} on the {int(parts['out of domain'].sum())} it "
+            f"flags; trained on the same {dataset} split: {others}. {reliability}")
+    card.limitations = card.limitations.split(CARD_MARKER)[0].rstrip() + " " + text
+    write_card(folder, card)
+    print(f"{folder / zoo.CARD_FILE}: limitations now end with: {text}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, help="MoleculeNet set the model was trained on (esol, bbbp, ...)")
+    parser.add_argument("--model", default=None, help="model to check (default: the shipped model named --dataset)")
+    parser.add_argument("--external", type=Path, required=True, help="the external set (.csv, or .tsv)")
+    parser.add_argument("--source", default=None, help="the external set's name in the card (default: from the file)")
+    parser.add_argument("--smiles-column", default="SMILES")
+    parser.add_argument("--target", required=True, help="label column, in the model's units")
+    parser.add_argument("--positive", default=None, help="classification: the text label that means 1")
+    parser.add_argument("--data-dir", default=None, help="folder with the MoleculeNet files")
+    parser.add_argument("--out", type=Path, required=True, help="work folder (the filtered set, chemprop's files)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--no-chemprop", action="store_true")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--card", action="store_true", help="write the result into the shipped model's card")
+    args = parser.parse_args()
+
+    from molssl.chem.data.descriptors import column_medians
+    from molssl.chem.data.labelled import load_dataset, load_labelled
+    from molssl.chem.serve.predict import Predictor
+    from molssl.chem.serve.uncertainty import expected_calibration_error
+    from molssl.chem.tasks.baselines import delaney_logs, forest_features, forest_predict
+    from molssl.chem.tasks.chemprop_baseline import chemprop_available, chemprop_predict, run_chemprop
+    from molssl.chem.tasks.groups import make_split, task_groups
+    from molssl.core.precision import cpu_description
+
+    started = time.time()
+    args.out.mkdir(parents=True, exist_ok=True)
+    extras = ("scaffold", "ecfp2048", "rdkit2d")
+    data = load_dataset(args.dataset, data_dir=args.data_dir, extras=extras, progress=False)
+    if len(data.tasks) != 1:
+        raise SystemExit(f"{args.dataset} has {len(data.tasks)} tasks; this check takes single-task sets")
+    task_type, name = data.task_type, args.dataset.upper()
+    split = make_split(data, task_groups(data, "molclr-per-target")[0], "scaffold", 0)
+    source = args.source or args.external.stem
+    external, counts = external_set(read_external(args.external, args.smiles_column, args.target, args.positive),
+                                    data.smiles, name)
+    external.to_csv(args.out / "external.csv", index=False)
+    ext = load_labelled(csv=args.out / "external.csv", smiles_column="smiles", targets=["y"], task=task_type,
+                        extras=extras, progress=False)
+    if len(ext) != len(external):
+        raise SystemExit(f"{len(external) - len(ext)} external molecules could not be featurized")
+    y = ext.labels[:, 0]
+    print(f"CPU: {cpu_description()[0]}; {name} training split {len(split.train)} molecules; external set {source}: "
+          + ", ".join(f"{k} {v}" for k, v in counts.items())
+          + (f"; positives {y.mean():.1%}" if task_type == "classification" else ""))
+
+    predictor = Predictor([args.model or args.dataset], threads=1, progress=False)
+    shipped = predictor.predict_smiles(ext.smiles)
+    model = predictor.models[0]
+    column = model.column(model.tasks[0], "")
+    in_domain = shipped[model.domain_column("in_domain")].to_numpy(dtype=bool)
+    pred = shipped[column].to_numpy(dtype=np.float64)
+    parts = {"all": np.ones(len(y), dtype=bool), "in domain": in_domain, "out of domain": ~in_domain,
+             "one component": np.array(["." not in text for text in ext.smiles])}
+    predictions = pd.DataFrame({"smiles": ext.smiles, "y": y, f"molssl {model.name}": pred, "in_domain": in_domain})
+    rows = {f"molssl {model.name} (shipped)": [by_part(y, pred, parts, task_type)]}
+    if task_type == "regression":
+        lower, upper = (shipped[model.column(model.tasks[0], side)].to_numpy() for side in ("lower", "upper"))
+        inside = (y >= lower) & (y <= upper)
+        reliability = (f"Its {predictor.coverage:.0%} interval covered {inside.mean():.0%} of them "
+                       f"({inside[in_domain].mean():.0%} in the domain, {inside[~in_domain].mean():.0%} outside), "
+                       f"mean width {np.mean(upper - lower):.2f}.")
+    else:
+        reliability = (f"Its calibrated probabilities: Brier {rows[next(iter(rows))][0]['all']['brier']:.3f}, "
+                       f"expected calibration error {expected_calibration_error(pred, y):.3f} "
+                       f"({expected_calibration_error(pred[in_domain], y[in_domain]):.3f} in the domain).")
+    if args.dataset == "esol":
+        predictions["Delaney 2004 equation"] = delaney_logs(ext)
+        rows["Delaney 2004 equation"] = [by_part(y, predictions["Delaney 2004 equation"].to_numpy(), parts, task_type)]
+
+    y_train = data.labels[split.train, 0]
+    for method, label in (("rf-ecfp", "RF-ECFP4"), ("rf-rdkit2d", "RF-RDKit2D")):
+        x_train, x_ext = forest_features(method, data)[split.train], forest_features(method, ext)
+        if method == "rf-rdkit2d":  # NaN descriptors take the training medians, as in the baseline
+            medians = column_medians(x_train)
+            x_train, x_ext = np.where(np.isnan(x_train), medians, x_train), np.where(np.isnan(x_ext), medians, x_ext)
+        rows[label] = []
+        for seed in args.seeds:
+            predictions[f"{label} seed {seed}"] = forest_predict(x_train, y_train, x_ext, task_type == "classification",
+                                                                 seed)
+            rows[label].append(by_part(y, predictions[f"{label} seed {seed}"].to_numpy(), parts, task_type))
+        print(f"{label}: {len(args.seeds)} forests done ({time.time() - started:.0f} s)", flush=True)
+
+    if args.no_chemprop or not chemprop_available():
+        print("chemprop: not run" + ("" if args.no_chemprop else " (the bench extra is not installed)"))
+    else:
+        rows["chemprop v2 (defaults)"] = []
+        for seed in args.seeds:
+            work = args.out / f"chemprop_seed{seed}"
+            trained = run_chemprop(data, [0], split, seed, work)["model_path"]
+            chem = chemprop_predict(Path(trained), ext.smiles, data.tasks, work / "chemprop", "external")[:, 0]
+            predictions[f"chemprop seed {seed}"] = chem
+            rows["chemprop v2 (defaults)"].append(by_part(y, chem, parts, task_type))
+            print(f"chemprop seed {seed} done ({time.time() - started:.0f} s)", flush=True)
+
+    predictions.to_csv(args.out / "predictions.csv", index=False)
+    print(f"\n{source}: {len(y)} compounds not in {name}; {int(in_domain.sum())} in the shipped model's domain, "
+          f"{int((~in_domain).sum())} out; {int(parts['one component'].sum())} of one component (no salt or mixture); "
+          "mean ± std over seeds:\n")
+    print("| model | " + " | ".join(f"{key}, {part}" for part, key in COLUMNS[task_type]) + " | seeds |")
+    print("|---|" + "---|" * (len(COLUMNS[task_type]) + 1))
+    for label, runs in rows.items():
+        cells = []
+        for part, key in COLUMNS[task_type]:
+            values = [r[part][key] * (100 if key == "roc_auc" else 1) for r in runs]
+            spread = np.std(values, ddof=1) if len(values) > 1 else None
+            cells.append(shown(mean_of(runs, part, key), key)
+                         + (f" ± {spread:.{1 if key == 'roc_auc' else 3}f}" if spread is not None else ""))
+        print(f"| {label} | " + " | ".join(cells) + f" | {len(runs)} |")
+    print(f"\n{reliability}\nwall time {time.time() - started:.0f} s")
+    if args.card:
+        record_on_card(args.model or args.dataset, name, source, rows, reliability, parts, task_type)
+    if args.json is not None:
+        args.json.write_text(json.dumps({"counts": counts, "rows": rows, "reliability": reliability,
+                                         "cpu": cpu_description()[0]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
