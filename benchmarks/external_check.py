@@ -8,11 +8,20 @@ snapshots of their public repositories, never copied into the project:
     # ESOL against AqSolDB (Sorkun, Khetan and Er, Sci. Data 6, 143 (2019); 9,982 compounds)
     git -C /work/.mirror/mcsorkun+AqSolDB/repo show HEAD:results/data_curated.csv > /tmp/aqsoldb.csv
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/external_check.py --dataset esol --external /tmp/aqsoldb.csv \\
-        --smiles-column SMILES --target Solubility --data-dir ../shared/data/moleculenet --out runs/external-esol
+        --smiles-column SMILES --targets Solubility --data-dir ../shared/data/moleculenet --out runs/external-esol
     # BBBP against B3DB (Meng et al., Sci. Data 8, 289 (2021); 7,807 compounds, BBB+ / BBB-)
     git -C /work/.mirror/theochem+B3DB/repo show HEAD:B3DB/B3DB_classification.tsv > /tmp/b3db.tsv
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/external_check.py --dataset bbbp --external /tmp/b3db.tsv \\
-        --smiles-column SMILES --target BBB+/BBB- --positive BBB+ --data-dir ../shared/data/moleculenet --out runs/external-bbbp
+        --smiles-column SMILES --targets BBB+/BBB- --positive BBB+ --data-dir ../shared/data/moleculenet --out runs/external-bbbp
+
+    # Tox21 against the Tox21 Data Challenge's final evaluation set (647 compounds, 12 assays; labels released
+    # after the challenge; copy in github:alphaleegroup/InverseIsing)
+    R=/work/.mirror/alphaleegroup+InverseIsing/repo
+    python -c "import pandas as pd, sys; s = pd.read_csv(sys.argv[1], sep='\\t'); y = pd.read_csv(sys.argv[2], sep='\\t'); \\
+        s.rename(columns={'#SMILES': 'SMILES'}).merge(y, on='Sample ID').to_csv(sys.argv[3], index=False)" \\
+        <(git -C $R show HEAD:tox21_10k_challenge_score.smiles) <(git -C $R show HEAD:tox21_10k_challenge_score.txt) /tmp/tox21_score.csv
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/external_check.py --dataset tox21 --external /tmp/tox21_score.csv \\
+        --source "Tox21 challenge final set" --data-dir ../shared/data/moleculenet --out runs/external-tox21
 
 What counts as "not in the data set" and in scope (printed with counts): RDKit parses the SMILES; no molecule
 of the MoleculeNet set (all of it, not only its training split) has the same InChIKey skeleton (first block:
@@ -55,13 +64,18 @@ def skeleton(mol) -> str:
     return Chem.MolToInchiKey(mol).split("-")[0]
 
 
-def read_external(path: Path, smiles_column: str, target: str, positive: str | None) -> pd.DataFrame:
-    """``smiles`` and ``y`` of the external file (tab-separated when it ends in .tsv); with ``positive``, a text
-    label column becomes 1 where it equals ``positive`` and 0 elsewhere."""
-    table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",")
-    labels = table[target]
-    y = (labels.astype(str) == positive).astype(float) if positive is not None else pd.to_numeric(labels, errors="coerce")
-    return pd.DataFrame({"smiles": table[smiles_column], "y": y.to_numpy(dtype=float)})
+def read_external(path: Path, smiles_column: str, targets: list[str], tasks: list[str],
+                  positive: str | None) -> pd.DataFrame:
+    """``smiles`` and one label column per model task (external column ``targets[j]`` becomes ``tasks[j]``) of
+    the external file (tab-separated when it ends in .tsv). With ``positive``, a text label becomes 1 where it
+    equals ``positive`` and 0 elsewhere; otherwise labels are numbers, anything else (``x``, empty) missing."""
+    table = pd.read_csv(path, sep="\t" if path.suffix == ".tsv" else ",", dtype={c: str for c in targets})
+    out = pd.DataFrame({"smiles": table[smiles_column]})
+    for target, task in zip(targets, tasks):
+        labels = table[target]
+        out[task] = ((labels == positive).astype(float) if positive is not None
+                     else pd.to_numeric(labels, errors="coerce")).to_numpy(dtype=float)
+    return out
 
 
 def external_set(table: pd.DataFrame, reference_smiles: list[str], name: str) -> tuple[pd.DataFrame, dict]:
@@ -73,31 +87,36 @@ def external_set(table: pd.DataFrame, reference_smiles: list[str], name: str) ->
     rules = ("unparsable or unlabelled", f"in {name} (same InChIKey skeleton)", "not organic (metal, inorganic)")
     counts = {"rows": len(table), **{rule: 0 for rule in rules}}
     keep = []
-    for smiles, value in zip(table["smiles"], table["y"]):
+    labelled = np.isfinite(table.drop(columns="smiles").to_numpy(dtype=float)).any(axis=1)
+    for row, (smiles, has_label) in enumerate(zip(table["smiles"], labelled)):
         mol = Chem.MolFromSmiles(smiles) if isinstance(smiles, str) else None
         symbols = {a.GetSymbol() for a in mol.GetAtoms()} if mol is not None else set()
-        if mol is None or not np.isfinite(value):
+        if mol is None or not has_label:
             counts[rules[0]] += 1
         elif skeleton(mol) in known:
             counts[rules[1]] += 1
         elif not (symbols <= ORGANIC and "C" in symbols):
             counts[rules[2]] += 1
         else:
-            keep.append((smiles, float(value)))
+            keep.append(row)
     counts["kept"] = len(keep)
-    return pd.DataFrame(keep, columns=["smiles", "y"]), counts
+    return table.iloc[keep].reset_index(drop=True), counts
 
 
 def scores(y: np.ndarray, pred: np.ndarray, task_type: str) -> dict:
+    """(molecules, tasks) labels (NaN missing) and predictions: ROC-AUC averaged over tasks (molssl's metric
+    code) and Brier over every label; or, for one regression task, RMSE, MAE, R² and Spearman."""
     if task_type == "classification":
-        from sklearn.metrics import roc_auc_score
-
         from molssl.chem.serve.uncertainty import brier_score
+        from molssl.chem.tasks.metrics import task_scores
 
-        auc = float(roc_auc_score(y, pred)) if len(np.unique(y)) == 2 else float("nan")
-        return {"n": int(len(y)), "positives": float(y.mean()), "roc_auc": auc, "brier": brier_score(pred, y)}
+        per_task = task_scores("roc_auc", y, pred)
+        return {"n": int(len(y)), "positives": float(np.nanmean(y)),
+                "roc_auc": float(np.nanmean(per_task)) if np.isfinite(per_task).any() else float("nan"),
+                "brier": brier_score(pred, y)}
     from scipy.stats import spearmanr
 
+    y, pred = y[:, 0], pred[:, 0]
     err = pred - y
     return {"n": int(len(y)), "rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err))),
             "r2": float(1 - np.sum(err ** 2) / np.sum((y - y.mean()) ** 2)),
@@ -148,7 +167,9 @@ def main() -> None:
     parser.add_argument("--external", type=Path, required=True, help="the external set (.csv, or .tsv)")
     parser.add_argument("--source", default=None, help="the external set's name in the card (default: from the file)")
     parser.add_argument("--smiles-column", default="SMILES")
-    parser.add_argument("--target", required=True, help="label column, in the model's units")
+    parser.add_argument("--targets", nargs="+", default=None,
+                        help="the external label column of each task, in the data set's task order and the model's "
+                             "units (default: columns named as the data set's tasks)")
     parser.add_argument("--positive", default=None, help="classification: the text label that means 1")
     parser.add_argument("--data-dir", default=None, help="folder with the MoleculeNet files")
     parser.add_argument("--out", type=Path, required=True, help="work folder (the filtered set, chemprop's files)")
@@ -171,48 +192,62 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     extras = ("scaffold", "ecfp2048", "rdkit2d")
     data = load_dataset(args.dataset, data_dir=args.data_dir, extras=extras, progress=False)
-    if len(data.tasks) != 1:
-        raise SystemExit(f"{args.dataset} has {len(data.tasks)} tasks; this check takes single-task sets")
-    task_type, name = data.task_type, args.dataset.upper()
-    split = make_split(data, task_groups(data, "molclr-per-target")[0], "scaffold", 0)
+    tasks, task_type, name = data.tasks, data.task_type, args.dataset.upper()
+    targets = args.targets or tasks
+    if len(targets) != len(tasks):
+        raise SystemExit(f"--targets names {len(targets)} columns; {args.dataset} has {len(tasks)} tasks")
+    if task_type == "regression" and len(tasks) > 1:
+        raise SystemExit("multitask regression sets are not supported")
+    split = make_split(data, task_groups(data, "multitask")[0], "scaffold", 0)
     source = args.source or args.external.stem
-    external, counts = external_set(read_external(args.external, args.smiles_column, args.target, args.positive),
+    external, counts = external_set(read_external(args.external, args.smiles_column, targets, tasks, args.positive),
                                     data.smiles, name)
     external.to_csv(args.out / "external.csv", index=False)
-    ext = load_labelled(csv=args.out / "external.csv", smiles_column="smiles", targets=["y"], task=task_type,
+    ext = load_labelled(csv=args.out / "external.csv", smiles_column="smiles", targets=tasks, task=task_type,
                         extras=extras, progress=False)
     if len(ext) != len(external):
         raise SystemExit(f"{len(external) - len(ext)} external molecules could not be featurized")
-    y = ext.labels[:, 0]
+    y = ext.labels
     print(f"CPU: {cpu_description()[0]}; {name} training split {len(split.train)} molecules; external set {source}: "
           + ", ".join(f"{k} {v}" for k, v in counts.items())
-          + (f"; positives {y.mean():.1%}" if task_type == "classification" else ""))
+          + (f"; {int(np.isfinite(y).sum())} labels, positives {np.nanmean(y):.1%}" if task_type == "classification"
+             else ""))
 
     predictor = Predictor([args.model or args.dataset], threads=1, progress=False)
     shipped = predictor.predict_smiles(ext.smiles)
     model = predictor.models[0]
-    column = model.column(model.tasks[0], "")
+    if sorted(model.tasks) != sorted(tasks):
+        raise SystemExit(f"the model's tasks ({', '.join(model.tasks)}) are not {args.dataset}'s")
+    pred = shipped[[model.column(t) for t in tasks]].to_numpy(dtype=np.float64)
     in_domain = shipped[model.domain_column("in_domain")].to_numpy(dtype=bool)
-    pred = shipped[column].to_numpy(dtype=np.float64)
     parts = {"all": np.ones(len(y), dtype=bool), "in domain": in_domain, "out of domain": ~in_domain,
              "one component": np.array(["." not in text for text in ext.smiles])}
-    predictions = pd.DataFrame({"smiles": ext.smiles, "y": y, f"molssl {model.name}": pred, "in_domain": in_domain})
-    rows = {f"molssl {model.name} (shipped)": [by_part(y, pred, parts, task_type)]}
+    predictions = pd.DataFrame({"smiles": ext.smiles, "in_domain": in_domain})
+
+    def add(label: str, values: np.ndarray) -> dict:
+        """Keep one row's predictions (a column per task) and return its scores."""
+        for j, task in enumerate(tasks):
+            predictions[label + (f" {task}" if len(tasks) > 1 else "")] = values[:, j]
+        return by_part(y, values, parts, task_type)
+
+    for j, task in enumerate(tasks):
+        predictions["label" + (f" {task}" if len(tasks) > 1 else "")] = y[:, j]
+    rows = {f"molssl {model.name} (shipped)": [add(f"molssl {model.name}", pred)]}
     if task_type == "regression":
-        lower, upper = (shipped[model.column(model.tasks[0], side)].to_numpy() for side in ("lower", "upper"))
-        inside = (y >= lower) & (y <= upper)
+        lower, upper = (shipped[model.column(tasks[0], side)].to_numpy() for side in ("lower", "upper"))
+        inside = (y[:, 0] >= lower) & (y[:, 0] <= upper)
         reliability = (f"Its {predictor.coverage:.0%} interval covered {inside.mean():.0%} of them "
                        f"({inside[in_domain].mean():.0%} in the domain, {inside[~in_domain].mean():.0%} outside), "
                        f"mean width {np.mean(upper - lower):.2f}.")
     else:
+        labelled = np.isfinite(y)
+        inside_labelled = labelled & in_domain[:, None]
         reliability = (f"Its calibrated probabilities: Brier {rows[next(iter(rows))][0]['all']['brier']:.3f}, "
-                       f"expected calibration error {expected_calibration_error(pred, y):.3f} "
-                       f"({expected_calibration_error(pred[in_domain], y[in_domain]):.3f} in the domain).")
+                       f"expected calibration error {expected_calibration_error(pred[labelled], y[labelled]):.3f} "
+                       f"({expected_calibration_error(pred[inside_labelled], y[inside_labelled]):.3f} in the domain).")
     if args.dataset == "esol":
-        predictions["Delaney 2004 equation"] = delaney_logs(ext)
-        rows["Delaney 2004 equation"] = [by_part(y, predictions["Delaney 2004 equation"].to_numpy(), parts, task_type)]
+        rows["Delaney 2004 equation"] = [add("Delaney 2004 equation", delaney_logs(ext)[:, None])]
 
-    y_train = data.labels[split.train, 0]
     for method, label in (("rf-ecfp", "RF-ECFP4"), ("rf-rdkit2d", "RF-RDKit2D")):
         x_train, x_ext = forest_features(method, data)[split.train], forest_features(method, ext)
         if method == "rf-rdkit2d":  # NaN descriptors take the training medians, as in the baseline
@@ -220,10 +255,13 @@ def main() -> None:
             x_train, x_ext = np.where(np.isnan(x_train), medians, x_train), np.where(np.isnan(x_ext), medians, x_ext)
         rows[label] = []
         for seed in args.seeds:
-            predictions[f"{label} seed {seed}"] = forest_predict(x_train, y_train, x_ext, task_type == "classification",
-                                                                 seed)
-            rows[label].append(by_part(y, predictions[f"{label} seed {seed}"].to_numpy(), parts, task_type))
-        print(f"{label}: {len(args.seeds)} forests done ({time.time() - started:.0f} s)", flush=True)
+            forests = np.zeros_like(y)
+            for j in range(len(tasks)):  # one forest per task, on its labelled training molecules
+                seen = ~np.isnan(data.labels[split.train, j])
+                forests[:, j] = forest_predict(x_train[seen], data.labels[split.train, j][seen], x_ext,
+                                               task_type == "classification", seed)
+            rows[label].append(add(f"{label} seed {seed}", forests))
+        print(f"{label}: {len(args.seeds)} x {len(tasks)} forests done ({time.time() - started:.0f} s)", flush=True)
 
     if args.no_chemprop or not chemprop_available():
         print("chemprop: not run" + ("" if args.no_chemprop else " (the bench extra is not installed)"))
@@ -231,10 +269,9 @@ def main() -> None:
         rows["chemprop v2 (defaults)"] = []
         for seed in args.seeds:
             work = args.out / f"chemprop_seed{seed}"
-            trained = run_chemprop(data, [0], split, seed, work)["model_path"]
-            chem = chemprop_predict(Path(trained), ext.smiles, data.tasks, work / "chemprop", "external")[:, 0]
-            predictions[f"chemprop seed {seed}"] = chem
-            rows["chemprop v2 (defaults)"].append(by_part(y, chem, parts, task_type))
+            trained = run_chemprop(data, list(range(len(tasks))), split, seed, work)["model_path"]
+            chem = chemprop_predict(Path(trained), ext.smiles, tasks, work / "chemprop", "external")
+            rows["chemprop v2 (defaults)"].append(add(f"chemprop seed {seed}", chem))
             print(f"chemprop seed {seed} done ({time.time() - started:.0f} s)", flush=True)
 
     predictions.to_csv(args.out / "predictions.csv", index=False)
