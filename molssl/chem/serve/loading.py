@@ -234,7 +234,8 @@ def resolve_encoder_state(spec: str | Path) -> tuple[EncoderConfig, dict, str]:
 
 
 def load_property_members(spec: str | Path) -> tuple[str, list[PropertyModel], Optional[zoo.ModelCard]]:
-    """(name, members, card or None) of the property model a user named (shipped, run dir or model.pt)."""
+    """(name, members, card or None) of the property model a user named (shipped, exported folder, run dir
+    or model.pt)."""
     text = str(spec)
     if zoo.find_folder(text) is not None:
         card, members = load_shipped_members(text)

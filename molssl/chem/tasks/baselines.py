@@ -82,7 +82,7 @@ def rf_baseline(x: np.ndarray, labels: np.ndarray, split: Split, task_type: str,
             untrained.append(j)
             continue
         preds[:, j] = forest_predict(x_train[labelled], y[labelled], x_eval, classification, seed, n_estimators,
-                                   n_jobs, max_features)
+                                     n_jobs, max_features)
     labels = labels.copy()
     labels[:, untrained] = np.nan
     return {"valid": score(metric, labels[split.valid], preds[:n_valid]),
