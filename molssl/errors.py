@@ -12,6 +12,10 @@ class InputFileError(MolsslError):
     """A file that cannot be read, is empty, or lacks the expected column."""
 
 
+class CorruptFileError(MolsslError, ValueError):
+    """A file whose content does not match its recorded digest, or that cannot be read at all."""
+
+
 class InvalidSmilesError(MolsslError):
     """Some input rows are not valid molecules; the message names them."""
 

@@ -27,15 +27,11 @@ from typing import Any, BinaryIO, Callable, Mapping
 import numpy as np
 import torch
 
-from molssl.errors import MolsslError
+from molssl.errors import CorruptFileError, MolsslError  # CorruptFileError: also raised by torch-free readers
 
 
 class UnsafeFileError(MolsslError):
     """A file that would need code to be loaded (a pickled object other than tensors and plain data)."""
-
-
-class CorruptFileError(MolsslError, ValueError):
-    """A file whose content does not match its recorded digest, or that cannot be read at all."""
 
 
 def _numpy_globals() -> list:

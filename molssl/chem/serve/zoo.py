@@ -17,11 +17,11 @@ directories of ``molssl finetune`` / ``molssl pretrain``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, get_args, get_origin, get_type_hints
 
-from molssl.errors import MolsslError
+from molssl.errors import CorruptFileError, MolsslError
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 ZOO_FORMAT = "molssl-zoo-v1"
@@ -112,6 +112,19 @@ class ModelCard:
         return "\n".join(lines)
 
 
+def _field_types(annotation: object) -> tuple[type, ...]:
+    """The plain types a card field's annotation allows (``Optional[float]`` -> float, int, None)."""
+    origin = get_origin(annotation)
+    if origin is None:
+        return (float, int) if annotation is float else (annotation,)
+    if origin in (list, dict):
+        return (origin,)
+    return tuple(t for arg in get_args(annotation) for t in _field_types(arg))  # Optional / Union
+
+
+_CARD_TYPES = {name: _field_types(kind) for name, kind in get_type_hints(ModelCard).items()}
+
+
 def _fmt(metric: Optional[str], value: Optional[float]) -> str:
     if value is None:
         return "-"
@@ -119,10 +132,22 @@ def _fmt(metric: Optional[str], value: Optional[float]) -> str:
 
 
 def read_card(folder: Path) -> ModelCard:
-    """A card; fields a newer molssl added are ignored, so older code still lists newer models."""
-    values = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
-    known = {f.name for f in fields(ModelCard)}
-    return ModelCard(**{k: v for k, v in values.items() if k in known})
+    """A card; fields a newer molssl added are ignored, so older code still lists newer models. A card that
+    is not JSON, lacks a field or holds one of the wrong type is refused, naming the file (exported folders
+    come from outside)."""
+    path = folder / CARD_FILE
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(values, dict):
+            raise TypeError("it is not a JSON object")
+        card = ModelCard(**{k: v for k, v in values.items() if k in _CARD_TYPES})
+    except (OSError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise CorruptFileError(f"{path} is not a readable model card ({exc})") from None
+    wrong = [name for name, kinds in _CARD_TYPES.items() if not isinstance(getattr(card, name), kinds)
+             or isinstance(getattr(card, name), bool) and bool not in kinds]
+    if wrong:
+        raise CorruptFileError(f"{path} is not a readable model card (wrong type: {', '.join(wrong)})")
+    return card
 
 
 def list_models(models_dir: Optional[Path] = None) -> list[ModelCard]:

@@ -59,7 +59,8 @@ def test_shipped_style_models_predict_intervals_calibrated_probabilities_and_dom
 
 def test_an_exported_folder_is_a_model_by_its_path_and_refused_without_a_matching_digest(exported, tmp_path):
     """What `molssl models export --models-dir` writes is what a colleague is sent: it predicts by path, with
-    the shipped models' intervals and domain, and a card whose sha256 is missing or wrong refuses the weights."""
+    the shipped models' intervals and domain; a card whose sha256 is missing or wrong refuses the weights, and a
+    card that is not JSON, lacks a field or has one of the wrong type is refused, naming the file."""
     _, models = exported
     folder = models / "toy-regression"
     result = CliRunner().invoke(app, ["predict", "--model", str(folder), "--smiles", "CCOc1ccccc1", "--smiles", "[Gd+3]",
@@ -77,6 +78,16 @@ def test_an_exported_folder_is_a_model_by_its_path_and_refused_without_a_matchin
         (copy / zoo.CARD_FILE).write_text(json.dumps({**card, "sha256": broken}))
         result = CliRunner().invoke(app, ["predict", "--model", str(copy), "--smiles", "CCO"])
         assert result.exit_code == 2 and "sha256" in result.output and "export it again" in result.output, result.output
+    card = json.loads((folder / zoo.CARD_FILE).read_text())
+    without_title = {k: v for k, v in card.items() if k != "title"}
+    for name, text in {"not-json": "{not json", "wrong-type": json.dumps({**card, "task_labels": "x", "members": "2"}),
+                       "no-title": json.dumps(without_title), "a-list": "[]"}.items():
+        copy = tmp_path / name
+        shutil.copytree(folder, copy)
+        (copy / zoo.CARD_FILE).write_text(text)
+        result = CliRunner().invoke(app, ["predict", "--model", str(copy), "--smiles", "CCO"])
+        assert result.exit_code == 2 and f"{copy / zoo.CARD_FILE} is not a readable model card" in result.output, \
+            (name, result.output)
 
 
 def test_run_directory_records_the_input_checksum_and_plots_from_anywhere(exported, tmp_path, monkeypatch):
