@@ -95,6 +95,12 @@ def test_encoder_export_and_fingerprints(exported, monkeypatch):
         fingerprint(["CCO"], model="toy")
     with pytest.raises(MolsslError, match="not a property model"):
         Predictor(["toy-gin"])
+    # the exported folder by its path, without the zoo: the same fingerprints, and it names where it came from
+    monkeypatch.undo()
+    by_path = exported["models"] / "toy-gin"
+    np.testing.assert_array_equal(fingerprint(["CCO"], model=str(by_path)),
+                                  fingerprint(["CCO"], model=loading.load_shipped_encoder("toy-gin", exported["models"])))
+    assert loading.resolve_encoder(by_path)[1] == f"exported encoder {by_path}"
 
 
 def test_list_and_cli(exported, monkeypatch):
