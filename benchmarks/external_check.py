@@ -73,8 +73,9 @@ def read_external(path: Path, smiles_column: str, targets: list[str], tasks: lis
     out = pd.DataFrame({"smiles": table[smiles_column]})
     for target, task in zip(targets, tasks):
         labels = table[target]
-        out[task] = ((labels == positive).astype(float) if positive is not None
-                     else pd.to_numeric(labels, errors="coerce")).to_numpy(dtype=float)
+        values = (labels == positive).astype(float).where(labels.notna()) if positive is not None \
+            else pd.to_numeric(labels, errors="coerce")
+        out[task] = values.to_numpy(dtype=float)  # an empty cell stays missing, never a negative
     return out
 
 
@@ -115,12 +116,13 @@ def scores(y: np.ndarray, pred: np.ndarray, task_type: str) -> dict:
                 "roc_auc": float(np.nanmean(per_task)) if np.isfinite(per_task).any() else float("nan"),
                 "brier": brier_score(pred, y)}
     from scipy.stats import spearmanr
+    from sklearn.metrics import r2_score
+
+    from molssl.chem.tasks.metrics import score
 
     y, pred = y[:, 0], pred[:, 0]
-    err = pred - y
-    return {"n": int(len(y)), "rmse": float(np.sqrt(np.mean(err ** 2))), "mae": float(np.mean(np.abs(err))),
-            "r2": float(1 - np.sum(err ** 2) / np.sum((y - y.mean()) ** 2)),
-            "spearman": float(spearmanr(y, pred).statistic)}
+    return {"n": int(len(y)), "rmse": score("rmse", y, pred), "mae": score("mae", y, pred),
+            "r2": float(r2_score(y, pred)), "spearman": float(spearmanr(y, pred).statistic)}
 
 
 def by_part(y: np.ndarray, pred: np.ndarray, parts: dict[str, np.ndarray], task_type: str) -> dict:

@@ -28,9 +28,10 @@ def test_compounds_sharing_a_skeleton_with_the_data_set_or_not_organic_are_left_
 
 def test_a_text_label_becomes_one_where_it_names_the_positive_class(check, tmp_path):
     path = tmp_path / "set.tsv"
-    path.write_text("SMILES\tlabel\nCCO\tBBB+\nCCN\tBBB-\nCCC\tBBB+\n")
+    path.write_text("SMILES\tlabel\nCCO\tBBB+\nCCN\tBBB-\nCCC\tBBB+\nCCCC\t\n")
     table = check.read_external(path, "SMILES", ["label"], ["p_np"], "BBB+")
-    assert table["p_np"].tolist() == [1.0, 0.0, 1.0]
+    assert table["p_np"].tolist()[:3] == [1.0, 0.0, 1.0]
+    assert np.isnan(table["p_np"].iloc[3])  # an empty cell is a missing label, not a negative one
     path.with_suffix(".csv").write_text("SMILES,logS,NR-AR\nCCO,-1.5,x\nCCN,n/a,1\n")  # Tox21's files write x
     numeric = check.read_external(path.with_suffix(".csv"), "SMILES", ["logS", "NR-AR"], ["y", "NR-AR"], None)
     assert numeric["y"].iloc[0] == -1.5 and np.isnan(numeric["y"].iloc[1])
