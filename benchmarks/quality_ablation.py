@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
         if args.baselines:
             config = BenchmarkConfig(out=str(root / "baselines"), datasets=list(args.datasets),
                                      variants=list(args.baselines), seeds=[seed], data_dir=args.data_dir,
-                                     protocol=args.protocol, threads=1)
+                                     protocol=args.protocol, threads=args.baseline_threads)
             run_benchmark(config, log=lambda m: print(m, flush=True))
 
 
@@ -157,6 +157,8 @@ def main() -> None:
     parser.add_argument("--init", nargs="+", default=["random-init", "pretrained"], help="GNN columns to run")
     parser.add_argument("--protocol", default="auto", help="molclr-per-target, multitask or auto (the default)")
     parser.add_argument("--baselines", nargs="*", default=list(BASELINES))
+    parser.add_argument("--baseline-threads", type=int, default=1,
+                        help="threads of a forest or chemprop baseline (2 only when it runs alone on the 2 cores)")
     parser.add_argument("--encoder", action="append", default=[], help="FEATURIZER=encoder (shipped name or run dir)")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--patience", type=int, default=10)

@@ -40,7 +40,8 @@ def benchmark(
     data_dir: Optional[Path] = typer.Option(None, help="Folder with MoleculeNet files"),
     cache_dir: Optional[Path] = typer.Option(None, help="Where featurized stores live"),
     device: str = typer.Option("auto"),
-    threads: Optional[int] = typer.Option(None, help="torch CPU threads (1 is fastest on a busy machine)"),
+    threads: Optional[int] = typer.Option(
+        None, help="CPU threads of torch, a forest or chemprop baseline (1 is fastest on a busy machine)"),
 ) -> None:
     """Fine-tune on a suite of MoleculeNet sets and print one table with the baselines and published figures."""
     from molssl.chem.tasks.benchmark import BenchmarkConfig, run_benchmark, variant_config

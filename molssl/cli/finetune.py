@@ -78,7 +78,8 @@ def finetune(
     data_dir: Optional[Path] = typer.Option(None, help="Folder with MoleculeNet files"),
     cache_dir: Optional[Path] = typer.Option(None, help="Where featurized stores live"),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N"),
-    threads: Optional[int] = typer.Option(None, help="torch CPU threads (1 is fastest on a busy machine)"),
+    threads: Optional[int] = typer.Option(
+        None, help="CPU threads of torch, a forest or chemprop baseline (1 is fastest on a busy machine)"),
     resume: bool = typer.Option(False, help="Continue an interrupted run in --out (finished models are kept)"),
 ) -> None:
     """Fine-tune an encoder (or train one from scratch, or run a baseline) on a MoleculeNet set or your own CSV."""

@@ -216,7 +216,7 @@ def baseline_model(data: LabelledData, group: TaskGroup, split: Split, seed: int
 
         scores = run_chemprop(data, group.task_index, split, seed, out_dir, threads=config.threads or 1)
     else:
-        scores = run_baseline(config.method, data, group.task_index, split, seed)
+        scores = run_baseline(config.method, data, group.task_index, split, seed, n_jobs=config.threads or 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = [data.tasks[j] for j in group.task_index]
     write_predictions(out_dir / "test_predictions.csv", data, split.test, tasks,

@@ -156,6 +156,29 @@ def test_rf_baseline_uses_the_same_split(tmp_path, labelled_csv):
     assert not (tmp_path / "run" / "seed_0" / "model.pt").exists()
 
 
+def test_rf_baseline_threads_follow_the_threads_option(tmp_path, labelled_csv, monkeypatch):
+    """``--threads`` reaches the forest (a forest alone on the cores may use them all) without changing
+    its predictions: a seeded forest is the same with one or two jobs."""
+    from molssl.chem.tasks import baselines
+
+    seen = []
+    original = baselines.forest_predict
+
+    def spy(*args, **kwargs):
+        seen.append(args[6] if len(args) > 6 else kwargs.get("n_jobs"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(baselines, "forest_predict", spy)
+    scores = {}
+    for threads in (1, 2):
+        out = tmp_path / f"run{threads}"
+        run_finetune(_config(tmp_path, labelled_csv, method="rf-ecfp", targets=["size"], task="regression",
+                             threads=threads, out=str(out)), log=lambda _: None)
+        scores[threads] = pd.read_csv(out / "seed_0" / "test_predictions.csv")
+    assert seen == [1, 2]
+    pd.testing.assert_frame_equal(scores[1], scores[2])
+
+
 def test_bad_configurations_are_clear_errors(tmp_path, labelled_csv):
     with pytest.raises(MolsslError, match="either"):
         FinetuneConfig(out="x", dataset="bbbp", csv="y.csv")
