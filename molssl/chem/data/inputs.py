@@ -75,6 +75,27 @@ def open_text(path: Path, encoding: str = "utf-8") -> io.TextIOBase:
         raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
+def unreadable(source: object, exc: BaseException, what: str = "") -> InputFileError:
+    """One sentence for a file that cannot be read as text: which file, and the likely remedy."""
+    path = Path(str(source))
+    if isinstance(exc, UnicodeDecodeError):
+        try:
+            with open(path, "rb") as handle:
+                compressed = handle.read(2) == b"\x1f\x8b"
+        except OSError:
+            compressed = False
+        if compressed and path.suffix != ".gz":
+            return InputFileError(f"{source} is gzip-compressed; name it with a .gz suffix (e.g. "
+                                  f"{path.name}.gz) or decompress it")
+        return InputFileError(f"{source} is not UTF-8 text (it holds byte 0x{exc.object[exc.start]:02x}); "
+                              f"save it as UTF-8")
+    if isinstance(exc, gzip.BadGzipFile):
+        return InputFileError(f"{source} ends in .gz but is not gzip-compressed; remove the .gz suffix")
+    if isinstance(exc, EOFError):
+        return InputFileError(f"{source} ends early (a truncated compressed file?); copy it again")
+    return InputFileError(f"{source} {what or 'cannot be read'} ({exc})")
+
+
 def file_sha256(path: str | Path) -> str:
     """sha256 of a file's bytes (how run directories identify their input)."""
     digest = hashlib.sha256()
@@ -90,7 +111,7 @@ def read_header(path: Path) -> list[str]:
         try:
             return pd.read_csv(handle, nrows=0).columns.tolist()
         except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
-            raise InputFileError(f"{path} is empty or not a readable CSV file ({exc})") from None
+            raise unreadable(path, exc, "is empty or not a readable CSV file") from None
 
 
 def pick_smiles_column(header: Sequence, requested: Optional[str], source: object) -> str:
@@ -130,7 +151,7 @@ def iter_smiles(path: str | Path, smiles_column: Optional[str] = None, chunk_siz
         else:
             yield from _iter_lines(path, chunk_size)
     except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, pd.errors.ParserError) as exc:
-        raise InputFileError(f"cannot read {path}: {exc}") from exc
+        raise unreadable(path, exc) from exc
 
 
 def _iter_csv(path: Path, column: str, chunk_size: int, columns: list[str]) -> Iterator[SmilesChunk]:
@@ -189,7 +210,7 @@ def read_input_table(path: Path, smiles_column: Optional[str]) -> pd.DataFrame:
         try:
             return pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise InputFileError(f"cannot read {path}: {exc}") from exc
+            raise unreadable(path, exc) from exc
     with open_text(path) as handle:
         rows = [(token, rest) for _n, token, rest in _smiles_lines(handle)]
     return pd.DataFrame(rows, columns=["smiles", "name"], dtype=object)
@@ -245,7 +266,7 @@ class MoleculeReader:
         try:
             return work()
         except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, pd.errors.ParserError, OSError) as exc:
-            raise InputFileError(f"cannot read {self.name}: {exc}") from None
+            raise unreadable(self.name, exc) from None
 
     def __iter__(self) -> Iterator[MoleculeChunk]:
         return self.chunks()

@@ -89,3 +89,28 @@ def test_file_sha256(tmp_path):
     path = tmp_path / "x.txt"
     path.write_bytes(b"abc")
     assert file_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+VARIED = gzip.compress(b"".join(b"C" * (i % 47 + 1) + b"O%d\n" % i for i in range(5000)))
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("latin.csv", b"smiles\nCCO\nC\xe9O\n", r"latin\.csv is not UTF-8 text \(it holds byte 0xe9\); save it as UTF-8"),
+    ("deep.smi", b"CCO\n" * 5000 + b"C\xffO\n", r"deep\.smi is not UTF-8 text \(it holds byte 0xff\)"),
+    ("packed.csv", gzip.compress(b"smiles\nCCO\n"), r"packed\.csv is gzip-compressed; name it with a \.gz suffix"),
+    ("plain.csv.gz", b"smiles\nCCO\n", r"plain\.csv\.gz ends in \.gz but is not gzip-compressed"),
+    ("cut.smi.gz", VARIED[: len(VARIED) // 2], r"cut\.smi\.gz ends early \(a truncated compressed file\?\)"),
+])
+def test_files_that_are_not_text_say_which_and_why(tmp_path, name, content, message):
+    """Wrong encodings and compression are named as such (not as a bare codec error), wherever they
+    sit in the file, by both readers (rows for prediction, SMILES for featurization)."""
+    from molssl.chem.data.inputs import iter_smiles
+
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputFileError, match=message):
+        for _ in MoleculeReader(path, chunk_size=1000):
+            pass
+    with pytest.raises(InputFileError, match=message):
+        for _ in iter_smiles(path, chunk_size=1000):
+            pass
