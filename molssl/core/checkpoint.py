@@ -126,9 +126,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
                                   f"({found.group(1) or found.group(2)}); molssl files hold only tensors and "
                                   "plain data. Do not use files from sources you do not trust") from None
         reason = message.split("WeightsUnpickler error:", 1)[-1].strip().splitlines()[0]
-        raise CorruptFileError(f"{path} is not a readable molssl checkpoint: {reason}") from None
+        if reason.startswith("Unsupported operand"):  # a bare pickle, or bytes that only look like one
+            reason = f"not a file that torch.save wrote ({reason})"
+        raise CorruptFileError(f"{path} is not a readable checkpoint: {reason}") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
-        raise CorruptFileError(f"{path} is not a readable molssl checkpoint (truncated or another format): "
+        raise CorruptFileError(f"{path} is not a readable checkpoint (truncated or another format): "
                                f"{exc}") from None
     if not isinstance(obj, dict):
         raise CorruptFileError(f"{path} is not a molssl checkpoint (it holds a {type(obj).__name__}, not a dict)")

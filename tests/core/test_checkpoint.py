@@ -28,8 +28,23 @@ def test_load_checkpoint_errors_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "none.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a readable molssl checkpoint"):
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_bare_pickle_is_refused_as_not_a_torch_file_and_runs_nothing(tmp_path, capsys):
+    import pickle
+
+    path = tmp_path / "model.pth"
+    path.write_bytes(pickle.dumps({"state_dict": _RunsCode()}))  # protocol 4+, what pickle.dump writes
+    with pytest.raises(ValueError, match=r"model\.pth is not a readable checkpoint: not a file that torch\.save wrote"):
+        load_checkpoint(path)
+    assert "must never run" not in capsys.readouterr().out
 
 
 def test_rng_state_round_trip():
