@@ -336,7 +336,8 @@ def build_store(
                 raise
     except InputFileError as exc:
         if str(path) not in str(exc):
-            raise InputFileError(f"{path}: {exc}") from None
+            where = " " if str(exc).startswith("line ") else ": "  # "FILE line 9: ...", as the class-label check
+            raise InputFileError(f"{path}{where}{exc}") from None
         raise
     except DAMAGED_INPUT as exc:
         raise _damaged(path, exc) from None

@@ -186,7 +186,7 @@ def test_load_csv_missing_column_lists_available(tmp_path):
 
 def test_load_csv_non_numeric_label_names_row_and_value(tmp_path):
     path = write(tmp_path / "mine.csv", FIXTURE)
-    with pytest.raises(MolsslError, match=r"mine.csv: line 2: column 'extra' holds 'a', which is not a number"):
+    with pytest.raises(MolsslError, match=r"mine.csv line 2: column 'extra' holds 'a', which is not a number"):
         load_csv(path, "smiles", ["extra"], "regression")
 
 
