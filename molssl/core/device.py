@@ -25,7 +25,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     except RuntimeError:
         raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was requested but no CUDA device is available")
+        raise ValueError("this machine has no CUDA device (torch sees none); use --device cpu or auto")
     if device.type == "cpu":
         torch.set_flush_denormal(True)
     return device

@@ -40,7 +40,8 @@ def check_output_file(output: Path, suffixes: tuple[str, ...], inputs: tuple = (
     if output.is_dir() or str(output).endswith(os.sep):
         raise MolsslError(f"--output {output} is a folder; give a file name such as {output / ('out' + suffixes[0])}")
     if output.suffix.lower() not in suffixes:
-        raise MolsslError(f"--output must end in {' or '.join(suffixes)}, not {output.name!r}")
+        choices = suffixes[0] if len(suffixes) == 1 else f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
+        raise MolsslError(f"--output must end in {choices}, not {output.name!r}")
     if any(str(i) != "-" and Path(i).expanduser().resolve() == output.resolve() for i in inputs):
         raise MolsslError(f"--output {output} is the input file; choose another name")
     folder = output.parent
