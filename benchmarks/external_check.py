@@ -55,6 +55,15 @@ COLUMNS = {"regression": [("all", "rmse"), ("in domain", "rmse"), ("out of domai
            "classification": [("all", "roc_auc"), ("in domain", "roc_auc"), ("out of domain", "roc_auc"),
                               ("one component", "roc_auc"), ("all", "brier")]}
 CARD_MARKER = "Checked outside"
+UNTESTED = "Not tested on other assays, conditions or chemical series"  # ship_zoo.py's card template
+UNTESTED_BESIDE_CHECK = "Beyond the check below, not tested on other assays, conditions or chemical series"
+
+
+def with_check(limitations: str, text: str) -> str:
+    """A card's limitations with the external check ``text`` at the end (replacing an earlier check) and the
+    template's "not tested" sentence pointing to it."""
+    base = limitations.split(CARD_MARKER)[0].rstrip().replace(UNTESTED, UNTESTED_BESIDE_CHECK)
+    return f"{base} {text}"
 
 
 def skeleton(mol) -> str:
@@ -157,7 +166,7 @@ def record_on_card(model: str, dataset: str, source: str, rows: dict, reliabilit
             f"{shown(mean_of(ours, 'in domain', key), key)} on the {int(parts['in domain'].sum())} its domain check "
             f"accepts, {shown(mean_of(ours, 'out of domain', key), key)} on the {int(parts['out of domain'].sum())} it "
             f"flags; trained on the same {dataset} split: {others}. {reliability}")
-    card.limitations = card.limitations.split(CARD_MARKER)[0].rstrip() + " " + text
+    card.limitations = with_check(card.limitations, text)
     write_card(folder, card)
     print(f"{folder / zoo.CARD_FILE}: limitations now end with: {text}")
 
@@ -182,6 +191,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from molssl.chem.data.descriptors import column_medians
+    from molssl.chem.data.datasets import get_spec
     from molssl.chem.data.labelled import load_dataset, load_labelled
     from molssl.chem.serve.predict import Predictor
     from molssl.chem.serve.uncertainty import expected_calibration_error
@@ -194,7 +204,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     extras = ("scaffold", "ecfp2048", "rdkit2d")
     data = load_dataset(args.dataset, data_dir=args.data_dir, extras=extras, progress=False)
-    tasks, task_type, name = data.tasks, data.task_type, args.dataset.upper()
+    tasks, task_type, name = data.tasks, data.task_type, get_spec(args.dataset).title
     targets = args.targets or tasks
     if len(targets) != len(tasks):
         raise SystemExit(f"--targets names {len(targets)} columns; {args.dataset} has {len(tasks)} tasks")

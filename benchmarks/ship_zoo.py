@@ -344,7 +344,23 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         cmd += ["--baseline", f"{label}={value}"]  # results.json holds ROC-AUC as a fraction
     print(shlex.join(cmd[2:]) if not dry_run else f"{name}: would export {', '.join(map(str, runs))}", flush=True)
     if not dry_run:
+        checked = previous_external_check(name)
         subprocess.run(cmd, check=True)
+        if checked:
+            print(f"{name}: the previous card's external check ({checked}) scored other weights and is not carried "
+                  f"over; run benchmarks/external_check.py --dataset {dataset} ... --card again", flush=True)
+
+
+def previous_external_check(name: str) -> str:
+    """The set named by the shipped card's "Checked outside" sentence (benchmarks/external_check.py), or ""."""
+    from molssl.chem.serve import zoo
+
+    try:
+        limitations = zoo.read_card(zoo.model_folder(name)).limitations
+    except Exception:  # not shipped yet, or an unreadable card: nothing to carry over either way
+        return ""
+    marker = limitations.find("Checked outside")
+    return limitations[marker:].split(" (", 1)[0].removeprefix("Checked ") if marker >= 0 else ""
 
 
 if __name__ == "__main__":

@@ -36,3 +36,13 @@ def test_a_text_label_becomes_one_where_it_names_the_positive_class(check, tmp_p
     numeric = check.read_external(path.with_suffix(".csv"), "SMILES", ["logS", "NR-AR"], ["y", "NR-AR"], None)
     assert numeric["y"].iloc[0] == -1.5 and np.isnan(numeric["y"].iloc[1])
     assert np.isnan(numeric["NR-AR"].iloc[0]) and numeric["NR-AR"].iloc[1] == 1.0
+
+
+def test_a_check_on_the_card_replaces_the_last_one_and_the_untested_sentence_points_to_it(check):
+    template = ("Trained on ESOL only. Not tested on other assays, conditions or chemical series; check the "
+                "applicability-domain columns.")
+    once = check.with_check(template, "Checked outside ESOL (day 1): RMSE 1.3.")
+    assert once == ("Trained on ESOL only. Beyond the check below, not tested on other assays, conditions or chemical "
+                    "series; check the applicability-domain columns. Checked outside ESOL (day 1): RMSE 1.3.")
+    again = check.with_check(once, "Checked outside ESOL (day 2): RMSE 1.2.")
+    assert again == once.replace("(day 1): RMSE 1.3", "(day 2): RMSE 1.2")

@@ -77,3 +77,23 @@ def test_changed_settings_outside_a_sweep_folder_are_refused(ship, tmp_path):
     (plain,) = ship.candidates_of([tmp_path / "defaults"], ["rich-rdkit2d-quantile"], "lipo")
     assert plain.tuned == {} and ship.run_command(plain, "lipo", [0], "d").startswith(
         "python benchmarks/quality_ablation.py")
+
+
+def test_a_reship_names_the_external_check_it_drops(ship, monkeypatch):
+    from types import SimpleNamespace
+
+    from molssl.chem.serve import zoo
+
+    cards = {"esol": "Trained on ESOL only. Checked outside ESOL (2026-12-05, ...): RMSE 1.256.",
+             "lipo": "Trained on Lipophilicity only."}
+
+    def folder(name):
+        if name not in cards:
+            raise zoo.MolsslError(f"no shipped model named {name!r}")
+        return name
+
+    monkeypatch.setattr(zoo, "model_folder", folder)
+    monkeypatch.setattr(zoo, "read_card", lambda name: SimpleNamespace(limitations=cards[name]))
+    assert ship.previous_external_check("esol") == "outside ESOL"
+    assert ship.previous_external_check("lipo") == ""
+    assert ship.previous_external_check("not-shipped") == ""
