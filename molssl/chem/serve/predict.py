@@ -300,6 +300,12 @@ def predict(molecules: Any, model: str | Path | Sequence[str | Path] = "esol", *
     """``molssl.predict``: one row per input (SMILES, RDKit molecules, a pandas Series or DataFrame; index
     kept), prediction columns, and ``status`` (``ok`` or ``invalid: <reason>``). See :class:`Predictor`."""
     models = [model] if isinstance(model, (str, Path)) else list(model)
+    if isinstance(molecules, str) and not isinstance(model, (str, Path)):
+        from molssl.chem.serve import zoo
+
+        if zoo.is_shipped(molecules):
+            raise MolsslError(f"molssl.predict takes the molecules first and the model second: "
+                              f"predict(molecules, model={molecules!r})")
     return Predictor(models, batch_size=batch_size, device=device, threads=threads, n_jobs=n_jobs, progress=progress,
                      coverage=coverage, domain=domain, nearest=nearest, precision=precision).predict(molecules, smiles_column)
 

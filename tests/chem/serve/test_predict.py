@@ -152,6 +152,12 @@ def test_unknown_model_names_the_shipped_ones():
         load_model("nope")
 
 
+def test_model_and_molecules_swapped_says_so():
+    """predict("esol", [...]) would look for a model named after the first SMILES."""
+    with pytest.raises(MolsslError, match=r"molecules first and the model second: predict\(molecules, model='esol'\)"):
+        molssl.predict("esol", ["CCO", "CCN"])
+
+
 def test_cli_prints_a_table_on_a_terminal_and_writes_csv(runs, tmp_path, monkeypatch):
     import molssl.cli.predict as cli_predict
 
