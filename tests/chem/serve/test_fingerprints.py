@@ -63,6 +63,8 @@ def test_invalid_smiles_raise_listing_all_or_give_nan_rows(encoder_path):
         fingerprint(smiles, model=encoder_path, errors="ignore")
     with pytest.raises(ValueError, match="position 1 holds 3"):
         fingerprint(["CCO", 3], model=encoder_path)
+    with pytest.raises(TypeError, match=r"not a list; the molecules come first: fingerprint\(molecules, model=\.\.\.\)"):
+        fingerprint(str(encoder_path), ["CCO"])  # swapped: the encoder's path, then the molecules
 
 
 def test_threads_are_restored(encoder_path):
