@@ -38,7 +38,8 @@ def fingerprint(
     """Learned fingerprints of every input row (NaN rows for invalid SMILES), as .npy, .csv or .parquet."""
     import numpy as np
 
-    from molssl.chem.data.inputs import STDIN, ChunkReader, MoleculeReader, molecules_chunk
+    from molssl.chem.data.inputs import STDIN, MoleculeReader
+    from molssl.chem.data.objects import ChunkReader, molecules_chunk
     from molssl.chem.serve.fingerprints import (InvalidSmilesInput, fingerprint_rows, invalid_inputs,
                                                 load_encoder)
     from molssl.chem.serve.outputs import check_output_file

@@ -15,7 +15,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from molssl.chem.data.inputs import molecules_chunk
+from molssl.chem.data.objects import molecules_chunk
 from molssl.chem.data.sources import OK, SmilesBatches
 from molssl.chem.nn.encoders import MolecularEncoder
 from molssl.chem.serve.zoo import DEFAULT_ENCODERS

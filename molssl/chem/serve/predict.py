@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from molssl.chem.data.featurize import parse_many
-from molssl.chem.data.inputs import MoleculeChunk, MoleculeReader, molecules_chunk, split_chunk
+from molssl.chem.data.inputs import MoleculeChunk, MoleculeReader
+from molssl.chem.data.objects import molecules_chunk, split_chunk
 from molssl.chem.data.sources import OK, SmilesBatches
 from molssl.chem.serve.domain import describe
 from molssl.chem.serve.ensemble import PropertyEnsemble, load_ensemble

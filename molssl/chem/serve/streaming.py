@@ -11,7 +11,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from molssl.chem.data.inputs import ChunkReader, MoleculeReader, molecules_chunk
+from molssl.chem.data.inputs import MoleculeReader
+from molssl.chem.data.objects import ChunkReader, molecules_chunk
 from molssl.chem.serve.outputs import FileSink
 from molssl.chem.serve.predict import CHUNK_ROWS, Predictor
 from molssl.errors import MolsslError

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from molssl.chem.data.inputs import MoleculeReader, file_sha256, molecules_chunk, split_chunk
+from molssl.chem.data.inputs import MoleculeReader, file_sha256
+from molssl.chem.data.objects import molecules_chunk, split_chunk
 from molssl.chem.data.sdf import text_properties
 from molssl.errors import InputFileError
 from sdf_helpers import sd_text as shared_sd_text
