@@ -48,13 +48,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from molssl.chem.serve.zoo import EXTERNAL_CHECK
+
 ORGANIC = frozenset({"H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Se", "Br", "I"})
 # the table's columns by task type: (subset, measure)
 COLUMNS = {"regression": [("all", "rmse"), ("in domain", "rmse"), ("out of domain", "rmse"), ("one component", "rmse"),
                           ("all", "mae"), ("all", "r2"), ("all", "spearman")],
            "classification": [("all", "roc_auc"), ("in domain", "roc_auc"), ("out of domain", "roc_auc"),
                               ("one component", "roc_auc"), ("all", "brier")]}
-CARD_MARKER = "Checked outside"
 UNTESTED = "Not tested on other assays, conditions or chemical series"  # ship_zoo.py's card template
 UNTESTED_BESIDE_CHECK = "Beyond the check below, not tested on other assays, conditions or chemical series"
 
@@ -62,7 +63,7 @@ UNTESTED_BESIDE_CHECK = "Beyond the check below, not tested on other assays, con
 def with_check(limitations: str, text: str) -> str:
     """A card's limitations with the external check ``text`` at the end (replacing an earlier check) and the
     template's "not tested" sentence pointing to it."""
-    base = limitations.split(CARD_MARKER)[0].rstrip().replace(UNTESTED, UNTESTED_BESIDE_CHECK)
+    base = limitations.split(EXTERNAL_CHECK)[0].rstrip().replace(UNTESTED, UNTESTED_BESIDE_CHECK)
     return f"{base} {text}"
 
 
@@ -160,7 +161,7 @@ def record_on_card(model: str, dataset: str, source: str, rows: dict, reliabilit
     ours = next(runs for label, runs in rows.items() if label.startswith("molssl"))
     others = ", ".join(f"{label.split(' (')[0]} {shown(mean_of(runs, 'all', key), key)}" for label, runs in rows.items()
                        if not label.startswith("molssl"))
-    text = (f"{CARD_MARKER} {dataset} ({time.strftime('%Y-%m-%d', time.gmtime())}, benchmarks/external_check.py, "
+    text = (f"{EXTERNAL_CHECK} {dataset} ({time.strftime('%Y-%m-%d', time.gmtime())}, benchmarks/external_check.py, "
             f"benchmarks/results/external_check.md): on {int(parts['all'].sum())} {source} compounds whose InChIKey "
             f"skeleton is in no {dataset} molecule, {what} {shown(mean_of(ours, 'all', key), key)}: "
             f"{shown(mean_of(ours, 'in domain', key), key)} on the {int(parts['in domain'].sum())} its domain check "

@@ -354,12 +354,13 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
 def previous_external_check(name: str) -> str:
     """The set named by the shipped card's "Checked outside" sentence (benchmarks/external_check.py), or ""."""
     from molssl.chem.serve import zoo
+    from molssl.errors import MolsslError
 
     try:
         limitations = zoo.read_card(zoo.model_folder(name)).limitations
-    except Exception:  # not shipped yet, or an unreadable card: nothing to carry over either way
+    except MolsslError:  # not shipped yet, or an unreadable card: nothing to carry over either way
         return ""
-    marker = limitations.find("Checked outside")
+    marker = limitations.find(zoo.EXTERNAL_CHECK)
     return limitations[marker:].split(" (", 1)[0].removeprefix("Checked ") if marker >= 0 else ""
 
 

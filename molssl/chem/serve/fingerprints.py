@@ -47,7 +47,7 @@ def load_encoder(model: str | Path | MolecularEncoder = DEFAULT_ENCODER, device:
 
     if not isinstance(model, (str, Path, MolecularEncoder)):
         raise TypeError(f"model must be a shipped encoder's name, a path or a MolecularEncoder, not a "
-                          f"{type(model).__name__}; the molecules come first: fingerprint(molecules, model=...)")
+                        f"{type(model).__name__}; the molecules come first: fingerprint(molecules, model=...)")
     encoder = model if isinstance(model, MolecularEncoder) else resolve_encoder(model)[0]
     return encoder.to(resolve_device(device)).eval()
 

@@ -27,6 +27,7 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 ZOO_FORMAT = "molssl-zoo-v1"
 WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
+EXTERNAL_CHECK = "Checked outside"  # how a card's limitations start an external check (benchmarks/external_check.py)
 CARD_MARKDOWN = "README.md"
 # the shipped encoders by graph vocabulary: the fingerprint default (molclr) and what a --csv fine-tunes from
 DEFAULT_ENCODERS = {"molclr": "molclr-gin-mix", "rich": "rich-gin-chembl"}
