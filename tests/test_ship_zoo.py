@@ -83,13 +83,14 @@ def test_a_reship_names_the_external_check_it_drops(ship, monkeypatch):
     from types import SimpleNamespace
 
     from molssl.chem.serve import zoo
+    from molssl.errors import MolsslError
 
     cards = {"esol": "Trained on ESOL only. Checked outside ESOL (2026-12-05, ...): RMSE 1.256.",
              "lipo": "Trained on Lipophilicity only."}
 
     def folder(name):
         if name not in cards:
-            raise zoo.MolsslError(f"no shipped model named {name!r}")
+            raise MolsslError(f"no shipped model named {name!r}")
         return name
 
     monkeypatch.setattr(zoo, "model_folder", folder)

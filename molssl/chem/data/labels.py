@@ -42,5 +42,5 @@ def check_class_labels(labels: np.ndarray, tasks: Sequence[str], lines: np.ndarr
     bad = ~np.isnan(labels) & (labels != 0) & (labels != 1)
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])
-        raise LabelError(f"{source} line {int(lines[i])}: column {tasks[j]!r} holds {labels[i, j]:g}, which is not "
+        raise LabelError(f"{source}: line {int(lines[i])}: column {tasks[j]!r} holds {labels[i, j]:g}, which is not "
                          f"a class label (0 or 1){f'; {int(bad.sum()) - 1} more such cells' if bad.sum() > 1 else ''}")

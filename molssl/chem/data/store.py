@@ -336,8 +336,7 @@ def build_store(
                 raise
     except InputFileError as exc:
         if str(path) not in str(exc):
-            where = " " if str(exc).startswith("line ") else ": "  # "FILE line 9: ...", as the class-label check
-            raise InputFileError(f"{path}{where}{exc}") from None
+            raise InputFileError(f"{path}: {exc}") from None
         raise
     except DAMAGED_INPUT as exc:
         raise _damaged(path, exc) from None

@@ -186,7 +186,7 @@ def test_load_csv_missing_column_lists_available(tmp_path):
 
 def test_load_csv_non_numeric_label_names_row_and_value(tmp_path):
     path = write(tmp_path / "mine.csv", FIXTURE)
-    with pytest.raises(MolsslError, match=r"mine.csv line 2: column 'extra' holds 'a', which is not a number"):
+    with pytest.raises(MolsslError, match=r"mine.csv: line 2: column 'extra' holds 'a', which is not a number"):
         load_csv(path, "smiles", ["extra"], "regression")
 
 
@@ -199,7 +199,7 @@ def test_load_csv_rejects_infinite_labels_naming_the_line(tmp_path, cell):
 
 def test_load_csv_classification_rejects_non_binary(tmp_path):
     path = write(tmp_path / "mine.csv", "smiles,y\nCCO,0\nCCC,2\n")
-    with pytest.raises(MolsslError, match=r"line 3: column 'y' holds 2, which is not a class label"):
+    with pytest.raises(MolsslError, match=r"\.csv: line 3: column 'y' holds 2, which is not a class label"):
         load_csv(path, "smiles", "y", "classification")
     assert load_csv(path, "smiles", "y", "regression", metric="mae").labels[:, 0].tolist() == [0, 2]
 
