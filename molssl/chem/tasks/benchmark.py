@@ -5,8 +5,9 @@ For each data set, each variant is a :func:`molssl.chem.tasks.finetune.run_finet
 encoder), ``random-init`` (the same architecture from random weights), ``rf-ecfp`` and
 ``rf-rdkit2d`` (random forests), ``delaney`` (ESOL's equation, solubility sets only) and ``chemprop``
 (chemprop v2 with its defaults, when the ``bench`` extra is installed; otherwise the column is
-skipped with a note). A variant whose ``results.json`` exists with the same settings is not rerun
-(resumable); one left half-done by an interruption is started again.
+skipped with a note). A variant whose ``results.json`` exists with the same settings is not rerun;
+one left half-done by an interruption continues from its last finished seed and epoch (HIV or MUV runs take
+hours), unless its settings changed, in which case it is started again.
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from molssl.chem.data.datasets import get_spec
 from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.serve.loading import resolve_encoder_state
 from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
-from molssl.chem.tasks.finetune_config import with_added_fields
+from molssl.chem.tasks.finetune_config import RUNTIME_SETTINGS, with_added_fields
 from molssl.chem.tasks.reports import VARIANT_TITLES, benchmark_table, format_score
+from molssl.core.rundir import config_differences
 from molssl.errors import MolsslError
 
 # MolCLR's 13 MoleculeNet benchmarks (paper Tables 1 and 2), small sets first.
@@ -118,17 +120,31 @@ def variant_config(config: BenchmarkConfig, dataset: str, variant: str, encoder:
 
 
 def run_variant(config: FinetuneConfig, log: Callable[[str], None]) -> tuple[dict, bool]:
-    """(results, reused): finished results with identical settings are reused, half-done runs restarted."""
+    """(results, reused): finished results with the same settings are reused, half-done runs continued."""
     out = Path(config.out)
     done = out / "results.json"
     if done.is_file():
         results = json.loads(done.read_text())
-        if with_added_fields(results.get("config") or {}) == json.loads(json.dumps(config.to_dict())):
+        if not _changed(results.get("config") or {}, config):
             return results, True
         raise MolsslError(f"{out} holds results made with other settings; use another --out or delete it")
     if out.exists():
-        shutil.rmtree(out)  # an interrupted run of this variant: start it again
+        try:
+            saved = json.loads((out / "config.json").read_text())
+        except (OSError, ValueError):
+            saved = None  # interrupted before its settings were written: nothing to continue
+        if saved is not None and not _changed(saved, config):
+            log(f"continuing the interrupted run in {out}")
+            return run_finetune(replace(config, resume=True), log=log), False
+        shutil.rmtree(out)  # interrupted with other settings: start it again
     return run_finetune(config, log=log), False
+
+
+def _changed(saved: dict, config: FinetuneConfig) -> list[str]:
+    """The settings that differ between a saved run and ``config``, leaving out how it is carried out."""
+    current = config.to_dict()
+    saved = {key: value for key, value in with_added_fields(saved).items() if key in current}
+    return config_differences(saved, current, RUNTIME_SETTINGS)
 
 
 def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] = print) -> list[dict]:

@@ -39,7 +39,7 @@ from molssl.chem.data.labelled import LabelledData, load_labelled
 from molssl.chem.nn.property_model import feature_extras
 from molssl.chem.serve.loading import resolve_encoder_state
 from molssl.chem.tasks.baselines import BASELINE_EXTRAS
-from molssl.chem.tasks.finetune_config import FinetuneConfig, with_added_fields
+from molssl.chem.tasks.finetune_config import RUNTIME_SETTINGS, FinetuneConfig, with_added_fields
 from molssl.chem.tasks.groups import SPLIT_EXTRAS, cap_training_set, group_dir, make_split, split_to_rows, task_groups
 from molssl.chem.tasks.reports import describe_score, results_markdown, summarize, write_invalid
 from molssl.chem.tasks.training import ModelResult, baseline_model, train_model
@@ -98,7 +98,7 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
         before = with_added_fields(json.loads((out / "config.json").read_text()))
         before["patience"] = before.get("patience") or None  # 0 and None both mean off
         refuse_changed_resume(out, before, {**saved, "patience": saved["patience"] or None},
-                              ("resume", "progress", "workers", "cache_dir", "device", "threads", "out"))
+                              RUNTIME_SETTINGS)
     (out / "config.json").write_text(json.dumps(saved, indent=1))
     write_invalid(out / "invalid.csv", data.invalid)
     if data.invalid:

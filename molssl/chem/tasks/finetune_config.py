@@ -26,6 +26,8 @@ DATASET_DEFAULTS = {"features": "none", "descriptor_scaling": "standard", "patie
                     "class_weight": "none"}
 # fields later versions added, with the value that reproduces what runs written before them did
 ADDED_FIELDS = {"probe_epochs": 0, "descriptor_scaling": "standard"}
+# settings that change how a run is carried out, not what it computes: a run may be resumed or reused across them
+RUNTIME_SETTINGS = ("resume", "progress", "workers", "cache_dir", "device", "threads", "out")
 
 
 def with_added_fields(saved: dict) -> dict:

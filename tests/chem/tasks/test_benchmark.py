@@ -1,5 +1,6 @@
 import json
 import warnings
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -10,6 +11,7 @@ from molssl.chem.tasks.benchmark import BenchmarkConfig, run_benchmark
 from molssl.chem.tasks.reports import benchmark_table
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.cli.main import app
+from molssl.core.trainer import Trainer
 from molssl.chem.serve.loading import save_encoder
 from molssl.errors import MolsslError
 
@@ -76,10 +78,73 @@ def test_suite_runs_all_variants_and_resumes(tmp_path, fake_moleculenet):
         messages.clear()
         assert run_benchmark(config, log=messages.append) == rows and sum("already done" in m for m in messages) == 3
 
+        # how a run is carried out (threads, cache) is not a setting of its results
+        messages.clear()
+        assert run_benchmark(_config(tmp_path, fake_moleculenet, threads=2, cache_dir=str(tmp_path / "other")),
+                             log=messages.append) == rows
+        assert sum("already done" in m for m in messages) == 3
+
         with pytest.raises(MolsslError, match="other settings"):
             run_benchmark(_config(tmp_path, fake_moleculenet, epochs=2), log=messages.append)
         with pytest.raises(MolsslError, match="other settings"):
             run_benchmark(_config(tmp_path, fake_moleculenet, probe_epochs=1), log=messages.append)
+
+
+def test_an_interrupted_variant_continues_where_it_stopped(tmp_path, fake_moleculenet, monkeypatch):
+    config = _config(tmp_path, fake_moleculenet, variants=["random-init"], epochs=3)
+    run_dir = tmp_path / "bench" / "bbbp" / "random-init"
+    first_end_epoch, train_step = Trainer._end_epoch, Trainer.train_step
+    steps: list[int] = []
+
+    def counted_step(self, batch):
+        steps.append(1)
+        return train_step(self, batch)
+
+    def stop_after_the_epoch(self, valid):
+        first_end_epoch(self, valid)
+        raise KeyboardInterrupt  # as if the machine were stopped once the first epoch's checkpoint is written
+
+    monkeypatch.setattr(Trainer, "train_step", counted_step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole = run_benchmark(replace(config, out=str(tmp_path / "whole")), log=lambda m: None)
+        steps_whole = len(steps)
+        monkeypatch.setattr(Trainer, "_end_epoch", stop_after_the_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            run_benchmark(config, log=lambda m: None)
+        monkeypatch.setattr(Trainer, "_end_epoch", first_end_epoch)
+        assert (run_dir / "seed_0" / "checkpoint.pt").is_file() and not (run_dir / "results.json").exists()
+
+        steps.clear()
+        messages: list[str] = []
+        rows = run_benchmark(config, log=messages.append)
+    assert f"continuing the interrupted run in {run_dir}" in messages
+    assert len(steps) * 3 == steps_whole * 2  # the first epoch was not trained again
+    epochs = [json.loads(line)["epoch"] for line in (run_dir / "seed_0" / "metrics.jsonl").read_text().splitlines()
+              if "valid_roc_auc" in line]
+    assert epochs == [0, 1, 2]
+    assert rows[0]["random-init"]["seeds"] == pytest.approx(whole[0]["random-init"]["seeds"])
+
+
+def test_an_interrupted_variant_with_other_settings_starts_again(tmp_path, fake_moleculenet, monkeypatch):
+    config = _config(tmp_path, fake_moleculenet, variants=["random-init"], epochs=3)
+    first_end_epoch = Trainer._end_epoch
+
+    def stop_after_the_epoch(self, valid):
+        first_end_epoch(self, valid)
+        raise KeyboardInterrupt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        monkeypatch.setattr(Trainer, "_end_epoch", stop_after_the_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            run_benchmark(config, log=lambda m: None)
+        monkeypatch.undo()
+        messages: list[str] = []
+        run_benchmark(replace(config, epochs=2), log=messages.append)
+    assert not [m for m in messages if m.startswith("continuing")]
+    saved = json.loads((tmp_path / "bench" / "bbbp" / "random-init" / "results.json").read_text())
+    assert saved["config"]["epochs"] == 2 and [m["epochs_run"] for m in saved["seeds"][0]["models"].values()] == [2]
 
 
 def test_benchmark_cli_prints_the_table(tmp_path, fake_moleculenet):
