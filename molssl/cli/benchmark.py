@@ -42,6 +42,8 @@ def benchmark(
     device: str = typer.Option("auto"),
     threads: Optional[int] = typer.Option(
         None, help="CPU threads of torch, a forest or chemprop baseline (1 is fastest on a busy machine)"),
+    progress: bool = typer.Option(True, help="A line per epoch of each model (validation score, best so far) "
+                                             "and featurization progress on big sets"),
 ) -> None:
     """Fine-tune on a suite of MoleculeNet sets and print one table with the baselines and published figures."""
     from molssl.chem.tasks.benchmark import BenchmarkConfig, run_benchmark, variant_config
@@ -56,7 +58,7 @@ def benchmark(
         encoder=encoder_config("gin", 5, 300, 512, featurizer), features=features, descriptor_scaling=descriptor_scaling,
         patience=patience, probe_epochs=probe_epochs,
         class_weight=class_weight, precision=precision, data_dir=str(data_dir) if data_dir else None,
-        cache_dir=str(cache_dir) if cache_dir else None, device=device, threads=threads,
+        cache_dir=str(cache_dir) if cache_dir else None, device=device, threads=threads, progress=progress,
     )
     if config.datasets:  # the fine-tuning settings every variant shares, checked before any work starts
         variant_config(config, config.datasets[0], "random-init", config.encoder)

@@ -65,6 +65,7 @@ class BenchmarkConfig:
     cache_dir: Optional[str] = None
     device: str = "auto"
     threads: Optional[int] = None
+    progress: bool = True  # a line per epoch of each model, and featurization progress on big sets
     notes: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -115,7 +116,7 @@ def variant_config(config: BenchmarkConfig, dataset: str, variant: str, encoder:
         probe_epochs=config.probe_epochs if gnn else 0,
         class_weight=config.class_weight, precision=config.precision,
         max_train_molecules=config.max_train_molecules, data_dir=config.data_dir,
-        cache_dir=config.cache_dir, device=config.device, threads=config.threads, progress=False,
+        cache_dir=config.cache_dir, device=config.device, threads=config.threads, progress=config.progress,
     )
 
 

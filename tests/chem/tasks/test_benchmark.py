@@ -158,6 +158,7 @@ def test_benchmark_cli_prints_the_table(tmp_path, fake_moleculenet):
     assert ("| data set | metric | random init | RF-ECFP4 | MolCLR paper | MolCLR re-run (GEM) |"
             in result.output)
     assert "| 73.6 | 72.2 |" in result.output
+    assert "bbbp/p_np seed 0: epoch 1/1: valid roc_auc" in result.output  # a line per epoch of each model
     assert not (tmp_path / "cli" / "bbbp" / "pretrained").exists()
 
 
