@@ -35,6 +35,7 @@ from typing import Optional
 import numpy as np
 
 from molssl.chem.data.datasets import get_spec
+from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.serve import zoo
 from molssl.chem.serve.loading import load_zoo_weights, run_member_files
 from molssl.chem.serve.zoo_export import repack
@@ -99,7 +100,8 @@ MODELS = {  # name: (data set, title, units, labels, training data)
 
 # MolCLR's fine-tuning settings (FinetuneConfig's defaults), which every run uses unless a sweep changed them
 MOLCLR_FINETUNING = {key: getattr(FinetuneConfig, key) for key in ("dropout", "lr_head", "lr_encoder", "weight_decay")}
-SETTING_TEXT = {"dropout": "dropout {}", "lr_head": "head learning rate {:g}", "lr_encoder": "encoder learning rate {:g}",
+MOLCLR_POOL = EncoderConfig.pool  # the readout, a sweep setting for random init (a pre-trained encoder brings its own)
+SETTING_TEXT = {"pool": "{} pooling", "dropout": "dropout {}", "lr_head": "head learning rate {:g}", "lr_encoder": "encoder learning rate {:g}",
                 "weight_decay": "weight decay {:g}"}
 
 
@@ -146,8 +148,10 @@ class Candidate:
     @property
     def tuned(self) -> dict:
         """The fine-tuning settings its runs changed from MolCLR's, as their config.json records them."""
-        return {key: self.run_config[key] for key, default in MOLCLR_FINETUNING.items()
-                if key in self.run_config and not math.isclose(self.run_config[key], default)}
+        tuned = {key: self.run_config[key] for key, default in MOLCLR_FINETUNING.items()
+                 if key in self.run_config and not math.isclose(self.run_config[key], default)}
+        pool = (self.run_config.get("encoder") or {}).get("pool", MOLCLR_POOL)
+        return {**tuned, "pool": pool} if self.init == "random-init" and pool != MOLCLR_POOL else tuned
 
     @property
     def sweep_setting(self) -> Optional[str]:
@@ -313,7 +317,8 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
     scaling = ("; each mapped through its training split's percentiles onto a standard normal"
                if chosen.scaling == "quantile" else "")
     others = ", ".join(f"{label} {valid[label]:.3f}" for label in ranking[1:])
-    tuned = "".join(f", {SETTING_TEXT[key].format(value)} instead of MolCLR's {MOLCLR_FINETUNING[key]:g}"
+    tuned = "".join(f", {SETTING_TEXT[key].format(value)} instead of MolCLR's "
+                    f"{MOLCLR_POOL if key == 'pool' else format(MOLCLR_FINETUNING[key], 'g')}"
                     for key, value in chosen.tuned.items())
     tuned += " (chosen on validation by benchmarks/finetune_sweep.py)" if tuned else ""
     description = (f"GIN 5x300 on {FEATURES_TEXT[chosen.featurizer]} with all RDKit 2D descriptors (217{scaling}) "

@@ -41,3 +41,15 @@ def test_only_seeds_every_setting_has_are_compared(sweep, tmp_path):
     _write(tmp_path, "dropout-0.1", 1, "bace", valid=0.99, test=0.90)
     report = sweep.report(tmp_path, ["bace"])
     assert "seeds [0]" in report and _chosen(report) == "molclr"
+
+
+def test_a_pooling_setting_changes_the_random_encoders_readout_only(sweep):
+    from molssl.chem.nn.encoders import EncoderConfig
+    from molssl.chem.tasks.finetune_config import FinetuneConfig
+
+    base = FinetuneConfig(out="x", dataset="bace", encoder=EncoderConfig(featurizer="rich"), pretrained="none")
+    summed = sweep.with_setting(base, "pool-add")
+    assert summed.encoder.pool == "add" and summed.encoder.featurizer == "rich" and base.encoder.pool == "mean"
+    assert sweep.with_setting(base, "lr-x3").lr_head == pytest.approx(1.5e-3)
+    with pytest.raises(SystemExit, match="keeps the pooling it was trained with"):
+        sweep.with_setting(FinetuneConfig(out="x", dataset="bace", pretrained="rich-gin-chembl"), "pool-max")

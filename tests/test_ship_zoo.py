@@ -48,9 +48,9 @@ def test_candidates_are_one_config_under_one_folder_and_name_their_encoder(ship,
     assert ship.best_seeds(found, 2, higher=True) == [1, 2] and ship.best_seeds(found, 2, higher=False) == [0, 2]
 
 
-def _runs(root, config: dict, seeds=(0, 1)):
+def _runs(root, config: dict, seeds=(0, 1), init="pretrained"):
     for seed in seeds:
-        run = root / f"seed{seed}" / "rich-rdkit2d-quantile" / "lipo" / "pretrained"
+        run = root / f"seed{seed}" / "rich-rdkit2d-quantile" / "lipo" / init
         run.mkdir(parents=True)
         (run / "results.json").write_text(json.dumps({"valid_mean": 0.6 + seed / 100}))
         (run / "config.json").write_text(json.dumps({"pretrained": "rich-gin-chembl", **config}))
@@ -65,6 +65,17 @@ def test_a_sweep_setting_is_remade_by_the_sweep_and_named_on_the_card(ship, tmp_
     assert command.startswith(f"python benchmarks/finetune_sweep.py --out {tmp_path / 'sweep'} --datasets lipo")
     assert "--settings dropout-0.1 --featurizer rich --features rdkit2d --descriptor-scaling quantile" in command
     assert command.endswith("--init pretrained --encoder rich-gin-chembl --data-dir data")
+
+
+def test_a_pooling_setting_is_a_sweep_setting_of_random_init(ship, tmp_path):
+    _runs(tmp_path / "sweep" / "pool-add", {"dropout": 0.3, "encoder": {"pool": "add"}}, init="random-init")
+    (found,) = ship.candidates_of([tmp_path / "sweep" / "pool-add"], ["rich-rdkit2d-quantile"], "lipo")
+    assert found.tuned == {"pool": "add"} and found.sweep_setting == "pool-add"
+    assert "--settings pool-add" in ship.run_command(found, "lipo", [0, 1], "data")
+    _runs(tmp_path / "ablation", {"encoder": {"pool": "add"}}, init="random-init")  # not remade by the ablation
+    (outside,) = ship.candidates_of([tmp_path / "ablation"], ["rich-rdkit2d-quantile"], "lipo")
+    with pytest.raises(SystemExit, match="not a finetune_sweep.py setting"):
+        ship.run_command(outside, "lipo", [0, 1], "data")
 
 
 def test_changed_settings_outside_a_sweep_folder_are_refused(ship, tmp_path):
