@@ -28,6 +28,7 @@ from molssl.core.checkpoint import (CorruptFileError, atomic_save, load_checkpoi
                                     rng_state, seed_everything, set_rng_state, state_digest, verify_digest)
 from molssl.core.device import autocast, move_to
 from molssl.core.memory import MemoryGuard, keep_freed_memory
+from molssl.core.stopping import Terminated, stop_on_sigterm
 
 
 class BatchSource(Protocol):
@@ -346,41 +347,47 @@ class Trainer:
         self._truncate_metrics(st.step, st.epoch)  # a fresh run: drop what a killed attempt logged before its first checkpoint
         bar = tqdm(total=total, initial=min(st.step, total), unit="step", dynamic_ncols=True,
                    disable=not (cfg.progress and dist.is_main_process()) or None)
-        window_samples, window_start, window_loss, window_steps = 0, time.perf_counter(), 0.0, 0
-        try:
-            while st.step < total and st.epoch < cfg.epochs and not st.stopped_early:
-                for batch in train.batches(st.epoch, st.batch_in_epoch):
-                    n = batch_size_of(batch) * dist.world_size()
-                    loss, extra = self.train_step(batch)
-                    st.step += 1
-                    st.batch_in_epoch += 1
-                    st.samples_per_step = n
-                    window_samples += n
-                    window_loss += loss
-                    window_steps += 1
-                    if st.step % cfg.log_every == 0 or st.step == total or st.batch_in_epoch == steps_per_epoch:
-                        elapsed = time.perf_counter() - window_start
-                        rate = window_samples / elapsed if elapsed > 0 else math.nan
-                        lr = self.optimizer.param_groups[0]["lr"]
-                        mean_loss = window_loss / window_steps  # mean over the steps since the last record
-                        self._write_metrics({"step": st.step, "epoch": st.epoch, "loss": mean_loss, "lr": lr,
-                                             f"{cfg.unit}_per_s": rate, **extra})
-                        bar.set_postfix(loss=f"{mean_loss:.4f}", **{f"{cfg.unit}/s": f"{rate:.0f}"})
-                        window_samples, window_start, window_loss, window_steps = 0, time.perf_counter(), 0.0, 0
-                    bar.update(1)
-                    if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
-                        self.save_checkpoint()
-                    if st.step >= total:
-                        break
-                if st.batch_in_epoch >= steps_per_epoch:
-                    self._end_epoch(valid)
-                    if st.stopped_early:
-                        break
-        except KeyboardInterrupt:
-            self.save_checkpoint(all_ranks=False)  # ranks may be interrupted at different points: no collective
-            self.log(f"interrupted at step {st.step}; checkpoint saved, continue with --resume")
-            raise
-        finally:
-            bar.close()
+        with stop_on_sigterm():  # a stopped job keeps its progress: SIGTERM checkpoints like Ctrl-C
+            try:
+                self._train_until(total, train, valid, bar)
+            except (KeyboardInterrupt, Terminated):  # Ctrl-C, or SIGTERM from a scheduler, timeout or kill
+                self.save_checkpoint(all_ranks=False)  # ranks may be interrupted at different points: no collective
+                self.log(f"interrupted at step {st.step}; checkpoint saved, continue with --resume")
+                raise
+            finally:
+                bar.close()
         self.save_checkpoint()
         return st
+
+    def _train_until(self, total: int, train: BatchSource, valid: Optional[BatchSource], bar: Any) -> None:
+        """Steps, epoch ends and metrics records until ``total`` steps, the last epoch, or early stopping."""
+        st, cfg, steps_per_epoch = self.state, self.config, len(train)
+        window_samples, window_start, window_loss, window_steps = 0, time.perf_counter(), 0.0, 0
+        while st.step < total and st.epoch < cfg.epochs and not st.stopped_early:
+            for batch in train.batches(st.epoch, st.batch_in_epoch):
+                n = batch_size_of(batch) * dist.world_size()
+                loss, extra = self.train_step(batch)
+                st.step += 1
+                st.batch_in_epoch += 1
+                st.samples_per_step = n
+                window_samples += n
+                window_loss += loss
+                window_steps += 1
+                if st.step % cfg.log_every == 0 or st.step == total or st.batch_in_epoch == steps_per_epoch:
+                    elapsed = time.perf_counter() - window_start
+                    rate = window_samples / elapsed if elapsed > 0 else math.nan
+                    lr = self.optimizer.param_groups[0]["lr"]
+                    mean_loss = window_loss / window_steps  # mean over the steps since the last record
+                    self._write_metrics({"step": st.step, "epoch": st.epoch, "loss": mean_loss, "lr": lr,
+                                         f"{cfg.unit}_per_s": rate, **extra})
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", **{f"{cfg.unit}/s": f"{rate:.0f}"})
+                    window_samples, window_start, window_loss, window_steps = 0, time.perf_counter(), 0.0, 0
+                bar.update(1)
+                if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if st.step >= total:
+                    break
+            if st.batch_in_epoch >= steps_per_epoch:
+                self._end_epoch(valid)
+                if st.stopped_early:
+                    break

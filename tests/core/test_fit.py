@@ -4,12 +4,15 @@ uninterrupted run, and refuses a resume whose settings changed."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 import torch
 from torch import nn
 
 from molssl.core.fit import FitConfig, fit
+from molssl.core.stopping import Terminated
 from molssl.core.trainer import Selection
 from molssl.errors import MolsslError
 
@@ -94,6 +97,34 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_weights(tmp_path):
     assert trainer.state.step == 24
     assert torch.equal(resumed.linear.weight, straight.linear.weight)
     assert torch.equal(resumed.linear.bias, straight.linear.bias)
+
+
+class TerminatedMidEpoch(Batches):
+    """Sends this process SIGTERM (as a scheduler, ``timeout`` or ``kill`` would) before batch 2 of epoch 1."""
+
+    def batches(self, epoch: int, start: int = 0):
+        for index, batch in enumerate(super().batches(epoch, start), start):
+            if epoch == 1 and index == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+
+def test_sigterm_checkpoints_where_it_stopped_and_resume_finishes_the_run(tmp_path):
+    straight = Regression()
+    fit(straight, Batches(), out_dir=tmp_path / "a", device=CPU, config=config(epochs=3), run_config={"task": "line"},
+        log=lambda m: None)
+    handler = signal.getsignal(signal.SIGTERM)
+    messages: list[str] = []
+    with pytest.raises(Terminated) as stopped:  # checkpoints only at epoch ends: the mid-epoch one is SIGTERM's
+        fit(Regression(), TerminatedMidEpoch(), out_dir=tmp_path / "b", device=CPU, config=config(epochs=3),
+            run_config={"task": "line"}, log=messages.append)
+    assert stopped.value.code == 128 + signal.SIGTERM and signal.getsignal(signal.SIGTERM) is handler
+    assert messages[-1] == "interrupted at step 6; checkpoint saved, continue with --resume"
+    resumed = Regression()
+    trainer = fit(resumed, Batches(), out_dir=tmp_path / "b", device=CPU, config=config(epochs=3),
+                  run_config={"task": "line"}, resume=True, log=lambda m: None)
+    assert trainer.state.step == 12
+    assert torch.equal(resumed.linear.weight, straight.linear.weight)
 
 
 def test_resume_with_other_settings_is_refused_naming_them(tmp_path):

@@ -6,8 +6,6 @@ only parses options and prints.
 """
 from __future__ import annotations
 
-import signal
-import threading
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -15,6 +13,7 @@ from molssl.chem.data.inputs import MoleculeReader
 from molssl.chem.data.objects import ChunkReader, molecules_chunk
 from molssl.chem.serve.outputs import FileSink
 from molssl.chem.serve.predict import CHUNK_ROWS, Predictor
+from molssl.core.stopping import stop_on_sigterm
 from molssl.errors import MolsslError
 
 
@@ -43,16 +42,7 @@ def file_sink(output: Path, reader: Any, predictor: Predictor, models: Sequence[
                     {"columns": predictor.column_info(), "models": predictor.summary(), "notes": predictor.notes}, resume)
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)  # unwinds like Ctrl-C, so a stopped run reports what its output holds
-
-
 def run(predictor: Predictor, reader: Any, sink: Any, log: Callable[[str], None]) -> dict:
     """Predict every row of ``reader`` not yet in ``sink`` (SIGTERM stops cleanly, saying what was written)."""
-    if threading.current_thread() is not threading.main_thread():
+    with stop_on_sigterm():
         return predictor.write(reader, sink, log=log)
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return predictor.write(reader, sink, log=log)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
