@@ -219,7 +219,9 @@ def baseline_model(data: LabelledData, group: TaskGroup, split: Split, seed: int
         scores = run_baseline(config.method, data, group.task_index, split, seed, n_jobs=config.threads or 1)
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = [data.tasks[j] for j in group.task_index]
-    write_predictions(out_dir / "test_predictions.csv", data, split.test, tasks,
-                       data.labels[np.ix_(split.test, group.task_index)], scores["test_predictions"])
-    return ModelResult(valid=float(scores["valid"]), test=float(scores["test"]), best_epoch=-1, test_per_task={},
+    test_labels = data.labels[np.ix_(split.test, group.task_index)]
+    write_predictions(out_dir / "test_predictions.csv", data, split.test, tasks, test_labels, scores["test_predictions"])
+    per_task = task_scores(data.metric, test_labels, scores["test_predictions"])  # comparable with the GNN's, task by task
+    return ModelResult(valid=float(scores["valid"]), test=float(scores["test"]), best_epoch=-1,
+                       test_per_task={task: _float_or_none(v) for task, v in zip(tasks, per_task)},
                        seconds=time.perf_counter() - started)

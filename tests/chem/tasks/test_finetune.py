@@ -152,6 +152,8 @@ def test_frozen_pretrained_encoder_is_loaded_and_left_unchanged(tmp_path, labell
 def test_rf_baseline_uses_the_same_split(tmp_path, labelled_csv):
     results = run_finetune(_config(tmp_path, labelled_csv, method="rf-ecfp", targets=["has_n"]), log=lambda _: None)
     assert results["method"] == "rf-ecfp" and 0.0 <= results["mean"] <= 1.0
+    (model,) = results["seeds"][0]["models"].values()  # per-task test scores, as the GNN rows have them
+    assert model["test_per_task"] == {"has_n": pytest.approx(model["test"])}
     assert (tmp_path / "run" / "seed_0" / "split.json").is_file()
     assert not (tmp_path / "run" / "seed_0" / "model.pt").exists()
 
