@@ -101,8 +101,9 @@ MODELS = {  # name: (data set, title, units, labels, training data)
 # MolCLR's fine-tuning settings (FinetuneConfig's defaults), which every run uses unless a sweep changed them
 MOLCLR_FINETUNING = {key: getattr(FinetuneConfig, key) for key in ("dropout", "lr_head", "lr_encoder", "weight_decay")}
 MOLCLR_POOL = EncoderConfig.pool  # the readout, a sweep setting for random init (a pre-trained encoder brings its own)
-SETTING_TEXT = {"pool": "{} pooling", "dropout": "dropout {}", "lr_head": "head learning rate {:g}", "lr_encoder": "encoder learning rate {:g}",
-                "weight_decay": "weight decay {:g}"}
+MOLCLR_DEFAULTS = {**MOLCLR_FINETUNING, "pool": MOLCLR_POOL}
+SETTING_TEXT = {"pool": "{} pooling", "dropout": "dropout {}", "lr_head": "head learning rate {:g}",
+                "lr_encoder": "encoder learning rate {:g}", "weight_decay": "weight decay {:g}"}
 
 
 @cache
@@ -318,7 +319,7 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
                if chosen.scaling == "quantile" else "")
     others = ", ".join(f"{label} {valid[label]:.3f}" for label in ranking[1:])
     tuned = "".join(f", {SETTING_TEXT[key].format(value)} instead of MolCLR's "
-                    f"{MOLCLR_POOL if key == 'pool' else format(MOLCLR_FINETUNING[key], 'g')}"
+                    f"{format(MOLCLR_DEFAULTS[key], 'g' if isinstance(MOLCLR_DEFAULTS[key], float) else '')}"
                     for key, value in chosen.tuned.items())
     tuned += " (chosen on validation by benchmarks/finetune_sweep.py)" if tuned else ""
     description = (f"GIN 5x300 on {FEATURES_TEXT[chosen.featurizer]} with all RDKit 2D descriptors (217{scaling}) "
