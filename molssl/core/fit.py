@@ -117,6 +117,7 @@ def fit(
     samples_per_step: Optional[int] = None,
     check_config: bool = True,
     log: Callable[[str], None] = print,
+    notice: Optional[Callable[[str], None]] = None,
 ) -> Trainer:
     """Train ``module`` on ``train``; returns the finished :class:`Trainer` (``.state``, ``.best_state``).
 
@@ -127,7 +128,8 @@ def fit(
     weights' meaning. With a ``selection`` the module ends holding the best epoch's weights.
     ``samples_per_step``: the global batch, when it may differ from the checkpoint's (torchrun with
     another number of processes): the position and ``max_steps`` are converted so that the same
-    number of molecules counts as done and as the total.
+    number of molecules counts as done and as the total. ``log`` gets the per-epoch lines, ``notice``
+    (default: ``log``) the lines a user must see even when those are off: resumed, interrupted.
     """
     if len(train) == 0:
         raise MolsslError("the training set yields no batch: use a smaller --batch-size or more data")
@@ -150,10 +152,11 @@ def fit(
     optimizer = make_optimizer(module.parameters() if params is None else params, config)
     scheduler = make_scheduler(optimizer, config, steps)
     trainer = Trainer(module, optimizer, scheduler, out_dir=out_dir, device=device,
-                      config=config.trainer_config(), run_config=run_config, log=log, selection=selection)
+                      config=config.trainer_config(), run_config=run_config, log=log, selection=selection,
+                      notice=notice)
     if resume:
         trainer.resume(samples_per_step=samples_per_step)
-        log(f"resumed from step {trainer.state.step}")
+        trainer.notice(f"resumed from step {trainer.state.step}")
     trainer.fit(train, valid)
     if selection is not None:
         trainer.restore_best()

@@ -126,6 +126,7 @@ class Trainer:
         run_config: Optional[dict] = None,
         log: Callable[[str], None] = print,
         selection: Optional[Selection] = None,
+        notice: Optional[Callable[[str], None]] = None,
     ) -> None:
         self.module = module
         self.model = dist.wrap_ddp(module, device)  # DDP when running under torchrun, else the module itself
@@ -136,6 +137,8 @@ class Trainer:
         self.run_config = run_config or {}
         self.out_dir = Path(out_dir)
         self.log = log if dist.is_main_process() else (lambda _msg: None)
+        # what the user must see even when per-epoch lines are off (interruptions, changed checkpoints)
+        self.notice = (notice or log) if dist.is_main_process() else (lambda _msg: None)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
         self.state = TrainState()
         self.selection = selection
@@ -200,7 +203,7 @@ class Trainer:
         old = self.state.samples_per_step
         if samples_per_step is not None and old and samples_per_step != old:
             self._rescale_position(old, samples_per_step)
-            self.log(f"checkpoint steps were of {old} samples, now {samples_per_step}: "
+            self.notice(f"checkpoint steps were of {old} samples, now {samples_per_step}: "
                      f"continuing at step {self.state.step}, batch {self.state.batch_in_epoch} of epoch {self.state.epoch + 1}")
         return True
 
@@ -352,7 +355,7 @@ class Trainer:
                 self._train_until(total, train, valid, bar)
             except (KeyboardInterrupt, Terminated):  # Ctrl-C, or SIGTERM from a scheduler, timeout or kill
                 self.save_checkpoint(all_ranks=False)  # ranks may be interrupted at different points: no collective
-                self.log(f"interrupted at step {st.step}; checkpoint saved, continue with --resume")
+                self.notice(f"interrupted at step {st.step}; checkpoint saved, continue with --resume")
                 raise
             finally:
                 bar.close()

@@ -114,15 +114,19 @@ def test_sigterm_checkpoints_where_it_stopped_and_resume_finishes_the_run(tmp_pa
     fit(straight, Batches(), out_dir=tmp_path / "a", device=CPU, config=config(epochs=3), run_config={"task": "line"},
         log=lambda m: None)
     handler = signal.getsignal(signal.SIGTERM)
-    messages: list[str] = []
+    epoch_lines: list[str] = []
+    notices: list[str] = []  # what a user sees with the per-epoch lines off (--no-progress)
     with pytest.raises(Terminated) as stopped:  # checkpoints only at epoch ends: the mid-epoch one is SIGTERM's
         fit(Regression(), TerminatedMidEpoch(), out_dir=tmp_path / "b", device=CPU, config=config(epochs=3),
-            run_config={"task": "line"}, log=messages.append)
+            run_config={"task": "line"}, selection=Selection("score", lambda: 1.0, higher_is_better=True),
+            log=epoch_lines.append, notice=notices.append)
     assert stopped.value.code == 128 + signal.SIGTERM and signal.getsignal(signal.SIGTERM) is handler
-    assert messages[-1] == "interrupted at step 6; checkpoint saved, continue with --resume"
+    assert notices == ["interrupted at step 6; checkpoint saved, continue with --resume"]
+    assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/3"]
     resumed = Regression()
     trainer = fit(resumed, Batches(), out_dir=tmp_path / "b", device=CPU, config=config(epochs=3),
-                  run_config={"task": "line"}, resume=True, log=lambda m: None)
+                  run_config={"task": "line"}, resume=True, log=lambda m: None, notice=notices.append)
+    assert notices[-1] == "resumed from step 6"
     assert trainer.state.step == 12
     assert torch.equal(resumed.linear.weight, straight.linear.weight)
 

@@ -152,13 +152,18 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
                            checkpoint_every=None, log_every=max(1, len(train)), progress=False, patience=config.patience or None)
     resuming = config.resume and (out_dir / "checkpoint.pt").is_file()
     run_config = {"finetune": config.to_dict(), "group": group.name, "seed": seed}
-    step_log = (lambda m: log(f"    {data.name}/{group.name} seed {seed}: {m}")) if config.progress else (lambda m: None)
+
+    def notice(message: str) -> None:
+        log(f"    {data.name}/{group.name} seed {seed}: {message}")
+
+    step_log = notice if config.progress else (lambda m: None)  # --no-progress keeps the notices (interrupted, resumed)
     if config.probe_epochs and not resuming:  # LP-FT: the head alone on the frozen encoder, then everything
         notes["probe"] = _probe_head(model, objective, train, selection, fit_config, config, out_dir, device,
-                                     run_config, step_log)
+                                     run_config, step_log, notice)
     trainer = fit(objective, train, out_dir=out_dir, device=device, config=fit_config,
                   params=model.parameter_groups(config.lr_encoder, config.lr_head), selection=selection,
-                  run_config=run_config, resume=resuming, resume_may_change=("resume", "precision"), log=step_log)
+                  run_config=run_config, resume=resuming, resume_may_change=("resume", "precision"),
+                  log=step_log, notice=notice)
     state = trainer.state
     test_preds = predict_positions(model, data, split.test, pin)
     result = ModelResult(valid=float(state.best_score), test=float(score(data.metric, labels[split.test], test_preds)),
@@ -182,7 +187,7 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
 
 def _probe_head(model: PropertyModel, objective: FinetuneObjective, train: StoreBatches, selection: Selection,
                 fit_config: FitConfig, config: FinetuneConfig, out_dir: Path, device: torch.device, run_config: dict,
-                log: Callable[[str], None]) -> dict:
+                log: Callable[[str], None], notice: Callable[[str], None]) -> dict:
     """Train the head only (encoder frozen, BatchNorm statistics fixed) for up to ``config.probe_epochs`` epochs in
     ``out_dir/probe``; the model ends with the best-validation head and a trainable encoder."""
     probe_dir = out_dir / "probe"
@@ -194,7 +199,7 @@ def _probe_head(model: PropertyModel, objective: FinetuneObjective, train: Store
                       params=model.parameter_groups(config.lr_encoder, config.lr_head), selection=selection,
                       run_config={**run_config, "stage": "probe"},
                       resume=config.resume and (probe_dir / "checkpoint.pt").is_file(),
-                      resume_may_change=("resume", "precision"), log=log)
+                      resume_may_change=("resume", "precision"), log=log, notice=notice)
     finally:
         model.freeze_encoder = False
         model.encoder.requires_grad_(True)
