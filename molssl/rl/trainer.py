@@ -22,6 +22,7 @@ from molssl.core.config_compat import VERSION_KEY, fill_defaults, with_version
 from molssl.core.device import resolve_device
 from molssl.core.rundir import open_run_dir, refuse_changed_resume
 from molssl.core.runs import write_record
+from molssl.core.stopping import Terminated, stop_on_sigterm
 from molssl.rl.agent import Agent, AgentConfig
 from molssl.rl.env import PREPROCESSING, EnvConfig, make_env
 from molssl.rl.evaluation import evaluate, summarize
@@ -89,6 +90,7 @@ class Trainer:
         self.step = 0
         self.episode = 0
         self.history: list[dict] = []
+        self._episode_return, self._episode_steps = 0.0, 0  # the episode in progress
 
     # ------------------------------------------------------------------ checkpoints
     def _payload(self) -> dict:
@@ -154,41 +156,64 @@ class Trainer:
         self.log(f"step {self.step}: evaluation return {result['mean']:.1f} +/- {result['std']:.1f}")
 
     def fit(self) -> dict:
-        """Train until ``config.steps``; returns the steps, episodes and wall time of this call."""
+        """Train until ``config.steps``; returns the steps, episodes and wall time of this call.
+
+        Ctrl-C or SIGTERM ends the current episode where it is (recorded as ``interrupted``, its transitions
+        kept, as a time limit would) and checkpoints, so ``--resume`` loses nothing but the environment's
+        state: it continues with the next episode."""
         cfg = self.config
         self._rewrite_metrics()
         start, start_step = time.perf_counter(), self.step
-        next_checkpoint = (self.step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
-        next_eval = (self.step // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
-        metrics: dict = {}
-        while self.step < cfg.steps:
-            obs, _ = self.env.reset(seed=episode_seed(cfg.seed, self.episode))
-            episode_return, done = 0.0, False
-            while not done and self.step < cfg.steps:
-                action = self._act(obs)
-                next_obs, reward, terminated, truncated, _ = self.env.step(action)
-                self.buffer.add(obs, action, float(reward), next_obs, terminated)
-                if self.step >= cfg.init_steps:
-                    metrics = self.agent.update(self.buffer, self.step)
-                obs, episode_return, done = next_obs, episode_return + float(reward), terminated or truncated
-                self.step += 1
-            self.episode += 1
-            self._record({"step": self.step, "episode": self.episode, "return": episode_return, **metrics})
-            if self.episode % 10 == 0:
-                rate = (self.step - start_step) / (time.perf_counter() - start)
-                self.log(f"step {self.step}/{cfg.steps} episode {self.episode}: return {episode_return:.1f} "
-                         f"({rate:.1f} steps/s)")
-            if next_eval is not None and self.step >= next_eval:
-                self._evaluate()
-                next_eval += cfg.eval_every
-            if self.step >= next_checkpoint and self.step < cfg.steps:
+        self._next_checkpoint = (self.step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+        self._next_eval = (self.step // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
+        self._metrics: dict = {}
+        with stop_on_sigterm():
+            try:
+                while self.step < cfg.steps:
+                    self._run_episode(start, start_step)
+            except (KeyboardInterrupt, Terminated):
+                if self._episode_steps:  # the partial episode ends here, like a time limit
+                    self._end_episode(interrupted=True)
                 self.save_checkpoint()
-                next_checkpoint += cfg.checkpoint_every
+                self.log(f"interrupted at step {self.step}; checkpoint saved, continue with --resume")
+                self.env.close()
+                raise
         self.save_checkpoint()
         atomic_save(self._payload(), self.out_dir / AGENT)
         self.env.close()
         return {"steps": self.step, "episodes": self.episode, "wall_s": time.perf_counter() - start}
 
+    def _run_episode(self, start: float, start_step: int) -> None:
+        cfg = self.config
+        obs, _ = self.env.reset(seed=episode_seed(cfg.seed, self.episode))
+        self._episode_return, self._episode_steps, done = 0.0, 0, False
+        while not done and self.step < cfg.steps:
+            action = self._act(obs)
+            next_obs, reward, terminated, truncated, _ = self.env.step(action)
+            self.buffer.add(obs, action, float(reward), next_obs, terminated)
+            if self.step >= cfg.init_steps:
+                self._metrics = self.agent.update(self.buffer, self.step)
+            obs, done = next_obs, terminated or truncated
+            self._episode_return += float(reward)
+            self._episode_steps += 1
+            self.step += 1
+        self._end_episode()
+        if self.episode % 10 == 0:
+            rate = (self.step - start_step) / (time.perf_counter() - start)
+            self.log(f"step {self.step}/{cfg.steps} episode {self.episode}: return {self._episode_return:.1f} "
+                     f"({rate:.1f} steps/s)")
+        if self._next_eval is not None and self.step >= self._next_eval:
+            self._evaluate()
+            self._next_eval += cfg.eval_every
+        if self.step >= self._next_checkpoint and self.step < cfg.steps:
+            self.save_checkpoint()
+            self._next_checkpoint += cfg.checkpoint_every
+
+    def _end_episode(self, interrupted: bool = False) -> None:
+        self.episode += 1
+        self._episode_steps = 0
+        self._record({"step": self.step, "episode": self.episode, "return": self._episode_return, **self._metrics,
+                      **({"interrupted": True} if interrupted else {})})
 
 def train(env_config: EnvConfig, agent_config: AgentConfig, train_config: TrainConfig, out_dir: str | Path,
           resume: bool = False, log: Callable[[str], None] = print) -> dict:

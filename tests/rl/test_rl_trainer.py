@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ from typer.testing import CliRunner
 import molssl
 from molssl.cli.main import app as root_app
 from molssl.core.checkpoint import load_checkpoint
+from molssl.core.stopping import Terminated
 from molssl.errors import MolsslError
 from molssl.rl.agent import AgentConfig
 from molssl.rl.evaluation import evaluate, load_agent
@@ -93,3 +96,25 @@ def test_cli_trains_and_evaluates(tmp_path):
     assert bad.exit_code == 2 and "unknown method" in bad.output
     bad = invoke(["eval", str(out), "--shifts", "fog"])
     assert bad.exit_code == 2 and "unknown shift" in bad.output
+
+
+def test_sigterm_mid_episode_keeps_its_steps_and_resume_finishes_the_run(env_config, tmp_path):
+    trainer = Trainer(env_config, AGENT_CONFIG, _train_config(30), tmp_path, log=lambda _: None)
+    step = trainer.env.step
+
+    def step_then_stop(action):
+        if trainer.step == 15:  # mid-episode 2 (episodes are 10 steps)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(action)
+
+    trainer.env.step = step_then_stop
+    with pytest.raises(Terminated):
+        trainer.fit()
+    saved = load_checkpoint(tmp_path / CHECKPOINT)
+    assert saved["loop"] == {"step": 15, "episode": 2}  # episode 2 ended where the signal came
+    assert saved["history"][-1]["interrupted"] is True and saved["history"][-1]["step"] == 15
+    assert len(saved["buffer"]["obs"]) == 15  # its five transitions kept
+    result = train(env_config, AGENT_CONFIG, _train_config(30), tmp_path, resume=True, log=lambda _: None)
+    assert result["steps"] == 30 and result["episodes"] == 4  # the next episode, then one cut by the step budget
+    records = [json.loads(line) for line in (tmp_path / METRICS).read_text().splitlines()]
+    assert [r["step"] for r in records] == [10, 15, 25, 30]
