@@ -90,7 +90,6 @@ class Trainer:
         self.step = 0
         self.episode = 0
         self.history: list[dict] = []
-        self._episode_return, self._episode_steps = 0.0, 0  # the episode in progress
 
     # ------------------------------------------------------------------ checkpoints
     def _payload(self) -> dict:
@@ -164,16 +163,39 @@ class Trainer:
         cfg = self.config
         self._rewrite_metrics()
         start, start_step = time.perf_counter(), self.step
-        self._next_checkpoint = (self.step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
-        self._next_eval = (self.step // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
-        self._metrics: dict = {}
+        next_checkpoint = (self.step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+        next_eval = (self.step // cfg.eval_every + 1) * cfg.eval_every if cfg.eval_every else None
+        metrics: dict = {}
+        episode_return, episode_steps = 0.0, 0
         with stop_on_sigterm():
             try:
                 while self.step < cfg.steps:
-                    self._run_episode(start, start_step)
+                    obs, _ = self.env.reset(seed=episode_seed(cfg.seed, self.episode))
+                    episode_return, episode_steps, done = 0.0, 0, False
+                    while not done and self.step < cfg.steps:
+                        action = self._act(obs)
+                        next_obs, reward, terminated, truncated, _ = self.env.step(action)
+                        self.buffer.add(obs, action, float(reward), next_obs, terminated)
+                        if self.step >= cfg.init_steps:
+                            metrics = self.agent.update(self.buffer, self.step)
+                        obs, episode_return, done = next_obs, episode_return + float(reward), terminated or truncated
+                        episode_steps += 1
+                        self.step += 1
+                    self._end_episode(episode_return, metrics)
+                    episode_steps = 0
+                    if self.episode % 10 == 0:
+                        rate = (self.step - start_step) / (time.perf_counter() - start)
+                        self.log(f"step {self.step}/{cfg.steps} episode {self.episode}: return {episode_return:.1f} "
+                                 f"({rate:.1f} steps/s)")
+                    if next_eval is not None and self.step >= next_eval:
+                        self._evaluate()
+                        next_eval += cfg.eval_every
+                    if self.step >= next_checkpoint and self.step < cfg.steps:
+                        self.save_checkpoint()
+                        next_checkpoint += cfg.checkpoint_every
             except (KeyboardInterrupt, Terminated):
-                if self._episode_steps:  # the partial episode ends here, like a time limit
-                    self._end_episode(interrupted=True)
+                if episode_steps:  # the partial episode ends here, like a time limit
+                    self._end_episode(episode_return, metrics, interrupted=True)
                 self.save_checkpoint()
                 self.log(f"interrupted at step {self.step}; checkpoint saved, continue with --resume")
                 self.env.close()
@@ -183,36 +205,9 @@ class Trainer:
         self.env.close()
         return {"steps": self.step, "episodes": self.episode, "wall_s": time.perf_counter() - start}
 
-    def _run_episode(self, start: float, start_step: int) -> None:
-        cfg = self.config
-        obs, _ = self.env.reset(seed=episode_seed(cfg.seed, self.episode))
-        self._episode_return, self._episode_steps, done = 0.0, 0, False
-        while not done and self.step < cfg.steps:
-            action = self._act(obs)
-            next_obs, reward, terminated, truncated, _ = self.env.step(action)
-            self.buffer.add(obs, action, float(reward), next_obs, terminated)
-            if self.step >= cfg.init_steps:
-                self._metrics = self.agent.update(self.buffer, self.step)
-            obs, done = next_obs, terminated or truncated
-            self._episode_return += float(reward)
-            self._episode_steps += 1
-            self.step += 1
-        self._end_episode()
-        if self.episode % 10 == 0:
-            rate = (self.step - start_step) / (time.perf_counter() - start)
-            self.log(f"step {self.step}/{cfg.steps} episode {self.episode}: return {self._episode_return:.1f} "
-                     f"({rate:.1f} steps/s)")
-        if self._next_eval is not None and self.step >= self._next_eval:
-            self._evaluate()
-            self._next_eval += cfg.eval_every
-        if self.step >= self._next_checkpoint and self.step < cfg.steps:
-            self.save_checkpoint()
-            self._next_checkpoint += cfg.checkpoint_every
-
-    def _end_episode(self, interrupted: bool = False) -> None:
+    def _end_episode(self, episode_return: float, metrics: dict, interrupted: bool = False) -> None:
         self.episode += 1
-        self._episode_steps = 0
-        self._record({"step": self.step, "episode": self.episode, "return": self._episode_return, **self._metrics,
+        self._record({"step": self.step, "episode": self.episode, "return": episode_return, **metrics,
                       **({"interrupted": True} if interrupted else {})})
 
 def train(env_config: EnvConfig, agent_config: AgentConfig, train_config: TrainConfig, out_dir: str | Path,
