@@ -64,7 +64,8 @@ def collect(out: Path) -> dict:
     """{(row label, dataset): [(seed, test score, CPU seconds)]} from every cell's results.json below ``out``.
 
     CPU seconds are ``cpu_hours`` x 3600: the operating system's count in runs from 2026-12-03 (fourth session)
-    on, wall time x threads before (so those overstate runs that were paused or shared the cores).
+    on, wall time x threads before (so those overstate runs that were paused or shared the cores). Runs that were
+    interrupted and resumed before 2026-12-05's eighteenth session count their last session only.
 
     Read per cell, not from the ``benchmark.json`` of a seed's folder: that file describes the last
     ``molssl benchmark`` call only, and a later call for other data sets into the same folder replaces it.
@@ -110,8 +111,9 @@ def report(out: Path, datasets: tuple[str, ...]) -> str:
                      + " | |")
     lines.append("")
     lines.append("Test scores on the DeepChem scaffold split: mean ± std (ddof=1) over the seeds found (n); "
-                 "CPU h: CPU time of the runs (the operating system's count; wall time x threads in runs before "
-                 "2026-12-03's fourth session). References: "
+                 "CPU h: CPU time of the runs (the operating system's count, every session of a resumed run; "
+                 "wall time x threads in runs before 2026-12-03's fourth session, the last session only in runs "
+                 "resumed before 2026-12-05's eighteenth). References: "
                  "MolCLR paper (Wang et al. 2022; regression via SMI-TED Tables 3-4) and MolCLR re-run under the GEM "
                  "protocol (InstructMol Table 3); their splits and budgets differ from ours.")
     return "\n".join(lines)

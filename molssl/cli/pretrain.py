@@ -108,6 +108,7 @@ def _report(summary: dict) -> None:
     def number(value, digits: int) -> str:
         return "n/a" if value is None else f"{value:.{digits}f}"
 
-    typer.echo(f"done: {summary['steps']} steps, final loss {number(summary['final_loss'], 4)}, validation loss "
-               f"{number(summary['final_val_loss'], 4)}, {number(summary['molecules_per_s'], 0)} molecules/s "
-               f"({summary['precision']}); encoder saved to {summary['encoder']}")
+    typer.echo(f"done: {summary['steps']} steps ({summary['molecules_seen']:,} molecules seen, "
+               f"{summary['cpu_hours']:.2f} CPU h over all sessions), final loss {number(summary['final_loss'], 4)}, "
+               f"validation loss {number(summary['final_val_loss'], 4)}, {number(summary['molecules_per_s'], 0)} "
+               f"molecules/s ({summary['precision']}); encoder saved to {summary['encoder']}")

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from molssl.core import distributed as dist
 from molssl.core.checkpoint import (CorruptFileError, atomic_save, load_checkpoint, load_weights, require_keys,
                                     rng_state, seed_everything, set_rng_state, state_digest, verify_digest)
+from molssl.core.cputime import cpu_seconds
 from molssl.core.device import autocast, move_to
 from molssl.core.memory import MemoryGuard, keep_freed_memory
 from molssl.core.stopping import Terminated, stop_on_sigterm
@@ -106,6 +107,9 @@ class TrainState:
     best_epoch: int = -1
     epochs_since_best: int = 0
     stopped_early: bool = False
+    # the run's cost over all its sessions (an interrupted run resumes its count), up to its last checkpoint
+    seconds: float = 0.0  # wall time
+    cpu_seconds: float = 0.0  # the operating system's CPU count (molssl.core.cputime)
 
 
 class Trainer:
@@ -141,6 +145,8 @@ class Trainer:
         self.notice = (notice or log) if dist.is_main_process() else (lambda _msg: None)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
         self.state = TrainState()
+        self.earlier = (0.0, 0.0)  # wall and CPU seconds of the sessions before this one (set by resume)
+        self._clock = (time.perf_counter(), cpu_seconds())
         self.selection = selection
         self.best_state: Optional[dict] = None  # CPU copy of the module's state at the best-scoring epoch
         keep_freed_memory()  # each step reuses the last one's memory instead of page-faulting it in again
@@ -159,6 +165,7 @@ class Trainer:
         rngs = dist.all_gather_object(rng_state()) if all_ranks else None
         if not dist.is_main_process():
             return
+        self.state.seconds, self.state.cpu_seconds = self.elapsed()
         payload = {
             "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -194,6 +201,7 @@ class Trainer:
             if ckpt.get("scaler") is not None:
                 self.scaler.load_state_dict(ckpt["scaler"])
             self.state = TrainState(**ckpt["state"])
+            self.earlier = (float(self.state.seconds), float(self.state.cpu_seconds))
             self.best_state = ckpt.get("best_state")
             self._restore_rng(ckpt)
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as exc:
@@ -206,6 +214,11 @@ class Trainer:
             self.notice(f"checkpoint steps were of {old} samples, now {samples_per_step}: "
                      f"continuing at step {self.state.step}, batch {self.state.batch_in_epoch} of epoch {self.state.epoch + 1}")
         return True
+
+    def elapsed(self) -> tuple[float, float]:
+        """Wall and CPU seconds of the whole run: the sessions before a resume and this one so far."""
+        wall, cpu = self._clock
+        return self.earlier[0] + time.perf_counter() - wall, self.earlier[1] + cpu_seconds() - cpu
 
     def _restore_rng(self, ckpt: dict) -> None:
         """Each rank gets its own saved stream back; with another world size, rank 0's stream, decorrelated per rank."""

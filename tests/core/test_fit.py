@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from torch import nn
 
 from molssl.core.fit import FitConfig, fit
 from molssl.core.stopping import Terminated
-from molssl.core.trainer import Selection
+from molssl.core.trainer import Selection, load_training_checkpoint
 from molssl.errors import MolsslError
 
 CPU = torch.device("cpu")
@@ -97,6 +98,34 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_weights(tmp_path):
     assert trainer.state.step == 24
     assert torch.equal(resumed.linear.weight, straight.linear.weight)
     assert torch.equal(resumed.linear.bias, straight.linear.bias)
+
+
+class Busy(Batches):
+    """Every batch costs ``cpu`` seconds of CPU time first, as a heavy step would."""
+
+    def __init__(self, cpu: float) -> None:
+        super().__init__()
+        self.cpu = cpu
+
+    def batches(self, epoch: int, start: int = 0):
+        for batch in super().batches(epoch, start):
+            until = time.process_time() + self.cpu
+            while time.process_time() < until:
+                pass
+            yield batch
+
+
+def test_the_cost_of_a_resumed_run_counts_every_session(tmp_path):
+    run = dict(out_dir=tmp_path, device=CPU, run_config={"task": "line"}, log=lambda m: None)
+    first = fit(Regression(), Busy(0.05), config=config(epochs=2, max_steps=4), **run).state  # one epoch, 0.2 s
+    assert first.cpu_seconds >= 0.2 and first.seconds > 0
+    saved = load_training_checkpoint(tmp_path / "checkpoint.pt")["state"]
+    assert (saved["seconds"], saved["cpu_seconds"]) == (first.seconds, first.cpu_seconds)
+    trainer = fit(Regression(), Busy(0.05), config=config(epochs=2), resume=True, resume_may_change=("max_steps",),
+                  **run)
+    assert trainer.earlier == (first.seconds, first.cpu_seconds)
+    assert trainer.state.step == 8 and trainer.state.cpu_seconds >= first.cpu_seconds + 0.2
+    assert trainer.state.seconds >= first.seconds + 0.2
 
 
 class TerminatedMidEpoch(Batches):

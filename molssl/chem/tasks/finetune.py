@@ -108,6 +108,7 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
     seed_dependent = config.split != "scaffold" or config.max_train_molecules is not None
     per_seed: dict[int, list[ModelResult]] = {seed: [] for seed in config.seeds}
     splits_written: list[str] = []
+    earlier = [0.0, 0.0]  # wall and CPU seconds that earlier sessions of a resumed run spent on its models
     for index, group in enumerate(groups):
         folder = group_dir(out, groups, index)
         scaffold = make_split(data, group, "scaffold", 0) if config.split == "scaffold" else None  # seed-free
@@ -120,6 +121,7 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
             (split_dir / "split.json").write_text(json.dumps(split_to_rows(data, split)))
             splits_written.append(str((split_dir / "split.json").relative_to(out)))
             done = seed_dir / "result.json"
+            model_started, model_cpu_started = time.perf_counter(), cpu_seconds()
             if config.resume and done.is_file():
                 result = ModelResult(**json.loads(done.read_text()))
             elif config.method == "finetune":
@@ -128,11 +130,14 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
                 result = baseline_model(data, group, split, seed, config, seed_dir)
                 log(f"  {data.name}/{group.name} seed {seed}: {config.method} valid "
                     f"{describe_score(data.metric, result.valid)}, test {describe_score(data.metric, result.test)}")
+            # the part of the model's cost spent in earlier sessions (a finished model reused, an interrupted one resumed)
+            earlier[0] += max(0.0, result.seconds - (time.perf_counter() - model_started))
+            earlier[1] += max(0.0, result.cpu_seconds - (cpu_seconds() - model_cpu_started))
             done.write_text(json.dumps(asdict(result)))
             per_seed[seed].append(result)
 
     results = summarize(config, data, groups, per_seed, encoder_config, source, sorted(set(splits_written)),
-                        time.perf_counter() - started, cpu_seconds() - cpu_started)
+                        earlier[0] + time.perf_counter() - started, earlier[1] + cpu_seconds() - cpu_started)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     (out / "results.md").write_text(results_markdown(results))
     return results

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -182,12 +181,10 @@ def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str],
     module = build_objective(config)
     if config.sync_batchnorm:
         module = dist.convert_sync_batchnorm(module, device)
-    started = time.perf_counter()
     trainer = fit(module, train, valid, out_dir=out, device=device, config=config.fit_config(precision),
                   run_config=run_config, resume=config.resume, samples_per_step=train.global_batch_size,
                   check_config=False, log=log)  # pretrain() compared the configs before any work
     state = trainer.state
-    elapsed = time.perf_counter() - started
     losses = [r["loss"] for r in state.history if "loss" in r]
     val_losses = [r["val_loss"] for r in state.history if "val_loss" in r]
     summary = {
@@ -195,7 +192,9 @@ def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str],
         "molecules": len(store),
         "final_loss": losses[-1] if losses else None,
         "final_val_loss": val_losses[-1] if val_losses else None,
-        "seconds": elapsed,
+        "molecules_seen": state.step * state.samples_per_step,  # the budget: steps x global batch
+        "seconds": state.seconds,  # wall time of every session of the run (a resumed run continues the count)
+        "cpu_hours": state.cpu_seconds / 3600,  # the operating system's count, the same way
         "molecules_per_s": _rate(state.history),
         "precision": precision,
         "encoder": str(out / ENCODER_FILE),

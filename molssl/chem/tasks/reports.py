@@ -101,6 +101,7 @@ def summarize(config, data: LabelledData, groups: list, per_seed: dict,
 
     ``seconds`` is wall time; ``cpu_hours`` the CPU time the operating system counted for the run's process and
     its children (worker processes, chemprop), which stays right when the run shared the cores or was paused.
+    Both count every session of a run that was interrupted and resumed (up to each model's last checkpoint).
     """
     seeds = []
     for seed, models in per_seed.items():

@@ -26,6 +26,7 @@ from molssl.chem.tasks.groups import TaskGroup
 from molssl.chem.tasks.metrics import HIGHER_IS_BETTER, score, task_scores
 from molssl.chem.tasks.reports import describe_score, write_history, write_predictions
 from molssl.core.checkpoint import seed_everything
+from molssl.core.cputime import cpu_seconds
 from molssl.core.device import move_to, resolve_device
 from molssl.core.fit import FitConfig, fit
 from molssl.core.precision import resolve_precision
@@ -59,9 +60,10 @@ class ModelResult:
     test: float
     best_epoch: int
     test_per_task: dict
-    seconds: float
+    seconds: float  # wall time, every session of an interrupted and resumed model counted
     epochs_run: int = 0
     notes: dict = field(default_factory=dict)
+    cpu_seconds: float = 0.0  # the operating system's CPU count, the same way (0: not recorded, results before Dec 5)
 
 
 def batches_for(data: LabelledData, positions: np.ndarray, batch_size: int, shuffle: bool, seed: int, pin: bool,
@@ -108,7 +110,7 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
                 encoder_config: EncoderConfig, pretrained_state: Optional[dict], out_dir: Path,
                 log: Callable[[str], None] = print) -> ModelResult:
     """Train one model with per-epoch validation; keep and save the best-validation weights."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     device = resolve_device(config.device)
     labels = data.labels[:, group.task_index]
     _check_scorable(data, group, split)
@@ -167,10 +169,11 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
     state = trainer.state
     test_preds = predict_positions(model, data, split.test, pin)
     result = ModelResult(valid=float(state.best_score), test=float(score(data.metric, labels[split.test], test_preds)),
-                         best_epoch=state.best_epoch, seconds=time.perf_counter() - started, epochs_run=state.epoch,
+                         best_epoch=state.best_epoch, seconds=trainer.earlier[0] + time.perf_counter() - started,
+                         epochs_run=state.epoch,
                          test_per_task={model.tasks[j]: _float_or_none(v)
                                         for j, v in enumerate(task_scores(data.metric, labels[split.test], test_preds))},
-                         notes=notes)
+                         notes=notes, cpu_seconds=trainer.earlier[1] + cpu_seconds() - cpu_started)
     save_property_model(model, out_dir / MODEL_FILE, {  # reliability: validation record and training domain
         "dataset": data.name, "metric": data.metric, "protocol": config.protocol, "split": config.split, "seed": seed,
         "best_epoch": result.best_epoch, "valid_score": result.valid, "test_score": result.test, "pretrained": config.pretrained,
@@ -215,7 +218,7 @@ def _float_or_none(value: float) -> Optional[float]:
 def baseline_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, config: FinetuneConfig,
                    out_dir: Path) -> ModelResult:
     """A baseline (:mod:`molssl.chem.tasks.baselines`, or chemprop) on exactly the same molecules and split."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     if config.method == "chemprop":
         from molssl.chem.tasks.chemprop_baseline import run_chemprop
 
@@ -229,4 +232,4 @@ def baseline_model(data: LabelledData, group: TaskGroup, split: Split, seed: int
     per_task = task_scores(data.metric, test_labels, scores["test_predictions"])  # comparable with the GNN's, task by task
     return ModelResult(valid=float(scores["valid"]), test=float(scores["test"]), best_epoch=-1,
                        test_per_task={task: _float_or_none(v) for task, v in zip(tasks, per_task)},
-                       seconds=time.perf_counter() - started)
+                       seconds=time.perf_counter() - started, cpu_seconds=cpu_seconds() - cpu_started)

@@ -1,4 +1,5 @@
 import json
+import time
 import warnings
 from dataclasses import replace
 
@@ -11,7 +12,8 @@ from molssl.chem.tasks.benchmark import BenchmarkConfig, run_benchmark
 from molssl.chem.tasks.reports import benchmark_table
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.cli.main import app
-from molssl.core.trainer import Trainer
+from molssl.core.cputime import cpu_seconds
+from molssl.core.trainer import Trainer, load_training_checkpoint
 from molssl.chem.serve.loading import save_encoder
 from molssl.errors import MolsslError
 
@@ -96,8 +98,14 @@ def test_an_interrupted_variant_continues_where_it_stopped(tmp_path, fake_molecu
     first_end_epoch, train_step = Trainer._end_epoch, Trainer.train_step
     steps: list[int] = []
 
+    busy: list[float] = []  # CPU seconds each step of the interrupted session spends (its cost must be carried)
+
     def counted_step(self, batch):
         steps.append(1)
+        if busy:
+            until = time.process_time() + busy[0]
+            while time.process_time() < until:
+                pass
         return train_step(self, batch)
 
     def stop_after_the_epoch(self, valid):
@@ -110,15 +118,27 @@ def test_an_interrupted_variant_continues_where_it_stopped(tmp_path, fake_molecu
         whole = run_benchmark(replace(config, out=str(tmp_path / "whole")), log=lambda m: None)
         steps_whole = len(steps)
         monkeypatch.setattr(Trainer, "_end_epoch", stop_after_the_epoch)
+        busy.append(0.3)
         with pytest.raises(KeyboardInterrupt):
             run_benchmark(config, log=lambda m: None)
+        busy.clear()
         monkeypatch.setattr(Trainer, "_end_epoch", first_end_epoch)
         assert (run_dir / "seed_0" / "checkpoint.pt").is_file() and not (run_dir / "results.json").exists()
+        earlier = load_training_checkpoint(run_dir / "seed_0" / "checkpoint.pt")["state"]
 
         steps.clear()
         messages: list[str] = []
+        wall, cpu = time.perf_counter(), cpu_seconds()
         rows = run_benchmark(config, log=messages.append)
+        wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     assert f"continuing the interrupted run in {run_dir}" in messages
+    # the budget counts both sessions: the first one's busy steps (>= 0.3 s each) are more than this whole call's
+    assert earlier["cpu_seconds"] >= 0.3 * steps_whole / 3 and earlier["seconds"] >= earlier["cpu_seconds"] - 0.05
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["cpu_hours"] * 3600 >= earlier["cpu_seconds"] and results["cpu_hours"] * 3600 > cpu
+    assert results["seconds"] >= earlier["seconds"] and results["seconds"] > wall
+    (model,) = results["seeds"][0]["models"].values()
+    assert model["cpu_seconds"] >= earlier["cpu_seconds"] and model["seconds"] >= earlier["seconds"]
     assert len(steps) * 3 == steps_whole * 2  # the first epoch was not trained again
     epochs = [json.loads(line)["epoch"] for line in (run_dir / "seed_0" / "metrics.jsonl").read_text().splitlines()
               if "valid_roc_auc" in line]

@@ -66,7 +66,11 @@ def test_killed_run_resumes_to_the_same_weights(corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(Trainer, "train_step", real_step)
     with pytest.raises(MolsslError, match="--resume"):
         pretrain(on_cpu(killed), log=lambda _: None)
-    pretrain(on_cpu(killed, resume=True), log=lambda _: None)
+    earlier = load_checkpoint(killed / "checkpoint.pt")["state"]
+    summary = pretrain(on_cpu(killed, resume=True), log=lambda _: None)
+    # the budget beside the encoder covers both sessions
+    assert summary["cpu_hours"] * 3600 > earlier["cpu_seconds"] > 0 and summary["seconds"] > earlier["seconds"]
+    assert summary["molecules_seen"] == 12 * 8
 
     a = load_checkpoint(straight / "checkpoint.pt")
     b = load_checkpoint(killed / "checkpoint.pt")
