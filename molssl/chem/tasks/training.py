@@ -2,6 +2,7 @@
 on the same split; the run around them is :mod:`molssl.chem.tasks.finetune`."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -159,9 +160,13 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
         log(f"    {data.name}/{group.name} seed {seed}: {message}")
 
     step_log = notice if config.progress else (lambda m: None)  # --no-progress keeps the notices (interrupted, resumed)
+    earlier_probe = (0.0, 0.0)  # the probe stage's cost in earlier sessions of this model
     if config.probe_epochs and not resuming:  # LP-FT: the head alone on the frozen encoder, then everything
-        notes["probe"] = _probe_head(model, objective, train, selection, fit_config, config, out_dir, device,
-                                     run_config, step_log, notice)
+        notes["probe"], earlier_probe = _probe_head(model, objective, train, selection, fit_config, config, out_dir,
+                                                    device, run_config, step_log, notice)
+    elif config.probe_epochs and (out_dir / PROBE_RECORD).is_file():  # finished in an earlier session
+        notes["probe"] = json.loads((out_dir / PROBE_RECORD).read_text())
+        earlier_probe = (notes["probe"]["seconds"], notes["probe"]["cpu_seconds"])  # all of it was spent then
     trainer = fit(objective, train, out_dir=out_dir, device=device, config=fit_config,
                   params=model.parameter_groups(config.lr_encoder, config.lr_head), selection=selection,
                   run_config=run_config, resume=resuming, resume_may_change=("resume", "precision"),
@@ -169,11 +174,12 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
     state = trainer.state
     test_preds = predict_positions(model, data, split.test, pin)
     result = ModelResult(valid=float(state.best_score), test=float(score(data.metric, labels[split.test], test_preds)),
-                         best_epoch=state.best_epoch, seconds=trainer.earlier[0] + time.perf_counter() - started,
+                         best_epoch=state.best_epoch,
+                         seconds=trainer.earlier[0] + earlier_probe[0] + time.perf_counter() - started,
                          epochs_run=state.epoch,
                          test_per_task={model.tasks[j]: _float_or_none(v)
                                         for j, v in enumerate(task_scores(data.metric, labels[split.test], test_preds))},
-                         notes=notes, cpu_seconds=trainer.earlier[1] + cpu_seconds() - cpu_started)
+                         notes=notes, cpu_seconds=trainer.earlier[1] + earlier_probe[1] + cpu_seconds() - cpu_started)
     save_property_model(model, out_dir / MODEL_FILE, {  # reliability: validation record and training domain
         "dataset": data.name, "metric": data.metric, "protocol": config.protocol, "split": config.split, "seed": seed,
         "best_epoch": result.best_epoch, "valid_score": result.valid, "test_score": result.test, "pretrained": config.pretrained,
@@ -188,11 +194,17 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
     return result
 
 
+PROBE_RECORD = "probe/result.json"
+
+
 def _probe_head(model: PropertyModel, objective: FinetuneObjective, train: StoreBatches, selection: Selection,
                 fit_config: FitConfig, config: FinetuneConfig, out_dir: Path, device: torch.device, run_config: dict,
-                log: Callable[[str], None], notice: Callable[[str], None]) -> dict:
+                log: Callable[[str], None], notice: Callable[[str], None]) -> tuple[dict, tuple[float, float]]:
     """Train the head only (encoder frozen, BatchNorm statistics fixed) for up to ``config.probe_epochs`` epochs in
-    ``out_dir/probe``; the model ends with the best-validation head and a trainable encoder."""
+    ``out_dir/probe``; the model ends with the best-validation head and a trainable encoder.
+
+    Returns the stage's record (also written to ``probe/result.json``, for a resumed fine-tuning stage) and the wall
+    and CPU seconds it spent in earlier sessions, when the probe itself was interrupted and resumed."""
     probe_dir = out_dir / "probe"
     model.freeze_encoder = True
     model.encoder.requires_grad_(False)
@@ -206,9 +218,12 @@ def _probe_head(model: PropertyModel, objective: FinetuneObjective, train: Store
     finally:
         model.freeze_encoder = False
         model.encoder.requires_grad_(True)
-    (probe_dir / "checkpoint.pt").unlink(missing_ok=True)
     state = trainer.state
-    return {"epochs_run": state.epoch, "best_epoch": state.best_epoch, "valid": float(state.best_score)}
+    record = {"epochs_run": state.epoch, "best_epoch": state.best_epoch, "valid": float(state.best_score),
+              "seconds": state.seconds, "cpu_seconds": state.cpu_seconds}
+    (out_dir / PROBE_RECORD).write_text(json.dumps(record))
+    (probe_dir / "checkpoint.pt").unlink(missing_ok=True)
+    return record, trainer.earlier
 
 
 def _float_or_none(value: float) -> Optional[float]:

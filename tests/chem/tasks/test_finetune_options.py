@@ -1,6 +1,8 @@
 """Fine-tuning beyond MolCLR's protocol: hybrid heads, the rich featurizer, patience, class weights,
 a named encoder (shipped, none), and the baselines (Delaney, RF, chemprop) on the same split."""
 import json
+import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -169,6 +171,41 @@ def test_probe_epochs_train_the_head_on_the_frozen_encoder_first_then_everything
     model = load_property_model(run / "model.pt")
     assert not model.freeze_encoder and all(p.requires_grad for p in model.encoder.parameters())
     assert results["config"]["probe_epochs"] == 2
+
+
+def test_a_run_resumed_after_its_probe_keeps_the_probe_record_and_cost(tmp_path, csv, monkeypatch):
+    from molssl.core.trainer import Trainer, load_training_checkpoint
+
+    save_encoder(MolecularEncoder(TINY_RICH), tmp_path / "encoder.pt")
+    real_step, real_end = Trainer.train_step, Trainer._end_epoch
+
+    def costly_probe_step(self, batch):  # 0.3 CPU seconds a probe step, so the probe's cost is visible
+        if self.run_config.get("stage") == "probe":
+            until = time.process_time() + 0.3
+            while time.process_time() < until:
+                pass
+        return real_step(self, batch)
+
+    def stop_in_the_second_stage(self, valid):
+        real_end(self, valid)
+        if "stage" not in self.run_config:
+            raise KeyboardInterrupt  # the machine stops after the fine-tuning stage's first epoch
+
+    monkeypatch.setattr(Trainer, "train_step", costly_probe_step)
+    monkeypatch.setattr(Trainer, "_end_epoch", stop_in_the_second_stage)
+    lpft = config(tmp_path, csv, "lpft", pretrained=str(tmp_path / "encoder.pt"), probe_epochs=2, epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_finetune(lpft, log=lambda _m: None)
+    run = tmp_path / "lpft" / "seed_0"
+    record = json.loads((run / "probe" / "result.json").read_text())
+    assert record["epochs_run"] == 2 and record["cpu_seconds"] >= 0.6
+    stage_two = load_training_checkpoint(run / "checkpoint.pt")["state"]
+    monkeypatch.setattr(Trainer, "_end_epoch", real_end)
+    results = run_finetune(replace(lpft, resume=True), log=lambda _m: None)
+    (model,) = results["seeds"][0]["models"].values()
+    assert model["notes"]["probe"] == record and model["epochs_run"] == 2
+    assert model["cpu_seconds"] >= record["cpu_seconds"] + stage_two["cpu_seconds"]
+    assert model["seconds"] >= record["seconds"] + stage_two["seconds"]
 
 
 def test_probe_epochs_are_checked(tmp_path, csv):
