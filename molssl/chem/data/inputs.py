@@ -13,6 +13,7 @@ import csv
 import gzip
 import hashlib
 import io
+import re
 import sys
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Optional, Sequence
@@ -75,9 +76,17 @@ def open_text(path: Path, encoding: str = "utf-8") -> io.TextIOBase:
         raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def unreadable(source: object, exc: BaseException, what: str = "") -> InputFileError:
-    """One sentence for a file that cannot be read as text: which file, and the likely remedy."""
+def unreadable(source: object, exc: BaseException, what: str = "", lines_before: int = 0) -> InputFileError:
+    """One sentence for a file that cannot be read as text: which file, and the likely remedy.
+
+    ``lines_before``: lines of the file read before pandas started (1 when the header was read apart), so that a
+    CSV syntax error names the file's own line.
+    """
     path = Path(str(source))
+    if isinstance(exc, pd.errors.ParserError):
+        where = _csv_syntax_error(str(exc), lines_before)
+        if where:
+            return InputFileError(f"{source}, {where}")
     if isinstance(exc, UnicodeDecodeError):
         try:
             with open(path, "rb") as handle:
@@ -94,6 +103,19 @@ def unreadable(source: object, exc: BaseException, what: str = "") -> InputFileE
     if isinstance(exc, EOFError):
         return InputFileError(f"{source} ends early (a truncated compressed file?); copy it again")
     return InputFileError(f"{source} {what or 'cannot be read'} ({exc})")
+
+
+def _csv_syntax_error(message: str, lines_before: int) -> Optional[str]:
+    """pandas' tokenizer message as the file's line number and what is wrong there (None: not one of those)."""
+    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if fields:
+        expected, line, seen = (int(g) for g in fields.groups())
+        return (f"line {line + lines_before}: {seen} fields where the header has {expected} (put a value that "
+                f"holds a comma in double quotes)")
+    quote = re.search(r"EOF inside string starting at row (\d+)", message)
+    if quote:  # pandas counts rows from 0 at the first line it read
+        return f"line {int(quote.group(1)) + 1 + lines_before}: a double quote opens a value that is never closed"
+    return None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -162,11 +184,10 @@ def _iter_csv(path: Path, column: str, chunk_size: int, columns: list[str]) -> I
     if missing:
         raise InputFileError(f"{path} has no column(s) {', '.join(map(repr, missing))}; its columns are: "
                              f"{', '.join(header)}")
-    wanted = [column] + [c for c in columns if c != column]
     with open_text(path) as handle:
-        # blank lines stay rows (reported as empty SMILES) so line numbers stay exact
-        reader = pd.read_csv(handle, usecols=wanted, dtype=str, keep_default_na=False,
-                             skip_blank_lines=False, chunksize=chunk_size)
+        # blank lines stay rows (reported as empty SMILES) so line numbers stay exact; every column is read, because
+        # with usecols pandas accepts a row with too many fields and shifts its values into the wrong columns
+        reader = pd.read_csv(handle, dtype=str, keep_default_na=False, skip_blank_lines=False, chunksize=chunk_size)
         for frame in reader:
             smiles = frame[column].tolist()
             rows = list(range(row, row + len(smiles)))
@@ -266,7 +287,7 @@ class MoleculeReader:
         try:
             return work()
         except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, pd.errors.ParserError, OSError) as exc:
-            raise unreadable(self.name, exc) from None
+            raise unreadable(self.name, exc, lines_before=int(self.kind == "csv")) from None  # header read apart
 
     def __iter__(self) -> Iterator[MoleculeChunk]:
         return self.chunks()

@@ -115,3 +115,24 @@ def test_files_that_are_not_text_say_which_and_why(tmp_path, name, content, mess
     with pytest.raises(InputFileError, match=message):
         for _ in iter_smiles(path, chunk_size=1000):
             pass
+
+
+@pytest.mark.parametrize("content, message", [
+    # an unquoted comma in a name: pandas would shift "c" into smiles and "CC" into y if only some columns were read
+    ("name,smiles,y\na,CCO,1\nb, c,CC,0\nd,CCC,1\n",
+     r"bad\.csv, line 3: 4 fields where the header has 3 \(put a value that holds a comma in double quotes\)"),
+    ("name,smiles,y\na,CCO,1\nb,CC,0\n\"d,CCC,1\ne,CCCC,0\n",
+     r"bad\.csv, line 4: a double quote opens a value that is never closed"),
+])
+def test_csv_syntax_errors_name_the_files_own_line(tmp_path, content, message):
+    """Both readers (rows for prediction, SMILES with labels for featurization) stop at a malformed row and name
+    its line, counted as an editor does (the header is line 1), instead of reading values into the wrong columns."""
+    from molssl.chem.data.inputs import iter_smiles
+
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(InputFileError, match=message):
+        rows(MoleculeReader(path, chunk_size=2))
+    with pytest.raises(InputFileError, match=message):
+        for _ in iter_smiles(path, columns=["y"], chunk_size=2):
+            pass
