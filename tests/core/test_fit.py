@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
 import torch
@@ -16,6 +15,7 @@ from molssl.core.fit import FitConfig, fit
 from molssl.core.stopping import Terminated
 from molssl.core.trainer import Selection, load_training_checkpoint
 from molssl.errors import MolsslError
+from cpu_helpers import spend_cpu
 
 CPU = torch.device("cpu")
 
@@ -109,9 +109,7 @@ class Busy(Batches):
 
     def batches(self, epoch: int, start: int = 0):
         for batch in super().batches(epoch, start):
-            until = time.process_time() + self.cpu
-            while time.process_time() < until:
-                pass
+            spend_cpu(self.cpu)
             yield batch
 
 

@@ -16,6 +16,7 @@ from molssl.core.cputime import cpu_seconds
 from molssl.core.trainer import Trainer, load_training_checkpoint
 from molssl.chem.serve.loading import save_encoder
 from molssl.errors import MolsslError
+from cpu_helpers import spend_cpu
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
 
@@ -103,9 +104,7 @@ def test_an_interrupted_variant_continues_where_it_stopped(tmp_path, fake_molecu
     def counted_step(self, batch):
         steps.append(1)
         if busy:
-            until = time.process_time() + busy[0]
-            while time.process_time() < until:
-                pass
+            spend_cpu(busy[0])
         return train_step(self, batch)
 
     def stop_after_the_epoch(self, valid):

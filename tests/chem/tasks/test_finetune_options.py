@@ -1,7 +1,6 @@
 """Fine-tuning beyond MolCLR's protocol: hybrid heads, the rich featurizer, patience, class weights,
 a named encoder (shipped, none), and the baselines (Delaney, RF, chemprop) on the same split."""
 import json
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -16,6 +15,7 @@ from molssl.chem.serve.zoo import is_shipped
 from molssl.chem.tasks.chemprop_baseline import chemprop_available
 from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
 from molssl.errors import MolsslError
+from cpu_helpers import spend_cpu
 
 TINY_RICH = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8, featurizer="rich")
 SMILES = [tail + core for core in ("c1ccccc1", "C1CCCCC1", "c1ccncc1", "C1CCOC1", "c1ccsc1", "C1CCNC1")
@@ -181,9 +181,7 @@ def test_a_run_resumed_after_its_probe_keeps_the_probe_record_and_cost(tmp_path,
 
     def costly_probe_step(self, batch):  # 0.3 CPU seconds a probe step, so the probe's cost is visible
         if self.run_config.get("stage") == "probe":
-            until = time.process_time() + 0.3
-            while time.process_time() < until:
-                pass
+            spend_cpu(0.3)
         return real_step(self, batch)
 
     def stop_in_the_second_stage(self, valid):
