@@ -11,7 +11,6 @@ trainer keeps the best-scoring state (also in the checkpoint, so resume keeps it
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -29,6 +28,7 @@ from molssl.core.checkpoint import (CorruptFileError, atomic_save, load_checkpoi
 from molssl.core.cputime import cpu_seconds
 from molssl.core.device import autocast, move_to
 from molssl.core.memory import MemoryGuard, keep_freed_memory
+from molssl.core.metrics_file import append_record, drop_records_after
 from molssl.core.stopping import Terminated, stop_on_sigterm
 
 
@@ -248,30 +248,13 @@ class Trainer:
 
     # ----------------------------------------------------------------- metrics
     def _truncate_metrics(self, step: int, epoch: int) -> None:
-        """Drop the records a killed run logged after its last checkpoint (they will be logged again)."""
-        path = self.out_dir / self.metrics_name
-        if not dist.is_main_process() or not path.is_file():
-            return
-        kept = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut by the kill
-            ends_epoch = any(k.startswith(("val_", "valid_")) for k in record)
-            if record.get("step", 0) < step or (record.get("step", 0) == step and
-                                                (not ends_epoch or record.get("epoch", 0) < epoch)):
-                kept.append(line)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
-        tmp.replace(path)
+        if dist.is_main_process():
+            drop_records_after(self.out_dir / self.metrics_name, step, epoch)
 
     def _write_metrics(self, record: dict) -> None:
         self.state.history.append(record)
         if dist.is_main_process():
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.out_dir / self.metrics_name, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
+            append_record(self.out_dir / self.metrics_name, record)
 
     # ----------------------------------------------------------------- steps
     def _loss(self, batch: Any) -> tuple[Tensor, dict]:
