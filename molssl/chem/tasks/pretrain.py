@@ -193,7 +193,7 @@ def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str],
         "final_loss": losses[-1] if losses else None,
         "final_val_loss": val_losses[-1] if val_losses else None,
         "molecules_seen": state.step * state.samples_per_step,  # the budget: steps x global batch
-        "seconds": state.seconds,  # wall time of every session of the run (a resumed run continues the count)
+        "seconds": state.seconds,  # training's wall time over every session (a resumed run continues the count)
         "cpu_hours": state.cpu_seconds / 3600,  # the operating system's count, the same way
         "molecules_per_s": _rate(state.history),
         "precision": precision,
