@@ -6,16 +6,22 @@ The training, validation and test molecules are written to one CSV in that order
 test predictions it writes (plus validation predictions from ``chemprop predict``) are scored with
 molssl's metric code. chemprop is the optional ``bench`` extra (``pip install 'molssl[bench]'``);
 it runs in a subprocess, so its imports (lightning) never load into molssl.
+
+With ``resume``, a run stopped part-way (SIGTERM or Ctrl-C stop chemprop with it) continues from chemprop's
+last finished epoch (:mod:`molssl.chem.tasks.chemprop_resumable`) when its input files are the same, and its
+wall and CPU time are summed over the sessions (``spent.json``).
 """
 from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -24,7 +30,11 @@ import numpy as np
 from molssl.chem.data.labelled import LabelledData
 from molssl.chem.data.splits import Split
 from molssl.chem.tasks.metrics import score
+from molssl.core.cputime import cpu_seconds
+from molssl.core.stopping import stop_on_sigterm
 from molssl.errors import MolsslError
+
+SPENT = "spent.json"  # wall and CPU seconds of the run's sessions so far
 
 
 def chemprop_available() -> bool:
@@ -41,12 +51,13 @@ def _command() -> list[str]:
     return [found]
 
 
-def _write_csv(path: Path, smiles: Sequence[str], labels: np.ndarray, tasks: Sequence[str]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["smiles", *tasks])
-        for text, row in zip(smiles, labels):
-            writer.writerow([text, *("" if np.isnan(v) else repr(float(v)) for v in row)])
+def _csv_text(smiles: Sequence[str], labels: np.ndarray, tasks: Sequence[str]) -> str:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["smiles", *tasks])
+    for smi, row in zip(smiles, labels):
+        writer.writerow([smi, *("" if np.isnan(v) else repr(float(v)) for v in row)])
+    return text.getvalue()
 
 
 def _read_predictions(path: Path, tasks: Sequence[str], n: int) -> np.ndarray:
@@ -57,56 +68,90 @@ def _read_predictions(path: Path, tasks: Sequence[str], n: int) -> np.ndarray:
     return np.array([[float(r[t]) for t in tasks] for r in rows], dtype=np.float64)
 
 
-def _run(args: list[str], log_path: Path, threads: Optional[int]) -> None:
+def _spent(work: Path) -> tuple[float, float]:
+    try:
+        record = json.loads((work / SPENT).read_text())
+        return float(record["seconds"]), float(record["cpu_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0, 0.0
+
+
+def _run(command: list[str], log_path: Path, threads: Optional[int]) -> None:
+    """Run ``command`` (chemprop) with its output in ``log_path``, adding its wall and CPU time to ``spent.json``
+    beside the log even when it is stopped; SIGTERM stops it too (it is never left running on its own)."""
     env = dict(os.environ)
     if threads is not None:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    with open(log_path, "a", encoding="utf-8") as log:
-        done = subprocess.run(_command() + args, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+    started, cpu_started = time.perf_counter(), cpu_seconds()
+    try:
+        with open(log_path, "a", encoding="utf-8") as log, stop_on_sigterm():
+            done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+    finally:
+        seconds, cpu = _spent(log_path.parent)
+        (log_path.parent / SPENT).write_text(json.dumps({
+            "seconds": seconds + time.perf_counter() - started, "cpu_seconds": cpu + cpu_seconds() - cpu_started}))
     if done.returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
         raise MolsslError(f"chemprop failed (exit {done.returncode}); see {log_path}: {' | '.join(tail)}")
 
 
-def run_chemprop(data: LabelledData, task_index: list[int], split: Split, seed: int, out_dir: Path,
-                 epochs: Optional[int] = None, threads: Optional[int] = 1) -> dict:
-    """Train chemprop on ``split`` of ``data`` (targets ``task_index``): valid/test scores, test predictions
-    and the trained model's path (``model_path``, for :func:`chemprop_predict`).
+def _same_inputs(work: Path, inputs: dict[str, str]) -> bool:
+    try:
+        return all((work / name).read_bytes() == text.encode("utf-8") for name, text in inputs.items())
+    except OSError:
+        return False
 
-    ``epochs`` None keeps chemprop's default (50). Work files and chemprop's log go to ``out_dir/chemprop``.
+
+def run_chemprop(data: LabelledData, task_index: list[int], split: Split, seed: int, out_dir: Path,
+                 epochs: Optional[int] = None, threads: Optional[int] = 1, resume: bool = False) -> dict:
+    """Train chemprop on ``split`` of ``data`` (targets ``task_index``): valid/test scores, test predictions,
+    the trained model's path (``model_path``, for :func:`chemprop_predict`) and the wall and CPU seconds spent
+    in earlier sessions (``earlier_seconds``, ``earlier_cpu_seconds``; 0 unless ``resume`` continued a run).
+
+    ``epochs`` None keeps chemprop's default (50). Work files and chemprop's log go to ``out_dir/chemprop``;
+    ``resume`` continues the run found there when it was started on the same molecules, split and settings.
     """
     work = Path(out_dir) / "chemprop"
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
     tasks = [data.tasks[j] for j in task_index]
     order = np.concatenate([split.train, split.valid, split.test])
     labels = data.labels[np.ix_(order, task_index)]
     smiles = data.store.smiles(order)
-    _write_csv(work / "data.csv", smiles, labels, tasks)
     a, b = split.train.size, split.train.size + split.valid.size
-    (work / "splits.json").write_text(json.dumps([{"train": list(range(a)), "val": list(range(a, b)),
-                                                   "test": list(range(b, len(order)))}]))
     task_type = "classification" if data.task_type == "classification" else "regression"
-    args = ["train", "--data-path", str(work / "data.csv"), "-s", "smiles", "--target-columns", *tasks,
+    args = ["--data-path", str(work / "data.csv"), "-s", "smiles", "--target-columns", *tasks,
             "--task-type", task_type, "--splits-file", str(work / "splits.json"), "--output-dir", str(work / "out"),
             "--data-seed", str(seed), "--pytorch-seed", str(seed), "-n", "0", "--accelerator", "cpu", "--devices", "1"]
     if epochs is not None:
         args += ["--epochs", str(epochs)]
-    _run(args, work / "chemprop.log", threads)
+    inputs = {"data.csv": _csv_text(smiles, labels, tasks), "args.json": json.dumps(args),
+              "splits.json": json.dumps([{"train": list(range(a)), "val": list(range(a, b)),
+                                          "test": list(range(b, len(order)))}])}
     model_dir = work / "out" / "model_0"
+    if resume and _same_inputs(work, inputs):
+        earlier = _spent(work)
+    else:
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        for name, text in inputs.items():
+            (work / name).write_text(text, encoding="utf-8", newline="")
+        earlier = (0.0, 0.0)
+    if not ((model_dir / "best.pt").is_file() and (model_dir / "test_predictions.csv").is_file()):
+        _run([sys.executable, "-m", "molssl.chem.tasks.chemprop_resumable", *args], work / "chemprop.log", threads)
     test = _read_predictions(model_dir / "test_predictions.csv", tasks, len(split.test))
     valid = chemprop_predict(model_dir / "best.pt", smiles[a:b], tasks, work, "valid", threads)
     return {"valid": score(data.metric, labels[a:b], valid), "test": score(data.metric, labels[b:], test),
-            "test_predictions": test, "model_path": str(model_dir / "best.pt")}
+            "test_predictions": test, "model_path": str(model_dir / "best.pt"),
+            "earlier_seconds": earlier[0], "earlier_cpu_seconds": earlier[1]}
 
 
 def chemprop_predict(model_path: Path, smiles: Sequence[str], tasks: Sequence[str], work: Path, name: str,
                      threads: Optional[int] = 1) -> np.ndarray:
     """(n, tasks) predictions of a trained chemprop model for ``smiles`` (work files ``work/<name>*.csv``);
     ``tasks`` are the target names it was trained on (chemprop names its output columns after them)."""
-    _write_csv(work / f"{name}.csv", smiles, np.empty((len(smiles), 0)), [])
-    _run(["predict", "-i", str(work / f"{name}.csv"), "--model-paths", str(model_path),
+    (work / f"{name}.csv").write_text(_csv_text(smiles, np.empty((len(smiles), 0)), []), encoding="utf-8",
+                                             newline="")
+    _run(_command() + ["predict", "-i", str(work / f"{name}.csv"), "--model-paths", str(model_path),
           "-o", str(work / f"{name}_predictions.csv"), "-n", "0", "--accelerator", "cpu", "--devices", "1"],
          work / "chemprop.log", threads)
     return _read_predictions(work / f"{name}_predictions.csv", tasks, len(smiles))

@@ -237,7 +237,10 @@ def baseline_model(data: LabelledData, group: TaskGroup, split: Split, seed: int
     if config.method == "chemprop":
         from molssl.chem.tasks.chemprop_baseline import run_chemprop
 
-        scores = run_chemprop(data, group.task_index, split, seed, out_dir, threads=config.threads or 1)
+        scores = run_chemprop(data, group.task_index, split, seed, out_dir, threads=config.threads or 1,
+                              resume=config.resume)
+        started -= scores["earlier_seconds"]  # a resumed chemprop run: its earlier sessions count too
+        cpu_started -= scores["earlier_cpu_seconds"]
     else:
         scores = run_baseline(config.method, data, group.task_index, split, seed, n_jobs=config.threads or 1)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """Fine-tuning beyond MolCLR's protocol: hybrid heads, the rich featurizer, patience, class weights,
-a named encoder (shipped, none), and the baselines (Delaney, RF, chemprop) on the same split."""
+a named encoder (shipped, none), and the baselines (Delaney, RF; chemprop: test_chemprop_resumable.py) on the same split."""
 import json
 from dataclasses import replace
 
@@ -12,7 +12,6 @@ from molssl.chem.nn.property_model import PropertyModel
 from molssl.chem.serve.loading import load_property_model, save_encoder, save_property_model
 from molssl.chem.serve.predict import predict_member
 from molssl.chem.serve.zoo import is_shipped
-from molssl.chem.tasks.chemprop_baseline import chemprop_available
 from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
 from molssl.errors import MolsslError
 from cpu_helpers import spend_cpu
@@ -98,16 +97,6 @@ def test_delaney_and_rf_baselines_write_scores_and_test_predictions(tmp_path, cs
         assert results["method"] == method and np.isfinite(results["mean"])
         predictions = (tmp_path / method / "seed_0" / "test_predictions.csv").read_text().splitlines()
         assert predictions[0] == "row,smiles,logs,logs_pred" and len(predictions) > 1
-
-
-@pytest.mark.skipif(not chemprop_available(), reason="the bench extra (chemprop) is not installed")
-def test_chemprop_baseline_on_exactly_our_split(tmp_path, csv):
-    results = run_finetune(config(tmp_path, csv, "chemprop", method="chemprop"), log=lambda _m: None)
-    work = tmp_path / "chemprop" / "seed_0" / "chemprop"
-    split = json.loads((tmp_path / "chemprop" / "seed_0" / "split.json").read_text())
-    chemprop_split = json.loads((work / "splits.json").read_text())[0]
-    assert [len(chemprop_split[k]) for k in ("train", "val", "test")] == [len(split[k]) for k in ("train", "valid", "test")]
-    assert results["method"] == "chemprop" and np.isfinite(results["mean"]) and np.isfinite(results["valid_mean"])
 
 
 @pytest.mark.skipif(not is_shipped("rich-gin-chembl"), reason="shipped encoder not present")

@@ -1,0 +1,85 @@
+"""``chemprop train``, continued from its last finished epoch when an earlier run in the same folder stopped.
+
+chemprop's CLI already saves a Lightning ``checkpoints/last.ckpt`` after every epoch (model, optimizer,
+learning-rate schedule, early-stopping and best-checkpoint state), but always trains from scratch, so a
+3.5-hour MUV run could only be done in one sitting. Run as ``python -m molssl.chem.tasks.chemprop_resumable
+<chemprop train arguments>``, this is chemprop's own CLI with one change: each ``Trainer.fit`` starts from
+that ``last.ckpt`` when the folder holds one. chemprop's defaults are untouched. Used only in chemprop's
+subprocess (:mod:`molssl.chem.tasks.chemprop_baseline`), so lightning never loads into molssl.
+
+The checkpoint is read with torch's ``weights_only`` loader (no code runs), allowing only the classes chemprop
+stores in its hyperparameters: layer classes from ``chemprop.nn`` and ``torch.nn``, and Lightning's
+``AttributeDict`` read as a plain dict (resuming restores weights and training state, not hyperparameters).
+A checkpoint naming anything else is refused, and the run has to start again.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import torch
+from lightning import pytorch as pl
+
+RESUMED = "molssl: continuing chemprop from"  # printed before a resumed fit, so its log says so
+
+
+def last_checkpoint(trainer: pl.Trainer) -> Optional[Path]:
+    """The ``last.ckpt`` that ``trainer``'s checkpoint callback writes, when it exists already."""
+    callback = trainer.checkpoint_callback
+    if callback is None or not callback.dirpath:
+        return None
+    path = Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
+    return path if path.is_file() else None
+
+
+ALLOWED_MODULES = ("chemprop.nn.", "torch.nn.modules.")
+READ_AS_DICT = "lightning.fabric.utilities.data.AttributeDict"  # the unpickler fills only plain dicts
+
+
+class CheckpointRefused(RuntimeError):
+    """``last.ckpt`` names a global outside chemprop's layer classes: it is not loaded."""
+
+
+def allowed_classes(checkpoint: Path) -> list:
+    """What ``checkpoint`` needs beyond torch's safe set, for ``torch.serialization.safe_globals``, when all of it is
+    chemprop's or torch's layer classes (or Lightning's ``AttributeDict``, given as ``dict``);
+    :class:`CheckpointRefused` for anything else (a function, another module)."""
+    classes: list = []
+    for name in torch.serialization.get_unsafe_globals_in_checkpoint(str(checkpoint)):
+        if name == READ_AS_DICT:
+            classes.append((dict, name))
+            continue
+        module, _, attribute = name.rpartition(".")
+        if not module.startswith(ALLOWED_MODULES):
+            raise CheckpointRefused(f"{checkpoint} names {name}, which is not one of chemprop's layer classes")
+        found = getattr(importlib.import_module(module), attribute, None)
+        if not isinstance(found, type):
+            raise CheckpointRefused(f"{checkpoint} names {name}, which is not a class")
+        classes.append(found)
+    return classes
+
+
+def _fit_from_last(fit: Callable) -> Callable:
+    def fit_from_last(self: pl.Trainer, model, *args, ckpt_path=None, **kwargs):
+        last = last_checkpoint(self) if ckpt_path is None else None
+        if last is None:
+            return fit(self, model, *args, ckpt_path=ckpt_path, **kwargs)
+        print(f"{RESUMED} {last}", flush=True)
+        with torch.serialization.safe_globals(allowed_classes(last)):
+            return fit(self, model, *args, ckpt_path=str(last), **kwargs)
+
+    return fit_from_last
+
+
+def main(argv: Sequence[str]) -> None:
+    from chemprop.cli.main import main as chemprop_main
+
+    pl.Trainer.fit = _fit_from_last(pl.Trainer.fit)
+    sys.argv = ["chemprop", "train", *argv]
+    chemprop_main()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
