@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -35,6 +35,8 @@ from molssl.core.stopping import stop_on_sigterm
 from molssl.errors import MolsslError
 
 SPENT = "spent.json"  # wall and CPU seconds of the run's sessions so far
+EPOCH = "molssl: chemprop epoch"  # the progress lines of molssl.chem.tasks.chemprop_resumable (not imported here)
+RELAY_SECONDS = 2.0  # how often chemprop's log is read for them
 
 
 def chemprop_available() -> bool:
@@ -76,23 +78,50 @@ def _spent(work: Path) -> tuple[float, float]:
         return 0.0, 0.0
 
 
-def _run(command: list[str], log_path: Path, threads: Optional[int]) -> None:
-    """Run ``command`` (chemprop) with its output in ``log_path``, adding its wall and CPU time to ``spent.json``
-    beside the log even when it is stopped; SIGTERM stops it too (it is never left running on its own)."""
+def _relay(log_path: Path, offset: int, progress: Optional[Callable[[str], None]]) -> int:
+    """Pass the epoch lines chemprop added to its log since ``offset`` to ``progress``; the new offset."""
+    with open(log_path, "rb") as handle:
+        handle.seek(offset)
+        text = handle.read()
+    complete = text[: text.rfind(b"\n") + 1]  # a line still being written waits for the next look
+    for line in complete.decode("utf-8", errors="replace").splitlines():
+        if progress is not None and line.startswith(EPOCH):
+            progress(line[len("molssl: "):])
+    return offset + len(complete)
+
+
+def _run(command: list[str], log_path: Path, threads: Optional[int],
+         progress: Optional[Callable[[str], None]] = None) -> None:
+    """Run ``command`` (chemprop) with its output in ``log_path`` and its epoch lines passed to ``progress``, adding
+    its wall and CPU time to ``spent.json`` beside the log even when it is stopped; SIGTERM or Ctrl-C stop it too
+    (it is never left running on its own)."""
     env = dict(os.environ)
     if threads is not None:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     started, cpu_started = time.perf_counter(), cpu_seconds()
+    offset = log_path.stat().st_size if log_path.is_file() else 0
     try:
         with open(log_path, "a", encoding="utf-8") as log, stop_on_sigterm():
-            done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL)
+            try:
+                while process.poll() is None:
+                    try:
+                        process.wait(timeout=RELAY_SECONDS)
+                    except subprocess.TimeoutExpired:
+                        pass
+                    offset = _relay(log_path, offset, progress)
+            except BaseException:
+                process.kill()
+                raise
+            finally:
+                process.wait()
     finally:
         seconds, cpu = _spent(log_path.parent)
         (log_path.parent / SPENT).write_text(json.dumps({
             "seconds": seconds + time.perf_counter() - started, "cpu_seconds": cpu + cpu_seconds() - cpu_started}))
-    if done.returncode != 0:
+    if process.returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-        raise MolsslError(f"chemprop failed (exit {done.returncode}); see {log_path}: {' | '.join(tail)}")
+        raise MolsslError(f"chemprop failed (exit {process.returncode}); see {log_path}: {' | '.join(tail)}")
 
 
 def _same_inputs(work: Path, inputs: dict[str, str]) -> bool:
@@ -103,13 +132,15 @@ def _same_inputs(work: Path, inputs: dict[str, str]) -> bool:
 
 
 def run_chemprop(data: LabelledData, task_index: list[int], split: Split, seed: int, out_dir: Path,
-                 epochs: Optional[int] = None, threads: Optional[int] = 1, resume: bool = False) -> dict:
+                 epochs: Optional[int] = None, threads: Optional[int] = 1, resume: bool = False,
+                 progress: Optional[Callable[[str], None]] = None) -> dict:
     """Train chemprop on ``split`` of ``data`` (targets ``task_index``): valid/test scores, test predictions,
     the trained model's path (``model_path``, for :func:`chemprop_predict`) and the wall and CPU seconds spent
     in earlier sessions (``earlier_seconds``, ``earlier_cpu_seconds``; 0 unless ``resume`` continued a run).
 
     ``epochs`` None keeps chemprop's default (50). Work files and chemprop's log go to ``out_dir/chemprop``;
-    ``resume`` continues the run found there when it was started on the same molecules, split and settings.
+    ``resume`` continues the run found there when it was started on the same molecules, split and settings;
+    ``progress`` gets a line per finished epoch (``chemprop epoch 3/50: val_loss 0.4312``).
     """
     work = Path(out_dir) / "chemprop"
     tasks = [data.tasks[j] for j in task_index]
@@ -137,7 +168,8 @@ def run_chemprop(data: LabelledData, task_index: list[int], split: Split, seed: 
             (work / name).write_text(text, encoding="utf-8", newline="")
         earlier = (0.0, 0.0)
     if not ((model_dir / "best.pt").is_file() and (model_dir / "test_predictions.csv").is_file()):
-        _run([sys.executable, "-m", "molssl.chem.tasks.chemprop_resumable", *args], work / "chemprop.log", threads)
+        _run([sys.executable, "-m", "molssl.chem.tasks.chemprop_resumable", *args], work / "chemprop.log", threads,
+             progress)
     test = _read_predictions(model_dir / "test_predictions.csv", tasks, len(split.test))
     valid = chemprop_predict(model_dir / "best.pt", smiles[a:b], tasks, work, "valid", threads)
     return {"valid": score(data.metric, labels[a:b], valid), "test": score(data.metric, labels[b:], test),

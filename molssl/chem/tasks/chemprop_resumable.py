@@ -4,7 +4,8 @@ chemprop's CLI already saves a Lightning ``checkpoints/last.ckpt`` after every e
 learning-rate schedule, early-stopping and best-checkpoint state), but always trains from scratch, so a
 3.5-hour MUV run could only be done in one sitting. Run as ``python -m molssl.chem.tasks.chemprop_resumable
 <chemprop train arguments>``, this is chemprop's own CLI with one change: each ``Trainer.fit`` starts from
-that ``last.ckpt`` when the folder holds one. chemprop's defaults are untouched. Used only in chemprop's
+that ``last.ckpt`` when the folder holds one, and each finished epoch prints a line molssl relays as progress.
+chemprop's defaults are untouched. Used only in chemprop's
 subprocess (:mod:`molssl.chem.tasks.chemprop_baseline`), so lightning never loads into molssl.
 
 The checkpoint is read with torch's ``weights_only`` loader (no code runs), allowing only the classes chemprop
@@ -23,6 +24,7 @@ import torch
 from lightning import pytorch as pl
 
 RESUMED = "molssl: continuing chemprop from"  # printed before a resumed fit, so its log says so
+EPOCH = "molssl: chemprop epoch"  # printed after each epoch's validation; molssl shows these lines as progress
 
 
 def last_checkpoint(trainer: pl.Trainer) -> Optional[Path]:
@@ -61,8 +63,21 @@ def allowed_classes(checkpoint: Path) -> list:
     return classes
 
 
+class EpochLines(pl.Callback):
+    """``molssl: chemprop epoch 3/50: val_loss 0.4312`` after each validation (not the sanity check)."""
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        loss = trainer.callback_metrics.get("val_loss")
+        tail = f": val_loss {float(loss):.4f}" if loss is not None else ""
+        print(f"{EPOCH} {trainer.current_epoch + 1}/{trainer.max_epochs}{tail}", flush=True)
+
+
 def _fit_from_last(fit: Callable) -> Callable:
     def fit_from_last(self: pl.Trainer, model, *args, ckpt_path=None, **kwargs):
+        if not any(isinstance(callback, EpochLines) for callback in self.callbacks):
+            self.callbacks.append(EpochLines())
         last = last_checkpoint(self) if ckpt_path is None else None
         if last is None:
             return fit(self, model, *args, ckpt_path=ckpt_path, **kwargs)

@@ -127,7 +127,7 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
             elif config.method == "finetune":
                 result = train_model(data, group, split, seed, config, encoder_config, pretrained_state, seed_dir, log)
             else:
-                result = baseline_model(data, group, split, seed, config, seed_dir)
+                result = baseline_model(data, group, split, seed, config, seed_dir, log)
                 log(f"  {data.name}/{group.name} seed {seed}: {config.method} valid "
                     f"{describe_score(data.metric, result.valid)}, test {describe_score(data.metric, result.test)}")
             # the part of the model's cost spent in earlier sessions (a finished model reused, an interrupted one resumed)

@@ -231,14 +231,16 @@ def _float_or_none(value: float) -> Optional[float]:
 
 
 def baseline_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, config: FinetuneConfig,
-                   out_dir: Path) -> ModelResult:
-    """A baseline (:mod:`molssl.chem.tasks.baselines`, or chemprop) on exactly the same molecules and split."""
+                   out_dir: Path, log: Callable[[str], None] = lambda _m: None) -> ModelResult:
+    """A baseline (:mod:`molssl.chem.tasks.baselines`, or chemprop) on exactly the same molecules and split;
+    chemprop's epochs go to ``log`` as progress lines (unless ``config.progress`` is off)."""
     started, cpu_started = time.perf_counter(), cpu_seconds()
     if config.method == "chemprop":
         from molssl.chem.tasks.chemprop_baseline import run_chemprop
 
+        progress = (lambda line: log(f"    {data.name}/{group.name} seed {seed}: {line}")) if config.progress else None
         scores = run_chemprop(data, group.task_index, split, seed, out_dir, threads=config.threads or 1,
-                              resume=config.resume)
+                              resume=config.resume, progress=progress)
         started -= scores["earlier_seconds"]  # a resumed chemprop run: its earlier sessions count too
         cpu_started -= scores["earlier_cpu_seconds"]
     else:

@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 import torch
 from rdkit import Chem
 
+from molssl.chem.tasks import chemprop_baseline
 from molssl.chem.tasks.chemprop_baseline import SPENT, chemprop_available
 
 pytestmark = pytest.mark.skipif(not chemprop_available(), reason="the bench extra (chemprop) is not installed")
@@ -78,6 +80,8 @@ def test_a_stopped_run_continues_from_its_last_epoch(tmp_path, bbbp_csv):
     sessions = _epochs(model_dir)
     assert sessions[0][0] == 0 and sessions[-1][0] > 0  # the second session did not start over
     assert sessions[-1][0] <= stopped_at + 1
+    shown = re.findall(r"bbbp/all seed 0: chemprop epoch (\d+)/50: val_loss \d", second.stdout + second.stderr)
+    assert shown and int(shown[0]) == sessions[-1][0] + 1 and int(shown[-1]) == sessions[-1][-1] + 1  # progress
     result = json.loads((out / "seed_0" / "result.json").read_text())
     assert result["cpu_seconds"] > spent["cpu_seconds"]  # the stopped session's time counts
     split = json.loads((out / "seed_0" / "split.json").read_text())
@@ -113,3 +117,9 @@ def test_checkpoint_of_chemprop_layers_is_allowed(tmp_path):
     with torch.serialization.safe_globals(allowed):
         loaded = torch.load(path, weights_only=True)
     assert isinstance(loaded["hyper_parameters"]["activation"], torch.nn.ReLU)
+
+
+def test_progress_lines_are_the_ones_the_baseline_relays():
+    from molssl.chem.tasks import chemprop_resumable
+
+    assert chemprop_resumable.EPOCH == chemprop_baseline.EPOCH  # two modules: lightning stays out of molssl's own
