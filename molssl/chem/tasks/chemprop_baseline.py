@@ -84,9 +84,10 @@ def _relay(log_path: Path, offset: int, progress: Optional[Callable[[str], None]
         handle.seek(offset)
         text = handle.read()
     complete = text[: text.rfind(b"\n") + 1]  # a line still being written waits for the next look
-    for line in complete.decode("utf-8", errors="replace").splitlines():
-        if progress is not None and line.startswith(EPOCH):
-            progress(line[len("molssl: "):])
+    for line in complete.decode("utf-8", errors="replace").splitlines():  # also at the progress bar's \r
+        at = line.find(EPOCH)  # after a progress bar left unfinished on the same line, too
+        if progress is not None and at >= 0:
+            progress(line[at + len("molssl: "):])
     return offset + len(complete)
 
 
