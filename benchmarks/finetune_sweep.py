@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.tasks.benchmark import BenchmarkConfig, run_variant, variant_config
+from molssl.chem.tasks.reports import run_then_report
 from molssl.chem.tasks.finetune_config import FinetuneConfig
 from molssl.chem.data.datasets import get_spec
 
@@ -122,14 +122,7 @@ def main() -> None:
     parser.add_argument("--init", default="random-init", choices=["random-init", "pretrained"])
     parser.add_argument("--encoder", default=None, help="shipped name or run dir, for --init pretrained")
     parser.add_argument("--data-dir", default=str(DATA_DIR))
-    parser.add_argument("--report", action="store_true", help="only print the table of what exists")
-    args = parser.parse_args()
-    if not args.report:
-        run(args)
-    cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    model = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("Model name")), "?")
-    print(report(Path(args.out), args.datasets))
-    print(f"\nCPU: {model}; {time.strftime('%Y-%m-%d', time.gmtime())}")
+    run_then_report(parser, run, lambda args: report(Path(args.out), args.datasets))
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@ ROC-AUC in percent as papers do (81.2) and RMSE/MAE in the targets' units, and s
 """
 from __future__ import annotations
 
+import argparse
 import csv
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -161,3 +163,18 @@ def write_invalid(path: Path, invalid: list[tuple[int, str, str]]) -> None:
         writer = csv.writer(handle)
         writer.writerow(["row", "smiles", "reason"])
         writer.writerows(invalid)
+
+
+def run_then_report(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], None],
+                    report: Callable[[argparse.Namespace], str]) -> None:
+    """The ``main`` of a results script under ``benchmarks/``: run the cells asked for (finished ones are reused)
+    unless ``--report``, then print the table of all that exists, ending with the CPU model and the date so that
+    every figure keeps its machine."""
+    from molssl.core.precision import cpu_description
+
+    parser.add_argument("--report", action="store_true", help="only print the table of what exists")
+    args = parser.parse_args()
+    if not args.report:
+        run(args)
+    print(report(args))
+    print(f"\nCPU: {cpu_description()[0]}; {time.strftime('%Y-%m-%d', time.gmtime())}")
