@@ -68,10 +68,11 @@ def collect(out: Path, dataset: str) -> dict[tuple[str, str, int], dict[int, tup
 
 
 def _cell(scores: list[float], scale: float) -> str:
+    """mean ± population std (n): ROC-AUC in % with one decimal, errors with three."""
     if not scores:
         return "-"
-    spread = statistics.pstdev(scores) * scale if len(scores) > 1 else 0.0
-    return f"{statistics.mean(scores) * scale:.3g} ± {spread:.2g} (n={len(scores)})"
+    digits = 1 if scale == 100 else 3
+    return f"{statistics.mean(scores) * scale:.{digits}f} ± {statistics.pstdev(scores) * scale:.{digits}f} (n={len(scores)})"
 
 
 def report(out: Path, datasets: list[str]) -> str:
@@ -110,8 +111,9 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["bbbp", "bace", "esol"])
     parser.add_argument("--caps", type=int, nargs="+", default=[50, 100, 200, 400])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--baselines", nargs="*", default=["rf-ecfp"])
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS),
+                        help="GNN configurations (bare: baselines only)")
+    parser.add_argument("--baselines", nargs="*", default=["rf-ecfp"], help="rf-ecfp, rf-rdkit2d, chemprop (bare: none)")
     parser.add_argument("--data-dir", default=str(DATA_DIR))
     run_then_report(parser, run, lambda args: report(Path(args.out), args.datasets))
 

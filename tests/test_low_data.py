@@ -29,16 +29,16 @@ def test_gain_is_paired_by_seed_and_positive_when_pretraining_helps(low_data, tm
             _write(low_data, tmp_path, "rich:rdkit2d", 50, seed, "bace", "random-init", rnd)
     _write(low_data, tmp_path, "baselines", 50, 0, "bace", "rf-ecfp", 0.75)
     pre, rnd, gain, rf = _row(low_data.report(tmp_path, ["bace"]), 50)[:4]
-    assert pre.startswith("81.3 ± 6.6 (n=3)") and rnd.startswith("71 ± 1 (n=2)")
-    assert gain.startswith("6 ± 4 (n=2)")  # (10 + 2) / 2 over the paired seeds only
-    assert rf.startswith("75 ± 0 (n=1)")
+    assert pre == "81.3 ± 6.6 (n=3)" and rnd == "71.0 ± 1.0 (n=2)"
+    assert gain == "6.0 ± 4.0 (n=2)"  # (10 + 2) / 2 over the paired seeds only
+    assert rf == "75.0 ± 0.0 (n=1)"
 
 
 def test_regression_gain_is_an_error_reduction(low_data, tmp_path):
     _write(low_data, tmp_path, "molclr:none", 100, 0, "esol", "pretrained", 1.2)
     _write(low_data, tmp_path, "molclr:none", 100, 0, "esol", "random-init", 1.5)
     gain = _row(low_data.report(tmp_path, ["esol"]), 100)[2]
-    assert gain.startswith("0.3 ± 0 (n=1)")
+    assert gain == "0.300 ± 0.000 (n=1)"
 
 
 def test_cells_cap_the_training_split_and_start_from_the_configurations_encoder(low_data, tmp_path):
