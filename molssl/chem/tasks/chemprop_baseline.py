@@ -35,7 +35,9 @@ from molssl.core.stopping import stop_on_sigterm
 from molssl.errors import MolsslError
 
 SPENT = "spent.json"  # wall and CPU seconds of the run's sessions so far
-EPOCH = "molssl: chemprop epoch"  # the progress lines of molssl.chem.tasks.chemprop_resumable (not imported here)
+# what molssl.chem.tasks.chemprop_resumable prints (it is not imported here: it loads lightning)
+EPOCH = "molssl: chemprop epoch"  # a progress line
+REFUSED, REFUSED_STATUS = "molssl: refused", 3  # a file of an earlier session refused, and the exit status
 RELAY_SECONDS = 2.0  # how often chemprop's log is read for them
 
 
@@ -120,6 +122,9 @@ def _run(command: list[str], log_path: Path, threads: Optional[int],
         seconds, cpu = _spent(log_path.parent)
         (log_path.parent / SPENT).write_text(json.dumps({
             "seconds": seconds + time.perf_counter() - started, "cpu_seconds": cpu + cpu_seconds() - cpu_started}))
+    if process.returncode == REFUSED_STATUS:
+        reason = log_path.read_text(encoding="utf-8", errors="replace").rpartition(REFUSED)[2].strip()
+        raise MolsslError(f"chemprop was not resumed: {reason}; delete {log_path.parent} to train it again")
     if process.returncode != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
         raise MolsslError(f"chemprop failed (exit {process.returncode}); see {log_path}: {' | '.join(tail)}")
@@ -168,9 +173,9 @@ def run_chemprop(data: LabelledData, task_index: list[int], split: Split, seed: 
         for name, text in inputs.items():
             (work / name).write_text(text, encoding="utf-8", newline="")
         earlier = (0.0, 0.0)
-    if not ((model_dir / "best.pt").is_file() and (model_dir / "test_predictions.csv").is_file()):
-        _run([sys.executable, "-m", "molssl.chem.tasks.chemprop_resumable", *args], work / "chemprop.log", threads,
-             progress)
+    # always through chemprop's training, even when it had finished: the earlier session's files are checked there
+    # before chemprop loads them, and best.pt is written again from the checked checkpoint
+    _run([sys.executable, "-m", "molssl.chem.tasks.chemprop_resumable", *args], work / "chemprop.log", threads, progress)
     test = _read_predictions(model_dir / "test_predictions.csv", tasks, len(split.test))
     valid = chemprop_predict(model_dir / "best.pt", smiles[a:b], tasks, work, "valid", threads)
     return {"valid": score(data.metric, labels[a:b], valid), "test": score(data.metric, labels[b:], test),

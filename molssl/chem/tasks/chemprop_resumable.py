@@ -8,10 +8,12 @@ that ``last.ckpt`` when the folder holds one, and each finished epoch prints a l
 chemprop's defaults are untouched. Used only in chemprop's
 subprocess (:mod:`molssl.chem.tasks.chemprop_baseline`), so lightning never loads into molssl.
 
-The checkpoint is read with torch's ``weights_only`` loader (no code runs), allowing only the classes chemprop
-stores in its hyperparameters: layer classes from ``chemprop.nn`` and ``torch.nn``, and Lightning's
-``AttributeDict`` read as a plain dict (resuming restores weights and training state, not hyperparameters).
-A checkpoint naming anything else is refused, and the run has to start again.
+Files from an earlier session are untrusted: before chemprop starts, every ``.ckpt`` and ``.pt`` in its output
+folder is scanned, and the run is refused (exit status 3, one line) unless each names only classes chemprop keeps in
+its hyperparameters (layer classes defined in ``chemprop.nn`` and ``torch.nn`` modules) and Lightning's
+``AttributeDict``; chemprop loads its best checkpoint and ``best.pt`` with a full unpickler, so this scan is what
+keeps a tampered folder from running code. ``last.ckpt`` itself is read with torch's ``weights_only`` unpickler,
+allowing just those classes (``AttributeDict`` as a plain dict: resuming restores weights and training state).
 """
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ import torch
 from lightning import pytorch as pl
 
 RESUMED = "molssl: continuing chemprop from"  # printed before a resumed fit, so its log says so
+REFUSED = "molssl: refused"  # printed, with the reason, when a file of an earlier session is refused
+REFUSED_STATUS = 3
 EPOCH = "molssl: chemprop epoch"  # printed after each epoch's validation; molssl shows these lines as progress
 
 
@@ -41,7 +45,7 @@ READ_AS_DICT = "lightning.fabric.utilities.data.AttributeDict"  # the unpickler 
 
 
 class CheckpointRefused(RuntimeError):
-    """``last.ckpt`` names a global outside chemprop's layer classes: it is not loaded."""
+    """A checkpoint names a global outside chemprop's layer classes: it is not loaded."""
 
 
 def allowed_classes(checkpoint: Path) -> list:
@@ -54,11 +58,14 @@ def allowed_classes(checkpoint: Path) -> list:
             classes.append((dict, name))
             continue
         module, _, attribute = name.rpartition(".")
-        if not module.startswith(ALLOWED_MODULES):
+        try:  # a real module of chemprop.nn or torch.nn, not an attribute path through one ("...module.os.system")
+            found = getattr(importlib.import_module(module), attribute) if module.startswith(ALLOWED_MODULES) else None
+        except (ImportError, AttributeError):
+            found = None
+        if found is None:
             raise CheckpointRefused(f"{checkpoint} names {name}, which is not one of chemprop's layer classes")
-        found = getattr(importlib.import_module(module), attribute, None)
-        if not isinstance(found, type):
-            raise CheckpointRefused(f"{checkpoint} names {name}, which is not a class")
+        if not (isinstance(found, type) and found.__module__ == module):
+            raise CheckpointRefused(f"{checkpoint} names {name}, which is not a class defined there")
         classes.append(found)
     return classes
 
@@ -88,8 +95,23 @@ def _fit_from_last(fit: Callable) -> Callable:
     return fit_from_last
 
 
+def check_folder(folder: Path) -> None:
+    """:class:`CheckpointRefused` unless every checkpoint and model file below ``folder`` passes
+    :func:`allowed_classes` (a folder that does not exist yet passes)."""
+    for path in sorted([*folder.rglob("*.ckpt"), *folder.rglob("*.pt")]):
+        allowed_classes(path)
+
+
 def main(argv: Sequence[str]) -> None:
     from chemprop.cli.main import main as chemprop_main
+
+    output = list(argv)[list(argv).index("--output-dir") + 1] if "--output-dir" in argv else None
+    if output is not None:
+        try:
+            check_folder(Path(output))
+        except CheckpointRefused as refused:
+            print(f"{REFUSED} {refused}", flush=True)
+            sys.exit(REFUSED_STATUS)
 
     pl.Trainer.fit = _fit_from_last(pl.Trainer.fit)
     sys.argv = ["chemprop", "train", *argv]

@@ -123,3 +123,30 @@ def test_progress_lines_are_the_ones_the_baseline_relays():
     from molssl.chem.tasks import chemprop_resumable
 
     assert chemprop_resumable.EPOCH == chemprop_baseline.EPOCH  # two modules: lightning stays out of molssl's own
+    assert (chemprop_resumable.REFUSED, chemprop_resumable.REFUSED_STATUS) == (chemprop_baseline.REFUSED,
+                                                                               chemprop_baseline.REFUSED_STATUS)
+
+
+def test_a_tampered_folder_is_refused_before_chemprop_reads_it(tmp_path):
+    """chemprop loads its best checkpoint and best.pt with a full unpickler: every file is checked first."""
+    from molssl.chem.tasks.chemprop_resumable import REFUSED, REFUSED_STATUS
+
+    model_dir = tmp_path / "out" / "model_0"
+    model_dir.mkdir(parents=True)
+    torch.save({"hyper_parameters": {"hook": os.system}}, model_dir / "best.pt")
+    done = subprocess.run([sys.executable, "-m", "molssl.chem.tasks.chemprop_resumable", "--output-dir",
+                           str(tmp_path / "out"), "--data-path", "missing.csv"], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120)
+    assert done.returncode == REFUSED_STATUS
+    assert f"{REFUSED} {model_dir / 'best.pt'} names posix.system" in done.stdout
+
+
+def test_an_attribute_path_through_an_allowed_module_is_refused(tmp_path, monkeypatch):
+    """``torch.nn.modules.module.os.system`` starts like a torch.nn module but reaches os.system through it."""
+    from molssl.chem.tasks.chemprop_resumable import CheckpointRefused, allowed_classes
+
+    for name in ("torch.nn.modules.module.os.system", "torch.nn.modules.module.torch.load",
+                 "torch.nn.modules.activation.Tensor"):  # a class, but defined elsewhere
+        monkeypatch.setattr(torch.serialization, "get_unsafe_globals_in_checkpoint", lambda path, name=name: [name])
+        with pytest.raises(CheckpointRefused, match="not"):
+            allowed_classes(tmp_path / "last.ckpt")
