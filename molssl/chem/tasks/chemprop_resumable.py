@@ -5,8 +5,8 @@ learning-rate schedule, early-stopping and best-checkpoint state), but always tr
 3.5-hour MUV run could only be done in one sitting. Run as ``python -m molssl.chem.tasks.chemprop_resumable
 <chemprop train arguments>``, this is chemprop's own CLI with one change: each ``Trainer.fit`` starts from
 that ``last.ckpt`` when the folder holds one, and each finished epoch prints a line molssl relays as progress.
-chemprop's defaults are untouched. Used only in chemprop's
-subprocess (:mod:`molssl.chem.tasks.chemprop_baseline`), so lightning never loads into molssl.
+chemprop's defaults are untouched. Used only in chemprop's subprocess (:mod:`molssl.chem.tasks.chemprop_baseline`),
+so lightning never loads into molssl.
 
 Files from an earlier session are untrusted: before chemprop starts, every ``.ckpt`` and ``.pt`` in its output
 folder is scanned, and the run is refused (exit status 3, one line) unless each names only classes chemprop keeps in
@@ -52,8 +52,12 @@ def allowed_classes(checkpoint: Path) -> list:
     """What ``checkpoint`` needs beyond torch's safe set, for ``torch.serialization.safe_globals``, when all of it is
     chemprop's or torch's layer classes (or Lightning's ``AttributeDict``, given as ``dict``);
     :class:`CheckpointRefused` for anything else (a function, another module)."""
+    try:  # a file cut short (a process killed while saving) is not resumed from either
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(str(checkpoint))
+    except Exception as error:  # whatever torch's reader raises on a damaged file
+        raise CheckpointRefused(f"{checkpoint} is not a readable checkpoint ({type(error).__name__})") from None
     classes: list = []
-    for name in torch.serialization.get_unsafe_globals_in_checkpoint(str(checkpoint)):
+    for name in names:
         if name == READ_AS_DICT:
             classes.append((dict, name))
             continue
@@ -105,7 +109,8 @@ def check_folder(folder: Path) -> None:
 def main(argv: Sequence[str]) -> None:
     from chemprop.cli.main import main as chemprop_main
 
-    output = list(argv)[list(argv).index("--output-dir") + 1] if "--output-dir" in argv else None
+    argv = list(argv)
+    output = argv[argv.index("--output-dir") + 1] if "--output-dir" in argv else None
     if output is not None:
         try:
             check_folder(Path(output))

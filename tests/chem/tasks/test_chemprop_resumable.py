@@ -150,3 +150,15 @@ def test_an_attribute_path_through_an_allowed_module_is_refused(tmp_path, monkey
         monkeypatch.setattr(torch.serialization, "get_unsafe_globals_in_checkpoint", lambda path, name=name: [name])
         with pytest.raises(CheckpointRefused, match="not"):
             allowed_classes(tmp_path / "last.ckpt")
+
+
+def test_a_damaged_checkpoint_is_refused_not_a_traceback(tmp_path):
+    from molssl.chem.tasks.chemprop_resumable import CheckpointRefused, check_folder
+
+    good = tmp_path / "model_0" / "checkpoints" / "best.ckpt"
+    good.parent.mkdir(parents=True)
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, good)
+    check_folder(tmp_path)  # a plain checkpoint passes
+    (good.parent / "last.ckpt").write_bytes(good.read_bytes()[:100])  # killed while saving
+    with pytest.raises(CheckpointRefused, match="last.ckpt is not a readable checkpoint"):
+        check_folder(tmp_path)
