@@ -8,14 +8,14 @@ scored on the test split. Each encoder is compared with the same architecture fr
 0, 1, 2: a random GIN is itself a strong feature extractor) and with ECFP4 bits through the same probe.
 
     python benchmarks/frozen_probe.py --datasets bbbp bace clintox tox21 sider esol freesolv lipo \
-        --encoders rich-gin-chembl molclr-gin-mix
+        --encoders rich-gin-physchem molclr-gin-mix
 
 ``--probe forest`` asks the question of a user with scikit-learn habits instead: do the learned fingerprints
 help the random forest they already run on ECFP4 bits? The same forest as the RF-ECFP4 baseline (500 trees,
 balanced class weights, ``molssl.chem.tasks.baselines.rf_baseline``, seed 0) on ECFP4 bits, on each encoder's
 features, and on both side by side.
 
-    python benchmarks/frozen_probe.py --probe forest --datasets bace bbbp --encoders rich-gin-chembl
+    python benchmarks/frozen_probe.py --probe forest --datasets bace bbbp --encoders rich-gin-physchem
 
 Same molecules and DeepChem scaffold split as every other table here (molecules RDKit cannot read are left
 out before splitting). Prints one markdown table; test scores, validation in brackets.
@@ -91,7 +91,7 @@ def random_twin(encoder: MolecularEncoder, seed: int) -> MolecularEncoder:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["bbbp", "bace", "clintox", "tox21", "sider"])
-    parser.add_argument("--encoders", nargs="+", default=["rich-gin-chembl", "molclr-gin-mix"],
+    parser.add_argument("--encoders", nargs="+", default=["rich-gin-physchem", "molclr-gin-mix"],
                         help="shipped names, pre-training run directories or encoder.pt files")
     parser.add_argument("--random-seeds", nargs="*", type=int, default=list(RANDOM_SEEDS),
                         help="seeds of the random-weight twins of each encoder (none: no twin columns)")

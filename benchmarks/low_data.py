@@ -18,23 +18,30 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Optional
 
 from molssl.chem.data.datasets import get_spec
 from molssl.chem.nn.encoders import EncoderConfig
+from molssl.chem.serve.zoo import DEFAULT_ENCODERS
 from molssl.chem.tasks.benchmark import BenchmarkConfig, run_variant, variant_config
 from molssl.chem.tasks.reports import run_then_report
 
-# featurizer:features -> the encoder its pre-trained column starts from: the best configuration and the faithful one
-CONFIGS = {"rich:rdkit2d": "rich-gin-chembl", "molclr:none": "molclr-gin-mix"}
+# featurizer:features -> the encoder its pre-trained column starts from by default (the shipped encoder of that
+# vocabulary): the best configuration, the faithful one, and the graph-only model on the rich vocabulary. The
+# study of 2026-12-05 (low_data.md, nineteenth session) ran with rich-gin-chembl, since replaced.
+CONFIGS = {"rich:rdkit2d": DEFAULT_ENCODERS["rich"], "molclr:none": DEFAULT_ENCODERS["molclr"],
+           "rich:none": DEFAULT_ENCODERS["rich"]}
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"
 
 
-def cell_config(out: Path, row: str, cap: int, seed: int, dataset: str, data_dir: str) -> BenchmarkConfig:
-    """One capped cell's harness settings; ``row`` is a key of :data:`CONFIGS` or ``baselines``."""
+def cell_config(out: Path, row: str, cap: int, seed: int, dataset: str, data_dir: str,
+                encoders: Optional[dict[str, str]] = None) -> BenchmarkConfig:
+    """One capped cell's harness settings; ``row`` is a key of :data:`CONFIGS` or ``baselines``; ``encoders``
+    overrides :data:`CONFIGS`' encoder of a row."""
     featurizer, features = row.split(":") if row != "baselines" else ("rich", "none")
     return BenchmarkConfig(
         out=str(out / row.replace(":", "-") / f"cap{cap}" / f"seed{seed}"), datasets=[dataset],
-        pretrained=CONFIGS.get(row), seeds=[seed], epochs=100, patience=10, features=features,
+        pretrained={**CONFIGS, **(encoders or {})}.get(row), seeds=[seed], epochs=100, patience=10, features=features,
         class_weight="balanced", encoder=EncoderConfig(featurizer=featurizer), max_train_molecules=cap,
         data_dir=data_dir, protocol="auto", threads=1, progress=False)
 
@@ -46,7 +53,7 @@ def run(args: argparse.Namespace) -> None:
                 cells = [(row, init) for row in args.configs for init in ("pretrained", "random-init")]
                 cells += [("baselines", baseline) for baseline in args.baselines]
                 for row, variant in cells:
-                    config = cell_config(Path(args.out), row, cap, seed, dataset, args.data_dir)
+                    config = cell_config(Path(args.out), row, cap, seed, dataset, args.data_dir, args.encoders)
                     finetune = variant_config(config, dataset, variant, config.encoder)
                     started = time.perf_counter()
                     results, reused = run_variant(finetune, log=lambda message: None)
@@ -111,11 +118,26 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["bbbp", "bace", "esol"])
     parser.add_argument("--caps", type=int, nargs="+", default=[50, 100, 200, 400])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS),
+    parser.add_argument("--configs", nargs="*", default=["rich:rdkit2d", "molclr:none"], choices=list(CONFIGS),
                         help="GNN configurations (bare: baselines only)")
     parser.add_argument("--baselines", nargs="*", default=["rf-ecfp"], help="rf-ecfp, rf-rdkit2d, chemprop (bare: none)")
+    parser.add_argument("--encoder", action="append", default=[], metavar="ROW=ENCODER", type=_encoder_option,
+                        help="start ROW's pre-trained column from ENCODER (shipped name, run dir or encoder.pt) "
+                             "instead of its default; give such runs their own --out")
     parser.add_argument("--data-dir", default=str(DATA_DIR))
-    run_then_report(parser, run, lambda args: report(Path(args.out), args.datasets))
+    run_then_report(parser, lambda args: run(_with_encoders(args)), lambda args: report(Path(args.out), args.datasets))
+
+
+def _encoder_option(text: str) -> tuple[str, str]:
+    row, _, encoder = text.partition("=")
+    if row not in CONFIGS or not encoder:
+        raise argparse.ArgumentTypeError(f"expected ROW=ENCODER with ROW one of {', '.join(CONFIGS)}, got {text!r}")
+    return row, encoder
+
+
+def _with_encoders(args: argparse.Namespace) -> argparse.Namespace:
+    args.encoders = dict(args.encoder)
+    return args
 
 
 if __name__ == "__main__":

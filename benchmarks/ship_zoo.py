@@ -54,6 +54,10 @@ ENCODER_TEXT = {  # encoder (shipped name or run, as a run's config.json records
     "runs/pretrain/rich-chembl": "the rich-featurizer encoder pre-trained on ChEMBL (236k, 2,000 steps of 512; "
                                  "shipped as rich-gin-chembl)",
     "rich-gin-chembl": "the shipped rich-gin-chembl encoder (rich featurizer, ChEMBL 236k, 2,000 steps of 512)",
+    "rich-gin-physchem": "the shipped rich-gin-physchem encoder (rich featurizer, pre-trained to predict RDKit's 2D "
+                         "descriptors, ChEMBL 100k, 2,000 steps of 512)",
+    "runs/pretrain/physchem-rich": "the rich-featurizer encoder pre-trained to predict RDKit's 2D descriptors on ChEMBL "
+                                   "(100k, 2,000 steps of 512; shipped as rich-gin-physchem)",
     "runs/gpu-rich": "a rich-featurizer encoder pre-trained on a lent H200 GPU (ChEMBL + MOSES 472k, 4,500 steps of "
                      "512 = 2.30M molecules seen; runs/gpu-rich, not shipped on its own: the package's 50 MB)",
     "runs/pretrain/rich-imolclr-chembl-moses": "a rich-featurizer encoder pre-trained with the iMolCLR objective on "
@@ -61,19 +65,36 @@ ENCODER_TEXT = {  # encoder (shipped name or run, as a run's config.json records
                                                "runs/pretrain/rich-imolclr-chembl-moses, not shipped on its own: the "
                                                "package's 50 MB)",
 }
-ENCODER_EXPORTS = {  # shipped encoder: (run, title, training data, command)
+MOLCLR_OBJECTIVE = ("Pre-trained with the MolCLR objective (NT-Xent, atom masking + bond deletion at 25%) under bf16 "
+                    "autocast on one CPU thread; the encoder of the shipped models that start from pre-training with its "
+                    "featurizer.")
+ENCODER_EXPORTS = {  # shipped encoder: (run, title, training data, commands, description)
     "molclr-gin-mix": ("runs/pretrain/molclr-mix", "MolCLR GIN (5 x 300), ChEMBL + MOSES 472k, 4,000 steps of 512",
                        "236k ChEMBL SMILES (chembl_subset_union.smi.gz) + 236k random MOSES training SMILES (seed 0), "
                        "from ../shared/data/pretrain/: 471,782 lines, sha256 b9bb533c7f129b01...; 5% held out for the "
                        "validation loss",
-                       "molssl pretrain --smiles chembl_moses_mix.smi.gz --out runs/pretrain/molclr-mix --epochs 10 "
-                       "--max-steps 4000 --precision auto --checkpoint-every 100 --skip-invalid --workers 1"),
-    "rich-gin-chembl": ("runs/pretrain/rich-chembl", "GIN (5 x 300) on the rich featurizer, ChEMBL 236k, 2,000 steps of 512",
-                        "236k ChEMBL SMILES (../shared/data/pretrain/chembl_subset_union.smi.gz, 235,891 molecules); 5% "
-                        "held out for the validation loss",
-                        "molssl pretrain --smiles ../shared/data/pretrain/chembl_subset_union.smi.gz --out "
-                        "runs/pretrain/rich-chembl --featurizer rich --epochs 10 --max-steps 2000 --precision auto "
-                        "--checkpoint-every 100 --skip-invalid --workers 1"),
+                       ["molssl pretrain --smiles chembl_moses_mix.smi.gz --out runs/pretrain/molclr-mix --epochs 10 "
+                        "--max-steps 4000 --precision auto --checkpoint-every 100 --skip-invalid --workers 1"],
+                       MOLCLR_OBJECTIVE),
+    # rich-gin-chembl (MolCLR objective, runs/pretrain/rich-chembl, 2026-12-03) was exported from here until it was
+    # replaced by rich-gin-physchem on 2026-12-05 (model_zoo.md)
+    "rich-gin-physchem": ("runs/pretrain/physchem-rich", "GIN (5 x 300) on the rich featurizer, pre-trained to predict "
+                          "RDKit's 2D descriptors, ChEMBL 100k, 2,000 steps of 512",
+                          "100,000 ChEMBL SMILES: a seeded random subset (Python random.Random(0) shuffle, first "
+                          "100,000) of ../shared/data/pretrain/chembl_subset_union.smi.gz (235,891 molecules); 5% held "
+                          "out for the validation loss",
+                          ['python -c "import gzip, random; lines = [l for l in gzip.open(\\"../shared/data/pretrain/'
+                           'chembl_subset_union.smi.gz\\", \\"rt\\").read().split(\\"\\\\n\\") if l.strip()]; '
+                           'random.Random(0).shuffle(lines); open(\\"runs/chembl100k.smi\\", \\"w\\").write(\\"'
+                           '\\\\n\\".join(lines[:100000]) + \\"\\\\n\\")"',
+                           "molssl pretrain --smiles runs/chembl100k.smi --out runs/pretrain/physchem-rich --method "
+                           "physchem --featurizer rich --epochs 11 --max-steps 2000 --precision auto --checkpoint-every "
+                           "100 --skip-invalid --workers 1"],
+                          "Pre-trained with descriptor prediction (molssl pretrain --method physchem: the 217 RDKit 2D "
+                          "descriptors, median/IQR-standardized and clipped, regressed from the graph representation; "
+                          "MolBERT's PhysChemPred task) under bf16 autocast on one CPU thread. The default encoder of "
+                          "molssl.fingerprint() and of fine-tuning with the rich featurizer (benchmarks/results/"
+                          "frozen_probe.md, quality_ablation.md)."),
 }
 BASELINE_TITLES = {"rf-ecfp": "RF-ECFP4", "chemprop": "chemprop v2", "rf-rdkit2d": "RF-RDKit2D",
                    "delaney": "Delaney 2004 equation"}
@@ -248,13 +269,12 @@ def main() -> None:
         after = before if args.dry_run else repack(zoo.model_folder(name)).size_bytes
         print(f"{name}: {before:,} -> {after:,} bytes{' (dry run: not re-written)' if args.dry_run else ''}", flush=True)
     for name in args.ship_encoders:
-        run, title, training, command = ENCODER_EXPORTS[name]
+        run, title, training, commands, description = ENCODER_EXPORTS[name]
         summary = json.loads((Path(run) / "summary.json").read_text()) if (Path(run) / "summary.json").is_file() else {}
         cmd = [sys.executable, "-m", "molssl", "models", "export", run, "--name", name, "--title", title,
-               "--description", "Pre-trained with the MolCLR objective (NT-Xent, atom masking + bond deletion at 25%) "
-               "under bf16 autocast on one CPU thread; the encoder of the shipped models that start from pre-training "
-               f"with its featurizer. Final validation loss {_loss_text(summary.get('final_val_loss'))}.",
-               "--training-data", training, "--command", command, "--probe", "data/demo_smiles.smi"]
+               "--description", f"{description} Final validation loss {_loss_text(summary.get('final_val_loss'))}.",
+               "--training-data", training, *[part for c in commands for part in ("--command", c)],
+               "--probe", "data/demo_smiles.smi"]
         print(shlex.join(cmd[2:]), flush=True)
         if not args.dry_run:
             subprocess.run(cmd, check=True)

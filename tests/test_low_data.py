@@ -46,3 +46,12 @@ def test_cells_cap_the_training_split_and_start_from_the_configurations_encoder(
     assert config.max_train_molecules == 200 and config.seeds == [1] and config.pretrained == "molclr-gin-mix"
     assert config.encoder.featurizer == "molclr" and config.features == "none"
     assert low_data.cell_config(tmp_path, "baselines", 200, 1, "bbbp", "data").pretrained is None
+
+
+def test_a_row_can_start_from_another_encoder(low_data, tmp_path):
+    config = low_data.cell_config(tmp_path, "rich:none", 50, 0, "esol", "data", {"rich:none": "runs/pretrain/x"})
+    assert config.pretrained == "runs/pretrain/x" and config.encoder.featurizer == "rich" and config.features == "none"
+    assert low_data.cell_config(tmp_path, "rich:none", 50, 0, "esol", "data").pretrained == "rich-gin-physchem"
+    assert low_data._encoder_option("rich:none=runs/pretrain/x") == ("rich:none", "runs/pretrain/x")
+    with pytest.raises(Exception, match="ROW=ENCODER"):
+        low_data._encoder_option("gcn:none=x")

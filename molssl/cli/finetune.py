@@ -30,7 +30,7 @@ def finetune(
     task: Optional[str] = typer.Option(None, help="classification or regression (for --csv)"),
     metric: Optional[str] = typer.Option(None, help="For --csv: roc_auc (classification), rmse or mae (regression)"),
     units: Optional[str] = typer.Option(None, help="Units of the regression targets, saved with the model"),
-    pretrained: Optional[str] = typer.Option(None, help="Encoder to start from: a shipped encoder (rich-gin-chembl, "
+    pretrained: Optional[str] = typer.Option(None, help="Encoder to start from: a shipped encoder (rich-gin-physchem, "
                                                         "molclr-gin-mix), a pretrain run directory or encoder.pt, or "
                                                         "'none' for random weights. Default: the shipped encoder of "
                                                         "--featurizer for --csv, none for --dataset"),
@@ -41,7 +41,7 @@ def finetune(
                                                         "ecfp4, rdkit2d+ecfp4. Default: rdkit2d for --csv, none "
                                                         "for --dataset (MolCLR)"),
     featurizer: Optional[str] = typer.Option(None, help="Graph vocabulary, molclr or rich; a pre-trained encoder "
-                                                        "brings its own. Default: rich for --csv (from rich-gin-chembl), "
+                                                        "brings its own. Default: rich for --csv (from rich-gin-physchem), "
                                                         "molclr for --dataset (MolCLR's)"),
     protocol: Optional[str] = typer.Option(None, help="molclr-per-target (default for --dataset) or multitask "
                                                       "(masked loss; default for --csv)"),

@@ -9,7 +9,7 @@ import typer
 
 from molssl.cli.common import PRECISION_HELP, check_device, check_positive, echo_err, resolved_precision
 from molssl.cli.predict import INPUT_HELP, input_or_smiles
-from molssl.chem.serve.zoo import DEFAULT_ENCODERS
+from molssl.chem.serve.zoo import DEFAULT_FINGERPRINT_ENCODER
 from molssl.errors import MolsslError
 
 SUFFIXES = (".npy", ".csv", ".parquet")
@@ -25,7 +25,7 @@ def fingerprint(
     input_file: Optional[str] = typer.Option(None, "--input", "-i", help=INPUT_HELP),
     smiles: Optional[List[str]] = typer.Option(None, "--smiles", "-s", help="SMILES: -s CCO c1ccccc1"),
     smiles_column: Optional[str] = typer.Option(None, "--smiles-column", help="CSV column with SMILES"),
-    model: str = typer.Option(DEFAULT_ENCODERS["molclr"], "--model", "-m", help="Shipped encoder, encoder.pt or fine-tuned model.pt"),
+    model: str = typer.Option(DEFAULT_FINGERPRINT_ENCODER, "--model", "-m", help="Shipped encoder, encoder.pt or fine-tuned model.pt"),
     errors: str = typer.Option("nan", help="nan: NaN rows for invalid SMILES (listed on stderr); raise: stop"),
     batch_size: int = typer.Option(256, "--batch-size", "-b", help="Molecules per forward pass"),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto"),

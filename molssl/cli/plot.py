@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from molssl.chem.serve.zoo import DEFAULT_ENCODERS
+from molssl.chem.serve.zoo import DEFAULT_FINGERPRINT_ENCODER
 from molssl.cli.common import check_folder
 from molssl.core.rundir import check_writable
 from molssl.errors import MolsslError, require_input_file
@@ -35,7 +35,7 @@ def plot(
     smiles_column: Optional[str] = typer.Option(None, help="map: CSV column with SMILES"),
     color_by: Optional[str] = typer.Option(None, help="map: numeric input column to colour by"),
     color_model: Optional[str] = typer.Option(None, help="map: colour by this model's prediction (first task)"),
-    model: str = typer.Option(DEFAULT_ENCODERS["molclr"], "--model", "-m", help="map: encoder for the fingerprints"),
+    model: str = typer.Option(DEFAULT_FINGERPRINT_ENCODER, "--model", "-m", help="map: encoder for the fingerprints"),
     method: MapMethod = typer.Option(MapMethod.tsne, help="map: tsne or umap (needs umap-learn)"),
     seed: int = typer.Option(0, help="map: random seed of the embedding"),
 ) -> None:

@@ -18,12 +18,12 @@ from sklearn.utils.validation import check_is_fitted
 from molssl.chem.data.objects import molecules_chunk
 from molssl.chem.data.sources import OK, SmilesBatches
 from molssl.chem.nn.encoders import MolecularEncoder
-from molssl.chem.serve.zoo import DEFAULT_ENCODERS
+from molssl.chem.serve.zoo import DEFAULT_FINGERPRINT_ENCODER
 from molssl.core.device import autocast, move_to, resolve_device, torch_threads
 from molssl.core.precision import resolve_precision
 from molssl.errors import MolsslError
 
-DEFAULT_ENCODER = DEFAULT_ENCODERS["molclr"]
+DEFAULT_ENCODER = DEFAULT_FINGERPRINT_ENCODER
 ERROR_MODES = ("raise", "nan")
 
 

@@ -1,4 +1,4 @@
-"""Contrastive pre-training of molecular encoders (MolCLR, iMolCLR) on a SMILES corpus."""
+"""Pre-training of molecular encoders on a SMILES corpus: contrastive (MolCLR, iMolCLR) or descriptor prediction (physchem)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,16 +8,19 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
 from molssl import __version__
+from molssl.chem.data.extras import get_extra
 from molssl.chem.data.featurizers import get_featurizer
 from molssl.chem.data.sources import StoreBatches, train_valid_indices
 from molssl.chem.data.store import open_corpus
 from molssl.chem.nn.augment import MolecularAugmentation
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.nn.objectives import OBJECTIVES, STORE_EXTRAS
+from molssl.chem.nn.objectives import BATCH_FEATURES, OBJECTIVES, STORE_EXTRAS
+from molssl.chem.nn.physchem import DESCRIPTOR_EXTRA, STATISTICS_SAMPLE, PhysChem
 from molssl.chem.serve.loading import ENCODER_FILE, save_encoder
 from molssl.core import distributed as dist
 from molssl.core.checkpoint import seed_everything
@@ -111,8 +114,10 @@ def build_objective(config: PretrainConfig) -> nn.Module:
     spec = get_featurizer(config.encoder.featurizer)
     augmentation = MolecularAugmentation(config.augmentations, config.mask_rate, config.delete_rate,
                                          config.subgraph_rate, mask_values=spec.atom_mask)
-    return OBJECTIVES[config.method](MolecularEncoder(config.encoder), augmentation, config.temperature,
-                                     **config.method_options)
+    encoder = MolecularEncoder(config.encoder)
+    if config.method == "physchem":  # no contrast, so no temperature; targets: the rdkit2d extra's width
+        return PhysChem(encoder, augmentation, get_extra(DESCRIPTOR_EXTRA).width, **config.method_options)
+    return OBJECTIVES[config.method](encoder, augmentation, config.temperature, **config.method_options)
 
 
 def pretrain(config: PretrainConfig, log: Callable[[str], None] = print) -> dict:
@@ -172,13 +177,17 @@ def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str],
     train_idx, valid_idx = train_valid_indices(len(store), config.valid_fraction, config.seed)
     pin = device.type == "cuda"
     batch_size = min(config.batch_size, max(2, train_idx.size // dist.world_size()))
-    train = StoreBatches(store, train_idx, batch_size, seed=config.seed, pin_memory=pin)
-    valid = StoreBatches(store, valid_idx, batch_size, shuffle=False, drop_last=False, pin_memory=pin)
+    features = BATCH_FEATURES.get(config.method, ())
+    train = StoreBatches(store, train_idx, batch_size, seed=config.seed, pin_memory=pin, features=features)
+    valid = StoreBatches(store, valid_idx, batch_size, shuffle=False, drop_last=False, pin_memory=pin,
+                         features=features)
     log(f"{len(store):,} molecules ({store.n_invalid:,} invalid rows skipped), {train_idx.size:,} for training, "
         f"{valid_idx.size:,} for validation; {len(train):,} steps/epoch of {train.global_batch_size} on {device} "
         f"({precision})")
 
     module = build_objective(config)
+    if isinstance(module, PhysChem):
+        _fit_descriptor_statistics(module, store, train_idx, config.seed, log)
     if config.sync_batchnorm:
         module = dist.convert_sync_batchnorm(module, device)
     trainer = fit(module, train, valid, out_dir=out, device=device, config=config.fit_config(precision),
@@ -204,6 +213,17 @@ def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str],
                                                                 "molssl_version": __version__})
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def _fit_descriptor_statistics(module: PhysChem, store, train_idx, seed: int, log: Callable[[str], None]) -> None:
+    """Descriptor targets' medians and ranges from (a seeded sample of) the training molecules; every rank
+    draws the same sample, so all agree."""
+    sample = train_idx
+    if sample.size > STATISTICS_SAMPLE:
+        sample = np.sort(np.random.default_rng(seed).choice(train_idx, STATISTICS_SAMPLE, replace=False))
+    varying = module.fit_statistics(store.extra(DESCRIPTOR_EXTRA)[sample])
+    log(f"descriptor targets: {varying} of {module.centre.numel()} RDKit descriptors vary over {sample.size:,} "
+        "training molecules (the rest are left out of the loss)")
 
 
 def _rate(history: list[dict]) -> Optional[float]:

@@ -141,9 +141,9 @@ def test_cli_writes_npy_and_csv(encoder_path, tmp_path):
     assert result.exit_code != 0 and ".npy" in result.output
 
 
-@pytest.mark.parametrize("name", [None, "rich-gin-chembl"])  # None: the default, molclr-gin-mix
+@pytest.mark.parametrize("name", [None, "molclr-gin-mix"])  # None: the default, rich-gin-physchem
 def test_shipped_encoder(name):
-    if (name or "molclr-gin-mix") not in {c.name for c in list_models()}:
+    if (name or "rich-gin-physchem") not in {c.name for c in list_models()}:
         pytest.skip("shipped encoder not present")
     out = fingerprint(SMILES) if name is None else fingerprint(SMILES, model=name)
     assert out.shape == (len(SMILES), 512) and np.isfinite(out).all()

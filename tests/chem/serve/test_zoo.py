@@ -17,7 +17,7 @@ from molssl.core.checkpoint import GZIP_MAGIC, atomic_save, load_checkpoint
 from molssl.errors import MolsslError
 from tiny_models import encoder_file, finetune_run
 
-SHIPPED = ("molclr-gin-mix", "rich-gin-chembl", "esol", "freesolv", "lipo", "bbbp", "bace", "clintox", "tox21", "sider")
+SHIPPED = ("molclr-gin-mix", "rich-gin-physchem", "esol", "freesolv", "lipo", "bbbp", "bace", "clintox", "tox21", "sider")
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -159,6 +159,8 @@ def test_a_retired_name_says_what_replaced_it(tmp_path):
                                       "--output", str(tmp_path / "fps.npy")])
     assert result.exit_code == 2 and "replaced: use molclr-gin-mix" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "fps.npy").exists()
+    with pytest.raises(MolsslError, match="'rich-gin-chembl' was replaced: use rich-gin-physchem"):
+        zoo.model_folder("rich-gin-chembl", tmp_path)
 
 
 def test_zoo_file_is_compressed_and_members_share_equal_descriptor_statistics(exported):

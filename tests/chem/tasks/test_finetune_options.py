@@ -99,19 +99,19 @@ def test_delaney_and_rf_baselines_write_scores_and_test_predictions(tmp_path, cs
         assert predictions[0] == "row,smiles,logs,logs_pred" and len(predictions) > 1
 
 
-@pytest.mark.skipif(not is_shipped("rich-gin-chembl"), reason="shipped encoder not present")
+@pytest.mark.skipif(not is_shipped("rich-gin-physchem"), reason="shipped encoder not present")
 def test_csv_fine_tunes_the_shipped_encoder_by_default_and_none_means_random(tmp_path, csv):
     """A --csv starts from the shipped encoder of the vocabulary asked for (rich here); 'none' is random init."""
     messages = []
     results = run_finetune(config(tmp_path, csv, "shipped", pretrained=None, epochs=1), log=messages.append)
-    assert results["method"] == "pretrained" and results["config"]["pretrained"] == "rich-gin-chembl"
-    assert any("encoder: shipped encoder rich-gin-chembl (gin, rich featurizer)" in m for m in messages)
+    assert results["method"] == "pretrained" and results["config"]["pretrained"] == "rich-gin-physchem"
+    assert any("encoder: shipped encoder rich-gin-physchem (gin, rich featurizer)" in m for m in messages)
     assert results["encoder"]["emb_dim"] == 300  # the shipped int8 encoder loads for fine-tuning
     molclr = FinetuneConfig(out=str(tmp_path / "m"), csv=str(csv), targets=["logs"], task="regression",
                             encoder=EncoderConfig())
     assert molclr.pretrained == "molclr-gin-mix"  # the MolCLR vocabulary's shipped encoder
     default = FinetuneConfig(out=str(tmp_path / "d"), csv=str(csv), targets=["logs"], task="regression")
-    assert default.encoder.featurizer == "rich" and default.pretrained == "rich-gin-chembl"  # as the CLI's --csv
+    assert default.encoder.featurizer == "rich" and default.pretrained == "rich-gin-physchem"  # as the CLI's --csv
     assert FinetuneConfig(out=str(tmp_path / "e"), dataset="bbbp").encoder.featurizer == "molclr"
     results = run_finetune(config(tmp_path, csv, "random", pretrained="none", epochs=1), log=messages.append)
     assert results["method"] == "random-init" and results["encoder_source"] == "random initialization"

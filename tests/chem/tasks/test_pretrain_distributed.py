@@ -1,4 +1,4 @@
-"""Distributed pre-training: MolCLR/iMolCLR steps on 2 Gloo ranks equal one process on the global batch,
+"""Distributed pre-training: MolCLR/iMolCLR/descriptor-prediction steps on 2 Gloo ranks equal one process on the global batch,
 and a real ``torchrun --nproc_per_node=2 -m molssl pretrain`` run that a single process then resumes."""
 from __future__ import annotations
 
@@ -50,18 +50,23 @@ class AlternatingViews:
         return batch.with_(edge_index=batch.edge_index[:, edge_keep], edge_attr=batch.edge_attr[edge_keep])
 
 
-def _objective(method: str, **options) -> nn.Module:
+def _objective(method: str, store: MoleculeStore = None, **options) -> nn.Module:
     """The method's module with deterministic views and no BatchNorm: per-rank BatchNorm statistics are the one
     intended difference from a single process (torch's SyncBatchNorm, which removes it, runs on GPUs only)."""
     torch.manual_seed(0)
     objective = build_objective(PretrainConfig(smiles="", out="", method=method, encoder=TINY, method_options=options))
     objective.encoder.batch_norms = nn.ModuleList(nn.Identity() for _ in objective.encoder.batch_norms)
-    objective.augmentation = AlternatingViews()
+    if method == "physchem":  # targets standardized with the whole store's statistics, on every rank alike
+        objective.fit_statistics(store.extra("rdkit2d"))
+    else:
+        objective.augmentation = AlternatingViews()
     return objective
 
 
 CASES = {"molclr": ("molclr", {}), "imolclr-weighted": ("imolclr", {"lambda2": 0.0}),
-         "imolclr": ("imolclr", {"max_fragments": 0})}  # every fragment: a random pick would differ per rank
+         "imolclr": ("imolclr", {"max_fragments": 0}),  # every fragment: a random pick would differ per rank
+         "physchem": ("physchem", {})}  # the loss is a mean over both ranks' descriptor entries
+FEATURES = ("rdkit2d",)
 
 
 def _step(objective: nn.Module, batch: GraphBatch, out: Path) -> tuple[float, dict]:
@@ -78,8 +83,9 @@ def _worker(r: int, port: int, store_dir: str, out: str) -> None:
                       LOCAL_RANK=str(r), LOCAL_WORLD_SIZE=str(WORLD))
     dist.init_from_env(torch.device("cpu"), timeout=timedelta(seconds=60))
     try:
-        batch = MoleculeStore(store_dir).gather(np.arange(r * B, (r + 1) * B))
-        results = {name: _step(_objective(method, **options), batch, Path(out) / name)
+        store = MoleculeStore(store_dir)
+        batch = store.gather(np.arange(r * B, (r + 1) * B), FEATURES)
+        results = {name: _step(_objective(method, store, **options), batch, Path(out) / name)
                    for name, (method, options) in CASES.items()}
         torch.save(results, Path(out) / f"rank{r}.pt")
     finally:
@@ -88,7 +94,7 @@ def _worker(r: int, port: int, store_dir: str, out: str) -> None:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return open_corpus(DEMO, extras=("ecfp", "fragments"), workers=1, progress=False,
+    return open_corpus(DEMO, extras=("ecfp", "fragments", "rdkit2d"), workers=1, progress=False,
                        cache_dir=tmp_path_factory.mktemp("cache"))
 
 
@@ -102,8 +108,8 @@ def two_ranks(store, tmp_path_factory, run_ranks) -> list[dict]:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_two_ranks_equal_one_process_on_the_global_batch(case, store, two_ranks, tmp_path):
     method, options = CASES[case]
-    loss, grads = _step(_objective(method, **options), store.gather(np.arange(WORLD * B)), tmp_path)
-    assert len(grads) == sum(1 for _ in _objective(method, **options).parameters())
+    loss, grads = _step(_objective(method, store, **options), store.gather(np.arange(WORLD * B), FEATURES), tmp_path)
+    assert len(grads) == sum(1 for p in _objective(method, store, **options).parameters() if p.requires_grad)
     for result in two_ranks:
         r_loss, r_grads = result[case]
         assert r_loss == pytest.approx(loss, rel=1e-5)

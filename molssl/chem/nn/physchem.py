@@ -1,0 +1,121 @@
+"""Descriptor prediction: pre-train an encoder to predict each molecule's RDKit 2D descriptors.
+
+A self-supervised task whose targets are computed from the molecule itself, no measured labels:
+MolBERT's "PhysChemPred" (Fabian et al., "Molecular representation learning with language models
+and domain-relevant auxiliary tasks", arXiv:2011.13230, 2020) and ChemBERTa-2's multi-task
+regression (Ahmad et al., arXiv:2209.01712, 2022: it transferred better than masked-language
+pre-training) regress the ~200 descriptors of RDKit's list from the molecule's representation.
+Here the encoder's graph representation ``h`` goes through a small MLP to the 217 descriptors of
+the ``rdkit2d`` store extra (:mod:`molssl.chem.data.descriptors`, the same values the hybrid heads
+use). One forward pass per step, no second view: about half a MolCLR step.
+
+RDKit's descriptors are heavy-tailed (``Ipc`` spans dozens of orders of magnitude), so each one is
+centred on its median and scaled by its inter-quartile range (the standard deviation where that
+range is 0), from the training molecules, and clipped to +-``clip``; descriptors that never vary
+and entries RDKit could not compute (NaN) are left out of the loss. The statistics are buffers, so
+checkpoints carry them and a resumed run uses the same targets.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Optional
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from molssl.chem.data.batch import GraphBatch
+from molssl.chem.nn.augment import MolecularAugmentation
+from molssl.chem.nn.encoders import MolecularEncoder
+from molssl.core import distributed as dist
+
+DESCRIPTOR_EXTRA = "rdkit2d"
+STATISTICS_SAMPLE = 100_000  # rows that decide the medians and ranges; more moves them by little
+
+
+def robust_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column (centre, scale): median and IQR/1.349 (the std of a normal with that IQR), the std where
+    the IQR is 0; scale 0 marks a column that never varies (or is never computed)."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        centre = np.nanmedian(values, axis=0)
+        q1, q3 = np.nanpercentile(values, [25, 75], axis=0)
+        std = np.nanstd(values, axis=0)
+    scale = (q3 - q1) / 1.349
+    scale = np.where(scale > 0, scale, std)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 0.0)
+    return np.nan_to_num(centre).astype(np.float32), scale.astype(np.float32)
+
+
+def _global_mean(total: Tensor, count: Tensor) -> Tensor:
+    """Mean over every rank's entries: DistributedDataParallel averages the ranks' gradients, so each rank's
+    share is scaled by world size / global count (its gradient is then exact); the value is the global mean."""
+    world = dist.world_size()
+    if world == 1:
+        return total / count.clamp(min=1.0)
+    count = dist.all_reduce_sum(count.detach().clone()).clamp(min=1.0)
+    local = total * world / count
+    value = dist.all_reduce_sum(total.detach().clone()) / count
+    return local - local.detach() + value
+
+
+class PhysChem(nn.Module):
+    """Descriptor-prediction objective (see the module docstring); ``forward`` returns (loss, metrics).
+
+    ``augment``: predict the intact molecule's descriptors from one augmented view (a denoising variant)
+    instead of from the molecule itself (MolBERT's setting, the default).
+    """
+
+    def __init__(self, encoder: MolecularEncoder, augmentation: Optional[MolecularAugmentation], n_targets: int,
+                 augment: bool = False, clip: float = 5.0) -> None:
+        super().__init__()
+        if n_targets < 1:
+            raise ValueError(f"n_targets must be positive, got {n_targets}")
+        if not clip > 0:
+            raise ValueError(f"clip must be positive, got {clip}")
+        if augment and augmentation is None:
+            raise ValueError("augment=True needs an augmentation")
+        self.encoder = encoder
+        # MolCLR's projection head takes no part here: frozen, so that DistributedDataParallel does not wait for
+        # gradients it will never get (the encoder file keeps it, as every encoder.pt does)
+        encoder.head.requires_grad_(False)
+        self.augmentation = augmentation if augment else None
+        self.clip = clip
+        width = encoder.config.feat_dim
+        self.regressor = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, n_targets))
+        self.register_buffer("centre", torch.zeros(n_targets))
+        self.register_buffer("scale", torch.zeros(n_targets))  # all 0 = not fitted yet
+
+    def fit_statistics(self, values: np.ndarray) -> int:
+        """Set the targets' centres and scales from training rows; returns how many descriptors vary."""
+        if values.ndim != 2 or values.shape[1] != self.centre.numel():
+            raise ValueError(f"expected rows of {self.centre.numel()} descriptors, got shape {values.shape}")
+        centre, scale = robust_statistics(values)
+        self.centre.copy_(torch.from_numpy(centre))
+        self.scale.copy_(torch.from_numpy(scale))
+        return int((scale > 0).sum())
+
+    def targets(self, values: Tensor) -> tuple[Tensor, Tensor]:
+        """(standardized, clipped targets; mask of the entries that count)."""
+        if not bool((self.scale > 0).any()):
+            raise RuntimeError("PhysChem.fit_statistics() must be called before training")
+        values = values.to(self.centre.device, torch.float32)
+        mask = torch.isfinite(values) & (self.scale > 0)
+        safe_scale = torch.where(self.scale > 0, self.scale, torch.ones_like(self.scale))
+        target = ((torch.nan_to_num(values) - self.centre) / safe_scale).clamp(-self.clip, self.clip)
+        return torch.where(mask, target, torch.zeros_like(target)), mask
+
+    def forward(self, batch: GraphBatch) -> tuple[Tensor, dict]:
+        if batch.features is None or DESCRIPTOR_EXTRA not in batch.features:
+            raise ValueError("descriptor pre-training needs the 'rdkit2d' store extra attached to each batch")
+        target, mask = self.targets(batch.features[DESCRIPTOR_EXTRA])
+        view = self.augmentation(batch) if self.augmentation is not None else batch
+        prediction = self.regressor(self.encoder.represent(view)).float()
+        weight = mask.float()
+        squared = (prediction - target).square() * weight
+        loss = _global_mean(squared.sum(), weight.sum())
+        # fraction of the targets' variance explained in this batch (1 = perfect), a readable progress figure
+        centred = (target - (target * weight).sum(0) / weight.sum(0).clamp(min=1.0)) * weight
+        explained = 1.0 - squared.sum() / centred.square().sum().clamp(min=1e-12)
+        return loss, {"r2": explained.detach()}

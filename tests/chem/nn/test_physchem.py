@@ -1,0 +1,108 @@
+"""Descriptor-prediction pre-training (PhysChem): robust targets, the loss, and its wiring into pretrain()."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from molssl.chem.data.descriptors import RDKIT2D_NAMES
+from molssl.chem.data.store import build_store
+from molssl.chem.nn.augment import MolecularAugmentation
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.nn.objectives import STORE_EXTRAS
+from molssl.chem.nn.physchem import PhysChem, robust_statistics
+from molssl.chem.serve.loading import resolve_encoder
+from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, pretrain
+from molssl.core.checkpoint import load_checkpoint
+
+TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
+SMILES = [
+    "CC(=O)Oc1ccccc1C(=O)O", "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "CC(=O)Nc1ccc(OC)cc1", "c1ccccc1",
+    "Clc1ccc(cc1)C(c1ccccc1)N1CCN(CC1)CCOCC(=O)O", "CCO", "COc1ccc2[nH]cc(CCN)c2c1",
+    "CC(C)(C)NCC(O)c1ccc(O)c(CO)c1", "FC(F)(F)c1ccc(Oc2ccccc2)cc1", "CN1CCC[C@H]1c1cccnc1",
+]
+
+
+@pytest.fixture
+def store(tmp_path):
+    path = tmp_path / "mols.smi"
+    path.write_text("\n".join(SMILES) + "\n")
+    return build_store(path, extras=STORE_EXTRAS["physchem"], workers=1, progress=False, cache_dir=tmp_path / "c")
+
+
+def _module(**kw) -> PhysChem:
+    torch.manual_seed(0)
+    return PhysChem(MolecularEncoder(TINY), MolecularAugmentation(), len(RDKIT2D_NAMES), **kw)
+
+
+def test_robust_statistics_use_median_and_iqr_and_mark_constant_columns():
+    values = np.array([[1.0, 5.0, 0.0, np.nan],
+                       [2.0, 5.0, 0.0, np.nan],
+                       [3.0, 5.0, 0.0, np.nan],
+                       [4.0, 5.0, 9.0, np.nan],
+                       [1000.0, 5.0, 0.0, np.nan]])
+    centre, scale = robust_statistics(values)
+    assert centre[0] == 3.0 and scale[0] == pytest.approx((4.0 - 2.0) / 1.349)  # the outlier moves neither
+    assert scale[1] == 0.0 and centre[1] == 5.0  # never varies: left out
+    assert scale[2] == pytest.approx(np.std(values[:, 2]))  # IQR 0 but not constant: the std
+    assert scale[3] == 0.0 and centre[3] == 0.0  # never computed
+
+
+def test_targets_are_clipped_and_unusable_entries_masked():
+    module = PhysChem(MolecularEncoder(TINY), None, 3, clip=2.0)
+    module.fit_statistics(np.array([[0.0, 1.0, 7.0], [1.0, 1.0, 7.0], [2.0, 1.0, 7.0], [3.0, 1.0, 7.0]]))
+    target, mask = module.targets(torch.tensor([[1.5, 1.0, 7.0], [1e9, np.nan, 7.0], [np.nan, 1.0, 7.0]]))
+    assert mask.tolist() == [[True, False, False], [True, False, False], [False, False, False]]
+    assert target[0, 0] == 0.0 and target[1, 0] == 2.0  # median 1.5; a huge value is clipped
+    assert torch.isfinite(target).all() and (target[~mask] == 0).all()
+
+
+def test_training_before_statistics_or_without_descriptors_is_refused(store):
+    batch = store.gather(np.arange(len(SMILES)), ("rdkit2d",))
+    with pytest.raises(RuntimeError, match="fit_statistics"):
+        _module()(batch)
+    module = _module()
+    module.fit_statistics(store.extra("rdkit2d"))
+    with pytest.raises(ValueError, match="rdkit2d"):
+        module(store.gather(np.arange(len(SMILES))))
+    with pytest.raises(ValueError, match="augmentation"):
+        PhysChem(MolecularEncoder(TINY), None, 3, augment=True)
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_the_encoder_learns_to_predict_the_descriptors(store, augment):
+    batch = store.gather(np.arange(len(SMILES)), ("rdkit2d",))
+    module = _module(augment=augment)
+    assert module.fit_statistics(store.extra("rdkit2d")) > 50  # most of RDKit's descriptors vary over ten drugs
+    optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(60):
+        loss, metrics = module(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        assert module.encoder.x_embedding1.weight.grad.abs().sum() > 0  # the loss reaches the graph encoder
+        assert all(p.grad is None and not p.requires_grad for p in module.encoder.head.parameters())  # unused: frozen
+        optimizer.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-10:]) < (0.5 if not augment else 0.8) * np.mean(losses[:5])  # masked views are harder
+    if not augment:
+        assert metrics["r2"] > 0.5
+
+
+def test_pretrain_with_physchem_saves_statistics_and_an_encoder_that_loads(tmp_path):
+    corpus = tmp_path / "corpus.smi"
+    corpus.write_text("\n".join(SMILES * 4) + "\n")
+    out = tmp_path / "run"
+    lines: list[str] = []
+    config = PretrainConfig(smiles=str(corpus), out=str(out), method="physchem", encoder=TINY, epochs=4, batch_size=8,
+                            valid_fraction=0.2, checkpoint_every=2, log_every=1, progress=False, workers=1, lr=2e-3,
+                            cache_dir=str(tmp_path / "c"))
+    summary = pretrain(config, log=lines.append)
+    assert any("descriptor targets:" in line for line in lines)
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in records if "loss" in r]
+    assert summary["steps"] == len(losses) == 16 and losses[-1] < losses[0]
+    model = load_checkpoint(out / "checkpoint.pt")["model"]
+    assert (model["scale"] > 0).sum() > 50 and model["centre"].shape == (len(RDKIT2D_NAMES),)
+    encoder, _ = resolve_encoder(out / ENCODER_FILE)  # the path fine-tuning's --pretrained takes
+    assert encoder.config.emb_dim == 16
