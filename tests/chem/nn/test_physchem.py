@@ -16,17 +16,11 @@ from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, pretrain
 from molssl.core.checkpoint import load_checkpoint
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
-SMILES = [
-    "CC(=O)Oc1ccccc1C(=O)O", "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "CC(=O)Nc1ccc(OC)cc1", "c1ccccc1",
-    "Clc1ccc(cc1)C(c1ccccc1)N1CCN(CC1)CCOCC(=O)O", "CCO", "COc1ccc2[nH]cc(CCN)c2c1",
-    "CC(C)(C)NCC(O)c1ccc(O)c(CO)c1", "FC(F)(F)c1ccc(Oc2ccccc2)cc1", "CN1CCC[C@H]1c1cccnc1",
-]
-
 
 @pytest.fixture
-def store(tmp_path):
+def store(tmp_path, small_smiles):
     path = tmp_path / "mols.smi"
-    path.write_text("\n".join(SMILES) + "\n")
+    path.write_text("\n".join(small_smiles) + "\n")
     return build_store(path, extras=STORE_EXTRAS["physchem"], workers=1, progress=False, cache_dir=tmp_path / "c")
 
 
@@ -58,22 +52,22 @@ def test_targets_are_clipped_and_unusable_entries_masked():
 
 
 def test_training_before_statistics_or_without_descriptors_is_refused(store):
-    batch = store.gather(np.arange(len(SMILES)), ("rdkit2d",))
+    batch = store.gather(np.arange(len(store)), ("rdkit2d",))
     with pytest.raises(RuntimeError, match="fit_statistics"):
         _module()(batch)
     module = _module()
     module.fit_statistics(store.extra("rdkit2d"))
     with pytest.raises(ValueError, match="rdkit2d"):
-        module(store.gather(np.arange(len(SMILES))))
+        module(store.gather(np.arange(len(store))))
     with pytest.raises(ValueError, match="augmentation"):
         PhysChem(MolecularEncoder(TINY), None, 3, augment=True)
 
 
 @pytest.mark.parametrize("augment", [False, True])
 def test_the_encoder_learns_to_predict_the_descriptors(store, augment):
-    batch = store.gather(np.arange(len(SMILES)), ("rdkit2d",))
+    batch = store.gather(np.arange(len(store)), ("rdkit2d",))
     module = _module(augment=augment)
-    assert module.fit_statistics(store.extra("rdkit2d")) > 50  # most of RDKit's descriptors vary over ten drugs
+    assert module.fit_statistics(store.extra("rdkit2d")) > 50  # most of RDKit's descriptors vary over these molecules
     optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
     losses = []
     for _ in range(60):
@@ -89,9 +83,9 @@ def test_the_encoder_learns_to_predict_the_descriptors(store, augment):
         assert metrics["r2"] > 0.5
 
 
-def test_pretrain_with_physchem_saves_statistics_and_an_encoder_that_loads(tmp_path):
+def test_pretrain_with_physchem_saves_statistics_and_an_encoder_that_loads(tmp_path, small_smiles):
     corpus = tmp_path / "corpus.smi"
-    corpus.write_text("\n".join(SMILES * 4) + "\n")
+    corpus.write_text("\n".join(small_smiles * 4) + "\n")
     out = tmp_path / "run"
     lines: list[str] = []
     config = PretrainConfig(smiles=str(corpus), out=str(out), method="physchem", encoder=TINY, epochs=4, batch_size=8,
