@@ -100,3 +100,36 @@ def test_pretrain_with_physchem_saves_statistics_and_an_encoder_that_loads(tmp_p
     assert (model["scale"] > 0).sum() > 50 and model["centre"].shape == (len(RDKIT2D_NAMES),)
     encoder, _ = resolve_encoder(out / ENCODER_FILE)  # the path fine-tuning's --pretrained takes
     assert encoder.config.emb_dim == 16
+
+
+def test_a_killed_physchem_run_resumes_to_the_same_weights(tmp_path, small_smiles, monkeypatch):
+    """A stopped descriptor-prediction run continues to the weights of one that ran straight through (targets,
+    regression head and encoder alike)."""
+    from molssl.core.trainer import Trainer
+
+    corpus = tmp_path / "corpus.smi"
+    corpus.write_text("\n".join(small_smiles * 4) + "\n")
+
+    def config(out, **kw):
+        return PretrainConfig(smiles=str(corpus), out=str(tmp_path / out), method="physchem", encoder=TINY, epochs=2,
+                              batch_size=8, valid_fraction=0.2, checkpoint_every=2, log_every=1, progress=False,
+                              workers=1, device="cpu", cache_dir=str(tmp_path / "c"), **kw)
+
+    pretrain(config("straight"), log=lambda _: None)
+    real_step, calls = Trainer.train_step, {"n": 0}
+
+    def dying_step(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 4:  # dies during step 4; the last checkpoint was written after step 2
+            raise RuntimeError("killed")
+        return real_step(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", dying_step)
+    with pytest.raises(RuntimeError, match="killed"):
+        pretrain(config("killed"), log=lambda _: None)
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    pretrain(config("killed", resume=True), log=lambda _: None)
+    a, b = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in ("straight", "killed"))
+    assert a["state"]["step"] == b["state"]["step"] > 4
+    for key, value in a["model"].items():
+        torch.testing.assert_close(b["model"][key], value, msg=key)
