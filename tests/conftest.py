@@ -1,6 +1,7 @@
 """Shared fixtures: small molecule sets and the read-only reference data in ../shared/data when present."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -95,3 +96,29 @@ def run_ranks():
                     process.kill()
                 pytest.fail(f"{nprocs} processes did not finish within {timeout:.0f} s")
     return run
+
+
+@pytest.fixture
+def killed_during_step(monkeypatch):
+    """``with killed_during_step(n): train(...)``: the Trainer raises RuntimeError("killed") during its n-th
+    training step (as a killed process would stop), the block expects it, and the real step is back afterwards."""
+    from molssl.core.trainer import Trainer
+
+    @contextlib.contextmanager
+    def killed(n: int):
+        real_step, calls = Trainer.train_step, {"n": 0}
+
+        def dying_step(self, batch):
+            calls["n"] += 1
+            if calls["n"] == n:
+                raise RuntimeError("killed")
+            return real_step(self, batch)
+
+        monkeypatch.setattr(Trainer, "train_step", dying_step)
+        try:
+            with pytest.raises(RuntimeError, match="killed"):
+                yield
+        finally:
+            monkeypatch.setattr(Trainer, "train_step", real_step)
+
+    return killed

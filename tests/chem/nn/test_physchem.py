@@ -102,11 +102,9 @@ def test_pretrain_with_physchem_saves_statistics_and_an_encoder_that_loads(tmp_p
     assert encoder.config.emb_dim == 16
 
 
-def test_a_killed_physchem_run_resumes_to_the_same_weights(tmp_path, small_smiles, monkeypatch):
+def test_a_killed_physchem_run_resumes_to_the_same_weights(tmp_path, small_smiles, killed_during_step):
     """A stopped descriptor-prediction run continues to the weights of one that ran straight through (targets,
     regression head and encoder alike)."""
-    from molssl.core.trainer import Trainer
-
     corpus = tmp_path / "corpus.smi"
     corpus.write_text("\n".join(small_smiles * 4) + "\n")
 
@@ -116,18 +114,8 @@ def test_a_killed_physchem_run_resumes_to_the_same_weights(tmp_path, small_smile
                               workers=1, device="cpu", cache_dir=str(tmp_path / "c"), **kw)
 
     pretrain(config("straight"), log=lambda _: None)
-    real_step, calls = Trainer.train_step, {"n": 0}
-
-    def dying_step(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 4:  # dies during step 4; the last checkpoint was written after step 2
-            raise RuntimeError("killed")
-        return real_step(self, batch)
-
-    monkeypatch.setattr(Trainer, "train_step", dying_step)
-    with pytest.raises(RuntimeError, match="killed"):
+    with killed_during_step(4):  # dies during step 4; the last checkpoint was written after step 2
         pretrain(config("killed"), log=lambda _: None)
-    monkeypatch.setattr(Trainer, "train_step", real_step)
     pretrain(config("killed", resume=True), log=lambda _: None)
     a, b = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in ("straight", "killed"))
     assert a["state"]["step"] == b["state"]["step"] > 4

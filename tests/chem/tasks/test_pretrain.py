@@ -6,7 +6,6 @@ import torch
 from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, pretrain
 from molssl.core.checkpoint import load_checkpoint
-from molssl.core.trainer import Trainer
 from molssl.errors import InvalidSmilesError, MolsslError
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
@@ -40,7 +39,7 @@ def test_pretrain_writes_run_directory_and_learns(corpus, tmp_path):
     assert json.loads((out / "config.json").read_text())["batch_size"] == 8
 
 
-def test_killed_run_resumes_to_the_same_weights(corpus, tmp_path, monkeypatch):
+def test_killed_run_resumes_to_the_same_weights(corpus, tmp_path, killed_during_step):
     # on the CPU, where a run is bitwise reproducible: on an H200 two uninterrupted runs with one seed already
     # differed by up to 2.7e-3 (fp32) after 12 steps (atomic scatter-adds), so equality is not a CUDA property
     def on_cpu(out, **kw):
@@ -50,20 +49,9 @@ def test_killed_run_resumes_to_the_same_weights(corpus, tmp_path, monkeypatch):
     pretrain(on_cpu(straight), log=lambda _: None)
 
     killed = tmp_path / "killed"
-    real_step = Trainer.train_step
-    calls = {"n": 0}
-
-    def dying_step(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 6:  # dies during step 6; the last checkpoint was written after step 4
-            raise RuntimeError("killed")
-        return real_step(self, batch)
-
-    monkeypatch.setattr(Trainer, "train_step", dying_step)
-    with pytest.raises(RuntimeError, match="killed"):
+    with killed_during_step(6):  # dies during step 6; the last checkpoint was written after step 4
         pretrain(on_cpu(killed), log=lambda _: None)
     assert load_checkpoint(killed / "checkpoint.pt")["state"]["step"] == 4
-    monkeypatch.setattr(Trainer, "train_step", real_step)
     with pytest.raises(MolsslError, match="--resume"):
         pretrain(on_cpu(killed), log=lambda _: None)
     earlier = load_checkpoint(killed / "checkpoint.pt")["state"]
@@ -94,23 +82,14 @@ def test_bf16_autocast_step_runs_on_cpu(corpus, tmp_path):
     assert summary["final_loss"] == pytest.approx(summary["final_loss"]) and summary["steps"] == 4
 
 
-def test_a_run_written_before_versions_were_recorded_resumes_with_its_defaults(corpus, tmp_path, monkeypatch):
+def test_a_run_written_before_versions_were_recorded_resumes_with_its_defaults(corpus, tmp_path, killed_during_step):
     """Issue 21.2: an older checkpoint lacks fields that exist now (featurizer, max_atoms, input checksum, the
     version); resuming fills them with the defaults of the version that wrote it and says so once."""
     from molssl.core.checkpoint import atomic_save
 
     out = tmp_path / "old"
-    real_step = Trainer.train_step
-
-    def dying_step(self, batch):
-        if self.state.step == 2:
-            raise RuntimeError("killed")
-        return real_step(self, batch)
-
-    monkeypatch.setattr(Trainer, "train_step", dying_step)
-    with pytest.raises(RuntimeError, match="killed"):
+    with killed_during_step(3):  # after the checkpoint of step 2
         pretrain(_config(corpus, out, epochs=1, max_steps=3, checkpoint_every=2), log=lambda _: None)
-    monkeypatch.setattr(Trainer, "train_step", real_step)
     ckpt = load_checkpoint(out / "checkpoint.pt")
     old = ckpt["config"]["pretrain"]
     for key in ("max_atoms", "input_sha256"):
