@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> None:
                 cells = [(row, init) for row in args.configs for init in ("pretrained", "random-init")]
                 cells += [("baselines", baseline) for baseline in args.baselines]
                 for row, variant in cells:
-                    config = cell_config(Path(args.out), row, cap, seed, dataset, args.data_dir, args.encoders)
+                    config = cell_config(Path(args.out), row, cap, seed, dataset, args.data_dir, dict(args.encoder))
                     finetune = variant_config(config, dataset, variant, config.encoder)
                     started = time.perf_counter()
                     results, reused = run_variant(finetune, log=lambda message: None)
@@ -125,7 +125,7 @@ def main() -> None:
                         help="start ROW's pre-trained column from ENCODER (shipped name, run dir or encoder.pt) "
                              "instead of its default; give such runs their own --out")
     parser.add_argument("--data-dir", default=str(DATA_DIR))
-    run_then_report(parser, lambda args: run(_with_encoders(args)), lambda args: report(Path(args.out), args.datasets))
+    run_then_report(parser, run, lambda args: report(Path(args.out), args.datasets))
 
 
 def _encoder_option(text: str) -> tuple[str, str]:
@@ -133,11 +133,6 @@ def _encoder_option(text: str) -> tuple[str, str]:
     if row not in CONFIGS or not encoder:
         raise argparse.ArgumentTypeError(f"expected ROW=ENCODER with ROW one of {', '.join(CONFIGS)}, got {text!r}")
     return row, encoder
-
-
-def _with_encoders(args: argparse.Namespace) -> argparse.Namespace:
-    args.encoders = dict(args.encoder)
-    return args
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from molssl.chem.data.batch import GraphBatch
+from molssl.chem.data.descriptors import column_medians
 from molssl.chem.nn.augment import MolecularAugmentation
 from molssl.chem.nn.encoders import MolecularEncoder
 from molssl.core import distributed as dist
@@ -37,15 +38,15 @@ def robust_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-column (centre, scale): median and IQR/1.349 (the std of a normal with that IQR), the std where
     the IQR is 0; scale 0 marks a column that never varies (or is never computed)."""
     values = np.asarray(values, dtype=np.float64)
+    centre = column_medians(values)  # the hybrid heads' imputation values, 0 for a column never computed
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-        centre = np.nanmedian(values, axis=0)
         q1, q3 = np.nanpercentile(values, [25, 75], axis=0)
         std = np.nanstd(values, axis=0)
     scale = (q3 - q1) / 1.349
     scale = np.where(scale > 0, scale, std)
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, 0.0)
-    return np.nan_to_num(centre).astype(np.float32), scale.astype(np.float32)
+    return centre.astype(np.float32), scale.astype(np.float32)
 
 
 def _global_mean(total: Tensor, count: Tensor) -> Tensor:
