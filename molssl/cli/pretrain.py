@@ -33,8 +33,9 @@ def pretrain(
     smiles: Path = typer.Option(..., "--smiles", help="SMILES file: .smi/.txt (one per line) or .csv, optionally .gz"),
     out: Path = typer.Option(..., "--out", help="Run directory (config, metrics.jsonl, checkpoint.pt, encoder.pt)"),
     smiles_column: Optional[str] = typer.Option(None, help="CSV column with SMILES (default: smiles/SMILES)"),
-    method: str = typer.Option("molclr", help="Pre-training objective: molclr, imolclr (contrastive) or physchem "
-                                                        "(predict RDKit's 2D descriptors)"),
+    method: str = typer.Option("molclr", help="Pre-training objective: molclr, imolclr (contrastive), physchem "
+                                                        "(predict RDKit's 2D descriptors) or physchem-ecfp (and "
+                                                        "the ECFP4 bits)"),
     lambda1: Optional[float] = typer.Option(None, help="imolclr: negatives weighted 1 - lambda1*Tanimoto (default 0.5)"),
     lambda2: Optional[float] = typer.Option(None, help="imolclr: weight of the fragment loss (default 0.5)"),
     max_fragments: Optional[int] = typer.Option(None, help="imolclr: fragments per molecule per step, 0 = all (default 1)"),

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 from molssl.chem.data.batch import GraphBatch, select_graphs
 from molssl.chem.nn.augment import MolecularAugmentation, random_rank_in_groups
 from molssl.chem.nn.encoders import MolecularEncoder
-from molssl.chem.nn.physchem import DESCRIPTOR_EXTRA, PhysChem
+from molssl.chem.nn.physchem import BITS_EXTRA, DESCRIPTOR_EXTRA, PhysChem
 from molssl.chem.nn.similarity import DEFAULT_LAMBDA1, negative_weights, tanimoto_matrix
 from molssl.core import distributed as dist
 from molssl.core.losses import NEGATIVE_WEIGHT_MODES, multi_positive_nt_xent, nt_xent
@@ -157,7 +157,10 @@ class IMolCLR(MolCLR):
         return loss_mol + self.lambda2 * loss_frag, {"loss_mol": loss_mol.detach(), "loss_frag": loss_frag.detach()}
 
 
-OBJECTIVES: dict[str, Callable[..., nn.Module]] = {"molclr": MolCLR, "imolclr": IMolCLR, "physchem": PhysChem}
+OBJECTIVES: dict[str, Callable[..., nn.Module]] = {"molclr": MolCLR, "imolclr": IMolCLR, "physchem": PhysChem,
+                                                   "physchem-ecfp": PhysChem}
+BATCH_FEATURES: dict[str, tuple[str, ...]] = {"physchem": (DESCRIPTOR_EXTRA,),  # row extras each batch carries
+                                              "physchem-ecfp": (DESCRIPTOR_EXTRA, BITS_EXTRA)}
 STORE_EXTRAS: dict[str, tuple[str, ...]] = {"molclr": (), "imolclr": ("ecfp", "fragments"),
-                                            "physchem": (DESCRIPTOR_EXTRA,)}
-BATCH_FEATURES: dict[str, tuple[str, ...]] = {"physchem": (DESCRIPTOR_EXTRA,)}  # row extras each batch carries
+                                            "physchem": BATCH_FEATURES["physchem"],
+                                            "physchem-ecfp": BATCH_FEATURES["physchem-ecfp"]}

@@ -9,6 +9,11 @@ Here the encoder's graph representation ``h`` goes through a small MLP to the 21
 the ``rdkit2d`` store extra (:mod:`molssl.chem.data.descriptors`, the same values the hybrid heads
 use). One forward pass per step, no second view: about half a MolCLR step.
 
+``--method physchem-ecfp`` adds a second head that predicts the molecule's 2048 ECFP4 bits (binary
+cross-entropy; each bit is the presence of one circular substructure, the features on which a random
+forest wins BACE): substructure prediction, as GROVER's motif task (Rong et al., NeurIPS 2020) predicts
+RDKit's functional-group keys. The two losses are per-entry means, added with equal weight.
+
 RDKit's descriptors are heavy-tailed (``Ipc`` spans dozens of orders of magnitude), so each one is
 centred on its median and scaled by its inter-quartile range (the standard deviation where that
 range is 0), from the training molecules, and clipped to +-``clip``; descriptors that never vary
@@ -23,14 +28,17 @@ from typing import Optional
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from molssl.chem.data.batch import GraphBatch
 from molssl.chem.data.descriptors import column_medians
 from molssl.chem.nn.augment import MolecularAugmentation
 from molssl.chem.nn.encoders import MolecularEncoder
+from molssl.chem.nn.similarity import unpack_bits
 from molssl.core import distributed as dist
 
 DESCRIPTOR_EXTRA = "rdkit2d"
+BITS_EXTRA = "ecfp2048"  # packed ECFP4 bits, the substructure targets of physchem-ecfp
 STATISTICS_SAMPLE = 100_000  # rows that decide the medians and ranges; more moves them by little
 
 
@@ -66,10 +74,11 @@ class PhysChem(nn.Module):
 
     ``augment``: predict the intact molecule's descriptors from one augmented view (a denoising variant)
     instead of from the molecule itself (MolBERT's setting, the default).
+    ``n_bits``: also predict that many ECFP bits (the ``ecfp2048`` extra); 0 = descriptors only.
     """
 
     def __init__(self, encoder: MolecularEncoder, augmentation: Optional[MolecularAugmentation], n_targets: int,
-                 augment: bool = False, clip: float = 5.0) -> None:
+                 augment: bool = False, clip: float = 5.0, n_bits: int = 0) -> None:
         super().__init__()
         if n_targets < 1:
             raise ValueError(f"n_targets must be positive, got {n_targets}")
@@ -77,6 +86,8 @@ class PhysChem(nn.Module):
             raise ValueError(f"clip must be positive, got {clip}")
         if augment and augmentation is None:
             raise ValueError("augment=True needs an augmentation")
+        if n_bits < 0:
+            raise ValueError(f"n_bits must be 0 or positive, got {n_bits}")
         self.encoder = encoder
         # MolCLR's projection head takes no part here: frozen, so that DistributedDataParallel does not wait for
         # gradients it will never get (the encoder file keeps it, as every encoder.pt does)
@@ -85,6 +96,8 @@ class PhysChem(nn.Module):
         self.clip = clip
         width = encoder.config.feat_dim
         self.regressor = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, n_targets))
+        self.bit_classifier = (nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, n_bits))
+                               if n_bits else None)
         self.register_buffer("centre", torch.zeros(n_targets))
         self.register_buffer("scale", torch.zeros(n_targets))  # all 0 = not fitted yet
 
@@ -110,13 +123,26 @@ class PhysChem(nn.Module):
     def forward(self, batch: GraphBatch) -> tuple[Tensor, dict]:
         if batch.features is None or DESCRIPTOR_EXTRA not in batch.features:
             raise ValueError("descriptor pre-training needs the 'rdkit2d' store extra attached to each batch")
+        if self.bit_classifier is not None and BITS_EXTRA not in batch.features:
+            raise ValueError("ECFP-bit prediction needs the 'ecfp2048' store extra attached to each batch")
         target, mask = self.targets(batch.features[DESCRIPTOR_EXTRA])
         view = self.augmentation(batch) if self.augmentation is not None else batch
-        prediction = self.regressor(self.encoder.represent(view)).float()
+        h = self.encoder.represent(view)
+        prediction = self.regressor(h).float()
         weight = mask.float()
         squared = (prediction - target).square() * weight
         loss = _global_mean(squared.sum(), weight.sum())
         # fraction of the targets' variance explained in this batch (1 = perfect), a readable progress figure
         centred = (target - (target * weight).sum(0) / weight.sum(0).clamp(min=1.0)) * weight
         explained = 1.0 - squared.sum() / centred.square().sum().clamp(min=1e-12)
-        return loss, {"r2": explained.detach()}
+        metrics = {"r2": explained.detach()}
+        if self.bit_classifier is None:
+            return loss, metrics
+        bits = unpack_bits(batch.features[BITS_EXTRA].to(h.device))
+        logits = self.bit_classifier(h).float()
+        if logits.shape != bits.shape:
+            raise ValueError(f"expected {logits.shape[1]} ECFP bits per molecule, got {bits.shape[1]}")
+        cross_entropy = F.binary_cross_entropy_with_logits(logits, bits, reduction="sum")
+        loss_bits = _global_mean(cross_entropy, torch.tensor(float(bits.numel()), device=h.device))
+        metrics.update(loss_descriptors=loss.detach(), loss_bits=loss_bits.detach())
+        return loss + loss_bits, metrics

@@ -20,7 +20,7 @@ from molssl.chem.data.store import open_corpus
 from molssl.chem.nn.augment import MolecularAugmentation
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.nn.objectives import BATCH_FEATURES, OBJECTIVES, STORE_EXTRAS
-from molssl.chem.nn.physchem import DESCRIPTOR_EXTRA, STATISTICS_SAMPLE, PhysChem
+from molssl.chem.nn.physchem import BITS_EXTRA, DESCRIPTOR_EXTRA, STATISTICS_SAMPLE, PhysChem
 from molssl.chem.serve.loading import ENCODER_FILE, save_encoder
 from molssl.core import distributed as dist
 from molssl.core.checkpoint import seed_everything
@@ -115,8 +115,10 @@ def build_objective(config: PretrainConfig) -> nn.Module:
     augmentation = MolecularAugmentation(config.augmentations, config.mask_rate, config.delete_rate,
                                          config.subgraph_rate, mask_values=spec.atom_mask)
     encoder = MolecularEncoder(config.encoder)
-    if config.method == "physchem":  # no contrast, so no temperature; targets: the rdkit2d extra's width
-        return PhysChem(encoder, augmentation, get_extra(DESCRIPTOR_EXTRA).width, **config.method_options)
+    if OBJECTIVES[config.method] is PhysChem:  # no contrast, so no temperature; targets: the extras' widths
+        n_bits = 8 * get_extra(BITS_EXTRA).width if BITS_EXTRA in BATCH_FEATURES[config.method] else 0
+        return PhysChem(encoder, augmentation, get_extra(DESCRIPTOR_EXTRA).width, n_bits=n_bits,
+                        **config.method_options)
     return OBJECTIVES[config.method](encoder, augmentation, config.temperature, **config.method_options)
 
 

@@ -121,3 +121,43 @@ def test_a_killed_physchem_run_resumes_to_the_same_weights(tmp_path, small_smile
     assert a["state"]["step"] == b["state"]["step"] > 4
     for key, value in a["model"].items():
         torch.testing.assert_close(b["model"][key], value, msg=key)
+
+
+def test_physchem_ecfp_also_learns_the_substructure_bits(tmp_path, small_smiles):
+    path = tmp_path / "mols.smi"
+    path.write_text("\n".join(small_smiles) + "\n")
+    store = build_store(path, extras=STORE_EXTRAS["physchem-ecfp"], workers=1, progress=False, cache_dir=tmp_path / "c")
+    batch = store.gather(np.arange(len(store)), ("rdkit2d", "ecfp2048"))
+    module = _module(n_bits=2048)
+    module.fit_statistics(store.extra("rdkit2d"))
+    with pytest.raises(ValueError, match="ecfp2048"):
+        module(store.gather(np.arange(len(store)), ("rdkit2d",)))
+    optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
+    first = None
+    for _ in range(60):
+        loss, metrics = module(batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        first = first or metrics
+    assert loss.item() == pytest.approx((metrics["loss_descriptors"] + metrics["loss_bits"]).item())
+    assert first["loss_bits"] > 0.6  # ~log 2 from random weights
+    assert metrics["loss_bits"] < 0.5 * first["loss_bits"] and metrics["r2"] > 0.3
+    bits = torch.from_numpy(np.unpackbits(np.asarray(store.extra("ecfp2048")), axis=1)).float()
+    logits = module.bit_classifier(module.encoder.represent(batch))
+    present = torch.sigmoid(logits)[bits == 1].mean()
+    absent = torch.sigmoid(logits)[bits == 0].mean()
+    assert present > absent + 0.3  # the bits of each molecule, not the base rate
+
+
+def test_pretrain_with_physchem_ecfp_runs_and_keeps_both_heads_in_the_checkpoint(tmp_path, small_smiles):
+    corpus = tmp_path / "corpus.smi"
+    corpus.write_text("\n".join(small_smiles * 4) + "\n")
+    config = PretrainConfig(smiles=str(corpus), out=str(tmp_path / "run"), method="physchem-ecfp", encoder=TINY,
+                            epochs=2, batch_size=8, valid_fraction=0.2, log_every=1, progress=False, workers=1,
+                            cache_dir=str(tmp_path / "c"))
+    summary = pretrain(config, log=lambda _: None)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert summary["steps"] == 8 and all("loss_bits" in r for r in records if "loss" in r)
+    model = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["model"]
+    assert model["bit_classifier.2.weight"].shape[0] == 2048 and "regressor.2.weight" in model

@@ -56,7 +56,7 @@ def _objective(method: str, store: MoleculeStore = None, **options) -> nn.Module
     torch.manual_seed(0)
     objective = build_objective(PretrainConfig(smiles="", out="", method=method, encoder=TINY, method_options=options))
     objective.encoder.batch_norms = nn.ModuleList(nn.Identity() for _ in objective.encoder.batch_norms)
-    if method == "physchem":  # targets standardized with the whole store's statistics, on every rank alike
+    if method.startswith("physchem"):  # targets standardized with the whole store's statistics, on every rank alike
         objective.fit_statistics(store.extra("rdkit2d"))
     else:
         objective.augmentation = AlternatingViews()
@@ -65,8 +65,9 @@ def _objective(method: str, store: MoleculeStore = None, **options) -> nn.Module
 
 CASES = {"molclr": ("molclr", {}), "imolclr-weighted": ("imolclr", {"lambda2": 0.0}),
          "imolclr": ("imolclr", {"max_fragments": 0}),  # every fragment: a random pick would differ per rank
-         "physchem": ("physchem", {})}  # the loss is a mean over both ranks' descriptor entries
-FEATURES = ("rdkit2d",)
+         "physchem": ("physchem", {}),  # the loss is a mean over both ranks' descriptor entries
+         "physchem-ecfp": ("physchem-ecfp", {})}  # and over both ranks' ECFP bits
+FEATURES = ("rdkit2d", "ecfp2048")
 
 
 def _step(objective: nn.Module, batch: GraphBatch, out: Path) -> tuple[float, dict]:
@@ -94,7 +95,7 @@ def _worker(r: int, port: int, store_dir: str, out: str) -> None:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    return open_corpus(DEMO, extras=("ecfp", "fragments", "rdkit2d"), workers=1, progress=False,
+    return open_corpus(DEMO, extras=("ecfp", "ecfp2048", "fragments", "rdkit2d"), workers=1, progress=False,
                        cache_dir=tmp_path_factory.mktemp("cache"))
 
 
