@@ -323,7 +323,7 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
     if (shipped_folder / zoo.CARD_FILE).is_file():  # same rows and split: the shipped card's baseline scores
         card = json.loads((shipped_folder / zoo.CARD_FILE).read_text())
         baselines = card.get("baselines", {})
-        origin = card.get("notes", "").split("(", 1)[-1].split(")")[0]  # "RF-ECFP4 3, ..." or "as on the card of ..."
+        origin = _first_parenthesized(card.get("notes", ""))  # "RF-ECFP4 3, ..." or "as on the card of ..."
         first = origin.rsplit("as on the card of ", 1)[-1] if "as on the card of " in origin else f"{card.get('date')}: {origin}"
         counts = [f"as on the card of {first}"]  # the card whose runs measured them
     if not baselines:  # a new model: the baselines run beside the candidates
@@ -375,6 +375,16 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         if checked:
             print(f"{name}: the previous card's external check ({checked}) scored other weights and is not carried "
                   f"over; run benchmarks/external_check.py --dataset {dataset} ... --card again", flush=True)
+
+
+def _first_parenthesized(text: str) -> str:
+    """What the first parentheses of ``text`` hold, nested ones included ("a (b (c) d) e" -> "b (c) d")."""
+    start, depth = text.find("("), 0
+    for i in range(max(start, 0), len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if start >= 0 and depth == 0:
+            return text[start + 1:i]
+    return text[start + 1:]
 
 
 def previous_external_check(name: str) -> str:

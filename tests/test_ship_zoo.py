@@ -109,3 +109,13 @@ def test_a_reship_names_the_external_check_it_drops(ship, monkeypatch):
     assert ship.previous_external_check("esol") == "outside ESOL"
     assert ship.previous_external_check("lipo") == ""
     assert ship.previous_external_check("not-shipped") == ""
+
+
+def test_the_baselines_origin_keeps_nested_parentheses(ship):
+    """A re-shipped card names where its baselines were measured: the whole first parenthesis of the old card's
+    notes, not the text up to the first ')' of a parenthesis inside it."""
+    notes = ("Baselines on the card: mean test score over their seeds (as on the card of 2026-12-02: RF-ECFP4 3, "
+             "chemprop v2 3 (seed 2 added 2026-12-05), RF-RDKit2D 3); chemprop v2.3.1 with its defaults")
+    assert ship._first_parenthesized(notes) == ("as on the card of 2026-12-02: RF-ECFP4 3, chemprop v2 3 (seed 2 "
+                                                "added 2026-12-05), RF-RDKit2D 3")
+    assert ship._first_parenthesized("RF-ECFP4 3 (none)") == "none"

@@ -123,15 +123,23 @@ def run_member_files(run_dir: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- compact (zoo) weights
+def quantized(name: str, tensor: Tensor) -> bool:
+    """Whether :func:`pack_state` stores ``tensor`` as int8 rows: matrices of at least :data:`QUANTIZE_MIN_SIZE`
+    entries, and embedding tables of any size (one row per token, each as wide as a matrix row; since 2026-12-06,
+    when the rich vocabulary's 40 small tables were 116 kB of fp32 per model)."""
+    if not tensor.is_floating_point() or tensor.dim() != 2 or name.startswith(EXACT_PREFIXES):
+        return False
+    return tensor.numel() >= QUANTIZE_MIN_SIZE or any("embedding" in module for module in name.split(".")[:-1])
+
+
 def pack_state(state: dict[str, Tensor], skip_prefix: Optional[str] = None) -> dict:
-    """``state_dict`` -> compact form (int8 rows + fp32 scales for large matrices, fp32 otherwise)."""
+    """``state_dict`` -> compact form (int8 rows + fp32 scales where :func:`quantized`, fp32 otherwise)."""
     packed = {}
     for name, tensor in state.items():
         if skip_prefix and name.startswith(skip_prefix):
             continue
         tensor = tensor.detach().cpu()
-        if (tensor.is_floating_point() and tensor.dim() == 2 and tensor.numel() >= QUANTIZE_MIN_SIZE
-                and not name.startswith(EXACT_PREFIXES)):
+        if quantized(name, tensor):
             scale = tensor.float().abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
             packed[name] = {"q": torch.round(tensor.float() / scale).to(torch.int8), "scale": scale}
         else:

@@ -3,9 +3,10 @@
 Each shipped model is a folder ``molssl/models/<name>/`` holding
 
 - ``weights.pt``: the ensemble members (or the encoder) in a compact form: every floating-point
-  matrix with at least :data:`QUANTIZE_MIN_SIZE` entries is stored as int8 with one fp32 scale per
-  row (symmetric, round to nearest); smaller tensors (biases, BatchNorm statistics, target
-  scaling) stay fp32. The unused contrastive projection head of fine-tuned encoders is left out.
+  matrix with at least :data:`QUANTIZE_MIN_SIZE` entries, and every embedding table (models exported
+  since 2026-12-06), is stored as int8 with one fp32 scale per row (symmetric, round to nearest);
+  smaller tensors (biases, BatchNorm statistics, target scaling) stay fp32. The unused
+  contrastive projection head of fine-tuned encoders is left out.
   The file is a gzip stream of the torch checkpoint (14% smaller; read by ``load_checkpoint``).
 - ``card.json`` and ``README.md``: the model card (training data, split, test metric, units,
   date, the exact commands that produced it, and the effect of the compression on predictions).

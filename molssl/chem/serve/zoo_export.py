@@ -23,6 +23,9 @@ from molssl.core.checkpoint import atomic_save
 from molssl.errors import MolsslError
 
 
+COMPRESSION_SCHEME = f"int8 per row for matrices >= {QUANTIZE_MIN_SIZE} entries and embedding tables, fp32 otherwise"
+
+
 def _finish(folder: Path, blob: dict, card: ModelCard) -> ModelCard:
     folder.mkdir(parents=True, exist_ok=True)
     atomic_save(blob, folder / WEIGHTS_FILE, compress=True)
@@ -100,7 +103,7 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
         task_type=results["task_type"], units=units, metric=results["metric"], split=results["split"],
         protocol=results["protocol"], test_score=small.score, member_test_scores=[s["test"] for r in runs for s in r["seeds"]],
         test_molecules=small.n_molecules, members=len(members), budget=budget,
-        compression={"scheme": f"int8 per row for matrices >= {QUANTIZE_MIN_SIZE} entries, fp32 otherwise",
+        compression={"scheme": COMPRESSION_SCHEME,
                      "max_abs_change_test_prediction": float(np.nanmax(np.abs(full.mean - small.mean))),
                      "test_score_uncompressed": full.score},
         notes=notes, baselines={k: float(v) for k, v in (baselines or {}).items()}, limitations=limitations,
@@ -181,7 +184,7 @@ def export_encoder(run_dir: str | Path, name: str, *, title: str, description: s
     entry = {"encoder_config": config.to_dict(), "state": pack_state(state, "head.")}
     full = encoder_from_state(config, state, run_dir / ENCODER_FILE)
     small = encoder_from_state(config, unpack_state(entry["state"]), run_dir / ENCODER_FILE)
-    compression = {"scheme": f"int8 per row for matrices >= {QUANTIZE_MIN_SIZE} entries, fp32 otherwise"}
+    compression = {"scheme": COMPRESSION_SCHEME}
     if probe_smiles:
         a, _ = encode_smiles(full.eval(), probe_smiles)
         b, _ = encode_smiles(small.eval(), probe_smiles)

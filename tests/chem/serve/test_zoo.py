@@ -41,9 +41,11 @@ def exported(tmp_path_factory):
 
 def test_pack_unpack_bounds_the_rounding_error():
     torch.manual_seed(0)
-    state = {"w": torch.randn(300, 600), "b": torch.randn(300), "n": torch.tensor(7), "head.w": torch.randn(64, 64)}
+    state = {"w": torch.randn(300, 600), "b": torch.randn(300), "n": torch.tensor(7), "head.w": torch.randn(64, 64),
+             "x_embeddings.0.weight": torch.randn(3, 300), "out.weight": torch.randn(1, 300)}
     packed = loading.pack_state(state, skip_prefix="head.")
     assert "head.w" not in packed and packed["w"]["q"].dtype == torch.int8
+    assert "q" in packed["x_embeddings.0.weight"] and "t" in packed["out.weight"]  # a token table; a small matrix
     restored = loading.unpack_state(packed)
     assert torch.equal(restored["b"], state["b"]) and torch.equal(restored["n"], state["n"])
     error = (restored["w"] - state["w"]).abs()
