@@ -58,6 +58,12 @@ ENCODER_TEXT = {  # encoder (shipped name or run, as a run's config.json records
                          "descriptors, ChEMBL 100k, 2,000 steps of 512)",
     "runs/pretrain/physchem-rich": "the rich-featurizer encoder pre-trained to predict RDKit's 2D descriptors on ChEMBL "
                                    "(100k, 2,000 steps of 512; shipped as rich-gin-physchem)",
+    "runs/pretrain/physchem-full": "a rich-featurizer encoder pre-trained to predict RDKit's 2D descriptors on the "
+                                   "whole ChEMBL file (236k, 6,000 steps of 512 = 3.07M molecules seen; "
+                                   "runs/pretrain/physchem-full, not shipped on its own: the package's 50 MB)",
+    "runs/pretrain/physchem-ecfp": "a rich-featurizer encoder pre-trained to predict RDKit's 2D descriptors and the "
+                                   "2048 ECFP4 bits on ChEMBL (100k, 2,000 steps of 512; runs/pretrain/physchem-ecfp, "
+                                   "not shipped on its own: the package's 50 MB)",
     "runs/gpu-rich": "a rich-featurizer encoder pre-trained on a lent H200 GPU (ChEMBL + MOSES 472k, 4,500 steps of "
                      "512 = 2.30M molecules seen; runs/gpu-rich, not shipped on its own: the package's 50 MB)",
     "runs/pretrain/rich-imolclr-chembl-moses": "a rich-featurizer encoder pre-trained with the iMolCLR objective on "
