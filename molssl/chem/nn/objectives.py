@@ -36,6 +36,7 @@ from typing import Callable, Iterator
 from torch import Tensor, nn
 
 from molssl.chem.data.batch import GraphBatch, select_graphs
+from molssl.chem.data.extras import get_extra
 from molssl.chem.nn.augment import MolecularAugmentation, random_rank_in_groups
 from molssl.chem.nn.encoders import MolecularEncoder
 from molssl.chem.nn.physchem import BITS_EXTRA, DESCRIPTOR_EXTRA, PhysChem
@@ -157,8 +158,20 @@ class IMolCLR(MolCLR):
         return loss_mol + self.lambda2 * loss_frag, {"loss_mol": loss_mol.detach(), "loss_frag": loss_frag.detach()}
 
 
-OBJECTIVES: dict[str, Callable[..., nn.Module]] = {"molclr": MolCLR, "imolclr": IMolCLR, "physchem": PhysChem,
-                                                   "physchem-ecfp": PhysChem}
+def _descriptor_prediction(with_bits: bool) -> Callable[..., nn.Module]:
+    """A :class:`PhysChem` builder with the registry's signature: no contrast, so the temperature is unused; the
+    targets are as wide as their store extras (217 descriptors; 2048 ECFP4 bits with ``with_bits``)."""
+    def build(encoder: MolecularEncoder, augmentation: MolecularAugmentation, temperature: float,
+              **options) -> PhysChem:
+        n_bits = 8 * get_extra(BITS_EXTRA).width if with_bits else 0
+        return PhysChem(encoder, augmentation, get_extra(DESCRIPTOR_EXTRA).width, n_bits=n_bits, **options)
+    return build
+
+
+# method -> builder(encoder, augmentation, temperature, **method_options)
+OBJECTIVES: dict[str, Callable[..., nn.Module]] = {"molclr": MolCLR, "imolclr": IMolCLR,
+                                                   "physchem": _descriptor_prediction(with_bits=False),
+                                                   "physchem-ecfp": _descriptor_prediction(with_bits=True)}
 BATCH_FEATURES: dict[str, tuple[str, ...]] = {"physchem": (DESCRIPTOR_EXTRA,),  # row extras each batch carries
                                               "physchem-ecfp": (DESCRIPTOR_EXTRA, BITS_EXTRA)}
 STORE_EXTRAS: dict[str, tuple[str, ...]] = {"molclr": (), "imolclr": ("ecfp", "fragments"),

@@ -13,14 +13,13 @@ import torch
 from torch import nn
 
 from molssl import __version__
-from molssl.chem.data.extras import get_extra
 from molssl.chem.data.featurizers import get_featurizer
 from molssl.chem.data.sources import StoreBatches, train_valid_indices
 from molssl.chem.data.store import open_corpus
 from molssl.chem.nn.augment import MolecularAugmentation
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.nn.objectives import BATCH_FEATURES, OBJECTIVES, STORE_EXTRAS
-from molssl.chem.nn.physchem import BITS_EXTRA, DESCRIPTOR_EXTRA, STATISTICS_SAMPLE, PhysChem
+from molssl.chem.nn.physchem import DESCRIPTOR_EXTRA, STATISTICS_SAMPLE, PhysChem
 from molssl.chem.serve.loading import ENCODER_FILE, save_encoder
 from molssl.core import distributed as dist
 from molssl.core.checkpoint import seed_everything
@@ -114,12 +113,8 @@ def build_objective(config: PretrainConfig) -> nn.Module:
     spec = get_featurizer(config.encoder.featurizer)
     augmentation = MolecularAugmentation(config.augmentations, config.mask_rate, config.delete_rate,
                                          config.subgraph_rate, mask_values=spec.atom_mask)
-    encoder = MolecularEncoder(config.encoder)
-    if OBJECTIVES[config.method] is PhysChem:  # no contrast, so no temperature; targets: the extras' widths
-        n_bits = 8 * get_extra(BITS_EXTRA).width if BITS_EXTRA in BATCH_FEATURES[config.method] else 0
-        return PhysChem(encoder, augmentation, get_extra(DESCRIPTOR_EXTRA).width, n_bits=n_bits,
-                        **config.method_options)
-    return OBJECTIVES[config.method](encoder, augmentation, config.temperature, **config.method_options)
+    return OBJECTIVES[config.method](MolecularEncoder(config.encoder), augmentation, config.temperature,
+                                     **config.method_options)
 
 
 def pretrain(config: PretrainConfig, log: Callable[[str], None] = print) -> dict:
