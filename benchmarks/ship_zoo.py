@@ -60,7 +60,8 @@ ENCODER_TEXT = {  # encoder (shipped name or run, as a run's config.json records
                                    "(100k, 2,000 steps of 512; shipped as rich-gin-physchem)",
     "runs/pretrain/physchem-full": "a rich-featurizer encoder pre-trained to predict RDKit's 2D descriptors on the "
                                    "whole ChEMBL file (236k, 6,000 steps of 512 = 3.07M molecules seen; "
-                                   "runs/pretrain/physchem-full, not shipped on its own: the package's 50 MB)",
+                                   "runs/pretrain/physchem-full; not shipped on its own: its frozen fingerprints are worse "
+                                   "than rich-gin-physchem's on the regression sets)",
     "runs/pretrain/physchem-ecfp": "a rich-featurizer encoder pre-trained to predict RDKit's 2D descriptors and the "
                                    "2048 ECFP4 bits on ChEMBL (100k, 2,000 steps of 512; runs/pretrain/physchem-ecfp, "
                                    "not shipped on its own: the package's 50 MB)",
@@ -190,7 +191,10 @@ class Candidate:
         return self.root.name
 
     def label(self) -> str:
-        return f"{self.root.name}/{self.config}/{self.init}"
+        """Unique among the candidates: a sweep setting's folder is named after the setting, so two sweeps (from
+        two encoders, say) would share it; their output folder tells them apart."""
+        root = f"{self.root.parent.name}/{self.root.name}" if self.root.name in sweep_settings() else self.root.name
+        return f"{root}/{self.config}/{self.init}"
 
 
 def candidates_of(roots: list[Path], configs: list[str], dataset: str) -> list[Candidate]:

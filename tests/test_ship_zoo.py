@@ -67,6 +67,19 @@ def test_a_sweep_setting_is_remade_by_the_sweep_and_named_on_the_card(ship, tmp_
     assert command.endswith("--init pretrained --encoder rich-gin-chembl --data-dir data")
 
 
+def test_two_sweeps_of_one_setting_stay_two_candidates(ship, tmp_path):
+    settings = {"dropout": 0.1, "lr_head": 5e-4, "lr_encoder": 1e-4, "weight_decay": 1e-6}
+    for name in ("sweep-a", "sweep-b"):
+        _runs(tmp_path / name / "dropout-0.1", settings)
+    found = ship.candidates_of([tmp_path / n / "dropout-0.1" for n in ("sweep-a", "sweep-b")],
+                               ["rich-rdkit2d-quantile"], "lipo")
+    assert [c.label() for c in found] == ["sweep-a/dropout-0.1/rich-rdkit2d-quantile/pretrained",
+                                          "sweep-b/dropout-0.1/rich-rdkit2d-quantile/pretrained"]
+    _runs(tmp_path / "ablation", {})
+    (plain,) = ship.candidates_of([tmp_path / "ablation"], ["rich-rdkit2d-quantile"], "lipo")
+    assert plain.label() == "ablation/rich-rdkit2d-quantile/pretrained"
+
+
 def test_a_pooling_setting_is_a_sweep_setting_of_random_init(ship, tmp_path):
     _runs(tmp_path / "sweep" / "pool-add", {"dropout": 0.3, "encoder": {"pool": "add"}}, init="random-init")
     (found,) = ship.candidates_of([tmp_path / "sweep" / "pool-add"], ["rich-rdkit2d-quantile"], "lipo")

@@ -96,7 +96,8 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
     shipped = PropertyEnsemble(name, restored)
     small = ensemble_test_predictions(folders, shipped, data_dir)
     notes = " ".join(filter(None, [notes, reliability_note(shipped, small)]))
-    budget = dict(results["budget"], seeds=[s for r in runs for s in r["budget"]["seeds"]])
+    budget = dict(results["budget"], **{key: [v for r in runs for v in r["budget"].get(key, [])]  # every member run's
+                                        for key in ("seeds", "epochs_run")})
     card = ModelCard(
         name=name, kind="property", title=title, description=description, training_data=training_data,
         date=_today(), commands=list(commands), tasks=list(results["tasks"]), task_labels=dict(task_labels or {}),

@@ -61,6 +61,8 @@ def test_card_records_ensemble_score_and_provenance(exported):
     assert card.inputs == {"featurizer": "molclr", "features": "rdkit2d", "descriptor_scaling": "quantile"}
     assert "(quantile descriptor scaling)" in card.to_markdown()
     assert card.member_test_scores == [r["seeds"][0]["test"] for r in results] and card.budget["seeds"] == [0, 1]
+    assert card.budget["epochs_run"] == [e for r in results for e in r["budget"]["epochs_run"]]  # not the first run's
+    assert len(card.budget["epochs_run"]) == 2
     assert card.test_molecules == len(json.loads((exported["runs"][0] / "split.json").read_text())["test"])
     folder = exported["models"] / "toy"
     data = (folder / zoo.WEIGHTS_FILE).read_bytes()
