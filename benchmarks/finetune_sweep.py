@@ -43,9 +43,16 @@ SETTINGS = {
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"
 
 
+def configuration(featurizer: str, features: str, scaling: str) -> tuple[str, str]:
+    """quality_ablation.py's folder name of a configuration, and the descriptor scaling it really has: without RDKit
+    descriptors there is nothing to scale, so a graph-only run is the plain ``rich-none`` whatever the default."""
+    if "rdkit2d" not in features:
+        scaling = "standard"
+    return f"{featurizer}-{features}" + ("" if scaling == "standard" else f"-{scaling}"), scaling
+
+
 def run(args: argparse.Namespace) -> None:
-    row = f"{args.featurizer}-{args.features}" + ("" if args.descriptor_scaling == "standard" else
-                                                  f"-{args.descriptor_scaling}")
+    row, args.descriptor_scaling = configuration(args.featurizer, args.features, args.descriptor_scaling)
     for seed in args.seeds:
         for name in args.settings:
             config = BenchmarkConfig(  # quality_ablation.py's layout, so ship_zoo.py --ablation OUT/SETTING reads it
@@ -86,6 +93,11 @@ def collect(out: Path, dataset: str) -> dict[str, list[tuple[int, float, float, 
     return found
 
 
+def _sample_std(values: list[float]) -> float:
+    """Across seeds with ddof=1, as every other table of the results files (0 for one seed)."""
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def report(out: Path, datasets: list[str]) -> str:
     lines = []
     for dataset in datasets:
@@ -98,7 +110,7 @@ def report(out: Path, datasets: list[str]) -> str:
         seeds = set.intersection(*(set(s for s, *_ in runs) for runs in found.values()))
         rows = {name: [r for r in runs if r[0] in seeds] for name, runs in found.items()}
         mean = {name: (statistics.mean(r[1] for r in runs), statistics.mean(r[2] for r in runs),
-                       statistics.pstdev([r[2] for r in runs]), sum(r[3] for r in runs)) for name, runs in rows.items()}
+                       _sample_std([r[2] for r in runs]), sum(r[3] for r in runs)) for name, runs in rows.items()}
         chosen = (max if higher else min)(mean, key=lambda name: mean[name][0])
         lines += [f"\n{spec.title} ({spec.metric}), seeds {sorted(seeds)} (the seeds every setting has)\n",
                   "| setting | validation | test | CPU h |", "|---|---|---|---|"]

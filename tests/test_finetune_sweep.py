@@ -53,3 +53,15 @@ def test_a_pooling_setting_changes_the_random_encoders_readout_only(sweep):
     assert sweep.with_setting(base, "lr-x3").lr_head == pytest.approx(1.5e-3)
     with pytest.raises(SystemExit, match="keeps the pooling it was trained with"):
         sweep.with_setting(FinetuneConfig(out="x", dataset="bace", pretrained="rich-gin-chembl"), "pool-max")
+
+
+def test_a_graph_only_run_has_no_descriptor_scaling(sweep):
+    assert sweep.configuration("rich", "none", "quantile") == ("rich-none", "standard")
+    assert sweep.configuration("rich", "rdkit2d", "quantile") == ("rich-rdkit2d-quantile", "quantile")
+    assert sweep.configuration("molclr", "rdkit2d+ecfp4", "standard") == ("molclr-rdkit2d+ecfp4", "standard")
+
+
+def test_the_spread_is_the_sample_std_over_seeds(sweep, tmp_path):
+    for seed, test in ((0, 0.80), (1, 0.82), (2, 0.84)):
+        _write(tmp_path, "molclr", seed, "bace", valid=0.7, test=test)
+    assert "| 82.000 ± 2.000 |" in sweep.report(tmp_path, ["bace"])  # ddof=1; the population std would be 1.633
