@@ -64,13 +64,12 @@ ENCODER_TEXT = {  # encoder (shipped name or run, as a run's config.json records
                                    "than rich-gin-physchem's on the regression sets)",
     "runs/pretrain/physchem-ecfp": "a rich-featurizer encoder pre-trained to predict RDKit's 2D descriptors and the "
                                    "2048 ECFP4 bits on ChEMBL (100k, 2,000 steps of 512; runs/pretrain/physchem-ecfp, "
-                                   "not shipped on its own: the package's 50 MB)",
+                                   "not shipped on its own: fine-tuned, no better than rich-gin-physchem)",
     "runs/gpu-rich": "a rich-featurizer encoder pre-trained on a lent H200 GPU (ChEMBL + MOSES 472k, 4,500 steps of "
-                     "512 = 2.30M molecules seen; runs/gpu-rich, not shipped on its own: the package's 50 MB)",
+                     "512 = 2.30M molecules seen; runs/gpu-rich, not shipped on its own)",
     "runs/pretrain/rich-imolclr-chembl-moses": "a rich-featurizer encoder pre-trained with the iMolCLR objective on "
                                                "ChEMBL + 500k MOSES (736k molecules, 3,000 steps of 512; "
-                                               "runs/pretrain/rich-imolclr-chembl-moses, not shipped on its own: the "
-                                               "package's 50 MB)",
+                                               "runs/pretrain/rich-imolclr-chembl-moses, not shipped on its own)",
 }
 MOLCLR_OBJECTIVE = ("Pre-trained with the MolCLR objective (NT-Xent, atom masking + bond deletion at 25%) under bf16 "
                     "autocast on one CPU thread; the encoder of the shipped models that start from pre-training with its "
