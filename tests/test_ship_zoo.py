@@ -27,6 +27,26 @@ def test_ensemble_score_averages_members_per_task(ship):
     assert ship.ensemble_valid_score([a, b], "roc_auc") == pytest.approx(0.5)  # mean of 1.0 and 0.0
 
 
+def test_a_lead_counts_only_when_it_survives_resampling_the_validation_rows(ship):
+    rng = np.random.default_rng(1)
+    y = (rng.random((150, 1)) < 0.3).astype(float)
+    noisy = np.where(y == 1, 0.6, 0.4) + rng.normal(0, 0.3, y.shape)  # a fair model
+    rows = np.arange(150)
+    shipped = [_record(["t"], y, noisy, rows)]
+    perfect = [_record(["t"], y, y * 0.5 + 0.25, rows)]
+    assert ship.bootstrap_lead(perfect, shipped, "roc_auc", higher=True) > 0.99
+    assert ship.bootstrap_lead(shipped, shipped, "roc_auc", higher=True) == 0.0  # a tie is no lead
+    one_flipped = noisy.copy()
+    one_flipped[np.argmax(np.where(y[:, 0] == 1, -noisy[:, 0], -np.inf))] += 1.0  # the lowest-scored positive, now high
+    nudged = [_record(["t"], y, one_flipped, rows)]
+    assert ship.ensemble_valid_score(nudged, "roc_auc") > ship.ensemble_valid_score(shipped, "roc_auc")
+    lead = ship.bootstrap_lead(nudged, shipped, "roc_auc", higher=True)
+    assert 0.3 < lead < 0.9  # better on the split, yet not in 90% of resamples: the shipped model stays
+    assert ship.bootstrap_lead(shipped, perfect, "rmse", higher=False) == 0.0  # direction follows the metric
+    with pytest.raises(SystemExit, match="different rows"):
+        ship.bootstrap_lead(perfect, [_record(["t"], y, noisy, rows + 1)], "roc_auc", higher=True)
+
+
 def test_members_validated_on_different_rows_are_refused(ship):
     y = [[0.0], [1.0], [2.0], [3.0]]
     with pytest.raises(SystemExit, match="different rows"):
