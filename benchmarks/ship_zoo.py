@@ -9,8 +9,8 @@ scores; the shipped model competes with its own ensemble. The one chosen is the 
 record every model file keeps), scored with the set's metric. The test split is not looked at to choose. A
 candidate replaces the shipped model only if its lead holds on resampled validation rows (``--lead-confidence``,
 since 2026-12-06: better in 90% of paired bootstrap resamples), because on validation splits of ~150 molecules a
-lead of a few thousandths is noise. Then the baselines' mean test scores over their seeds and ``molssl models export``. Prints each command before
-running it (``--dry-run``: only prints the choice and the command).
+lead of a few thousandths is noise. Then the baselines' mean test scores over their seeds and ``molssl models
+export``. Prints each command before running it (``--dry-run``: only prints the choice and the command).
 
     python benchmarks/ship_zoo.py --ablation runs/quantile runs/rich-gpu runs/rich-chembl-amd \
         --configs rich-rdkit2d rich-rdkit2d-quantile --models lipo sider --members 2
@@ -329,7 +329,7 @@ def main() -> None:
 
 
 def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str, dry_run: bool,
-         lead_confidence: float = 0.0) -> None:
+         lead_confidence: float = 0.9) -> None:
     """Choose ``name``'s ensemble by validation score (the shipped one competes too) and export it."""
     dataset, title, units, labels, training = MODELS[name]
     spec = get_spec(dataset)
@@ -347,8 +347,8 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         shipped_commands = zoo.read_card(shipped_folder).commands
         candidates = [c for c in candidates
                       if run_command(c, dataset, chosen_seeds[c.label()], data_dir) not in shipped_commands]
-    valid = {c.label(): ensemble_valid_score(member_metas([c.runs[s] for s in chosen_seeds[c.label()]]), spec.metric)
-             for c in candidates}
+    metas = {c.label(): member_metas([c.runs[s] for s in chosen_seeds[c.label()]]) for c in candidates}
+    valid = {label: ensemble_valid_score(members, spec.metric) for label, members in metas.items()}
     shipped_metas = []
     if (shipped_folder / zoo.CARD_FILE).is_file():
         shipped_metas = [entry["meta"] for entry in load_zoo_weights(shipped_folder)["members"]]
@@ -367,7 +367,7 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
     seeds = chosen_seeds[chosen.label()]
     runs = [chosen.runs[s] for s in seeds]
     if "shipped" in valid and lead_confidence > 0:
-        lead = bootstrap_lead(member_metas(runs), shipped_metas, spec.metric, higher)
+        lead = bootstrap_lead(metas[ranking[0]], shipped_metas, spec.metric, higher)
         if lead < lead_confidence:
             print(f"{name}: keeping the shipped model: {ranking[0]} leads on validation, but only in {lead:.0%} of "
                   f"paired bootstrap resamples of the validation rows (--lead-confidence {lead_confidence:.0%})")
