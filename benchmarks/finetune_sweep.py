@@ -9,8 +9,14 @@ same scaffold splits, through the harness's own ``run_variant`` (finished runs a
 report gives, per data set and setting, the mean validation and test scores over the seeds, and
 marks the setting the validation scores select: the only one whose test score counts.
 
+``--folds K`` runs every setting on each of K scaffold folds of the training + validation molecules instead
+(``molssl finetune --folds``; the test split untouched, folders ``<out>/<setting>/seed<N>/fold<F>/...``), and the
+report chooses by the mean over folds and seeds: every training molecule validated once, ~5x the molecules of one
+validation split, with the per-fold differences to the chosen setting beside it.
+
   OMP_NUM_THREADS=1 python benchmarks/finetune_sweep.py --out runs/sweep --datasets bace --seeds 0 1 2
   python benchmarks/finetune_sweep.py --out runs/sweep --datasets bace --report
+  OMP_NUM_THREADS=1 python benchmarks/finetune_sweep.py --out runs/cv --datasets bace --seeds 0 --folds 5
 """
 from __future__ import annotations
 
@@ -21,11 +27,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.tasks.benchmark import BenchmarkConfig, run_variant, variant_config
 from molssl.chem.tasks.reports import run_then_report
 from molssl.chem.tasks.finetune_config import FinetuneConfig
 from molssl.chem.data.datasets import get_spec
+from molssl.chem.tasks.metrics import score
 
 SETTINGS = {
     "molclr": {},  # the defaults every other table uses
@@ -53,21 +63,24 @@ def configuration(featurizer: str, features: str, scaling: str) -> tuple[str, st
 
 def run(args: argparse.Namespace) -> None:
     row, args.descriptor_scaling = configuration(args.featurizer, args.features, args.descriptor_scaling)
-    for seed in args.seeds:
-        for name in args.settings:
-            config = BenchmarkConfig(  # quality_ablation.py's layout, so ship_zoo.py --ablation OUT/SETTING reads it
-                out=str(Path(args.out) / name / f"seed{seed}" / row), pretrained=args.encoder,
-                datasets=list(args.datasets),
-                variants=[args.init], seeds=[seed], epochs=100, patience=10, features=args.features,
-                descriptor_scaling=args.descriptor_scaling, class_weight="balanced",
-                encoder=EncoderConfig(featurizer=args.featurizer), data_dir=args.data_dir, protocol="auto", threads=1)
-            for dataset in config.datasets:
-                started = time.perf_counter()
-                encoder = EncoderConfig(featurizer=args.featurizer)
-                finetune = with_setting(variant_config(config, dataset, args.init, encoder), name)
-                results, reused = run_variant(finetune, log=lambda message: None)
-                print(f"{dataset} {name} seed {seed}: valid {results['valid_mean']:.4f} test {results['mean']:.4f}"
-                      f" ({'reused' if reused else f'{time.perf_counter() - started:.0f} s'})", flush=True)
+    folds = range(args.folds) if args.folds else [None]
+    for seed, fold, name in ((seed, fold, name) for seed in args.seeds for fold in folds for name in args.settings):
+        where = Path(args.out) / name / f"seed{seed}" / ("" if fold is None else f"fold{fold}") / row
+        config = BenchmarkConfig(  # quality_ablation.py's layout, so ship_zoo.py --ablation OUT/SETTING reads it
+            out=str(where), pretrained=args.encoder, datasets=list(args.datasets),
+            variants=[args.init], seeds=[seed], epochs=100, patience=10, features=args.features,
+            descriptor_scaling=args.descriptor_scaling, class_weight="balanced",
+            encoder=EncoderConfig(featurizer=args.featurizer), data_dir=args.data_dir, protocol="auto", threads=1)
+        for dataset in config.datasets:
+            started = time.perf_counter()
+            encoder = EncoderConfig(featurizer=args.featurizer)
+            finetune = with_setting(variant_config(config, dataset, args.init, encoder), name)
+            if fold is not None:
+                finetune = replace(finetune, folds=args.folds, fold=fold)
+            results, reused = run_variant(finetune, log=lambda message: None)
+            print(f"{dataset} {name} seed {seed}{'' if fold is None else f' fold {fold}'}: "
+                  f"valid {results['valid_mean']:.4f} test {results['mean']:.4f}"
+                  f" ({'reused' if reused else f'{time.perf_counter() - started:.0f} s'})", flush=True)
 
 
 def with_setting(finetune: FinetuneConfig, name: str) -> FinetuneConfig:
@@ -122,6 +135,62 @@ def report(out: Path, datasets: list[str]) -> str:
     return "\n".join(lines)
 
 
+def fold_ensemble_test(runs: list[Path], metric: str) -> float:
+    """The test score of the fold models of one (setting, seed) as one ensemble: per test molecule the mean of their
+    predictions (every fold keeps the scaffold split's test part), scored per target file, then the mean over those."""
+    scores = []
+    for relative in sorted(path.relative_to(runs[0]) for path in runs[0].rglob("test_predictions.csv")):
+        frames = [pd.read_csv(run / relative) for run in runs]
+        if any(not frame["row"].equals(frames[0]["row"]) for frame in frames):
+            raise SystemExit(f"the fold models under {runs[0].parents[2]} were tested on different molecules")
+        columns = [column for column in frames[0].columns if column.endswith("_pred")]
+        labels = frames[0][[column.removesuffix("_pred") for column in columns]].to_numpy(float)
+        scores.append(score(metric, labels, np.mean([frame[columns].to_numpy(float) for frame in frames], axis=0)))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def cv_report(out: Path, datasets: list[str]) -> str:
+    """The cross-validation table: per setting the mean validation score over the (seed, fold) runs every setting
+    has, the setting with the best one chosen, and each other setting's per-run differences to the chosen one.
+    The test columns (the fold models alone, and the folds of one seed as one ensemble) are not used to choose."""
+    lines = []
+    for dataset in datasets:
+        spec = get_spec(dataset)
+        higher = spec.metric == "roc_auc"
+        scale = 100 if higher else 1
+        found: dict[str, dict[tuple[int, int], Path]] = {}
+        for results_file in sorted(out.glob(f"*/seed*/fold*/*/{spec.name}/*/results.json")):
+            setting, seed, fold = results_file.parts[-7], *(int(part[4:]) for part in results_file.parts[-6:-4])
+            found.setdefault(setting, {})[seed, fold] = results_file.parent
+        if not found:
+            continue
+        runs = sorted(set.intersection(*(set(by_run) for by_run in found.values())))
+        results = {name: [json.loads((found[name][run] / "results.json").read_text()) for run in runs]
+                   for name in found}
+        valid = {name: [r["valid_mean"] for r in results[name]] for name in found}
+        chosen = (max if higher else min)(valid, key=lambda name: statistics.mean(valid[name]))
+        seeds = sorted({seed for seed, _ in runs})
+        lines += [f"\n{spec.title} ({spec.metric}), {len(runs)} (seed, fold) runs per setting: "
+                  f"{', '.join(f'{s}/{f}' for s, f in runs)}\n",
+                  "| setting | cross-validation | runs better than the chosen | mean difference | "
+                  "test, fold models (not used) | test, each seed's folds as one ensemble (not used) | CPU h |",
+                  "|---|---|---|---|---|---|---|"]
+        for name in [n for n in SETTINGS if n in found]:
+            differences = [(a - b) * scale for a, b in zip(valid[name], valid[chosen])]
+            better = sum(d > 0 if higher else d < 0 for d in differences)
+            test = [r["mean"] * scale for r in results[name]]
+            ensembles = [fold_ensemble_test([found[name][run] for run in runs if run[0] == seed], spec.metric) * scale
+                         for seed in seeds]
+            mark = " (chosen)" if name == chosen else ""
+            versus = "" if name == chosen else f"{better} of {len(runs)}"
+            lines.append(f"| {name}{mark} | {statistics.mean(valid[name]) * scale:.3f} ± "
+                         f"{_sample_std(valid[name]) * scale:.3f} | {versus} | "
+                         f"{'' if name == chosen else f'{statistics.mean(differences):+.3f}'} | "
+                         f"{statistics.mean(test):.3f} | {' / '.join(f'{e:.3f}' for e in ensembles)} | "
+                         f"{sum(r['cpu_hours'] for r in results[name]):.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="runs/sweep")
@@ -134,7 +203,9 @@ def main() -> None:
     parser.add_argument("--init", default="random-init", choices=["random-init", "pretrained"])
     parser.add_argument("--encoder", default=None, help="shipped name or run dir, for --init pretrained")
     parser.add_argument("--data-dir", default=str(DATA_DIR))
-    run_then_report(parser, run, lambda args: report(Path(args.out), args.datasets))
+    parser.add_argument("--folds", type=int, default=0, help="cross-validation folds of the training + validation "
+                        "molecules (0: the scaffold split's own validation part)")
+    run_then_report(parser, run, lambda args: (cv_report if args.folds else report)(Path(args.out), args.datasets))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,13 @@ scores; the shipped model competes with its own ensemble. The one chosen is the 
 record every model file keeps), scored with the set's metric. The test split is not looked at to choose. A
 candidate replaces the shipped model only if its lead holds on resampled validation rows (``--lead-confidence``,
 since 2026-12-06: better in 90% of paired bootstrap resamples), because on validation splits of ~150 molecules a
-lead of a few thousandths is noise. Then the baselines' mean test scores over their seeds and ``molssl models
-export``. Prints each command before running it (``--dry-run``: only prints the choice and the command).
+lead of a few thousandths is noise. With ``--cv`` (since 2026-12-06, twenty-third session) the candidates are
+finetune_sweep.py settings ranked instead by their cross-validation runs (``--folds``: every training + validation
+molecule validated once), the shipped model by its own setting's runs, and the lead must hold on paired resamples of
+the (seed, fold) runs; what ships is then the chosen setting's fold models (the first ``--members`` folds of the seed
+whose folds validate best), each trained on the other folds, which include the rare scaffolds DeepChem's splitter
+puts in validation (quality_ablation.md, twenty-third session). Then the baselines' mean test scores over their seeds and ``molssl models export``.
+Prints each command before running it (``--dry-run``: only prints the choice and the command).
 
     python benchmarks/ship_zoo.py --ablation runs/quantile runs/rich-gpu runs/rich-chembl-amd \
         --configs rich-rdkit2d rich-rdkit2d-quantile --models lipo sider --members 2
@@ -259,16 +264,74 @@ def bootstrap_lead(candidate: list[dict], shipped: list[dict], metric: str, high
     return wins / scored if scored else 0.0
 
 
+@dataclass
+class FoldCandidate(Candidate):
+    """One sweep setting's cross-validation runs (finetune_sweep.py --folds): ``runs`` holds one run per seed (for
+    its settings), ``folds`` every (seed, fold) run, ``<root>/seed<N>/fold<F>/<config>/<dataset>/<init>``."""
+
+    folds: dict[tuple[int, int], Path] = None
+
+
+def cv_candidates(cv_roots: list[Path], configs: list[str], dataset: str) -> list[FoldCandidate]:
+    """Every sweep setting with cross-validation runs under ``cv_roots`` (``<root>/<setting>/...``)."""
+    found = []
+    for setting in sorted(path for root in cv_roots for path in root.iterdir() if path.name in sweep_settings()):
+        for config in configs:
+            for init in ("random-init", "pretrained"):
+                folds = {(int(run.parents[3].name[4:]), int(run.parents[2].name[4:])): run
+                         for run in sorted(setting.glob(f"seed*/fold*/{config}/{dataset}/{init}"))
+                         if (run / "results.json").is_file()}
+                if folds:
+                    found.append(FoldCandidate(setting, config, init, {seed: run for (seed, _), run in folds.items()},
+                                               folds))
+    return found
+
+
+def same_configuration(command: str, other: str) -> bool:
+    """Whether two finetune_sweep.py commands run the same setting, configuration and encoder on the same data (they
+    may differ in --out, --seeds and --folds): how a shipped model's setting is found among cross-validation runs."""
+    def tail(text: str) -> str:
+        return text[text.index("--settings"):] if "finetune_sweep.py" in text and "--settings" in text else text
+    return tail(command) == tail(other)
+
+
+def fold_members(runs: dict[tuple[int, int], Path], k: int, higher: bool) -> tuple[int, list[int]]:
+    """(seed, folds) of a fold ensemble: the first ``k`` folds of the seed whose folds validate best on average
+    (among the seeds with every fold). Each fold model has trained on the other folds, so any two of them together
+    have seen every training + validation molecule."""
+    by_seed: dict[int, dict[int, Path]] = {}
+    for (seed, fold), run in runs.items():
+        by_seed.setdefault(seed, {})[fold] = run
+    most = max(len(folds) for folds in by_seed.values())
+    complete = {seed: folds for seed, folds in sorted(by_seed.items()) if len(folds) == most}
+    best = (max if higher else min)(complete, key=lambda seed: np.mean([valid_mean(r) for r in complete[seed].values()]))
+    return best, sorted(complete[best])[:k]
+
+
+def cv_lead(candidate: list[float], shipped: list[float], higher: bool, resamples: int = 2000, seed: int = 0) -> float:
+    """The fraction of paired bootstrap resamples of the (seed, fold) runs in which the candidate's mean
+    cross-validation score beats the shipped setting's."""
+    differences = np.subtract(candidate, shipped) * (1 if higher else -1)
+    picks = np.random.default_rng(seed).integers(0, len(differences), (resamples, len(differences)))
+    return float(np.mean(differences[picks].mean(axis=1) > 0))
+
+
 def best_seeds(candidate: Candidate, k: int, higher: bool) -> list[int]:
     ranked = sorted(candidate.runs, key=lambda s: valid_mean(candidate.runs[s]), reverse=higher)
     return sorted(ranked[:k])
 
 
-def run_command(candidate: Candidate, dataset: str, seeds: list[int], data_dir: str) -> str:
-    """The command that makes these runs again (the card's "commands"; also how a shipped model is recognized)."""
+def run_command(candidate: Candidate, dataset: str, seeds: list[int], data_dir: str, cv: Optional[Path] = None) -> str:
+    """The command that makes these runs again (the card's "commands"; also how a shipped model is recognized);
+    ``cv``: one of the candidate's cross-validation runs, whose folds these seeds' runs are instead."""
+    if cv is not None:  # <cv root>/<setting>/seed<N>/fold<F>/<config>/<dataset>/<init>
+        folds = json.loads((cv / "config.json").read_text())["folds"]
+        out, seeds_and_folds = cv.parents[5], f"{' '.join(map(str, seeds))} --folds {folds}"
+    else:
+        out, seeds_and_folds = candidate.root.parent, " ".join(map(str, seeds))
     if candidate.sweep_setting:
-        return (f"python benchmarks/finetune_sweep.py --out {candidate.root.parent} --datasets {dataset} --seeds "
-                f"{' '.join(map(str, seeds))} --settings {candidate.sweep_setting} --featurizer {candidate.featurizer} "
+        return (f"python benchmarks/finetune_sweep.py --out {out} --datasets {dataset} --seeds "
+                f"{seeds_and_folds} --settings {candidate.sweep_setting} --featurizer {candidate.featurizer} "
                 f"--features {candidate.features} --descriptor-scaling {candidate.scaling} --init {candidate.init}"
                 + (f" --encoder {candidate.encoder}" if candidate.encoder else "") + f" --data-dir {data_dir}")
     if candidate.tuned:
@@ -302,6 +365,10 @@ def main() -> None:
     parser.add_argument("--lead-confidence", type=float, default=0.9,
                         help="replace a shipped model only if the chosen candidate beats it in this fraction of paired "
                              "bootstrap resamples of the validation rows (0: on the validation score alone)")
+    parser.add_argument("--cv", type=Path, nargs="*", default=[],
+                        help="choose among sweep settings by their cross-validation runs under these folders "
+                             "(finetune_sweep.py --folds) instead of the validation split, and ship the chosen "
+                             "setting's first --members fold models; the shipped model's setting needs runs there too")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--ship-encoders", nargs="*", default=[], choices=list(ENCODER_EXPORTS),
                         help="also export these pre-trained encoders from their runs")
@@ -325,54 +392,82 @@ def main() -> None:
     sizes = {key: int(value) for key, value in (item.split("=", 1) for item in args.max_members)}
     for name in args.models:
         ship(name, args.ablation, args.configs, sizes.get(name, args.members), args.data_dir, args.dry_run,
-             args.lead_confidence)
+             args.lead_confidence, args.cv)
 
 
 def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str, dry_run: bool,
-         lead_confidence: float = 0.9) -> None:
-    """Choose ``name``'s ensemble by validation score (the shipped one competes too) and export it."""
+         lead_confidence: float = 0.9, cv_roots: Optional[list[Path]] = None) -> None:
+    """Choose ``name``'s ensemble by validation score (the shipped one competes too), or its setting by
+    cross-validation score with ``cv_roots`` (the fold models of that setting then ship), and export it."""
     dataset, title, units, labels, training = MODELS[name]
     spec = get_spec(dataset)
     higher = spec.metric == "roc_auc"
-    candidates = [c for c in candidates_of(roots, configs, dataset) if len(c.runs) >= k]
+    shipped_folder = zoo.MODELS_DIR / name
+    shipped_commands = zoo.read_card(shipped_folder).commands if (shipped_folder / zoo.CARD_FILE).is_file() else []
+    candidates = (cv_candidates(cv_roots, configs, dataset) if cv_roots else
+                  [c for c in candidates_of(roots, configs, dataset) if len(c.runs) >= k])
     unknown = {c.encoder for c in candidates if c.encoder and c.encoder not in ENCODER_TEXT}
     if unknown:
         raise SystemExit(f"{name}: no card text for the encoder(s) {', '.join(sorted(unknown))}; add to ENCODER_TEXT")
     if not candidates:
-        print(f"{name}: skipped, no candidate has {k} seeds")
+        print(f"{name}: skipped, no candidate has {'cross-validation runs' if cv_roots else f'{k} seeds'}")
         return
-    chosen_seeds = {c.label(): best_seeds(c, k, higher) for c in candidates}
-    shipped_folder = zoo.MODELS_DIR / name
-    if (shipped_folder / zoo.CARD_FILE).is_file():  # the shipped model competes as "shipped", not twice
-        shipped_commands = zoo.read_card(shipped_folder).commands
-        candidates = [c for c in candidates
-                      if run_command(c, dataset, chosen_seeds[c.label()], data_dir) not in shipped_commands]
-    metas = {c.label(): member_metas([c.runs[s] for s in chosen_seeds[c.label()]]) for c in candidates}
-    valid = {label: ensemble_valid_score(members, spec.metric) for label, members in metas.items()}
-    shipped_metas = []
-    if (shipped_folder / zoo.CARD_FILE).is_file():
-        shipped_metas = [entry["meta"] for entry in load_zoo_weights(shipped_folder)["members"]]
-        if all("calibration" in meta for meta in shipped_metas):
-            valid["shipped"] = ensemble_valid_score(shipped_metas, spec.metric)
-    if not valid:
-        print(f"{name}: nothing to compare (the only candidate is the shipped model, whose file has no validation record)")
-        return
-    ranking = sorted(valid, key=valid.get, reverse=higher)
-    print(f"{name}: validation {spec.metric} of each ensemble of {k} (best seeds by validation): "
-          + ", ".join(f"{label} {valid[label]:.4f}" for label in ranking), flush=True)
-    if ranking[0] == "shipped":
-        print(f"{name}: keeping the shipped model")
-        return
-    chosen = next(c for c in candidates if c.label() == ranking[0])
-    seeds = chosen_seeds[chosen.label()]
-    runs = [chosen.runs[s] for s in seeds]
-    if "shipped" in valid and lead_confidence > 0:
-        lead = bootstrap_lead(metas[ranking[0]], shipped_metas, spec.metric, higher)
-        if lead < lead_confidence:
-            print(f"{name}: keeping the shipped model: {ranking[0]} leads on validation, but only in {lead:.0%} of "
-                  f"paired bootstrap resamples of the validation rows (--lead-confidence {lead_confidence:.0%})")
+    if cv_roots:  # chosen by cross-validation: the fold models of the chosen setting are the members
+        commands = {c.label(): run_command(c, dataset, [0], data_dir, cv=next(iter(c.folds.values())))
+                    for c in candidates}
+        shipped = next((label for label, command in commands.items()
+                        if any(same_configuration(command, other) for other in shipped_commands)), None)
+        if shipped_commands and shipped is None:
+            raise SystemExit(f"{name}: the shipped model's setting has no cross-validation runs under --cv "
+                             f"({', '.join(map(str, cv_roots))}); run finetune_sweep.py --folds for it too, or leave "
+                             "--cv out")
+        chosen, ranking, valid, basis = _choose_by_cv(name, candidates, shipped, higher, lead_confidence)
+        seed, folds = fold_members(chosen.folds, k, higher)
+        runs = [chosen.folds[seed, fold] for fold in folds]
+        command = run_command(chosen, dataset, [seed], data_dir, cv=runs[0])
+        if command in shipped_commands:
+            print(f"{name}: keeping the shipped model (already the fold ensemble of {chosen.label()})")
             return
-        print(f"{name}: {ranking[0]} leads in {lead:.0%} of paired bootstrap resamples of the validation rows")
+        members = (f"Ensemble of {len(runs)}: the models of folds {', '.join(map(str, folds))} of that "
+                   f"cross-validation (seed {seed}, whose folds validate best), each trained on the other folds and "
+                   "validated on its own. ")
+    else:
+        chosen_seeds = {c.label(): best_seeds(c, k, higher) for c in candidates}
+        candidates = [c for c in candidates  # the shipped one competes as "shipped"
+                      if run_command(c, dataset, chosen_seeds[c.label()], data_dir) not in shipped_commands]
+        metas = {c.label(): member_metas([c.runs[s] for s in chosen_seeds[c.label()]]) for c in candidates}
+        valid = {label: ensemble_valid_score(members, spec.metric) for label, members in metas.items()}
+        shipped_metas = []
+        if shipped_commands:
+            shipped_metas = [entry["meta"] for entry in load_zoo_weights(shipped_folder)["members"]]
+            if all("calibration" in meta for meta in shipped_metas):
+                valid["shipped"] = ensemble_valid_score(shipped_metas, spec.metric)
+        if not valid:
+            print(f"{name}: nothing to compare (the only candidate is the shipped model, whose file has no validation "
+                  "record)")
+            return
+        ranking = sorted(valid, key=valid.get, reverse=higher)
+        print(f"{name}: validation {spec.metric} of each ensemble of {k} (best seeds by validation): "
+              + ", ".join(f"{label} {valid[label]:.4f}" for label in ranking), flush=True)
+        if ranking[0] == "shipped":
+            print(f"{name}: keeping the shipped model")
+            return
+        if "shipped" in valid and lead_confidence > 0:
+            lead = bootstrap_lead(metas[ranking[0]], shipped_metas, spec.metric, higher)
+            if lead < lead_confidence:
+                print(f"{name}: keeping the shipped model: {ranking[0]} leads on validation, but only in {lead:.0%} of "
+                      f"paired bootstrap resamples of the validation rows (--lead-confidence {lead_confidence:.0%})")
+                return
+            print(f"{name}: {ranking[0]} leads in {lead:.0%} of paired bootstrap resamples of the validation rows")
+        basis = f"the validation score of the ensemble as shipped ({valid[ranking[0]]:.3f}"
+        chosen = next(c for c in candidates if c.label() == ranking[0])
+        seeds = chosen_seeds[chosen.label()]
+        runs = [chosen.runs[s] for s in seeds]
+        command = run_command(chosen, dataset, seeds, data_dir)
+        members = (f"Ensemble of {len(runs)} (seeds {', '.join(map(str, seeds))}, the best validation scores of "
+                   f"seeds {', '.join(map(str, sorted(chosen.runs)))}). " if len(runs) > 1 else
+                   f"One model (seed {seeds[0]}, the best validation score of seeds "
+                   f"{', '.join(map(str, sorted(chosen.runs)))}). ")
     baselines, counts = {}, []
     if (shipped_folder / zoo.CARD_FILE).is_file():  # same rows and split: the shipped card's baseline scores
         card = json.loads((shipped_folder / zoo.CARD_FILE).read_text())
@@ -395,17 +490,13 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
     tuned = "".join(f", {SETTING_TEXT[key].format(value)} instead of MolCLR's "
                     f"{format(MOLCLR_DEFAULTS[key], 'g' if isinstance(MOLCLR_DEFAULTS[key], float) else '')}"
                     for key, value in chosen.tuned.items())
-    tuned += " (chosen on validation by benchmarks/finetune_sweep.py)" if tuned else ""
+    tuned += (f" (chosen {'by cross-validation' if cv_roots else 'on validation'} by benchmarks/finetune_sweep.py)"
+              if tuned else "")
     description = (f"GIN 5x300 on {FEATURES_TEXT[chosen.featurizer]} with all RDKit 2D descriptors (217{scaling}) "
                    f"concatenated before the head; fine-tuned {encoder}, up to 100 epochs with patience 10{tuned}"
                    f"{', balanced class weights' if higher else ''}. "
-                   + (f"Ensemble of {len(runs)} (seeds {', '.join(map(str, seeds))}, the best validation scores of "
-                      f"seeds {', '.join(map(str, sorted(chosen.runs)))}). " if len(runs) > 1 else
-                      f"One model (seed {seeds[0]}, the best validation score of seeds "
-                      f"{', '.join(map(str, sorted(chosen.runs)))}). ")
-                   + f"Chosen by the validation score of the ensemble as shipped ({valid[ranking[0]]:.3f}; the "
-                   f"others, each with {k} members: {others}).")
-    command = run_command(chosen, dataset, seeds, data_dir)
+                   + f"Chosen by {basis}; the others{'' if cv_roots else f', each with {k} members'}: {others}). "
+                   + members)
     limitations = (f"Trained on {training.split(',')[0]} only; scaffold split, so test scaffolds are new but the "
                    "chemistry is that data set's. Not tested on other assays, conditions or chemical series; "
                    "check the applicability-domain columns. Scored on one scaffold split.")
@@ -429,6 +520,33 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         if checked:
             print(f"{name}: the previous card's external check ({checked}) scored other weights and is not carried "
                   f"over; run benchmarks/external_check.py --dataset {dataset} ... --card again", flush=True)
+
+
+def _choose_by_cv(name: str, candidates: list[FoldCandidate], shipped: Optional[str], higher: bool,
+                  lead_confidence: float):
+    """(chosen, ranking, scores, card text): the best mean cross-validation score over the (seed, fold) runs every
+    candidate has, unless its lead over the shipped model's setting does not hold on resampled runs (then that one)."""
+    shared = sorted(set.intersection(*(set(c.folds) for c in candidates)))
+    if not shared:
+        raise SystemExit(f"{name}: the candidates' cross-validation runs share no (seed, fold)")
+    named = {c.label(): [valid_mean(c.folds[run]) for run in shared] for c in candidates}
+    valid = {label: float(np.mean(values)) for label, values in named.items()}
+    ranking = sorted(valid, key=valid.get, reverse=higher)
+    print(f"{name}: mean cross-validation score over {len(shared)} (seed, fold) runs: "
+          + ", ".join(f"{label}{' (shipped)' if label == shipped else ''} {valid[label]:.4f}" for label in ranking),
+          flush=True)
+    chosen = ranking[0]
+    if shipped is not None and chosen != shipped and lead_confidence > 0:
+        lead = cv_lead(named[chosen], named[shipped], higher)
+        print(f"{name}: {chosen} leads the shipped model's setting in {lead:.0%} of paired bootstrap resamples of the "
+              f"cross-validation runs (--lead-confidence {lead_confidence:.0%})", flush=True)
+        if lead < lead_confidence:
+            chosen = shipped
+    folds = len({fold for _, fold in shared})
+    basis = (f"{folds}-fold scaffold cross-validation of the training + validation molecules (mean validation score "
+             f"{valid[chosen]:.3f} over {len(shared)} (seed, fold) runs")
+    chosen_candidate = next(c for c in candidates if c.label() == chosen)
+    return chosen_candidate, [chosen] + [label for label in ranking if label != chosen], valid, basis
 
 
 def _first_parenthesized(text: str) -> str:

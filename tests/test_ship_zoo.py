@@ -152,3 +152,72 @@ def test_the_baselines_origin_keeps_nested_parentheses(ship):
     assert ship._first_parenthesized(notes) == ("as on the card of 2026-12-02: RF-ECFP4 3, chemprop v2 3 (seed 2 "
                                                 "added 2026-12-05), RF-RDKit2D 3")
     assert ship._first_parenthesized("RF-ECFP4 3 (none)") == "none"
+
+
+SETTINGS = {"molclr": {}, "lr-x0.3": {"lr_head": 1.5e-4, "lr_encoder": 3e-5}}
+
+
+def _cv_runs(root, setting, scores, encoder="rich-gin-chembl"):
+    """Cross-validation runs of one setting: scores[seed][fold] (finetune_sweep.py --folds's layout)."""
+    for seed, per_fold in enumerate(scores):
+        for fold, valid in enumerate(per_fold):
+            run = root / setting / f"seed{seed}" / f"fold{fold}" / "rich-rdkit2d-quantile" / "lipo" / "pretrained"
+            run.mkdir(parents=True)
+            (run / "results.json").write_text(json.dumps({"valid_mean": valid}))
+            (run / "config.json").write_text(json.dumps({"pretrained": encoder, "folds": len(per_fold), "fold": fold,
+                                                         **SETTINGS[setting]}))
+
+
+def test_cross_validation_candidates_are_sweep_settings_with_their_fold_runs(ship, tmp_path):
+    _cv_runs(tmp_path / "cv", "lr-x0.3", [[0.60, 0.70], [0.65, 0.75]])
+    (tmp_path / "cv" / "not-a-setting").mkdir()
+    (found,) = ship.cv_candidates([tmp_path / "cv"], ["rich-rdkit2d-quantile"], "lipo")
+    assert found.label() == "cv/lr-x0.3/rich-rdkit2d-quantile/pretrained" and found.sweep_setting == "lr-x0.3"
+    assert {run: ship.valid_mean(path) for run, path in found.folds.items()} == {
+        (0, 0): 0.60, (0, 1): 0.70, (1, 0): 0.65, (1, 1): 0.75}
+    command = ship.run_command(found, "lipo", [1], "data", cv=found.folds[1, 0])
+    assert command.startswith(f"python benchmarks/finetune_sweep.py --out {tmp_path / 'cv'} --datasets lipo "
+                              "--seeds 1 --folds 2 --settings lr-x0.3 ")
+    standard = ("python benchmarks/finetune_sweep.py --out runs/sweep --datasets lipo --seeds 0 2 --settings lr-x0.3 "
+                "--featurizer rich --features rdkit2d --descriptor-scaling quantile --init pretrained --encoder "
+                "rich-gin-chembl --data-dir data")
+    assert ship.same_configuration(command, standard)  # the shipped model's setting, found among the folds
+    assert not ship.same_configuration(command, standard.replace("lr-x0.3", "molclr"))
+    # regression: the seed whose folds have the lower mean error gives the members, its first folds
+    assert ship.fold_members(found.folds, 1, higher=False) == (0, [0])
+    assert ship.fold_members(found.folds, 2, higher=True) == (1, [0, 1])
+
+
+def test_cross_validation_chooses_by_the_mean_and_keeps_the_shipped_setting_on_a_weak_lead(ship, tmp_path, capsys):
+    _cv_runs(tmp_path / "cv", "molclr", [[0.70, 0.72, 0.74, 0.70, 0.71]])
+    _cv_runs(tmp_path / "cv", "lr-x0.3", [[0.66, 0.70, 0.70, 0.68, 0.69]])  # lower error in every fold (regression)
+    candidates = ship.cv_candidates([tmp_path / "cv"], ["rich-rdkit2d-quantile"], "lipo")
+    by_setting = {c.sweep_setting: c.label() for c in candidates}
+    molclr, tuned = by_setting["molclr"], by_setting["lr-x0.3"]
+    chosen, ranking, scores, basis = ship._choose_by_cv("lipo", candidates, molclr, higher=False, lead_confidence=0.9)
+    assert chosen.label() == tuned and ranking == [tuned, molclr]
+    assert scores[molclr] == pytest.approx(0.714) and basis.startswith("5-fold scaffold cross-validation")
+    assert ship.cv_lead([0.66, 0.70, 0.70, 0.68, 0.69], [0.70, 0.72, 0.74, 0.70, 0.71], higher=False) == 1.0
+    mixed = [0.69, 0.73, 0.70, 0.71, 0.69]  # better on average, worse in two folds of five
+    assert 0.5 < ship.cv_lead(mixed, [0.70, 0.72, 0.74, 0.70, 0.71], higher=False) < 0.9
+    chosen, ranking, _, _ = ship._choose_by_cv("lipo", candidates, tuned, higher=True, lead_confidence=0.9)
+    assert chosen.label() == molclr  # higher is better: molclr leads in every fold, so it replaces the shipped one
+    _cv_runs(tmp_path / "cv2", "molclr", [[0.70, 0.72, 0.74, 0.70, 0.71]])
+    _cv_runs(tmp_path / "cv2", "lr-x0.3", [[0.69, 0.73, 0.70, 0.71, 0.69]])
+    weak = ship.cv_candidates([tmp_path / "cv2"], ["rich-rdkit2d-quantile"], "lipo")
+    shipped = next(c.label() for c in weak if c.sweep_setting == "molclr")
+    chosen, ranking, _, _ = ship._choose_by_cv("lipo", weak, shipped, higher=False, lead_confidence=0.9)
+    assert chosen.label() == shipped and "leads the shipped model's setting in" in capsys.readouterr().out
+
+
+def test_cross_validation_needs_runs_of_the_shipped_setting(ship, tmp_path, monkeypatch):
+    _cv_runs(tmp_path / "cv", "lr-x0.3", [[0.66, 0.70]])
+    shipped = tmp_path / "models" / "lipo"
+    shipped.mkdir(parents=True)
+    monkeypatch.setattr(ship.zoo, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.setattr(ship.zoo, "read_card", lambda folder: type("Card", (), {"commands": [
+        "python benchmarks/finetune_sweep.py --out runs/s --datasets lipo --seeds 0 --settings molclr --featurizer rich"
+    ]})())
+    (shipped / ship.zoo.CARD_FILE).write_text("{}")
+    with pytest.raises(SystemExit, match="shipped model's setting has no cross-validation runs"):
+        ship.ship("lipo", [], ["rich-rdkit2d-quantile"], 2, "data", True, cv_roots=[tmp_path / "cv"])

@@ -46,6 +46,9 @@ def finetune(
     protocol: Optional[str] = typer.Option(None, help="molclr-per-target (default for --dataset) or multitask "
                                                       "(masked loss; default for --csv)"),
     split: str = typer.Option("scaffold", help="scaffold (DeepChem/MolCLR), random-scaffold (Hu et al.) or random"),
+    folds: int = typer.Option(0, help="Cross-validation: split the training + validation molecules into this many "
+                                      "scaffold folds and validate on --fold (test unchanged); 0: off"),
+    fold: int = typer.Option(0, help="With --folds: which fold (0 to --folds - 1) is the validation part"),
     seeds: List[int] = typer.Option([0], help="Seeds: --seeds 0 1 2"),
     epochs: int = typer.Option(100, help="Training epochs (MolCLR: 100)"),
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better validation "
@@ -94,9 +97,9 @@ def finetune(
     config = FinetuneConfig(
         out=str(out), dataset=dataset, csv=str(csv) if csv else None, smiles_column=smiles_column, targets=targets,
         task=task, metric=metric, units=units, method="rf-ecfp" if rf_ecfp else method, pretrained=pretrained,
-        protocol=protocol, split=split, seeds=seeds, epochs=epochs, batch_size=batch_size, lr_head=lr_head,
-        lr_encoder=lr_encoder, weight_decay=weight_decay, dropout=dropout, freeze_encoder=freeze_encoder,
-        probe_epochs=probe_epochs,
+        protocol=protocol, split=split, folds=folds, fold=fold, seeds=seeds, epochs=epochs, batch_size=batch_size,
+        lr_head=lr_head, lr_encoder=lr_encoder, weight_decay=weight_decay, dropout=dropout,
+        freeze_encoder=freeze_encoder, probe_epochs=probe_epochs,
         encoder=encoder_config(encoder, num_layers, emb_dim, feat_dim,
                                featurizer or DEFAULT_FEATURIZER["csv" if csv is not None else "dataset"]),
         features=features, descriptor_scaling=descriptor_scaling,

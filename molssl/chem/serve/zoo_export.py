@@ -98,6 +98,8 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
     notes = " ".join(filter(None, [notes, reliability_note(shipped, small)]))
     budget = dict(results["budget"], **{key: [v for r in runs for v in r["budget"].get(key, [])]  # every member run's
                                         for key in ("seeds", "epochs_run")})
+    if any(r["config"].get("folds") for r in runs):  # members validated on cross-validation folds (--folds)
+        budget["folds"] = [f"{r['config']['fold']} of {r['config']['folds']}" for r in runs]
     card = ModelCard(
         name=name, kind="property", title=title, description=description, training_data=training_data,
         date=_today(), commands=list(commands), tasks=list(results["tasks"]), task_labels=dict(task_labels or {}),

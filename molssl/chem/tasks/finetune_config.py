@@ -25,7 +25,7 @@ DEFAULT_FEATURIZER = {"csv": "rich", "dataset": "molclr"}
 DATASET_DEFAULTS = {"features": "none", "descriptor_scaling": "standard", "patience": None,  # patience None: off
                     "class_weight": "none"}
 # fields later versions added, with the value that reproduces what runs written before them did
-ADDED_FIELDS = {"probe_epochs": 0, "descriptor_scaling": "standard"}
+ADDED_FIELDS = {"probe_epochs": 0, "descriptor_scaling": "standard", "folds": 0, "fold": 0}
 # settings that change how a run is carried out, not what it computes: a run may be resumed or reused across them
 RUNTIME_SETTINGS = ("resume", "progress", "workers", "cache_dir", "device", "threads", "out")
 
@@ -49,6 +49,9 @@ class FinetuneConfig:
     epochs, best validation epoch kept), then fine-tunes everything: LP-FT (Kumar et al., ICLR 2022), which
     keeps a randomly initialized head from distorting the pre-trained features early on. ``method`` other
     than ``finetune`` runs that baseline on the same molecules and splits.
+    ``folds`` > 0 validates on scaffold fold ``fold`` of the training + validation molecules instead of the scaffold
+    split's validation part (:func:`~molssl.chem.data.splits.scaffold_fold`; the test part is unchanged): runs over
+    every fold choose settings on more molecules than one validation split has.
     ``descriptor_scaling`` says how RDKit descriptors enter the head (``standard``: standardized and clipped;
     ``quantile``: through their training distribution onto a normal). ``features``, ``descriptor_scaling``,
     ``patience`` (0: off) and ``class_weight`` left unset take :data:`CSV_DEFAULTS` for a
@@ -67,6 +70,8 @@ class FinetuneConfig:
     pretrained: Optional[str] = None
     protocol: Optional[str] = None
     split: str = "scaffold"
+    folds: int = 0
+    fold: int = 0
     seeds: Sequence[int] = (0,)
     epochs: int = 100
     batch_size: int = 32
@@ -119,6 +124,10 @@ class FinetuneConfig:
                 raise MolsslError(f"unknown {what} {value!r}; choose from {', '.join(allowed)}")
         if not self.seeds:
             raise MolsslError("give at least one seed")
+        if self.folds or self.fold:
+            if self.split != "scaffold" or self.folds < 2 or not 0 <= self.fold < self.folds:
+                raise MolsslError(f"--fold {self.fold} --folds {self.folds}: cross-validation folds need --split "
+                                  "scaffold, --folds of at least 2 and a --fold from 0 to --folds - 1")
         for flag, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size)):
             if not isinstance(value, int) or value < 1:
                 raise MolsslError(f"{flag} must be a positive whole number, got {value}")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from molssl.chem.data.labelled import load_dataset
-from molssl.chem.data.splits import (random_scaffold_split, random_split, scaffold_groups,
+from molssl.chem.data.splits import (random_scaffold_split, random_split, scaffold_fold, scaffold_groups,
                                 scaffold_split)
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "data" / "moleculenet"  # beside the repo
@@ -124,3 +124,27 @@ def test_scaffold_split_equals_deepchem_on_bbbp(bbbp_smiles):
     ours = scaffold_split(bbbp_smiles)
     assert [p.tolist() for p in ours] == [list(map(int, p)) for p in expected]
     assert [len(p) for p in ours] == [1631, 204, 204]
+
+
+def test_scaffold_folds_validate_every_pooled_molecule_once_with_whole_scaffolds_and_the_test_kept():
+    keys = np.random.default_rng(0).integers(0, 40, 300)
+    split = scaffold_split(keys=keys)
+    pool = set(np.concatenate([split.train, split.valid]).tolist())
+    validated = []
+    for fold in range(5):
+        part = scaffold_fold(split, keys, 5, fold)
+        assert np.array_equal(part.test, split.test)
+        assert set(part.train.tolist()) | set(part.valid.tolist()) == pool
+        assert not set(keys[part.train].tolist()) & set(keys[part.valid].tolist())  # no scaffold on both sides
+        validated += part.valid.tolist()
+    assert sorted(validated) == sorted(pool)  # each molecule validated exactly once
+    assert np.array_equal(scaffold_fold(split, keys, 5, 3).valid, scaffold_fold(split, keys, 5, 3).valid)
+
+
+def test_scaffold_fold_refuses_impossible_folds():
+    keys = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    split = scaffold_split(keys=keys)
+    with pytest.raises(ValueError, match="fold must lie in 0..4"):
+        scaffold_fold(split, keys, 5, 5)
+    with pytest.raises(ValueError, match="need at least 5 scaffolds"):
+        scaffold_fold(split, keys, 5, 0)

@@ -8,6 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from molssl.chem.serve import loading, zoo, zoo_export
+from molssl.chem.serve.ensemble import load_ensemble
 from molssl.chem.serve.loading import load_property_model
 from molssl.chem.serve.predict import predict_member as member_predict
 from molssl.chem.serve.fingerprints import fingerprint
@@ -70,6 +71,18 @@ def test_card_records_ensemble_score_and_provenance(exported):
     assert zoo.get_card("toy", exported["models"]) == card
     markdown = (folder / zoo.CARD_MARKDOWN).read_text()
     assert "molssl finetune --csv labelled.csv" in markdown and "RMSE" in markdown
+
+
+def test_an_ensemble_of_fold_models_loads_calibrates_and_names_its_folds(tmp_path, monkeypatch):
+    """Members validated on different cross-validation folds: their calibration records are pooled, not aligned."""
+    runs = [finetune_run(tmp_path / f"f{fold}", "classification", seeds=(0,), folds=3, fold=fold) for fold in (0, 1)]
+    card = zoo_export.export_property_model(runs, "folded", title="t", description="", training_data="made up",
+                                            commands=["c"], models_dir=tmp_path / "models")
+    assert card.budget["folds"] == ["0 of 3", "1 of 3"] and card.budget["seeds"] == [0, 0]
+    monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path / "models")
+    model = load_ensemble("folded")
+    valid = [set(json.loads((run / "split.json").read_text())["valid"]) for run in runs]
+    assert not valid[0] & valid[1] and model.calibration is not None
 
 
 def test_runs_with_different_test_splits_are_refused(tmp_path):

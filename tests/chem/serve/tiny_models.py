@@ -27,15 +27,16 @@ def labelled_molecules() -> pd.DataFrame:
 
 
 def finetune_run(folder: Path, task: str = "regression", seeds: Sequence[int] = (0, 1), epochs: int = 1,
-                 split: str = "scaffold") -> Path:
-    """A `molssl finetune` run directory (multitask protocol) on :func:`labelled_molecules`."""
+                 split: str = "scaffold", folds: int = 0, fold: int = 0) -> Path:
+    """A `molssl finetune` run directory (multitask protocol) on :func:`labelled_molecules`; ``folds``: validated
+    on cross-validation fold ``fold``."""
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "labelled.csv"
     labelled_molecules().to_csv(csv, index=False)
     target, units = ("size", "Å") if task == "regression" else ("has_o", None)
     out = folder / f"run_{task}" if split == "scaffold" else folder / f"run_{task}_{split}"
     run_finetune(FinetuneConfig(out=str(out), csv=str(csv), targets=[target], task=task, units=units,
-                                split=split, seeds=list(seeds), epochs=epochs, batch_size=16, encoder=TINY,
+                                split=split, folds=folds, fold=fold, seeds=list(seeds), epochs=epochs, batch_size=16, encoder=TINY,
                                 threads=1, cache_dir=str(folder / "cache"), progress=False, pretrained="none"),
                  log=lambda _m: None)
     return out

@@ -233,3 +233,26 @@ def test_a_model_file_with_unusable_descriptor_quantiles_is_refused(tmp_path, cs
     save_property_model(model, tmp_path / "unknown.pt")
     with pytest.raises(CorruptFileError, match="descriptor scaling"):
         load_property_model(tmp_path / "unknown.pt")
+
+
+def test_a_cross_validation_fold_validates_on_its_fold_and_keeps_the_test_split(tmp_path, csv):
+    whole = run_finetune(config(tmp_path, csv, "whole", split="scaffold", epochs=1), log=lambda message: None)
+    rows = {}
+    for fold in range(3):
+        run_finetune(config(tmp_path, csv, f"fold{fold}", split="scaffold", epochs=1, folds=3, fold=fold),
+                     log=lambda message: None)
+        rows[fold] = json.loads((tmp_path / f"fold{fold}" / "split.json").read_text())
+    reference = json.loads((tmp_path / "whole" / "split.json").read_text())
+    assert all(rows[fold]["test"] == reference["test"] for fold in rows)
+    validated = sorted(row for fold in rows for row in rows[fold]["valid"])
+    assert validated == sorted(reference["train"] + reference["valid"])
+    fold1 = json.loads((tmp_path / "fold1" / "results.json").read_text())
+    assert whole["config"]["folds"] == 0 and (fold1["config"]["folds"], fold1["config"]["fold"]) == (3, 1)
+
+
+@pytest.mark.parametrize("changes, message", [({"folds": 1}, "--folds of at least 2"),
+                                              ({"folds": 3, "fold": 3}, "a --fold from 0"),
+                                              ({"folds": 3, "split": "random"}, "need --split scaffold")])
+def test_cross_validation_options_are_checked(tmp_path, csv, changes, message):
+    with pytest.raises(MolsslError, match=message):
+        config(tmp_path, csv, "bad", **changes)
