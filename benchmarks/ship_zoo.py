@@ -431,6 +431,8 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         members = (f"Ensemble of {len(runs)}: the models of folds {', '.join(map(str, folds))} of that "
                    f"cross-validation (seed {seed}, whose folds validate best), each trained on the other folds and "
                    "validated on its own. ")
+        split_note = (f"; its training + validation parts in {json.loads((runs[0] / 'config.json').read_text())['folds']}"
+                      " scaffold folds (scikit-learn's GroupKFold) for the members")
     else:
         chosen_seeds = {c.label(): best_seeds(c, k, higher) for c in candidates}
         candidates = [c for c in candidates  # the shipped one competes as "shipped"
@@ -464,6 +466,7 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         seeds = chosen_seeds[chosen.label()]
         runs = [chosen.runs[s] for s in seeds]
         command = run_command(chosen, dataset, seeds, data_dir)
+        split_note = ""
         members = (f"Ensemble of {len(runs)} (seeds {', '.join(map(str, seeds))}, the best validation scores of "
                    f"seeds {', '.join(map(str, sorted(chosen.runs)))}). " if len(runs) > 1 else
                    f"One model (seed {seeds[0]}, the best validation score of seeds "
@@ -503,7 +506,7 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
     cmd = [sys.executable, "-m", "molssl", "models", "export", *map(str, runs), "--name", name, "--title", title,
            "--description", description, "--training-data",
            f"{training}. MoleculeNet file (DeepChem copy, checksum in molssl.chem.data.datasets); DeepChem/MolCLR "
-           "scaffold split 80/10/10 (no chirality)", "--command", command, "--data-dir", data_dir,
+           f"scaffold split 80/10/10 (no chirality){split_note}", "--command", command, "--data-dir", data_dir,
            "--limitations", limitations, "--notes", "Baselines on the card: mean test score over their seeds ("
            + ", ".join(counts) + "); chemprop v2.3.1 with its defaults (50 epochs); RF: 500 trees. "
            "All numbers: benchmarks/results/quality_ablation.md."]
