@@ -11,7 +11,7 @@ marks the setting the validation scores select: the only one whose test score co
 
 ``--folds K`` runs every setting on each of K scaffold folds of the training + validation molecules instead
 (``molssl finetune --folds``; the test split untouched, folders ``<out>/<setting>/seed<N>/fold<F>/...``), and the
-report chooses by the mean over folds and seeds: every training molecule validated once, ~5x the molecules of one
+report chooses by the mean over folds and seeds: every training molecule validated once, ~9x the molecules of one
 validation split, with the per-fold differences to the chosen setting beside it.
 
   OMP_NUM_THREADS=1 python benchmarks/finetune_sweep.py --out runs/sweep --datasets bace --seeds 0 1 2
