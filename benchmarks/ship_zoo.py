@@ -19,6 +19,7 @@ Prints each command before running it (``--dry-run``: only prints the choice and
 
     python benchmarks/ship_zoo.py --ablation runs/quantile runs/rich-gpu runs/rich-chembl-amd \
         --configs rich-rdkit2d rich-rdkit2d-quantile --models lipo sider --members 2
+    python benchmarks/ship_zoo.py --cv runs/cv-physchem-rich --configs rich-rdkit2d-quantile --models bace --members 2
 
 ``--repack NAME ...`` writes shipped models again in the current file form (gzip-compressed since 2026-12-04),
 their content unchanged. Until 2026-12-04 the rule compared the mean of the candidates' per-seed validation
@@ -417,10 +418,10 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
                     for c in candidates}
         shipped = next((label for label, command in commands.items()
                         if any(same_configuration(command, other) for other in shipped_commands)), None)
-        if shipped_commands and shipped is None:
-            raise SystemExit(f"{name}: the shipped model's setting has no cross-validation runs under --cv "
-                             f"({', '.join(map(str, cv_roots))}); run finetune_sweep.py --folds for it too, or leave "
-                             "--cv out")
+        if shipped_commands and shipped is None:  # nothing to compare the shipped model with: it stays
+            print(f"{name}: skipped, the shipped model's setting has no cross-validation runs under --cv "
+                  f"({', '.join(map(str, cv_roots))}); run finetune_sweep.py --folds for it too, or leave --cv out")
+            return
         chosen, ranking, valid, basis = _choose_by_cv(name, candidates, shipped, higher, lead_confidence)
         seed, folds = fold_members(chosen.folds, k, higher)
         runs = [chosen.folds[seed, fold] for fold in folds]
