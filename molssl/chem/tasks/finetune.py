@@ -40,8 +40,8 @@ from molssl.chem.nn.property_model import feature_extras
 from molssl.chem.serve.loading import resolve_encoder_state
 from molssl.chem.tasks.baselines import BASELINE_EXTRAS
 from molssl.chem.tasks.finetune_config import RUNTIME_SETTINGS, FinetuneConfig, with_added_fields
-from molssl.chem.data.splits import scaffold_fold
-from molssl.chem.tasks.groups import SPLIT_EXTRAS, cap_training_set, group_dir, make_split, split_to_rows, task_groups
+from molssl.chem.tasks.groups import (SPLIT_EXTRAS, cap_training_set, fold_of, group_dir, make_split, split_to_rows,
+                                     task_groups)
 from molssl.chem.tasks.reports import describe_score, results_markdown, summarize, write_invalid
 from molssl.chem.tasks.training import ModelResult, baseline_model, train_model
 from molssl.core.cputime import cpu_seconds
@@ -114,7 +114,7 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
         folder = group_dir(out, groups, index)
         scaffold = make_split(data, group, "scaffold", 0) if config.split == "scaffold" else None  # seed-free
         if config.folds:  # one cross-validation fold of the training + validation molecules; test unchanged
-            scaffold = scaffold_fold(scaffold, data.scaffold_keys(), config.folds, config.fold)
+            scaffold = fold_of(data, group, scaffold, config.folds, config.fold)
         for seed in config.seeds:
             split = scaffold if scaffold is not None else make_split(data, group, config.split, seed)
             split = cap_training_set(split, config.max_train_molecules, seed)

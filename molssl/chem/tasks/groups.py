@@ -16,7 +16,8 @@ from typing import Optional
 import numpy as np
 
 from molssl.chem.data.labelled import LabelledData
-from molssl.chem.data.splits import Split, random_scaffold_split, random_split, scaffold_split
+from molssl.chem.data.splits import Split, random_scaffold_split, random_split, scaffold_fold, scaffold_split
+from molssl.errors import MolsslError
 
 PROTOCOLS = ("molclr-per-target", "multitask")
 SPLITS = ("scaffold", "random-scaffold", "random")
@@ -57,6 +58,15 @@ def make_split(data: LabelledData, group: TaskGroup, kind: str, seed: int) -> Sp
     else:
         local = random_split(group.positions.size, seed=seed)
     return Split(*(group.positions[part] for part in local))
+
+
+def fold_of(data: LabelledData, group: TaskGroup, split: Split, folds: int, fold: int) -> Split:
+    """``split`` with its validation part replaced by scaffold fold ``fold`` of its training + validation molecules
+    (:func:`~molssl.chem.data.splits.scaffold_fold`); a group with too few scaffolds is a user error, not a crash."""
+    try:
+        return scaffold_fold(split, data.scaffold_keys(), folds, fold)
+    except ValueError as error:
+        raise MolsslError(f"{data.name}, {group.name}: --folds {folds}: {error}") from None
 
 
 def cap_training_set(split: Split, limit: Optional[int], seed: int) -> Split:

@@ -256,3 +256,8 @@ def test_a_cross_validation_fold_validates_on_its_fold_and_keeps_the_test_split(
 def test_cross_validation_options_are_checked(tmp_path, csv, changes, message):
     with pytest.raises(MolsslError, match=message):
         config(tmp_path, csv, "bad", **changes)
+
+
+def test_more_folds_than_scaffolds_is_a_clear_error(tmp_path, csv):
+    with pytest.raises(MolsslError, match="--folds 50: 50 folds need at least 50 scaffolds"):
+        run_finetune(config(tmp_path, csv, "many", split="scaffold", folds=50, fold=0), log=lambda message: None)
