@@ -135,6 +135,16 @@ def report(out: Path, datasets: list[str]) -> str:
     return "\n".join(lines)
 
 
+def fold_runs(out: Path, dataset: str, config: str = "*", init: str = "*") -> dict[str, dict[tuple[int, int], Path]]:
+    """setting -> (seed, fold) -> finished run folder of the ``--folds`` runs under ``out``
+    (``<out>/<setting>/seed<N>/fold<F>/<config>/<dataset>/<init>``); ship_zoo.py reads them the same way."""
+    found: dict[str, dict[tuple[int, int], Path]] = {}
+    for results_file in sorted(out.glob(f"*/seed*/fold*/{config}/{dataset}/{init}/results.json")):
+        setting, seed, fold = results_file.parts[-7], *(int(part[4:]) for part in results_file.parts[-6:-4])
+        found.setdefault(setting, {})[seed, fold] = results_file.parent
+    return found
+
+
 def fold_ensemble_test(runs: list[Path], metric: str) -> float:
     """The test score of the fold models of one (setting, seed) as one ensemble: per test molecule the mean of their
     predictions (every fold keeps the scaffold split's test part), scored per target file, then the mean over those."""
@@ -158,10 +168,7 @@ def cv_report(out: Path, datasets: list[str]) -> str:
         spec = get_spec(dataset)
         higher = spec.metric == "roc_auc"
         scale = 100 if higher else 1
-        found: dict[str, dict[tuple[int, int], Path]] = {}
-        for results_file in sorted(out.glob(f"*/seed*/fold*/*/{spec.name}/*/results.json")):
-            setting, seed, fold = results_file.parts[-7], *(int(part[4:]) for part in results_file.parts[-6:-4])
-            found.setdefault(setting, {})[seed, fold] = results_file.parent
+        found = fold_runs(out, spec.name)
         if not found:
             continue
         runs = sorted(set.intersection(*(set(by_run) for by_run in found.values())))

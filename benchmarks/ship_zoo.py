@@ -142,12 +142,17 @@ SETTING_TEXT = {"pool": "{} pooling", "dropout": "dropout {}", "lr_head": "head 
 
 
 @cache
-def sweep_settings() -> dict[str, dict]:
-    """benchmarks/finetune_sweep.py's settings by name (its folders are ``<out>/<setting>/seed<N>/...``)."""
+def sweep_script():
+    """benchmarks/finetune_sweep.py as a module: its settings by name (its folders are ``<out>/<setting>/seed<N>/...``)
+    and its reader of cross-validation runs."""
     spec = importlib.util.spec_from_file_location("finetune_sweep", Path(__file__).with_name("finetune_sweep.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.SETTINGS
+    return module
+
+
+def sweep_settings() -> dict[str, dict]:
+    return sweep_script().SETTINGS
 
 
 @dataclass
@@ -276,15 +281,13 @@ class FoldCandidate(Candidate):
 def cv_candidates(cv_roots: list[Path], configs: list[str], dataset: str) -> list[FoldCandidate]:
     """Every sweep setting with cross-validation runs under ``cv_roots`` (``<root>/<setting>/...``)."""
     found = []
-    for setting in sorted(path for root in cv_roots for path in root.iterdir() if path.name in sweep_settings()):
+    for root in cv_roots:
         for config in configs:
             for init in ("random-init", "pretrained"):
-                folds = {(int(run.parents[3].name[4:]), int(run.parents[2].name[4:])): run
-                         for run in sorted(setting.glob(f"seed*/fold*/{config}/{dataset}/{init}"))
-                         if (run / "results.json").is_file()}
-                if folds:
-                    found.append(FoldCandidate(setting, config, init, {seed: run for (seed, _), run in folds.items()},
-                                               folds))
+                for setting, folds in sorted(sweep_script().fold_runs(root, dataset, config, init).items()):
+                    if setting in sweep_settings():
+                        found.append(FoldCandidate(root / setting, config, init,
+                                                   {seed: run for (seed, _), run in folds.items()}, folds))
     return found
 
 
