@@ -111,12 +111,17 @@ def _sample_std(values: list[float]) -> float:
     return statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def _scoring(dataset: str):
+    """(spec, higher is better, scale to print: ROC-AUC in %) of a data set's metric."""
+    spec = get_spec(dataset)
+    higher = spec.metric == "roc_auc"
+    return spec, higher, 100 if higher else 1
+
+
 def report(out: Path, datasets: list[str]) -> str:
     lines = []
     for dataset in datasets:
-        spec = get_spec(dataset)
-        higher = spec.metric == "roc_auc"
-        scale = 100 if higher else 1
+        spec, higher, scale = _scoring(dataset)
         found = collect(out, spec.name)
         if not found:
             continue
@@ -165,9 +170,7 @@ def cv_report(out: Path, datasets: list[str]) -> str:
     The test columns (the fold models alone, and the folds of one seed as one ensemble) are not used to choose."""
     lines = []
     for dataset in datasets:
-        spec = get_spec(dataset)
-        higher = spec.metric == "roc_auc"
-        scale = 100 if higher else 1
+        spec, higher, scale = _scoring(dataset)
         found = fold_runs(out, spec.name)
         if not found:
             continue
