@@ -35,7 +35,7 @@ import math
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Optional
@@ -275,7 +275,7 @@ class FoldCandidate(Candidate):
     """One sweep setting's cross-validation runs (finetune_sweep.py --folds): ``runs`` holds one run per seed (for
     its settings), ``folds`` every (seed, fold) run, ``<root>/seed<N>/fold<F>/<config>/<dataset>/<init>``."""
 
-    folds: dict[tuple[int, int], Path] = None
+    folds: dict[tuple[int, int], Path] = field(default_factory=dict)
 
 
 def cv_candidates(cv_roots: list[Path], configs: list[str], dataset: str) -> list[FoldCandidate]:
@@ -417,6 +417,7 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         print(f"{name}: skipped, no candidate has {'cross-validation runs' if cv_roots else f'{k} seeds'}")
         return
     if cv_roots:  # chosen by cross-validation: the fold models of the chosen setting are the members
+        # which candidate is the shipped model's setting: same_configuration ignores --out, --seeds and --folds
         commands = {c.label(): run_command(c, dataset, [0], data_dir, cv=next(iter(c.folds.values())))
                     for c in candidates}
         shipped = next((label for label, command in commands.items()
