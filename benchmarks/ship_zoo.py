@@ -11,7 +11,8 @@ candidate replaces the shipped model only if its lead holds on resampled validat
 since 2026-12-06: better in 90% of paired bootstrap resamples), because on validation splits of ~150 molecules a
 lead of a few thousandths is noise. With ``--cv`` (since 2026-12-06, twenty-third session) the candidates are
 finetune_sweep.py settings ranked instead by their cross-validation runs (``--folds``: every training + validation
-molecule validated once), the shipped model by its own setting's runs, and the lead must hold on paired resamples of
+molecule validated once), the shipped model by its own setting's runs (a model shipped from quality_ablation.py
+has the sweep's ``molclr`` setting, since 2026-12-06's twenty-fourth session), and the lead must hold on paired resamples of
 the (seed, fold) runs; what ships is then the chosen setting's fold models (the first ``--members`` folds of the seed
 whose folds validate best), each trained on the other folds, which include the rare scaffolds DeepChem's splitter
 puts in validation (quality_ablation.md, twenty-third session). Then the baselines' mean test scores over their seeds and ``molssl models export``.
@@ -291,12 +292,58 @@ def cv_candidates(cv_roots: list[Path], configs: list[str], dataset: str) -> lis
     return found
 
 
+# options that say where and how often a run was made, not what it is
+WHERE_OPTIONS = {"out", "seeds", "folds", "datasets", "data-dir"}
+ABLATION_OPTIONS = WHERE_OPTIONS | {"configs", "init", "encoder", "descriptor-scaling"}
+SWEEP_OPTIONS = WHERE_OPTIONS | {"settings", "featurizer", "features", "init", "encoder", "descriptor-scaling"}
+
+
+def _options(command: str) -> dict[str, list[str]]:
+    options: dict[str, list[str]] = {}
+    current = None
+    for token in shlex.split(command):
+        if token.startswith("--"):
+            current = token[2:]
+            options[current] = []
+        elif current is not None:
+            options[current].append(token)
+    return options
+
+
+def setting_of(command: str) -> Optional[tuple]:
+    """What a card's command fine-tunes, read from either script: (sweep setting, featurizer, features, descriptor
+    scaling, init, encoder, data dir). A quality_ablation.py command is the sweep's ``molclr`` setting (MolCLR's
+    fine-tuning settings, the harness's defaults). None: neither script, several settings or configurations, or an
+    option that changes something else (--epochs, say), so no cross-validation run is that setting."""
+    options = _options(command)
+    if "quality_ablation.py" in command:
+        configs = options.get("configs", [])
+        if set(options) - ABLATION_OPTIONS or len(configs) != 1 or ":" not in configs[0]:
+            return None
+        featurizer, features = configs[0].split(":", 1)
+        encoder = (options.get("encoder") or [None])[0]
+        encoder = encoder.split("=", 1)[1] if encoder and "=" in encoder else encoder  # --encoder rich=PATH
+        options = {**options, "settings": ["molclr"], "featurizer": [featurizer], "features": [features],
+                   "encoder": [encoder] if encoder else [],
+                   "descriptor-scaling": options.get("descriptor-scaling") or ["standard"]}
+    elif "finetune_sweep.py" not in command or set(options) - SWEEP_OPTIONS:
+        return None
+    if len(options.get("settings", [])) != 1:
+        return None
+    scaling = (options.get("descriptor-scaling") or ["quantile"])[0]  # finetune_sweep.py's default
+    features = (options.get("features") or [""])[0]
+    return (options["settings"][0], (options.get("featurizer") or [""])[0], features,
+            scaling if "rdkit2d" in features else "standard",  # nothing to scale without descriptors
+            (options.get("init") or [""])[0], (options.get("encoder") or [None])[0],
+            (options.get("data-dir") or [None])[0])
+
+
 def same_configuration(command: str, other: str) -> bool:
-    """Whether two finetune_sweep.py commands run the same setting, configuration and encoder on the same data (they
-    may differ in --out, --seeds and --folds): how a shipped model's setting is found among cross-validation runs."""
-    def tail(text: str) -> str:
-        return text[text.index("--settings"):] if "finetune_sweep.py" in text and "--settings" in text else text
-    return tail(command) == tail(other)
+    """Whether two commands (finetune_sweep.py or quality_ablation.py) fine-tune the same setting, configuration and
+    encoder on the same data (they may differ in --out, --seeds, --folds and --datasets): how a shipped model's
+    setting is found among cross-validation runs."""
+    setting = setting_of(command)
+    return setting is not None and setting == setting_of(other)
 
 
 def fold_members(runs: dict[tuple[int, int], Path], k: int, higher: bool) -> tuple[int, list[int]]:
@@ -417,7 +464,7 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         print(f"{name}: skipped, no candidate has {'cross-validation runs' if cv_roots else f'{k} seeds'}")
         return
     if cv_roots:  # chosen by cross-validation: the fold models of the chosen setting are the members
-        # which candidate is the shipped model's setting: same_configuration ignores --out, --seeds and --folds
+        # which candidate is the shipped model's setting: same_configuration ignores --out, --seeds, --folds and --datasets
         commands = {c.label(): run_command(c, dataset, [0], data_dir, cv=next(iter(c.folds.values())))
                     for c in candidates}
         shipped = next((label for label, command in commands.items()

@@ -221,3 +221,25 @@ def test_cross_validation_needs_runs_of_the_shipped_setting(ship, tmp_path, monk
     (shipped / ship.zoo.CARD_FILE).write_text("{}")
     ship.ship("lipo", [], ["rich-rdkit2d-quantile"], 2, "data", False, cv_roots=[tmp_path / "cv"])
     assert "skipped, the shipped model's setting has no cross-validation runs" in capsys.readouterr().out
+
+
+def test_a_quality_ablation_command_is_the_sweeps_molclr_setting(ship):
+    """A model shipped from quality_ablation.py (MolCLR's fine-tuning settings) is found among the molclr setting's
+    cross-validation runs, with the same configuration, encoder and data; anything else tells them apart."""
+    ablation = ("python benchmarks/quality_ablation.py --out runs/physchem-quantile --datasets tox21 --seeds 0 2 "
+                "--configs rich:rdkit2d --init pretrained --encoder rich=runs/pretrain/physchem-rich "
+                "--descriptor-scaling quantile --data-dir data")
+    sweep = ("python benchmarks/finetune_sweep.py --out runs/cv-tox21 --datasets tox21 --seeds 1 --folds 5 "
+             "--settings molclr --featurizer rich --features rdkit2d --descriptor-scaling quantile --init pretrained "
+             "--encoder runs/pretrain/physchem-rich --data-dir data")
+    assert ship.same_configuration(sweep, ablation) and ship.same_configuration(ablation, sweep)
+    assert not ship.same_configuration(sweep.replace("--settings molclr", "--settings dropout-0.1"), ablation)
+    assert not ship.same_configuration(sweep, ablation.replace("physchem-rich", "physchem-full"))
+    assert not ship.same_configuration(sweep, ablation.replace(" --descriptor-scaling quantile", ""))  # standard
+    assert not ship.same_configuration(sweep, ablation.replace("--init pretrained", "--init random-init"))
+    assert not ship.same_configuration(sweep, ablation + " --epochs 30")  # not MolCLR's protocol
+    assert not ship.same_configuration(sweep, ablation.replace("rich:rdkit2d", "rich:rdkit2d molclr:rdkit2d"))
+    assert not ship.same_configuration(sweep, "molssl finetune --csv x.csv")
+    # without descriptors there is nothing to scale, whatever either script's default
+    graph_only = ship.setting_of(ablation.replace("rich:rdkit2d", "rich:none").replace(" --descriptor-scaling quantile", ""))
+    assert graph_only == ship.setting_of(sweep.replace("--features rdkit2d", "--features none"))
