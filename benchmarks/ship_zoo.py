@@ -526,7 +526,7 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
     baselines, counts = {}, []
     if (shipped_folder / zoo.CARD_FILE).is_file():  # same rows and split: the shipped card's baseline scores
         card = json.loads((shipped_folder / zoo.CARD_FILE).read_text())
-        baselines = card.get("baselines", {})
+        baselines = carried_baselines(card, fold_ensemble=bool(cv_roots))
         origin = _first_parenthesized(card.get("notes", ""))  # "RF-ECFP4 3, ..." or "as on the card of ..."
         first = origin.rsplit("as on the card of ", 1)[-1] if "as on the card of " in origin else f"{card.get('date')}: {origin}"
         counts = [f"as on the card of {first}"]  # the card whose runs measured them
@@ -575,6 +575,14 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         if checked:
             print(f"{name}: the previous card's external check ({checked}) scored other weights and is not carried "
                   f"over; run benchmarks/external_check.py --dataset {dataset} ... --card again", flush=True)
+
+
+def carried_baselines(card: dict, fold_ensemble: bool) -> dict[str, float]:
+    """The shipped card's baselines for its successor (same rows and split); forests trained on training + validation
+    (benchmarks/pooled_baselines.py) only when the successor is a fold ensemble too, the one model they are fair for."""
+    pooled = zoo.POOLED_BASELINE.format("")
+    return {label: value for label, value in card.get("baselines", {}).items()
+            if fold_ensemble or not label.endswith(pooled)}
 
 
 def _choose_by_cv(name: str, candidates: list[FoldCandidate], shipped: Optional[str], higher: bool,

@@ -1,5 +1,6 @@
 """How benchmarks/ship_zoo.py chooses a shipped model: the validation score of each ensemble as it would ship."""
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -243,3 +244,30 @@ def test_a_quality_ablation_command_is_the_sweeps_molclr_setting(ship):
     # without descriptors there is nothing to scale, whatever either script's default
     graph_only = ship.setting_of(ablation.replace("rich:rdkit2d", "rich:none").replace(" --descriptor-scaling quantile", ""))
     assert graph_only == ship.setting_of(sweep.replace("--features rdkit2d", "--features none"))
+
+
+def test_pooled_forests_train_on_training_and_validation_molecules_and_go_on_fold_ensembles_cards(tmp_path, monkeypatch):
+    """benchmarks/pooled_baselines.py: the fair forest for a fold ensemble, and only a fold ensemble's card gets it."""
+    pooled = benchmark_script("pooled_baselines")
+    split = pooled.Split(np.array([0, 1, 2]), np.array([3, 4]), np.array([5]))
+    both = pooled.pooled(split)
+    assert sorted(both.train) == [0, 1, 2, 3, 4] and list(both.valid) == [3, 4] and list(both.test) == [5]
+    from molssl.chem.serve import zoo
+    for name, folds in (("folded", ["0 of 5", "1 of 5"]), ("plain", None)):
+        folder = tmp_path / name
+        folder.mkdir()
+        card = zoo.ModelCard(name=name, kind="property", title=name, description="", training_data="", date="",
+                             commands=[], budget={"folds": folds} if folds else {}, baselines={"RF-ECFP4": 0.8})
+        (folder / zoo.CARD_FILE).write_text(json.dumps(asdict(card)))
+    monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path)
+    assert pooled.record_on_card("folded", "RF-ECFP4", 0.85)
+    assert zoo.read_card(tmp_path / "folded").baselines == {"RF-ECFP4": 0.8, "RF-ECFP4 on training + validation": 0.85}
+    assert not pooled.record_on_card("plain", "RF-ECFP4", 0.85)  # trained on the training split: the card's forest is fair
+    assert zoo.read_card(tmp_path / "plain").baselines == {"RF-ECFP4": 0.8}
+    assert not pooled.record_on_card("no-such-model", "RF-ECFP4", 0.85)
+
+
+def test_a_reship_carries_the_pooled_forests_only_to_a_fold_ensemble(ship):
+    card = {"baselines": {"RF-ECFP4": 0.869, "RF-ECFP4 on training + validation": 0.895, "chemprop v2": 0.698}}
+    assert ship.carried_baselines(card, fold_ensemble=True) == card["baselines"]
+    assert ship.carried_baselines(card, fold_ensemble=False) == {"RF-ECFP4": 0.869, "chemprop v2": 0.698}

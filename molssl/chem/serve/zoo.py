@@ -30,6 +30,8 @@ WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 EXTERNAL_CHECK = "Checked outside"  # how a card's limitations start an external check (benchmarks/external_check.py)
 CARD_MARKDOWN = "README.md"
+# a baseline trained on the training + validation molecules (benchmarks/pooled_baselines.py), as a card names it
+POOLED_BASELINE = "{} on training + validation"
 # the shipped encoders by graph vocabulary: the fingerprint default (molclr) and what a --csv fine-tunes from
 DEFAULT_ENCODERS = {"molclr": "molclr-gin-mix", "rich": "rich-gin-physchem"}
 # learned fingerprints: the encoder whose frozen features scored best under a linear probe
@@ -89,8 +91,12 @@ class ModelCard:
         return f"{self.metric.upper()} {self.test_score:.3f}{unit}"
 
     def baseline_text(self, name: str) -> str:
-        """A baseline's score on the same test split, formatted like :meth:`score_text`'s number."""
-        return _fmt(self.metric, self.baselines.get(name))
+        """A baseline's score on the same test split, formatted like :meth:`score_text`'s number; with, when the card
+        has it, the same baseline trained on the training + validation molecules (a fold ensemble's members saw
+        those together, so that is the fair comparison for it)."""
+        text = _fmt(self.metric, self.baselines.get(name))
+        pooled = self.baselines.get(POOLED_BASELINE.format(name))
+        return text if pooled is None else f"{text} ({_fmt(self.metric, pooled)} on train + valid)"
 
     def to_markdown(self) -> str:
         lines = [f"# {self.name}: {self.title}", "", self.description, "",

@@ -204,3 +204,17 @@ def test_repack_writes_the_same_content_compressed_and_updates_the_card(exported
     after = Predictor(["toy"]).predict_smiles(smiles)["toy"]
     monkeypatch.setattr(zoo, "MODELS_DIR", exported["models"])
     np.testing.assert_array_equal(after, Predictor(["toy"]).predict_smiles(smiles)["toy"])
+
+
+def test_a_fold_ensembles_forests_on_training_and_validation_molecules_show_beside_the_usual_ones():
+    """`molssl models` puts the fair forest for a fold ensemble (trained on what its members saw) next to the
+    card's usual baseline; cards without one read as before."""
+    card = zoo.ModelCard(name="bace", kind="property", title="t", description="", training_data="", date="",
+                         commands=[], metric="roc_auc", test_score=0.865,
+                         baselines={"RF-ECFP4": 0.869, zoo.POOLED_BASELINE.format("RF-ECFP4"): 0.895,
+                                    "chemprop v2": 0.698})
+    assert card.baseline_text("RF-ECFP4") == "86.9 (89.5 on train + valid)"
+    assert card.baseline_text("chemprop v2") == "69.8"
+    row = zoo.models_rows([card])[1]
+    assert "86.9 (89.5 on train + valid)" in row and "69.8" in row
+    assert "| RF-ECFP4 on training + validation, same split | 89.5 |" in card.to_markdown()
