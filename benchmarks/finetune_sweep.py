@@ -118,13 +118,18 @@ def _scoring(dataset: str):
     return spec, higher, 100 if higher else 1
 
 
-def report(out: Path, datasets: list[str]) -> str:
-    lines = []
+def _with_runs(out: Path, datasets: list[str], reader):
+    """(spec, higher is better, print scale, runs) for each data set that ``reader(out, name)`` finds runs of."""
     for dataset in datasets:
         spec, higher, scale = _scoring(dataset)
-        found = collect(out, spec.name)
-        if not found:
-            continue
+        found = reader(out, spec.name)
+        if found:
+            yield spec, higher, scale, found
+
+
+def report(out: Path, datasets: list[str]) -> str:
+    lines = []
+    for spec, higher, scale, found in _with_runs(out, datasets, collect):
         seeds = set.intersection(*(set(s for s, *_ in runs) for runs in found.values()))
         rows = {name: [r for r in runs if r[0] in seeds] for name, runs in found.items()}
         mean = {name: (statistics.mean(r[1] for r in runs), statistics.mean(r[2] for r in runs),
@@ -169,11 +174,7 @@ def cv_report(out: Path, datasets: list[str]) -> str:
     has, the setting with the best one chosen, and each other setting's per-run differences to the chosen one.
     The test columns (the fold models alone, and the folds of one seed as one ensemble) are not used to choose."""
     lines = []
-    for dataset in datasets:
-        spec, higher, scale = _scoring(dataset)
-        found = fold_runs(out, spec.name)
-        if not found:
-            continue
+    for spec, higher, scale, found in _with_runs(out, datasets, fold_runs):
         runs = sorted(set.intersection(*(set(by_run) for by_run in found.values())))
         results = {name: [json.loads((found[name][run] / "results.json").read_text()) for run in runs]
                    for name in found}
