@@ -32,7 +32,8 @@ domain by construction).
 Rows, each trained on the data set's scaffold split's training molecules (the shipped model's own), so the
 external score is comparable with the card's test score: the shipped model as installed (with its conformal
 intervals or calibrated probabilities, and its domain flag); Delaney's 2004 equation for ESOL; the baselines'
-forests on ECFP4 bits and on RDKit descriptors (one per seed); chemprop v2 with its defaults (one per seed,
+forests on ECFP4 bits and on RDKit descriptors (one per seed; with ``--pooled`` also on the training +
+validation molecules, what a fold ensemble's members saw together); chemprop v2 with its defaults (one per seed,
 when the ``bench`` extra is installed). Every row is scored on all external compounds, on those the shipped
 model calls in and out of its applicability domain, and on those of one component (no salt or mixture). Every
 prediction goes to ``OUT/predictions.csv``; ``--json`` keeps the scores; ``--card`` writes the result into
@@ -41,6 +42,7 @@ the shipped model's card (its limitations; weights and digest untouched).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -187,6 +189,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="work folder (the filtered set, chemprop's files)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--no-chemprop", action="store_true")
+    parser.add_argument("--pooled", action="store_true",
+                        help="also forests trained on the training + validation molecules, the fair comparison for a "
+                             "fold ensemble (whose members saw both)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--card", action="store_true", help="write the result into the shipped model's card")
     args = parser.parse_args()
@@ -261,8 +266,13 @@ def main() -> None:
     if args.dataset == "esol":
         rows["Delaney 2004 equation"] = [add("Delaney 2004 equation", delaney_logs(ext)[:, None])]
 
-    for method, label in (("rf-ecfp", "RF-ECFP4"), ("rf-rdkit2d", "RF-RDKit2D")):
-        x_train, x_ext = forest_features(method, data)[split.train], forest_features(method, ext)
+    training_sets = {"": np.asarray(split.train)}
+    if args.pooled:  # what a fold ensemble's members saw together (benchmarks/pooled_baselines.py)
+        training_sets[" on training + validation"] = np.concatenate([split.train, split.valid])
+    forests_run = (("rf-ecfp", "RF-ECFP4"), ("rf-rdkit2d", "RF-RDKit2D"))
+    for (method, forest), (suffix, rows_seen) in itertools.product(forests_run, training_sets.items()):
+        label = forest + suffix
+        x_train, x_ext = forest_features(method, data)[rows_seen], forest_features(method, ext)
         if method == "rf-rdkit2d":  # NaN descriptors take the training medians, as in the baseline
             medians = column_medians(x_train)
             x_train, x_ext = np.where(np.isnan(x_train), medians, x_train), np.where(np.isnan(x_ext), medians, x_ext)
@@ -270,8 +280,8 @@ def main() -> None:
         for seed in args.seeds:
             forests = np.zeros_like(y)
             for j in range(len(tasks)):  # one forest per task, on its labelled training molecules
-                seen = ~np.isnan(data.labels[split.train, j])
-                forests[:, j] = forest_predict(x_train[seen], data.labels[split.train, j][seen], x_ext,
+                seen = ~np.isnan(data.labels[rows_seen, j])
+                forests[:, j] = forest_predict(x_train[seen], data.labels[rows_seen, j][seen], x_ext,
                                                task_type == "classification", seed)
             rows[label].append(add(f"{label} seed {seed}", forests))
         print(f"{label}: {len(args.seeds)} x {len(tasks)} forests done ({time.time() - started:.0f} s)", flush=True)

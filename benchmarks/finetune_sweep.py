@@ -12,7 +12,8 @@ marks the setting the validation scores select: the only one whose test score co
 ``--folds K`` runs every setting on each of K scaffold folds of the training + validation molecules instead
 (``molssl finetune --folds``; the test split untouched, folders ``<out>/<setting>/seed<N>/fold<F>/...``), and the
 report chooses by the mean over folds and seeds: every training molecule validated once, ~9x the molecules of one
-validation split, with the per-fold differences to the chosen setting beside it.
+validation split, with the per-fold differences to the chosen setting beside it. ``--fold-acyclic spread`` shares
+the molecules without a ring out over the folds instead of leaving them one scaffold group that fills fold 0.
 
   OMP_NUM_THREADS=1 python benchmarks/finetune_sweep.py --out runs/sweep --datasets bace --seeds 0 1 2
   python benchmarks/finetune_sweep.py --out runs/sweep --datasets bace --report
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
             encoder = EncoderConfig(featurizer=args.featurizer)
             finetune = with_setting(variant_config(config, dataset, args.init, encoder), name)
             if fold is not None:
-                finetune = replace(finetune, folds=args.folds, fold=fold)
+                finetune = replace(finetune, folds=args.folds, fold=fold, fold_acyclic=args.fold_acyclic)
             results, reused = run_variant(finetune, log=lambda message: None)
             print(f"{dataset} {name} seed {seed}{'' if fold is None else f' fold {fold}'}: "
                   f"valid {results['valid_mean']:.4f} test {results['mean']:.4f}"
@@ -216,6 +217,9 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(DATA_DIR))
     parser.add_argument("--folds", type=int, default=0, help="cross-validation folds of the training + validation "
                         "molecules (0: the scaffold split's own validation part)")
+    parser.add_argument("--fold-acyclic", default="together", choices=["together", "spread"],
+                        help="with --folds: molecules without a ring as one scaffold group or shared out (molssl "
+                             "finetune --fold-acyclic)")
     run_then_report(parser, run, lambda args: (cv_report if args.folds else report)(Path(args.out), args.datasets))
 
 

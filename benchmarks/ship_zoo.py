@@ -62,7 +62,8 @@ ENCODER_TEXT = {  # encoder (shipped name or run, as a run's config.json records
     "molclr-gin-mix": "the molclr-gin-mix encoder (ChEMBL+MOSES, 4,000 steps)",
     "runs/pretrain/rich-chembl": "the rich-featurizer encoder pre-trained on ChEMBL (236k, 2,000 steps of 512; "
                                  "shipped as rich-gin-chembl)",
-    "rich-gin-chembl": "the shipped rich-gin-chembl encoder (rich featurizer, ChEMBL 236k, 2,000 steps of 512)",
+    "rich-gin-chembl": "the rich-gin-chembl encoder (rich featurizer, ChEMBL 236k, 2,000 steps of 512; shipped until "
+                       "2026-12-06, when rich-gin-physchem replaced it; its int8 weights are in git at d1778b9^)",
     "rich-gin-physchem": "the shipped rich-gin-physchem encoder (rich featurizer, pre-trained to predict RDKit's 2D "
                          "descriptors, ChEMBL 100k, 2,000 steps of 512)",
     "runs/pretrain/physchem-rich": "the rich-featurizer encoder pre-trained to predict RDKit's 2D descriptors on ChEMBL "
@@ -293,7 +294,7 @@ def cv_candidates(cv_roots: list[Path], configs: list[str], dataset: str) -> lis
 
 
 # options that say where and how often a run was made, not what it is
-WHERE_OPTIONS = {"out", "seeds", "folds", "datasets", "data-dir"}
+WHERE_OPTIONS = {"out", "seeds", "folds", "fold-acyclic", "datasets", "data-dir"}
 ABLATION_OPTIONS = WHERE_OPTIONS | {"configs", "init", "encoder", "descriptor-scaling"}
 SWEEP_OPTIONS = WHERE_OPTIONS | {"settings", "featurizer", "features", "init", "encoder", "descriptor-scaling"}
 
@@ -376,8 +377,10 @@ def run_command(candidate: Candidate, dataset: str, seeds: list[int], data_dir: 
     """The command that makes these runs again (the card's "commands"; also how a shipped model is recognized);
     ``cv``: one of the candidate's cross-validation runs, whose folds these seeds' runs are instead."""
     if cv is not None:  # <cv root>/<setting>/seed<N>/fold<F>/<config>/<dataset>/<init>
-        folds = json.loads((cv / "config.json").read_text())["folds"]
-        out, seeds_and_folds = cv.parents[5], f"{' '.join(map(str, seeds))} --folds {folds}"
+        config = json.loads((cv / "config.json").read_text())
+        acyclic = config.get("fold_acyclic", "together")
+        out, seeds_and_folds = cv.parents[5], (f"{' '.join(map(str, seeds))} --folds {config['folds']}"
+                                               + ("" if acyclic == "together" else f" --fold-acyclic {acyclic}"))
     else:
         out, seeds_and_folds = candidate.root.parent, " ".join(map(str, seeds))
     if candidate.sweep_setting:

@@ -158,7 +158,7 @@ def test_the_baselines_origin_keeps_nested_parentheses(ship):
 SETTINGS = {"molclr": {}, "lr-x0.3": {"lr_head": 1.5e-4, "lr_encoder": 3e-5}}
 
 
-def _cv_runs(root, setting, scores, encoder="rich-gin-chembl"):
+def _cv_runs(root, setting, scores, encoder="rich-gin-chembl", **config):
     """Cross-validation runs of one setting: scores[seed][fold] (finetune_sweep.py --folds's layout)."""
     for seed, per_fold in enumerate(scores):
         for fold, valid in enumerate(per_fold):
@@ -166,7 +166,7 @@ def _cv_runs(root, setting, scores, encoder="rich-gin-chembl"):
             run.mkdir(parents=True)
             (run / "results.json").write_text(json.dumps({"valid_mean": valid}))
             (run / "config.json").write_text(json.dumps({"pretrained": encoder, "folds": len(per_fold), "fold": fold,
-                                                         **SETTINGS[setting]}))
+                                                         **SETTINGS[setting], **config}))
 
 
 def test_cross_validation_candidates_are_sweep_settings_with_their_fold_runs(ship, tmp_path):
@@ -184,6 +184,12 @@ def test_cross_validation_candidates_are_sweep_settings_with_their_fold_runs(shi
                 "rich-gin-chembl --data-dir data")
     assert ship.same_configuration(command, standard)  # the shipped model's setting, found among the folds
     assert not ship.same_configuration(command, standard.replace("lr-x0.3", "molclr"))
+    # folds with the acyclic molecules shared out: the command says so, and the setting is still the same
+    _cv_runs(tmp_path / "spread", "lr-x0.3", [[0.60, 0.70]], fold_acyclic="spread")
+    (spread,) = ship.cv_candidates([tmp_path / "spread"], ["rich-rdkit2d-quantile"], "lipo")
+    spread_command = ship.run_command(spread, "lipo", [0], "data", cv=spread.folds[0, 0])
+    assert "--seeds 0 --folds 2 --fold-acyclic spread --settings lr-x0.3 " in spread_command
+    assert "--fold-acyclic" not in command and ship.same_configuration(spread_command, standard)
     # regression: the seed whose folds have the lower mean error gives the members, its first folds
     assert ship.fold_members(found.folds, 1, higher=False) == (0, [0])
     assert ship.fold_members(found.folds, 2, higher=True) == (1, [0, 1])
@@ -271,3 +277,33 @@ def test_a_reship_carries_the_pooled_forests_only_to_a_fold_ensemble(ship):
     card = {"baselines": {"RF-ECFP4": 0.869, "RF-ECFP4 on training + validation": 0.895, "chemprop v2": 0.698}}
     assert ship.carried_baselines(card, fold_ensemble=True) == card["baselines"]
     assert ship.carried_baselines(card, fold_ensemble=False) == {"RF-ECFP4": 0.869, "chemprop v2": 0.698}
+
+
+def test_chemprop_fold_models_train_on_the_folds_and_are_scored_as_one_ensemble(tmp_path, monkeypatch):
+    """pooled_baselines.py --methods chemprop: chemprop's counterpart of a fold ensemble, its members validated on
+    their own scaffold fold and the test part untouched; the score is that of the mean of their test predictions."""
+    from types import SimpleNamespace
+
+    from molssl.chem.tasks import chemprop_baseline
+    from molssl.chem.tasks.metrics import score
+
+    pooled = benchmark_script("pooled_baselines")
+    keys = np.array([0, 0, 1, 1, 2, 2, 3, 4, 5, 6])  # scaffold key per molecule
+    labels = np.array([[0.0], [1.0], [0.0], [1.0], [0.0], [1.0], [1.0], [0.0], [1.0], [0.0]])
+    data = SimpleNamespace(name="toy", metric="roc_auc", labels=labels, scaffold_keys=lambda chiral=False: keys)
+    group = SimpleNamespace(name="all", task_index=[0])
+    split = pooled.Split(np.arange(0, 6), np.array([6, 7]), np.array([8, 9]))
+    seen = []
+
+    def fake_chemprop(data_, task_index, fold_split, seed, out_dir, resume=False):
+        seen.append((sorted(fold_split.train), sorted(fold_split.valid), list(fold_split.test), resume))
+        return {"test_predictions": np.array([[0.9], [0.2]]) if len(seen) == 1 else np.array([[0.1], [0.6]])}
+
+    monkeypatch.setattr(chemprop_baseline, "run_chemprop", fake_chemprop)
+    value = pooled.chemprop_folds(data, group, split, 0, [0, 1], 4, tmp_path)
+    assert len(seen) == 2 and all(test == [8, 9] and resume for *_, test, resume in seen)
+    for train, valid, _, _ in seen:  # each fold: whole scaffold sets of the training + validation molecules
+        assert sorted(train + valid) == list(range(8)) and not set(keys[train]) & set(keys[valid])
+    assert seen[0][1] != seen[1][1]
+    assert value == pytest.approx(score("roc_auc", labels[[8, 9]], np.array([[0.5], [0.4]])))
+    assert value == 1.0  # the mean prediction ranks the active first; the members' mean score would be 0.5

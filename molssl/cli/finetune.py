@@ -49,6 +49,9 @@ def finetune(
     folds: int = typer.Option(0, help="Cross-validation: split the training + validation molecules into this many "
                                       "scaffold folds and validate on --fold (test unchanged); 0: off"),
     fold: int = typer.Option(0, help="With --folds: which fold (0 to --folds - 1) is the validation part"),
+    fold_acyclic: str = typer.Option("together", help="With --folds: the molecules without a ring stay one scaffold "
+                                                      "group (together, as DeepChem's splitter; they then fill a "
+                                                      "fold alone) or are shared out over the folds (spread)"),
     seeds: List[int] = typer.Option([0], help="Seeds: --seeds 0 1 2"),
     epochs: int = typer.Option(100, help="Training epochs (MolCLR: 100)"),
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better validation "
@@ -97,7 +100,8 @@ def finetune(
     config = FinetuneConfig(
         out=str(out), dataset=dataset, csv=str(csv) if csv else None, smiles_column=smiles_column, targets=targets,
         task=task, metric=metric, units=units, method="rf-ecfp" if rf_ecfp else method, pretrained=pretrained,
-        protocol=protocol, split=split, folds=folds, fold=fold, seeds=seeds, epochs=epochs, batch_size=batch_size,
+        protocol=protocol, split=split, folds=folds, fold=fold,
+        fold_acyclic=fold_acyclic, seeds=seeds, epochs=epochs, batch_size=batch_size,
         lr_head=lr_head, lr_encoder=lr_encoder, weight_decay=weight_decay, dropout=dropout,
         freeze_encoder=freeze_encoder, probe_epochs=probe_epochs,
         encoder=encoder_config(encoder, num_layers, emb_dim, feat_dim,

@@ -142,6 +142,10 @@ def _key(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
 
 
+# a molecule without rings has the empty Bemis-Murcko scaffold: every acyclic molecule shares this key
+ACYCLIC_SCAFFOLD_KEY = _key("")
+
+
 def scaffold_key(mol: Chem.Mol) -> np.ndarray:
     """64-bit key of the Bemis-Murcko scaffold SMILES without chirality (DeepChem's scaffold split)."""
     return np.array([_key(MurckoScaffoldSmiles(mol=mol, includeChirality=False))], dtype=np.int64)

@@ -114,7 +114,7 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
         folder = group_dir(out, groups, index)
         scaffold = make_split(data, group, "scaffold", 0) if config.split == "scaffold" else None  # seed-free
         if config.folds:  # one cross-validation fold of the training + validation molecules; test unchanged
-            scaffold = fold_of(data, group, scaffold, config.folds, config.fold)
+            scaffold = fold_of(data, group, scaffold, config.folds, config.fold, config.fold_acyclic)
         for seed in config.seeds:
             split = scaffold if scaffold is not None else make_split(data, group, config.split, seed)
             split = cap_training_set(split, config.max_train_molecules, seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional, Sequence
 
+from molssl.chem.data.splits import FOLD_ACYCLIC
 from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.nn.property_model import DESCRIPTOR_SCALINGS, FEATURE_SETS
 from molssl.chem.serve.zoo import DEFAULT_ENCODERS
@@ -25,7 +26,8 @@ DEFAULT_FEATURIZER = {"csv": "rich", "dataset": "molclr"}
 DATASET_DEFAULTS = {"features": "none", "descriptor_scaling": "standard", "patience": None,  # patience None: off
                     "class_weight": "none"}
 # fields later versions added, with the value that reproduces what runs written before them did
-ADDED_FIELDS = {"probe_epochs": 0, "descriptor_scaling": "standard", "folds": 0, "fold": 0}
+ADDED_FIELDS = {"probe_epochs": 0, "descriptor_scaling": "standard", "folds": 0, "fold": 0,
+                "fold_acyclic": "together"}
 # settings that change how a run is carried out, not what it computes: a run may be resumed or reused across them
 RUNTIME_SETTINGS = ("resume", "progress", "workers", "cache_dir", "device", "threads", "out")
 
@@ -51,7 +53,8 @@ class FinetuneConfig:
     than ``finetune`` runs that baseline on the same molecules and splits.
     ``folds`` > 0 validates on scaffold fold ``fold`` of the training + validation molecules instead of the scaffold
     split's validation part (:func:`~molssl.chem.data.splits.scaffold_fold`; the test part is unchanged): runs over
-    every fold choose settings on more molecules than one validation split has.
+    every fold choose settings on more molecules than one validation split has. ``fold_acyclic``: whether the
+    molecules without a ring stay one scaffold group in the folds (``together``) or are shared out (``spread``).
     ``descriptor_scaling`` says how RDKit descriptors enter the head (``standard``: standardized and clipped;
     ``quantile``: through their training distribution onto a normal). ``features``, ``descriptor_scaling``,
     ``patience`` (0: off) and ``class_weight`` left unset take :data:`CSV_DEFAULTS` for a
@@ -72,6 +75,7 @@ class FinetuneConfig:
     split: str = "scaffold"
     folds: int = 0
     fold: int = 0
+    fold_acyclic: str = "together"
     seeds: Sequence[int] = (0,)
     epochs: int = 100
     batch_size: int = 32
@@ -128,6 +132,10 @@ class FinetuneConfig:
             if self.split != "scaffold" or self.folds < 2 or not 0 <= self.fold < self.folds:
                 raise MolsslError(f"--fold {self.fold} --folds {self.folds}: cross-validation folds need --split "
                                   "scaffold, --folds of at least 2 and a --fold from 0 to --folds - 1")
+        if self.fold_acyclic not in FOLD_ACYCLIC:
+            raise MolsslError(f"unknown --fold-acyclic {self.fold_acyclic!r}; choose from {', '.join(FOLD_ACYCLIC)}")
+        if self.fold_acyclic != "together" and not self.folds:
+            raise MolsslError("--fold-acyclic applies to cross-validation folds: give --folds too")
         for flag, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size)):
             if not isinstance(value, int) or value < 1:
                 raise MolsslError(f"{flag} must be a positive whole number, got {value}")

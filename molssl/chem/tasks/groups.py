@@ -60,11 +60,12 @@ def make_split(data: LabelledData, group: TaskGroup, kind: str, seed: int) -> Sp
     return Split(*(group.positions[part] for part in local))
 
 
-def fold_of(data: LabelledData, group: TaskGroup, split: Split, folds: int, fold: int) -> Split:
+def fold_of(data: LabelledData, group: TaskGroup, split: Split, folds: int, fold: int,
+            acyclic: str = "together") -> Split:
     """``split`` with its validation part replaced by scaffold fold ``fold`` of its training + validation molecules
-    (:func:`~molssl.chem.data.splits.scaffold_fold`); a group with too few scaffolds is a user error, not a crash."""
+    (:func:`~molssl.chem.data.splits.scaffold_fold`, ``acyclic`` as there); a group with too few scaffolds is a user error, not a crash."""
     try:
-        return scaffold_fold(split, data.scaffold_keys(), folds, fold)
+        return scaffold_fold(split, data.scaffold_keys(), folds, fold, acyclic)
     except ValueError as error:
         raise MolsslError(f"{data.name}, {group.name}: --folds {folds}: {error}") from None
 

@@ -141,6 +141,33 @@ def test_scaffold_folds_validate_every_pooled_molecule_once_with_whole_scaffolds
     assert np.array_equal(scaffold_fold(split, keys, 5, 3).valid, scaffold_fold(split, keys, 5, 3).valid)
 
 
+def test_acyclic_molecules_fill_fold_0_together_and_are_shared_out_when_spread():
+    """The empty scaffold (every molecule without a ring) is one group by default, as in DeepChem's splitter; spread,
+    each is its own group: the folds even out and every fold model trains on acyclic molecules."""
+    from rdkit import Chem
+
+    from molssl.chem.data.descriptors import ACYCLIC_SCAFFOLD_KEY, scaffold_key
+
+    assert scaffold_key(Chem.MolFromSmiles("CCO"))[0] == ACYCLIC_SCAFFOLD_KEY != scaffold_key(Chem.MolFromSmiles("c1ccccc1O"))[0]
+    rng = np.random.default_rng(0)
+    keys = np.where(rng.random(400) < 0.4, ACYCLIC_SCAFFOLD_KEY, rng.integers(0, 60, 400))  # 40% acyclic
+    split = scaffold_split(keys=keys)
+    acyclic = keys == ACYCLIC_SCAFFOLD_KEY
+    together = [scaffold_fold(split, keys, 5, fold) for fold in range(5)]
+    assert acyclic[together[0].valid].all() and not acyclic[together[0].train].any()  # fold 0: all of them, alone
+    spread = [scaffold_fold(split, keys, 5, fold, acyclic="spread") for fold in range(5)]
+    sizes = [part.valid.size for part in spread]
+    assert max(sizes) - min(sizes) <= 2 and max(sizes) < together[0].valid.size
+    pool = sorted(np.concatenate([split.train, split.valid]).tolist())
+    assert sorted(np.concatenate([part.valid for part in spread]).tolist()) == pool  # each validated once
+    for part in spread:
+        assert np.array_equal(part.test, split.test) and acyclic[part.train].any() and acyclic[part.valid].any()
+        ringed = ~acyclic  # ring scaffolds stay whole
+        assert not set(keys[part.train][ringed[part.train]].tolist()) & set(keys[part.valid][ringed[part.valid]].tolist())
+    with pytest.raises(ValueError, match="acyclic must be one of together, spread"):
+        scaffold_fold(split, keys, 5, 0, acyclic="apart")
+
+
 def test_scaffold_fold_refuses_impossible_folds():
     keys = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
     split = scaffold_split(keys=keys)

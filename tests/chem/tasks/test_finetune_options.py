@@ -248,11 +248,14 @@ def test_a_cross_validation_fold_validates_on_its_fold_and_keeps_the_test_split(
     assert validated == sorted(reference["train"] + reference["valid"])
     fold1 = json.loads((tmp_path / "fold1" / "results.json").read_text())
     assert whole["config"]["folds"] == 0 and (fold1["config"]["folds"], fold1["config"]["fold"]) == (3, 1)
+    assert fold1["config"]["fold_acyclic"] == "together"
 
 
 @pytest.mark.parametrize("changes, message", [({"folds": 1}, "--folds of at least 2"),
                                               ({"folds": 3, "fold": 3}, "a --fold from 0"),
-                                              ({"folds": 3, "split": "random"}, "need --split scaffold")])
+                                              ({"folds": 3, "split": "random"}, "need --split scaffold"),
+                                              ({"folds": 3, "split": "scaffold", "fold_acyclic": "apart"}, "unknown --fold-acyclic"),
+                                              ({"split": "scaffold", "fold_acyclic": "spread"}, "give --folds too")])
 def test_cross_validation_options_are_checked(tmp_path, csv, changes, message):
     with pytest.raises(MolsslError, match=message):
         config(tmp_path, csv, "bad", **changes)
