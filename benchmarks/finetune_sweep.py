@@ -36,6 +36,7 @@ from molssl.chem.tasks.benchmark import BenchmarkConfig, run_variant, variant_co
 from molssl.chem.tasks.reports import run_then_report
 from molssl.chem.tasks.finetune_config import FinetuneConfig
 from molssl.chem.data.datasets import get_spec
+from molssl.chem.data.splits import FOLD_ACYCLIC
 from molssl.chem.tasks.metrics import score
 
 SETTINGS = {
@@ -217,7 +218,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(DATA_DIR))
     parser.add_argument("--folds", type=int, default=0, help="cross-validation folds of the training + validation "
                         "molecules (0: the scaffold split's own validation part)")
-    parser.add_argument("--fold-acyclic", default="together", choices=["together", "spread"],
+    parser.add_argument("--fold-acyclic", default="together", choices=FOLD_ACYCLIC,
                         help="with --folds: molecules without a ring as one scaffold group or shared out (molssl "
                              "finetune --fold-acyclic)")
     run_then_report(parser, run, lambda args: (cv_report if args.folds else report)(Path(args.out), args.datasets))

@@ -31,7 +31,7 @@ import numpy as np
 
 from molssl.chem.data.datasets import get_spec
 from molssl.chem.data.labelled import load_dataset
-from molssl.chem.data.splits import Split
+from molssl.chem.data.splits import FOLD_ACYCLIC, Split
 from molssl.chem.tasks.baselines import run_baseline
 from molssl.chem.tasks.groups import fold_of, make_split, task_groups
 from molssl.chem.tasks.metrics import score
@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(FORESTS))
     parser.add_argument("--folds", nargs="+", type=int, default=[0, 1], help="chemprop: the folds of its members")
     parser.add_argument("--cv-folds", type=int, default=5, help="chemprop: how many scaffold folds")
-    parser.add_argument("--fold-acyclic", default="together", choices=["together", "spread"],
+    parser.add_argument("--fold-acyclic", default="together", choices=FOLD_ACYCLIC,
                         help="chemprop: the folds' acyclic molecules, as the fold ensemble's (molssl finetune)")
     parser.add_argument("--out", type=Path, default=Path("runs/pooled-chemprop"), help="chemprop's work files")
     parser.add_argument("--data-dir", default=str(DATA_DIR))

@@ -19,8 +19,6 @@ from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from molssl.chem.data.descriptors import ACYCLIC_SCAFFOLD_KEY
-
 
 class Split(NamedTuple):
     """Positions of the train, valid and test molecules."""
@@ -161,6 +159,8 @@ def scaffold_fold(split: Split, keys: np.ndarray, folds: int, fold: int, acyclic
     pool = np.sort(np.concatenate([split.train, split.valid]))
     scaffolds = np.unique(np.asarray(keys)[pool], return_inverse=True)[1].reshape(-1)  # group numbers 0..G-1
     if acyclic == "spread":
+        from molssl.chem.data.descriptors import ACYCLIC_SCAFFOLD_KEY  # RDKit's module: imported only when needed
+
         alone = np.asarray(keys)[pool] == ACYCLIC_SCAFFOLD_KEY
         scaffolds[alone] = scaffolds.max() + 1 + np.arange(int(alone.sum()))
     if np.unique(scaffolds).size < folds:
