@@ -119,8 +119,9 @@ def main() -> None:
                 # per group (one per target where the harness fine-tunes per target), as quality_ablation.py does
                 per_group = [baseline_score(method, kind, data, group, seed, args) for group in groups]
                 scores[kind].append(np.nan if None in per_group else float(np.mean(per_group)))
-            label = METHODS[method] + (f" (folds {' and '.join(map(str, args.folds))} of {args.cv_folds})"
-                                       if method == "chemprop" else "")
+            folds = [str(f) for f in args.folds]
+            folds = f"fold {folds[0]}" if len(folds) == 1 else f"folds {', '.join(folds[:-1])} and {folds[-1]}"
+            label = METHODS[method] + (f" ({folds} of {args.cv_folds})" if method == "chemprop" else "")
             shown = {kind: "-" if np.isnan(values).any() else f"{np.mean(values) * scale:.3f}"
                      for kind, values in scores.items()}
             print(f"| {get_spec(name).title} | {data.metric} | {label} | {shown['train']} | {shown['pooled']} | "

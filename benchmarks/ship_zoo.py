@@ -22,6 +22,9 @@ Prints each command before running it (``--dry-run``: only prints the choice and
         --configs rich-rdkit2d rich-rdkit2d-quantile --models lipo sider --members 2
     python benchmarks/ship_zoo.py --cv runs/cv-physchem-rich --configs rich-rdkit2d-quantile --models bace --members 2
 
+``--re-export`` (with ``--cv``, since 2026-12-06's twenty-sixth session) exports the chosen fold ensemble even when it is
+the shipped one: the same runs and weights, with what the export writes beside them made anew (that session: fold
+members calibrated on the scaffold split's validation molecules only, zoo_export.fold_calibration_rows).
 ``--repack NAME ...`` writes shipped models again in the current file form (gzip-compressed since 2026-12-04),
 their content unchanged. Until 2026-12-04 the rule compared the mean of the candidates' per-seed validation
 scores over the seeds they shared, and a model whose runs were gone competed with the value its card was chosen
@@ -424,6 +427,9 @@ def main() -> None:
                              "(finetune_sweep.py --folds) instead of the validation split, and ship the chosen "
                              "setting's first --members fold models; the shipped model's setting needs runs there too")
     parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--re-export", action="store_true",
+                        help="with --cv: export the chosen fold ensemble even when it is the shipped one (same weights; "
+                             "what the export writes beside them, e.g. calibration and card, made anew)")
     parser.add_argument("--ship-encoders", nargs="*", default=[], choices=list(ENCODER_EXPORTS),
                         help="also export these pre-trained encoders from their runs")
     parser.add_argument("--repack", nargs="*", default=[], metavar="NAME",
@@ -446,13 +452,14 @@ def main() -> None:
     sizes = {key: int(value) for key, value in (item.split("=", 1) for item in args.max_members)}
     for name in args.models:
         ship(name, args.ablation, args.configs, sizes.get(name, args.members), args.data_dir, args.dry_run,
-             args.lead_confidence, args.cv)
+             args.lead_confidence, args.cv, args.re_export)
 
 
 def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str, dry_run: bool,
-         lead_confidence: float = 0.9, cv_roots: Optional[list[Path]] = None) -> None:
+         lead_confidence: float = 0.9, cv_roots: Optional[list[Path]] = None, again: bool = False) -> None:
     """Choose ``name``'s ensemble by validation score (the shipped one competes too), or its setting by
-    cross-validation score with ``cv_roots`` (the fold models of that setting then ship), and export it."""
+    cross-validation score with ``cv_roots`` (the fold models of that setting then ship), and export it
+    (``again``: also when that is the shipped fold ensemble)."""
     dataset, title, units, labels, training = MODELS[name]
     spec = get_spec(dataset)
     higher = spec.metric == "roc_auc"
@@ -481,8 +488,10 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
         runs = [chosen.folds[seed, fold] for fold in folds]
         command = run_command(chosen, dataset, [seed], data_dir, cv=runs[0])
         if command in shipped_commands:
-            print(f"{name}: keeping the shipped model (already the fold ensemble of {chosen.label()})")
-            return
+            print(f"{name}: {'exporting again' if again else 'keeping'} the shipped model (already the fold ensemble "
+                  f"of {chosen.label()})", flush=True)
+            if not again:
+                return
         members = (f"Ensemble of {len(runs)}: the models of folds {', '.join(map(str, folds))} of that "
                    f"cross-validation (seed {seed}, whose folds validate best), each trained on the other folds and "
                    "validated on its own. ")

@@ -307,3 +307,23 @@ def test_chemprop_fold_models_train_on_the_folds_and_are_scored_as_one_ensemble(
     assert seen[0][1] != seen[1][1]
     assert value == pytest.approx(score("roc_auc", labels[[8, 9]], np.array([[0.5], [0.4]])))
     assert value == 1.0  # the mean prediction ranks the active first; the members' mean score would be 0.5
+
+
+def test_the_shipped_fold_ensemble_is_kept_or_exported_again_with_re_export(ship, tmp_path, monkeypatch, capsys):
+    """--re-export: the rule's choice, when it is the shipped fold ensemble, is exported again (same runs), so that
+    what the export writes beside the weights (calibration, card) is made anew; without it the model is kept."""
+    _cv_runs(tmp_path / "cv", "lr-x0.3", [[0.66, 0.70, 0.68]])
+    (candidate,) = ship.cv_candidates([tmp_path / "cv"], ["rich-rdkit2d-quantile"], "lipo")
+    command = ship.run_command(candidate, "lipo", [0], "data", cv=candidate.folds[0, 0])
+    shipped = tmp_path / "models" / "lipo"
+    shipped.mkdir(parents=True)
+    (shipped / ship.zoo.CARD_FILE).write_text("{}")
+    monkeypatch.setattr(ship.zoo, "MODELS_DIR", tmp_path / "models")
+    monkeypatch.setattr(ship.zoo, "read_card", lambda folder: type("Card", (), {"commands": [command]})())
+    ship.ship("lipo", [], ["rich-rdkit2d-quantile"], 2, "data", True, cv_roots=[tmp_path / "cv"])
+    out = capsys.readouterr().out
+    assert "lipo: keeping the shipped model (already the fold ensemble" in out and "would export" not in out
+    ship.ship("lipo", [], ["rich-rdkit2d-quantile"], 2, "data", True, cv_roots=[tmp_path / "cv"], again=True)
+    out = capsys.readouterr().out
+    runs = [candidate.folds[0, 0], candidate.folds[0, 1]]
+    assert "lipo: exporting again the shipped model" in out and f"would export {runs[0]}, {runs[1]}" in out

@@ -8,9 +8,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from molssl.chem.data.labelled import load_labelled
+from molssl.chem.data.labelled import LabelledData, load_labelled
 from molssl.chem.data.sources import StoreBatches
 from molssl.chem.serve.ensemble import PropertyEnsemble
+from molssl.chem.tasks.groups import SPLIT_EXTRAS, make_split, task_groups
 from molssl.chem.tasks.metrics import score
 from molssl.errors import MolsslError
 
@@ -40,7 +41,7 @@ def ensemble_test_predictions(run_dirs: str | Path | Sequence[str | Path], ensem
     ``run_dirs``: one run directory, or several (or a folder holding several), e.g. one run per
     seed; every ``split.json`` found must hold the same test molecules.
     """
-    folders = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
+    folders = _folders(run_dirs)
     split_files = sorted(f for d in folders for f in d.rglob("split.json"))
     if not split_files:
         raise MolsslError(f"no split.json in {', '.join(map(str, folders))}; give `molssl finetune` run directories")
@@ -49,17 +50,7 @@ def ensemble_test_predictions(run_dirs: str | Path | Sequence[str | Path], ensem
         raise MolsslError(f"the models in {', '.join(map(str, folders))} were tested on different splits (several "
                           "targets of a per-target run, or seed-dependent splits); a test plot needs one shared split")
     rows = list(tests.pop())
-    config = json.loads(next(f for d in folders for f in d.rglob("config.json")).read_text())
-    # the input's absolute path is recorded (newer runs), so the run directory works from any folder:
-    # a CSV is read from there, a MoleculeNet set from the folder it was found in
-    given = Path(config["input"]) if config.get("input") else None
-    csv = str(given) if given is not None and config.get("csv") else config.get("csv")
-    if data_dir is None and config.get("dataset") and given is not None and given.is_file():
-        data_dir = str(given.parent)
-    data = load_labelled(dataset=config.get("dataset"), csv=csv, smiles_column=config.get("smiles_column"),
-                         targets=config.get("targets"), task=config.get("task"), metric=config.get("metric"),
-                         data_dir=data_dir or config.get("data_dir"), featurizer=ensemble.featurizer,
-                         extras=ensemble.features, progress=False)
+    data, _ = run_data(folders, ensemble, data_dir)
     position_of_row = {int(r): i for i, r in enumerate(data.rows)}
     missing = [r for r in rows if r not in position_of_row]
     if missing:
@@ -77,6 +68,41 @@ def ensemble_test_predictions(run_dirs: str | Path | Sequence[str | Path], ensem
     labels = data.labels[positions][:, [data.tasks.index(t) for t in ensemble.tasks]]
     return TestPredictions(data.store.smiles(positions), labels, mean, std, list(ensemble.tasks), data.task_type,
                            data.metric, score(data.metric, labels, mean))
+
+
+def _folders(run_dirs: str | Path | Sequence[str | Path]) -> list[Path]:
+    return [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
+
+
+def run_data(run_dirs: str | Path | Sequence[str | Path], ensemble: PropertyEnsemble, data_dir: Optional[str] = None,
+             scaffolds: bool = False) -> tuple[LabelledData, dict]:
+    """The labelled input of ``molssl finetune`` runs, featurized as ``ensemble`` reads it (``scaffolds``: with the
+    scaffold keys that splits need), and the first run's config."""
+    folders = _folders(run_dirs)
+    config_file = next((f for d in folders for f in d.rglob("config.json")), None)
+    if config_file is None:
+        raise MolsslError(f"no config.json in {', '.join(map(str, folders))}; give `molssl finetune` run directories")
+    config = json.loads(config_file.read_text())
+    # the input's absolute path is recorded (newer runs), so the run directory works from any folder:
+    # a CSV is read from there, a MoleculeNet set from the folder it was found in
+    given = Path(config["input"]) if config.get("input") else None
+    csv = str(given) if given is not None and config.get("csv") else config.get("csv")
+    if data_dir is None and config.get("dataset") and given is not None and given.is_file():
+        data_dir = str(given.parent)
+    data = load_labelled(dataset=config.get("dataset"), csv=csv, smiles_column=config.get("smiles_column"),
+                         targets=config.get("targets"), task=config.get("task"), metric=config.get("metric"),
+                         data_dir=data_dir or config.get("data_dir"), featurizer=ensemble.featurizer,
+                         extras=(*ensemble.features, *(SPLIT_EXTRAS["scaffold"] if scaffolds else ())), progress=False)
+    return data, config
+
+
+def scaffold_validation_rows(data: LabelledData, protocol: str) -> Optional[np.ndarray]:
+    """Input rows of the validation part of the DeepChem scaffold split of ``data`` (the split ``molssl finetune``
+    makes before any ``--folds``); None when ``protocol`` trains one model per target on several targets."""
+    groups = task_groups(data, protocol)
+    if len(groups) != 1:
+        return None
+    return np.asarray(data.rows)[make_split(data, groups[0], "scaffold", 0).valid]
 
 
 SIMILARITY_BINS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.01)

@@ -15,6 +15,7 @@ import json
 from typing import Any, Optional
 
 import numpy as np
+import torch
 
 from molssl.chem.serve.domain import domain_record
 from molssl.core.checkpoint import CorruptFileError
@@ -78,4 +79,29 @@ def refreshed(meta: dict, valid_predictions: Optional[np.ndarray]) -> dict:
     records = {k: meta[k] for k in KEYS if meta.get(k) is not None}
     if valid_predictions is not None and "calibration" in records:
         records["calibration"] = {**records["calibration"], "y_pred": np.asarray(valid_predictions, dtype=np.float64)}
+    return with_digest(records)
+
+
+SCAFFOLD_VALID = "valid, only the scaffold split's validation molecules"
+
+
+def restricted(meta: dict, rows: np.ndarray) -> dict:
+    """``meta``'s reliability entries with the calibration record cut to the molecules whose input row is in
+    ``rows`` (its ``split`` says so), digest renewed; ``meta`` itself is not changed.
+
+    Why: a cross-validation member is validated on its scaffold fold, mostly the common scaffolds, which it
+    predicts better than the rare scaffolds of a scaffold split's test part; the molecules of the ordinary
+    split's validation part are drawn like that test part (DeepChem's splitter fills both with the smallest
+    scaffold sets), so intervals and probabilities calibrated on them are exchangeable with the test molecules.
+    """
+    records = {k: meta[k] for k in KEYS if meta.get(k) is not None}
+    record = records.get("calibration")
+    if record is not None:
+        keep = np.isin(np.asarray(record["rows"], dtype=np.int64), np.asarray(rows, dtype=np.int64))
+        # tensors, not numpy arrays: a member may keep none, and an empty numpy array pickles as a call to
+        # bytes(), which the safe loader (rightly) refuses
+        cut = {key: torch.from_numpy(np.ascontiguousarray(np.asarray(record[key])[keep]))
+               for key in ("rows", "y_true", "y_pred")}
+        records["calibration"] = {**record, **cut, "split": SCAFFOLD_VALID,
+                                  "smiles": [s for s, k in zip(record["smiles"], keep) if k]}
     return with_digest(records)

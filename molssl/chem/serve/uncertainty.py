@@ -20,7 +20,11 @@ Platt rather than isotonic regression because validation splits here are small (
 molecules; Tox21 ~20-60 positives per task): isotonic regression has one free step per distinct
 score and overfits below roughly a thousand calibration samples (Niculescu-Mizil & Caruana 2005),
 while Platt's two parameters per task keep the model's ranking (ROC-AUC unchanged) and only fix the
-probabilities' scale. A task with fewer than :data:`MIN_LABELS` labels or one class is left as is.
+probabilities' scale. A task with fewer than :data:`MIN_LABELS` labels or one class is left as is. Where the
+fitted slope a is not positive (on a few validation molecules with few positives the fit can come out reversed, as
+on a Tox21 and three SIDER tasks with ~10 positives) it would reverse the model's ranking for every later molecule,
+so only b is fitted, with a = 1: the prior-shift correction (Saerens et al. 2002), which undoes the constant logit
+offset that balanced class weights put into a model and keeps its ranking.
 """
 from __future__ import annotations
 
@@ -100,13 +104,15 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
-def fit_platt(p: np.ndarray, y: np.ndarray, iterations: int = 100) -> tuple[float, float]:
-    """(a, b) minimizing the cross entropy of sigmoid(a logit(p) + b) against Platt's smoothed targets."""
+def fit_platt(p: np.ndarray, y: np.ndarray, iterations: int = 100, slope: Optional[float] = None) -> tuple[float, float]:
+    """(a, b) minimizing the cross entropy of sigmoid(a logit(p) + b) against Platt's smoothed targets; with ``slope``
+    given, a stays at it and b alone is fitted."""
     f = logit(np.asarray(p, dtype=np.float64))
     y = np.asarray(y, dtype=np.float64)
     positives = y.sum()
     target = np.where(y > 0.5, (positives + 1) / (positives + 2), 1 / (y.size - positives + 2))
-    params = np.array([1.0, 0.0])  # the identity: a calibrated model stays where it is
+    params = np.array([1.0 if slope is None else float(slope), 0.0])  # the identity when nothing is fixed
+    free = np.array([slope is None, True])
 
     def loss(w: np.ndarray) -> float:
         z = w[0] * f + w[1]
@@ -115,12 +121,13 @@ def fit_platt(p: np.ndarray, y: np.ndarray, iterations: int = 100) -> tuple[floa
     current = loss(params)
     for _ in range(iterations):
         q = sigmoid(params[0] * f + params[1])
-        gradient = np.array([np.sum((q - target) * f), np.sum(q - target)])
+        gradient = np.array([np.sum((q - target) * f), np.sum(q - target)])[free]
         if np.abs(gradient).max() < 1e-9 * max(1, y.size):
             break
         w = q * (1 - q)
-        hessian = np.array([[np.sum(w * f * f), np.sum(w * f)], [np.sum(w * f), np.sum(w)]]) + 1e-9 * np.eye(2)
-        step = np.linalg.solve(hessian, gradient)
+        hessian = np.array([[np.sum(w * f * f), np.sum(w * f)], [np.sum(w * f), np.sum(w)]])[np.ix_(free, free)]
+        step = np.zeros(2)
+        step[free] = np.linalg.solve(hessian + 1e-9 * np.eye(int(free.sum())), gradient)
         size = 1.0
         while size > 1e-6 and loss(params - size * step) > current:
             size /= 2
@@ -188,6 +195,8 @@ def calibrate(task_type: str, tasks: Sequence[str], members: Sequence) -> Option
             betas.append(beta)
         elif y.size >= MIN_LABELS and 0 < y.sum() < y.size:
             a_t, b_t = fit_platt(mean, y)
+            if a_t <= 0:  # would reverse the task's ranking: correct the base rate only
+                a_t, b_t = fit_platt(mean, y, slope=1.0)
             a.append(a_t)
             b.append(b_t)
         else:

@@ -91,14 +91,16 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
         entry["meta"]["units"] = units or model.units
     _share_statistics(packed)
     restored = [member_from_packed(e) for e in packed]
-    restored = _with_reliability(packed, restored)
+    folded = any(r["config"].get("folds") for r in runs)  # members validated on cross-validation folds (--folds)
+    calibration_rows, calibration_note = (fold_calibration_rows(folders, members, data_dir) if folded else (None, ""))
+    restored = _with_reliability(packed, restored, calibration_rows)
     full = ensemble_test_predictions(folders, PropertyEnsemble(name, members), data_dir)
     shipped = PropertyEnsemble(name, restored)
     small = ensemble_test_predictions(folders, shipped, data_dir)
-    notes = " ".join(filter(None, [notes, reliability_note(shipped, small)]))
+    notes = " ".join(filter(None, [notes, calibration_note, reliability_note(shipped, small)]))
     budget = dict(results["budget"], **{key: [v for r in runs for v in r["budget"].get(key, [])]  # every member run's
                                         for key in ("seeds", "epochs_run")})
-    if any(r["config"].get("folds") for r in runs):  # members validated on cross-validation folds (--folds)
+    if folded:
         budget["folds"] = [f"{r['config']['fold']} of {r['config']['folds']}" for r in runs]
     card = ModelCard(
         name=name, kind="property", title=title, description=description, training_data=training_data,
@@ -128,17 +130,52 @@ def model_inputs(meta: dict) -> dict:
     return inputs
 
 
-def _with_reliability(packed: list[dict], restored: list) -> list:
-    """Members' calibration records re-predicted with the packed weights (what will be shipped), and one copy
-    of a training domain that several members share (the file stores an object referenced twice once)."""
+def fold_calibration_rows(folders: Sequence[Path], members: Sequence, data_dir: Optional[str]) -> tuple[Optional[np.ndarray], str]:
+    """(input rows, card sentence): what cross-validation members calibrate on. The molecules of the scaffold
+    split's validation part that lie in their folds (:func:`molssl.chem.serve.reliability.restricted` says why),
+    unless some task would keep fewer than MIN_LABELS labels there; then their whole folds (rows None)."""
+    from molssl.chem.serve.evaluation import run_data, scaffold_validation_rows
+    from molssl.chem.serve.uncertainty import MIN_LABELS
+
+    data, config = run_data(folders, PropertyEnsemble("", members), data_dir, scaffolds=True)
+    rows = scaffold_validation_rows(data, config.get("protocol", "multitask"))
+    if rows is None:
+        return None, ""
+    records = [m.meta.get("calibration") for m in members]
+    if not all(isinstance(r, dict) for r in records):
+        return None, ""
+    labels = {}
+    for record, member in zip(records, members):
+        inside = np.isin(np.asarray(record["rows"], dtype=np.int64), rows)
+        for j, task in enumerate(member.tasks):
+            labels[task] = labels.get(task, 0) + int((~np.isnan(np.asarray(record["y_true"])[inside, j])).sum())
+    fewest = min(labels.values())
+    if fewest < MIN_LABELS:
+        return None, (f"Calibrated on the members' whole validation folds: only {fewest} labels of the scaffold "
+                      f"split's validation molecules lie in them (fewer than {MIN_LABELS}).")
+    return rows, (f"Calibrated only on the scaffold split's validation molecules in the members' validation folds "
+                  f"({sum(int(np.isin(np.asarray(r['rows'], dtype=np.int64), rows).sum()) for r in records)}), "
+                  "each held out from the member that predicts it: drawn like the test molecules (rare scaffolds), "
+                  "unlike the rest of the folds (common scaffolds, easier).")
+
+
+def _with_reliability(packed: list[dict], restored: list, calibration_rows: Optional[np.ndarray] = None) -> list:
+    """Members' calibration records re-predicted with the packed weights (what will be shipped), cut to
+    ``calibration_rows`` when given, and one copy of a training domain that several members share (the file
+    stores an object referenced twice once)."""
     from molssl.chem.serve.predict import predict_member
-    from molssl.chem.serve.reliability import refreshed
+    from molssl.chem.serve.reliability import refreshed, restricted
 
     shared: list[dict] = []
     for entry, member in zip(packed, restored):
         record = entry["meta"].get("calibration")
         if record is None:
             continue
+        if calibration_rows is not None:
+            entry["meta"].update(restricted(entry["meta"], calibration_rows))
+            record = entry["meta"]["calibration"]
+            if not len(record["smiles"]):  # none of its fold's molecules is in the scaffold split's validation part
+                continue
         entry["meta"].update(refreshed(entry["meta"], predict_member(member, record["smiles"])[0]))
         domain = entry["meta"].get("domain")
         same = next((d for d in shared if d["smiles"] == domain["smiles"] and

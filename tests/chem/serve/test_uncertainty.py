@@ -95,3 +95,28 @@ def test_brier_and_ece_of_perfect_and_constant_predictions():
     assert brier_score(np.array([0, 1, 1, 0, 0.5]), y) == 0.0
     assert expected_calibration_error(np.full(5, 0.5), y) == 0.0  # 0.5 for a 50% base rate is calibrated
     assert expected_calibration_error(np.full(5, 0.9), y) == pytest.approx(0.4)
+
+
+def test_platt_never_reverses_a_tasks_ranking():
+    """A fit whose slope comes out negative (a few validation labels ranked against the model) would turn the model's
+    ranking around for every later molecule: that task gets its base rate corrected only (slope 1, intercept fitted)."""
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.95, 60)
+    y = (p < 0.3).astype(float)  # the validation molecules say: the lower the probability, the likelier positive
+    assert fit_platt(p, y)[0] < 0
+    scaling = calibrate("classification", ["t"], [_member(["t"], np.arange(60), y, p)])
+    later = np.array([[0.1], [0.6], [0.9]])
+    assert scaling.a[0] == 1.0 and np.all(np.diff(scaling.apply(later)[:, 0]) > 0)  # the ranking kept
+    # the intercept moves the mean probability to the smoothed base rate of the labels (~30% positives, mean p ~0.5)
+    assert scaling.apply(p[:, None]).mean() == pytest.approx((y.sum() + 1) / (y.size + 2), abs=0.05)
+    agreeing = calibrate("classification", ["t"], [_member(["t"], np.arange(60), 1 - y, p)])
+    assert 0 < agreeing.a[0] != 1.0 and np.all(np.diff(agreeing.apply(later)[:, 0]) > 0)
+
+
+def test_platt_with_a_fixed_slope_fits_the_intercept_alone():
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.05, 0.95, 500)
+    y = (rng.uniform(size=500) < 0.2 * p).astype(float)  # far fewer positives than the probabilities say
+    a, b = fit_platt(p, y, slope=1.0)
+    assert a == 1.0 and b < -1.0
+    assert fit_platt(p, y)[0] != 1.0  # without it both move

@@ -7,7 +7,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from molssl.chem.serve import loading, zoo, zoo_export
+from molssl.chem.serve import loading, reliability, uncertainty, zoo, zoo_export
 from molssl.chem.serve.ensemble import load_ensemble
 from molssl.chem.serve.loading import load_property_model
 from molssl.chem.serve.predict import predict_member as member_predict
@@ -74,7 +74,9 @@ def test_card_records_ensemble_score_and_provenance(exported):
 
 
 def test_an_ensemble_of_fold_models_loads_calibrates_and_names_its_folds(tmp_path, monkeypatch):
-    """Members validated on different cross-validation folds: their calibration records are pooled, not aligned."""
+    """Members validated on different cross-validation folds: their calibration records are pooled, not aligned.
+    Too few of the scaffold split's validation molecules lie in their folds (one scaffold of 10 here, fewer than
+    MIN_LABELS), so they keep their whole folds, and the card says why."""
     runs = [finetune_run(tmp_path / f"f{fold}", "classification", seeds=(0,), folds=3, fold=fold) for fold in (0, 1)]
     card = zoo_export.export_property_model(runs, "folded", title="t", description="", training_data="made up",
                                             commands=["c"], models_dir=tmp_path / "models")
@@ -83,6 +85,30 @@ def test_an_ensemble_of_fold_models_loads_calibrates_and_names_its_folds(tmp_pat
     model = load_ensemble("folded")
     valid = [set(json.loads((run / "split.json").read_text())["valid"]) for run in runs]
     assert not valid[0] & valid[1] and model.calibration is not None
+    assert [set(m.meta["calibration"]["rows"].tolist()) for m in model.members] == valid
+    assert "Calibrated on the members' whole validation folds: only" in card.notes
+
+
+def test_fold_models_calibrate_on_the_scaffold_splits_validation_molecules(tmp_path, monkeypatch):
+    """With enough of them, fold members keep only the calibration records of the ordinary scaffold split's
+    validation molecules (the ones drawn like the test split), each from the member whose fold holds it."""
+    monkeypatch.setattr(uncertainty, "MIN_LABELS", 5)
+    runs = [finetune_run(tmp_path / f"f{fold}", "regression", seeds=(0,), folds=3, fold=fold) for fold in (0, 1, 2)]
+    ordinary = set(json.loads((finetune_run(tmp_path / "plain", "regression", seeds=(0,)) / "split.json")
+                              .read_text())["valid"])
+    folds = [set(json.loads((run / "split.json").read_text())["valid"]) for run in runs]
+    assert ordinary and ordinary <= set.union(*folds)  # the folds share out training + validation
+    card = zoo_export.export_property_model(runs, "folded", title="t", description="", training_data="made up",
+                                            commands=["c"], models_dir=tmp_path / "models")
+    monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path / "models")
+    model = load_ensemble("folded")  # the cut records pass the digest check
+    kept = [set(m.meta["calibration"]["rows"].tolist()) for m in model.members]
+    assert kept == [f & ordinary for f in folds]
+    assert all(m.meta["calibration"]["split"] == reliability.SCAFFOLD_VALID for m in model.members)
+    assert all(len(m.meta["calibration"]["smiles"]) == len(m.meta["calibration"]["y_true"]) == len(rows)
+               for m, rows in zip(model.members, kept))
+    assert sum(model.calibration.n) == len(ordinary)  # pooled: one residual per validation molecule
+    assert f"validation folds ({len(ordinary)})" in card.notes
 
 
 def test_runs_with_different_test_splits_are_refused(tmp_path):
