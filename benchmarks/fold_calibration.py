@@ -4,7 +4,10 @@ scaffold split's validation molecules only (uncertainty_domain.md, twenty-sixth 
 For the members of a fold ensemble (``molssl finetune --folds K --fold I`` runs), compares each member's validation
 residuals on the molecules of the ordinary scaffold split's validation part (drawn like its test part: DeepChem's
 splitter fills both with the smallest scaffold sets) with those on the rest of its fold, pooled over the members.
-It reads the validation records the run directories' ``model.pt`` files keep; no test molecule is looked at.
+It reads the validation records the run directories' ``model.pt`` files keep; no test molecule is looked at. It
+also prints each fold's largest scaffold set: ``GroupKFold`` places the largest sets first, so a set bigger than a
+fold's share (often benzene's, with ``--fold-acyclic spread``) fills fold 0 alone and that fold's model never trains
+on one of its molecules.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/fold_calibration.py --data-dir ../shared/data/moleculenet \\
         runs/cv-full/dropout-0.1/seed0/fold0/rich-rdkit2d-quantile/lipo/pretrained \\
@@ -47,14 +50,16 @@ def main() -> None:
     if rows is None:
         raise SystemExit("one model per target on several targets: no single scaffold split to compare with")
     parts: dict[bool, list[tuple[np.ndarray, np.ndarray]]] = {True: [], False: []}
+    key_of_row = dict(zip(np.asarray(data.rows).tolist(), data.scaffold_keys().tolist()))
     for run, member in owned:
         record = member.meta["calibration"]
         inside = np.isin(np.asarray(record["rows"], dtype=np.int64), rows)
+        _, sizes = np.unique([key_of_row[int(r)] for r in record["rows"]], return_counts=True)
         for where in (True, False):
             keep = inside if where else ~inside
             parts[where].append((np.asarray(record["y_true"])[keep].ravel(), np.asarray(record["y_pred"])[keep].ravel()))
         print(f"{run}: {int(inside.sum())} of its {inside.size} validation molecules are in the scaffold split's "
-              "validation part")
+              f"validation part; its largest scaffold set holds {sizes.max()} (a model never trains on its own fold)")
     for where, label in ((True, "scaffold split's validation molecules"), (False, "the rest of the folds")):
         y = np.concatenate([a for a, _ in parts[where]])
         p = np.concatenate([b for _, b in parts[where]])

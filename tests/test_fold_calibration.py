@@ -29,6 +29,7 @@ def test_every_validation_molecule_of_the_folds_is_counted_once(tmp_path, monkey
     check.main()
     out = capsys.readouterr().out.splitlines()
     inside = sum(int(line.split(": ")[1].split(" of ")[0]) for line in out[:3])
+    assert all("its largest scaffold set holds 10 " in line for line in out[:3])  # 12 scaffolds of 10 molecules
     folds = sum(int(line.split(" of its ")[1].split(" ")[0]) for line in out[:3])
     counted = [int(line.split(": ")[1].split(" labels")[0]) for line in out[3:]]
     assert inside == counted[0] > 0 and sum(counted) == folds  # every fold molecule is labelled here
