@@ -435,6 +435,8 @@ def main() -> None:
     parser.add_argument("--repack", nargs="*", default=[], metavar="NAME",
                         help="write these shipped models again in the current file form (gzip), content unchanged")
     args = parser.parse_args()
+    if args.re_export and not args.cv:
+        parser.error("--re-export exports a shipped fold ensemble again: give its cross-validation runs with --cv")
     for name in args.repack:
         before = zoo.get_card(name).size_bytes
         after = before if args.dry_run else repack(zoo.model_folder(name)).size_bytes

@@ -327,3 +327,10 @@ def test_the_shipped_fold_ensemble_is_kept_or_exported_again_with_re_export(ship
     out = capsys.readouterr().out
     runs = [candidate.folds[0, 0], candidate.folds[0, 1]]
     assert "lipo: exporting again the shipped model" in out and f"would export {runs[0]}, {runs[1]}" in out
+
+
+def test_re_export_without_cross_validation_runs_is_a_usage_error(ship, monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["ship_zoo.py", "--models", "bace", "--re-export"])
+    with pytest.raises(SystemExit) as stopped:
+        ship.main()
+    assert stopped.value.code == 2 and "--re-export exports a shipped fold ensemble again" in capsys.readouterr().err
