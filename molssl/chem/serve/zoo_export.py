@@ -144,9 +144,9 @@ def fold_calibration_rows(folders: Sequence[Path], members: Sequence, data_dir: 
     records = [m.meta.get("calibration") for m in members]
     if not all(isinstance(r, dict) for r in records):
         return None, ""
-    labels = {}
-    for record, member in zip(records, members):
-        inside = np.isin(np.asarray(record["rows"], dtype=np.int64), rows)
+    insides = [np.isin(np.asarray(r["rows"], dtype=np.int64), rows) for r in records]
+    labels: dict[str, int] = {}
+    for record, member, inside in zip(records, members, insides):
         for j, task in enumerate(member.tasks):
             labels[task] = labels.get(task, 0) + int((~np.isnan(np.asarray(record["y_true"])[inside, j])).sum())
     fewest = min(labels.values())
@@ -154,7 +154,7 @@ def fold_calibration_rows(folders: Sequence[Path], members: Sequence, data_dir: 
         return None, (f"Calibrated on the members' whole validation folds: only {fewest} labels of the scaffold "
                       f"split's validation molecules lie in them (fewer than {MIN_LABELS}).")
     return rows, (f"Calibrated only on the scaffold split's validation molecules in the members' validation folds "
-                  f"({sum(int(np.isin(np.asarray(r['rows'], dtype=np.int64), rows).sum()) for r in records)}), "
+                  f"({sum(int(inside.sum()) for inside in insides)}), "
                   "each held out from the member that predicts it: drawn like the test molecules (rare scaffolds), "
                   "unlike the rest of the folds (common scaffolds, easier).")
 
@@ -174,9 +174,8 @@ def _with_reliability(packed: list[dict], restored: list, calibration_rows: Opti
         if calibration_rows is not None:
             entry["meta"].update(restricted(entry["meta"], calibration_rows))
             record = entry["meta"]["calibration"]
-            if not len(record["smiles"]):  # none of its fold's molecules is in the scaffold split's validation part
-                continue
-        entry["meta"].update(refreshed(entry["meta"], predict_member(member, record["smiles"])[0]))
+        if len(record["smiles"]):  # a fold member may hold none of the scaffold split's validation molecules
+            entry["meta"].update(refreshed(entry["meta"], predict_member(member, record["smiles"])[0]))
         domain = entry["meta"].get("domain")
         same = next((d for d in shared if d["smiles"] == domain["smiles"] and
                      np.array_equal(d["fingerprints"], domain["fingerprints"])), None) if domain else None
