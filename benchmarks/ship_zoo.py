@@ -14,7 +14,7 @@ finetune_sweep.py settings ranked instead by their cross-validation runs (``--fo
 molecule validated once), the shipped model by its own setting's runs (a model shipped from quality_ablation.py
 has the sweep's ``molclr`` setting, since 2026-12-06's twenty-fourth session), and the lead must hold on paired resamples of
 the (seed, fold) runs; what ships is then the chosen setting's fold models (the first ``--members`` folds of the seed
-whose folds validate best), each trained on the other folds, which include the rare scaffolds DeepChem's splitter
+whose folds validate best, leaving out a fold that is one scaffold set: its model never saw that chemotype), each trained on the other folds, which include the rare scaffolds DeepChem's splitter
 puts in validation (quality_ablation.md, twenty-third session). Then the baselines' mean test scores over their seeds and ``molssl models export``.
 Prints each command before running it (``--dry-run``: only prints the choice and the command).
 
@@ -24,7 +24,7 @@ Prints each command before running it (``--dry-run``: only prints the choice and
 
 ``--re-export`` (with ``--cv``, since 2026-12-06's twenty-sixth session) exports the chosen fold ensemble even when it is
 the shipped one: the same runs and weights, with what the export writes beside them made anew (that session: fold
-members calibrated on the scaffold split's validation molecules only, zoo_export.fold_calibration_rows).
+members calibrated on the scaffold split's validation molecules only, zoo_export.fold_reliability).
 ``--repack NAME ...`` writes shipped models again in the current file form (gzip-compressed since 2026-12-04),
 their content unchanged. Until 2026-12-04 the rule compared the mean of the candidates' per-seed validation
 scores over the seeds they shared, and a model whose runs were gone competed with the value its card was chosen
@@ -42,11 +42,12 @@ import sys
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
 from molssl.chem.data.datasets import get_spec
+from molssl.chem.data.splits import scaffold_groups
 from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.serve import zoo
 from molssl.chem.serve.loading import load_zoo_weights, run_member_files
@@ -350,17 +351,37 @@ def same_configuration(command: str, other: str) -> bool:
     return setting is not None and setting == setting_of(other)
 
 
-def fold_members(runs: dict[tuple[int, int], Path], k: int, higher: bool) -> tuple[int, list[int]]:
+def fold_members(runs: dict[tuple[int, int], Path], k: int, higher: bool,
+                 one_set: Callable[[Path], bool] = lambda run: False) -> tuple[int, list[int]]:
     """(seed, folds) of a fold ensemble: the first ``k`` folds of the seed whose folds validate best on average
-    (among the seeds with every fold). Each fold model has trained on the other folds, so any two of them together
-    have seen every training + validation molecule."""
+    (among the seeds with every fold), leaving out folds for which ``one_set`` is true (:func:`one_scaffold_set`).
+    Each fold model has trained on the other folds, so any two of them together have seen every training +
+    validation molecule."""
     by_seed: dict[int, dict[int, Path]] = {}
     for (seed, fold), run in runs.items():
         by_seed.setdefault(seed, {})[fold] = run
     most = max(len(folds) for folds in by_seed.values())
     complete = {seed: folds for seed, folds in sorted(by_seed.items()) if len(folds) == most}
     best = (max if higher else min)(complete, key=lambda seed: np.mean([valid_mean(r) for r in complete[seed].values()]))
-    return best, sorted(complete[best])[:k]
+    usable = [fold for fold in sorted(complete[best]) if not one_set(complete[best][fold])]
+    if len(usable) < k:
+        raise SystemExit(f"seed {best} has {len(usable)} folds that are not one scaffold set; {k} members asked for")
+    return best, usable[:k]
+
+
+def scaffold_sets(smiles: list[str], acyclic: str = "together") -> int:
+    """How many scaffold sets ``smiles`` fall into as ``molssl finetune --folds`` groups them (``--fold-acyclic
+    spread``: each molecule without a ring is a set of its own)."""
+    groups = scaffold_groups(smiles)
+    return sum(len(group) if scaffold == "" and acyclic == "spread" else 1 for scaffold, group in groups.items())
+
+
+def one_scaffold_set(run: Path) -> bool:
+    """Whether a fold model's validation fold is a single scaffold set. ``GroupKFold`` puts a set larger than a
+    fold's share alone into fold 0 (benzene's on ESOL, FreeSolv and Tox21 with spread folds): that model never
+    trained on the data set's largest chemotype, so it is not made an ensemble member (twenty-seventh session)."""
+    acyclic = json.loads((run / "config.json").read_text()).get("fold_acyclic", "together")
+    return scaffold_sets(list(member_metas([run])[0]["calibration"]["smiles"]), acyclic) == 1
 
 
 def cv_lead(candidate: list[float], shipped: list[float], higher: bool, resamples: int = 2000, seed: int = 0) -> float:
@@ -486,7 +507,7 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
                   f"({', '.join(map(str, cv_roots))}); run finetune_sweep.py --folds for it too, or leave --cv out")
             return
         chosen, ranking, valid, basis = _choose_by_cv(name, candidates, shipped, higher, lead_confidence)
-        seed, folds = fold_members(chosen.folds, k, higher)
+        seed, folds = fold_members(chosen.folds, k, higher, one_scaffold_set)
         runs = [chosen.folds[seed, fold] for fold in folds]
         command = run_command(chosen, dataset, [seed], data_dir, cv=runs[0])
         if command in shipped_commands:

@@ -1,6 +1,8 @@
 """How benchmarks/ship_zoo.py chooses a shipped model: the validation score of each ensemble as it would ship."""
 import json
+import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -193,6 +195,18 @@ def test_cross_validation_candidates_are_sweep_settings_with_their_fold_runs(shi
     # regression: the seed whose folds have the lower mean error gives the members, its first folds
     assert ship.fold_members(found.folds, 1, higher=False) == (0, [0])
     assert ship.fold_members(found.folds, 2, higher=True) == (1, [0, 1])
+    # a fold that is one scaffold set is not a member; too few others is an error, not a smaller ensemble
+    assert ship.fold_members(found.folds, 1, higher=False, one_set=lambda run: "fold0" in str(run)) == (0, [1])
+    with pytest.raises(SystemExit, match="1 folds that are not one scaffold set; 2 members"):
+        ship.fold_members(found.folds, 2, higher=False, one_set=lambda run: "fold0" in str(run))
+
+
+def test_scaffold_sets_count_acyclic_molecules_as_the_folds_group_them(ship):
+    benzenes = ["c1ccccc1O", "c1ccccc1N", "Cc1ccccc1"]
+    assert ship.scaffold_sets(benzenes) == 1 and ship.scaffold_sets(benzenes + ["C1CCCCC1"]) == 2
+    assert ship.scaffold_sets(["CCO", "CCN", "CCC"]) == 1  # together: the empty scaffold is one set
+    assert ship.scaffold_sets(["CCO", "CCN", "CCC"], "spread") == 3
+    assert ship.scaffold_sets(["CCO", "c1ccccc1O"], "spread") == 2
 
 
 def test_cross_validation_chooses_by_the_mean_and_keeps_the_shipped_setting_on_a_weak_lead(ship, tmp_path, capsys):
@@ -320,6 +334,7 @@ def test_the_shipped_fold_ensemble_is_kept_or_exported_again_with_re_export(ship
     (shipped / ship.zoo.CARD_FILE).write_text("{}")
     monkeypatch.setattr(ship.zoo, "MODELS_DIR", tmp_path / "models")
     monkeypatch.setattr(ship.zoo, "read_card", lambda folder: type("Card", (), {"commands": [command]})())
+    monkeypatch.setattr(ship, "one_scaffold_set", lambda run: False)  # these runs have no model files
     ship.ship("lipo", [], ["rich-rdkit2d-quantile"], 2, "data", True, cv_roots=[tmp_path / "cv"])
     out = capsys.readouterr().out
     assert "lipo: keeping the shipped model (already the fold ensemble" in out and "would export" not in out
@@ -334,3 +349,14 @@ def test_re_export_without_cross_validation_runs_is_a_usage_error(ship, monkeypa
     with pytest.raises(SystemExit) as stopped:
         ship.main()
     assert stopped.value.code == 2 and "--re-export exports a shipped fold ensemble again" in capsys.readouterr().err
+
+
+def test_a_fold_of_one_scaffold_set_is_found_from_its_model_file(ship, tmp_path):
+    """The tiny runs' 10 scaffold sets outside the test split (10 molecules each): in 10 folds each fold is one set,
+    in 5 folds two."""
+    sys.path.insert(0, str(Path(__file__).parent / "chem" / "serve"))
+    from tiny_models import finetune_run
+
+    alone = finetune_run(tmp_path / "ten", "regression", seeds=(0,), folds=10, fold=0)
+    paired = finetune_run(tmp_path / "five", "regression", seeds=(0,), folds=5, fold=0)
+    assert ship.one_scaffold_set(alone) and not ship.one_scaffold_set(paired)

@@ -103,6 +103,12 @@ def nearest(query: np.ndarray, reference: torch.Tensor) -> tuple[np.ndarray, np.
     return best, where
 
 
+def similarity_threshold(similarity: np.ndarray) -> float:
+    """The threshold that keeps THRESHOLD_QUANTILE of held-out molecules' similarities below it (0 for none)."""
+    similarity = np.asarray(similarity, dtype=np.float64).ravel()
+    return float(np.quantile(similarity, THRESHOLD_QUANTILE, method="lower")) if similarity.size else 0.0
+
+
 def domain_record(train_smiles: Sequence[str], train_rows: Sequence[int], valid_smiles: Sequence[str]) -> dict:
     """What a fine-tuned model stores about its training molecules, with the threshold chosen on validation."""
     train = describe_smiles(train_smiles)
@@ -110,7 +116,7 @@ def domain_record(train_smiles: Sequence[str], train_rows: Sequence[int], valid_
     fps = torch.from_numpy(train.fingerprints[keep])
     valid = describe_smiles(valid_smiles)
     similarity, _ = nearest(valid.fingerprints[valid.valid], fps)
-    threshold = float(np.quantile(similarity, THRESHOLD_QUANTILE, method="lower")) if similarity.size else 0.0
+    threshold = similarity_threshold(similarity)
     values = train.values[keep]
     return {"version": 1, "fingerprint": FINGERPRINT, "fingerprints": train.fingerprints[keep],
             "rows": np.asarray(train_rows, dtype=np.int64)[keep], "smiles": [train_smiles[i] for i in keep],
@@ -146,12 +152,15 @@ class ApplicabilityDomain:
         self.atom_kinds = frozenset().union(*[set(record["atom_kinds"]) for record in records])
         self.ranges = {name: (min(rec["ranges"][name][0] for rec in records), max(rec["ranges"][name][1] for rec in records))
                        for name in RANGES}
-        self.threshold = max(float(record["threshold"]) for record in records)  # the strictest member's
+        strictest = max(records, key=lambda record: float(record["threshold"]))
+        self.threshold = float(strictest["threshold"])
+        self.threshold_rule = strictest.get("threshold_rule", THRESHOLD_RULE)
 
     @classmethod
-    def of_members(cls, members: Sequence) -> Optional["ApplicabilityDomain"]:
-        """The domain of an ensemble whose members all carry a record (older model files do not: None)."""
-        records = [m.meta.get("domain") for m in members]
+    def of_members(cls, members: Sequence, metas: Optional[Sequence[dict]] = None) -> Optional["ApplicabilityDomain"]:
+        """The domain of an ensemble whose members all carry a record (older model files do not: None);
+        ``metas``: the members' records as the ensemble uses them (default: their files')."""
+        records = [meta.get("domain") for meta in (metas if metas is not None else [m.meta for m in members])]
         return cls(records) if records and all(isinstance(r, dict) for r in records) else None
 
     def to(self, device: torch.device) -> "ApplicabilityDomain":
@@ -160,7 +169,7 @@ class ApplicabilityDomain:
 
     def summary(self) -> dict:
         return {"training_molecules": len(self.smiles), "similarity_threshold": round(self.threshold, 4),
-                "threshold_rule": THRESHOLD_RULE, "fingerprint": FINGERPRINT, "atom_kinds": sorted(self.atom_kinds),
+                "threshold_rule": self.threshold_rule, "fingerprint": FINGERPRINT, "atom_kinds": sorted(self.atom_kinds),
                 "ranges": {k: [round(v, 3) for v in r] for k, r in self.ranges.items()}}
 
     def assess(self, molecules: Descriptors) -> DomainResult:

@@ -13,6 +13,7 @@ import torch
 from molssl.chem.data.batch import GraphBatch
 from molssl.chem.nn.property_model import PropertyModel
 from molssl.chem.serve.domain import ApplicabilityDomain
+from molssl.chem.serve.reliability import like_test_subset
 from molssl.chem.serve.uncertainty import ConformalIntervals, PlattScaling, calibrate
 from molssl.errors import MolsslError
 
@@ -68,15 +69,22 @@ class PropertyEnsemble:
         return self
 
     @cached_property
+    def records(self) -> list[dict]:
+        """The members' calibration and domain records as this ensemble uses them: those of cross-validation fold
+        members cut to the molecules drawn like the test split, as an export cuts them
+        (:func:`molssl.chem.serve.reliability.like_test_subset`), so run directories and exports agree."""
+        return like_test_subset([m.meta for m in self.members])[0]
+
+    @cached_property
     def calibration(self) -> Optional[ConformalIntervals | PlattScaling]:
         """Conformal intervals (regression) or Platt scaling (classification) from the members' validation
         records; None when a member's file has none (made before molssl recorded them)."""
-        return calibrate(self.task_type, self.tasks, self.members)
+        return calibrate(self.task_type, self.tasks, self.members, self.records)
 
     @cached_property
     def domain(self) -> Optional[ApplicabilityDomain]:
         """The training molecules' domain (None for files made before molssl recorded it)."""
-        found = ApplicabilityDomain.of_members(self.members)
+        found = ApplicabilityDomain.of_members(self.members, self.records)
         return found.to(self.device) if found is not None else None
 
     @torch.no_grad()

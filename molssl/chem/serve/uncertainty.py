@@ -174,9 +174,11 @@ def _task_samples(records: Sequence[dict], columns: Sequence[int]) -> tuple[np.n
     return np.concatenate(preds)[None, :], np.concatenate(labels), False
 
 
-def calibrate(task_type: str, tasks: Sequence[str], members: Sequence) -> Optional[ConformalIntervals | PlattScaling]:
-    """The calibration of an ensemble from its members' validation records (None if any member has none)."""
-    records = [m.meta.get("calibration") for m in members]
+def calibrate(task_type: str, tasks: Sequence[str], members: Sequence,
+              metas: Optional[Sequence[dict]] = None) -> Optional[ConformalIntervals | PlattScaling]:
+    """The calibration of an ensemble from its members' validation records (None if any member has none);
+    ``metas``: the members' records as the ensemble uses them (default: their files')."""
+    records = [meta.get("calibration") for meta in (metas if metas is not None else [m.meta for m in members])]
     if not records or not all(isinstance(r, dict) for r in records):
         return None
     scores, betas, a, b, counts = [], [], [], [], []

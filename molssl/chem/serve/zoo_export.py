@@ -92,8 +92,8 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
     _share_statistics(packed)
     restored = [member_from_packed(e) for e in packed]
     folded = any(r["config"].get("folds") for r in runs)  # members validated on cross-validation folds (--folds)
-    calibration_rows, calibration_note = (fold_calibration_rows(folders, members, data_dir) if folded else (None, ""))
-    restored = _with_reliability(packed, restored, calibration_rows)
+    calibration_note = fold_reliability(packed, folders, members, data_dir) if folded else ""
+    restored = _with_reliability(packed, restored)
     full = ensemble_test_predictions(folders, PropertyEnsemble(name, members), data_dir)
     shipped = PropertyEnsemble(name, restored)
     small = ensemble_test_predictions(folders, shipped, data_dir)
@@ -130,50 +130,48 @@ def model_inputs(meta: dict) -> dict:
     return inputs
 
 
-def fold_calibration_rows(folders: Sequence[Path], members: Sequence, data_dir: Optional[str]) -> tuple[Optional[np.ndarray], str]:
-    """(input rows, card sentence): what cross-validation members calibrate on. The molecules of the scaffold
-    split's validation part that lie in their folds (:func:`molssl.chem.serve.reliability.restricted` says why),
-    unless some task would keep fewer than MIN_LABELS labels there; then their whole folds (rows None)."""
+def fold_reliability(packed: list[dict], folders: Sequence[Path], members: Sequence, data_dir: Optional[str]) -> str:
+    """Cut fold members' calibration and domain records in ``packed`` as an ensemble of them uses them
+    (:func:`molssl.chem.serve.reliability.like_test_subset`), so the file holds what its predictions use; returns
+    the card's sentence. Runs fine-tuned before molssl marked the scaffold split's validation molecules in the
+    record (2026-12-06) get the mark here, from the data."""
+    from molssl.chem.serve.reliability import LIKE_TEST, like_test_subset, marked
+
+    metas = [entry["meta"] for entry in packed]
+    if not all(isinstance(meta.get("calibration"), dict) for meta in metas):
+        return ""
+    if any(meta["calibration"].get(LIKE_TEST) is None for meta in metas):
+        rows = like_test_rows(folders, members, data_dir)
+        if rows is None:
+            return ""
+        for meta in metas:
+            meta.update(marked(meta, np.isin(np.asarray(meta["calibration"]["rows"], dtype=np.int64), rows)))
+    cut, note = like_test_subset(metas)
+    for entry, meta in zip(packed, cut):
+        entry["meta"] = meta
+    return note
+
+
+def like_test_rows(folders: Sequence[Path], members: Sequence, data_dir: Optional[str]) -> Optional[np.ndarray]:
+    """Input rows of the scaffold split's validation part of the runs' data (None: one model per target on several
+    targets, whose splits differ per target)."""
     from molssl.chem.serve.evaluation import run_data, scaffold_validation_rows
-    from molssl.chem.serve.uncertainty import MIN_LABELS
 
     data, config = run_data(folders, PropertyEnsemble("", members), data_dir, scaffolds=True)
-    rows = scaffold_validation_rows(data, config.get("protocol", "multitask"))
-    if rows is None:
-        return None, ""
-    records = [m.meta.get("calibration") for m in members]
-    if not all(isinstance(r, dict) for r in records):
-        return None, ""
-    insides = [np.isin(np.asarray(r["rows"], dtype=np.int64), rows) for r in records]
-    labels: dict[str, int] = {}
-    for record, member, inside in zip(records, members, insides):
-        for j, task in enumerate(member.tasks):
-            labels[task] = labels.get(task, 0) + int((~np.isnan(np.asarray(record["y_true"])[inside, j])).sum())
-    fewest = min(labels.values())
-    if fewest < MIN_LABELS:
-        return None, (f"Calibrated on the members' whole validation folds: only {fewest} labels of the scaffold "
-                      f"split's validation molecules lie in them (fewer than {MIN_LABELS}).")
-    return rows, (f"Calibrated only on the scaffold split's validation molecules in the members' validation folds "
-                  f"({sum(int(inside.sum()) for inside in insides)}), "
-                  "each held out from the member that predicts it: drawn like the test molecules (rare scaffolds), "
-                  "unlike the rest of the folds (common scaffolds, easier).")
+    return scaffold_validation_rows(data, config.get("protocol", "multitask"))
 
 
-def _with_reliability(packed: list[dict], restored: list, calibration_rows: Optional[np.ndarray] = None) -> list:
-    """Members' calibration records re-predicted with the packed weights (what will be shipped), cut to
-    ``calibration_rows`` when given, and one copy of a training domain that several members share (the file
-    stores an object referenced twice once)."""
+def _with_reliability(packed: list[dict], restored: list) -> list:
+    """Members' calibration records re-predicted with the packed weights (what will be shipped), and one copy of a
+    training domain that several members share (the file stores an object referenced twice once)."""
     from molssl.chem.serve.predict import predict_member
-    from molssl.chem.serve.reliability import refreshed, restricted
+    from molssl.chem.serve.reliability import refreshed
 
     shared: list[dict] = []
     for entry, member in zip(packed, restored):
         record = entry["meta"].get("calibration")
         if record is None:
             continue
-        if calibration_rows is not None:
-            entry["meta"].update(restricted(entry["meta"], calibration_rows))
-            record = entry["meta"]["calibration"]
         if len(record["smiles"]):  # a fold member may hold none of the scaffold split's validation molecules
             entry["meta"].update(refreshed(entry["meta"], predict_member(member, record["smiles"])[0]))
         domain = entry["meta"].get("domain")
@@ -204,8 +202,17 @@ def reliability_note(ensemble: PropertyEnsemble, test, coverage: float = 0.9) ->
     if "in_domain" in found:
         parts.append(f"Applicability domain ({len(ensemble.domain.smiles)} training molecules, ECFP4 similarity "
                      f">= {ensemble.domain.threshold:.2f}, atoms and descriptor ranges of the training set): "
-                     f"{found['in_domain']:.0%} of test molecules in the domain.")
+                     f"{found['in_domain']:.0%} of test molecules in the domain{_domain_errors(found, test)}.")
     return "Uncertainty and domain, measured on the test split: " + " ".join(parts)
+
+
+def _domain_errors(found: dict, test) -> str:
+    """The evidence for a domain on the card: the test error inside and outside it."""
+    inside, outside = found.get("error_in_domain"), found.get("error_out_of_domain")
+    if inside is None or outside is None:
+        return ""
+    what = "mean absolute error" + (" of the probabilities" if test.task_type == "classification" else "")
+    return f" ({what} {inside:.3g} inside, {outside:.3g} outside)"
 
 
 def export_encoder(run_dir: str | Path, name: str, *, title: str, description: str, training_data: str,

@@ -113,7 +113,9 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
     for index, group in enumerate(groups):
         folder = group_dir(out, groups, index)
         scaffold = make_split(data, group, "scaffold", 0) if config.split == "scaffold" else None  # seed-free
+        like_test = None
         if config.folds:  # one cross-validation fold of the training + validation molecules; test unchanged
+            like_test = scaffold.valid  # the fold's calibration marks these (reliability.like_test_subset)
             scaffold = fold_of(data, group, scaffold, config.folds, config.fold, config.fold_acyclic)
         for seed in config.seeds:
             split = scaffold if scaffold is not None else make_split(data, group, config.split, seed)
@@ -128,7 +130,8 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
             if config.resume and done.is_file():
                 result = ModelResult(**json.loads(done.read_text()))
             elif config.method == "finetune":
-                result = train_model(data, group, split, seed, config, encoder_config, pretrained_state, seed_dir, log)
+                result = train_model(data, group, split, seed, config, encoder_config, pretrained_state, seed_dir, log,
+                                     like_test)
             else:
                 result = baseline_model(data, group, split, seed, config, seed_dir, log)
                 log(f"  {data.name}/{group.name} seed {seed}: {config.method} valid "

@@ -109,8 +109,9 @@ def _check_scorable(data: LabelledData, group: TaskGroup, split: Split) -> None:
 
 def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, config: FinetuneConfig,
                 encoder_config: EncoderConfig, pretrained_state: Optional[dict], out_dir: Path,
-                log: Callable[[str], None] = print) -> ModelResult:
-    """Train one model with per-epoch validation; keep and save the best-validation weights."""
+                log: Callable[[str], None] = print, like_test: Optional[np.ndarray] = None) -> ModelResult:
+    """Train one model with per-epoch validation; keep and save the best-validation weights (``like_test``: see
+    :func:`~molssl.chem.serve.reliability.reliability_extras`)."""
     started, cpu_started = time.perf_counter(), cpu_seconds()
     device = resolve_device(config.device)
     labels = data.labels[:, group.task_index]
@@ -183,7 +184,7 @@ def train_model(data: LabelledData, group: TaskGroup, split: Split, seed: int, c
     save_property_model(model, out_dir / MODEL_FILE, {  # reliability: validation record and training domain
         "dataset": data.name, "metric": data.metric, "protocol": config.protocol, "split": config.split, "seed": seed,
         "best_epoch": result.best_epoch, "valid_score": result.valid, "test_score": result.test, "pretrained": config.pretrained,
-        "molssl_version": __version__, **reliability_extras(data, split, labels, predict_positions(model, data, split.valid, pin))})
+        "molssl_version": __version__, **reliability_extras(data, split, labels, predict_positions(model, data, split.valid, pin), like_test)})
     write_history(out_dir, data.metric)
     write_predictions(out_dir / "test_predictions.csv", data, split.test, model.tasks, labels[split.test], test_preds)
     (out_dir / "checkpoint.pt").unlink(missing_ok=True)  # model.pt is the product; the checkpoint only served resume

@@ -7,8 +7,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from molssl.chem.serve import loading, reliability, uncertainty, zoo, zoo_export
-from molssl.chem.serve.ensemble import load_ensemble
+from molssl.chem.serve import domain, loading, reliability, uncertainty, zoo, zoo_export
+from molssl.chem.serve.ensemble import PropertyEnsemble, load_ensemble
 from molssl.chem.serve.loading import load_property_model
 from molssl.chem.serve.predict import predict_member as member_predict
 from molssl.chem.serve.fingerprints import fingerprint
@@ -87,6 +87,10 @@ def test_an_ensemble_of_fold_models_loads_calibrates_and_names_its_folds(tmp_pat
     assert not valid[0] & valid[1] and model.calibration is not None
     assert [set(m.meta["calibration"]["rows"].tolist()) for m in model.members] == valid
     assert "Calibrated on the members' whole validation folds: only" in card.notes
+    # the domain keeps the strictest member's threshold chosen on its whole fold
+    originals = [load_property_model(p).meta["domain"] for run in runs for p in loading.run_member_files(run)]
+    assert model.domain.threshold == max(d["threshold"] for d in originals)
+    assert model.domain.summary()["threshold_rule"] == domain.THRESHOLD_RULE
 
 
 def test_fold_models_calibrate_on_the_scaffold_splits_validation_molecules(tmp_path, monkeypatch):
@@ -109,6 +113,54 @@ def test_fold_models_calibrate_on_the_scaffold_splits_validation_molecules(tmp_p
                for m, rows in zip(model.members, kept))
     assert sum(model.calibration.n) == len(ordinary)  # pooled: one residual per validation molecule
     assert f"validation folds ({len(ordinary)})" in card.notes
+    # the domain's threshold is chosen on the same molecules: each one's similarity to its own member's training
+    # set, recomputed here from the run's SMILES, pooled over the members
+    similarity = []
+    for run, rows in zip(runs, kept):
+        member = load_property_model(next(iter(loading.run_member_files(run))))
+        record = member.meta["calibration"]
+        smiles = [s for s, r in zip(record["smiles"], np.asarray(record["rows"]).tolist()) if r in rows]
+        found, _ = domain.nearest(domain.describe_smiles(smiles).fingerprints,
+                                  torch.from_numpy(np.asarray(member.meta["domain"]["fingerprints"])))
+        similarity.append(found)
+    expected = float(np.quantile(np.concatenate(similarity), domain.THRESHOLD_QUANTILE, method="lower"))
+    assert model.domain.threshold == pytest.approx(expected, abs=1e-6)
+    assert [len(m.meta["domain"]["valid_similarity"]) for m in model.members] == [len(rows) for rows in kept]
+    assert model.domain.summary()["threshold_rule"] == reliability.POOLED_THRESHOLD_RULE
+    assert "similarity threshold is chosen on the same molecules" in card.notes
+    # fine-tuning marked those molecules in each fold's record, and the fold runs used directly make the same cut
+    for run, fold in zip(runs, folds):
+        record = load_property_model(next(iter(loading.run_member_files(run)))).meta["calibration"]
+        mask = np.asarray(record[reliability.LIKE_TEST], dtype=bool)
+        assert mask.size == len(fold) and set(np.asarray(record["rows"])[mask].tolist()) == fold & ordinary
+    direct = PropertyEnsemble("direct", [load_property_model(p) for run in runs for p in loading.run_member_files(run)])
+    assert [set(np.asarray(r["calibration"]["rows"]).tolist()) for r in direct.records] == kept
+    assert direct.calibration.n == model.calibration.n
+    assert direct.domain.threshold == pytest.approx(model.domain.threshold, abs=1e-6)
+
+
+def test_fold_runs_made_before_the_mark_get_it_from_the_data_when_exported(tmp_path, monkeypatch):
+    """Fold runs fine-tuned before molssl marked the scaffold split's validation molecules (the shipped models'
+    runs): used directly they calibrate on their whole folds; exported, the mark is found from the data, and the
+    export is the one a marked run gives."""
+    monkeypatch.setattr(uncertainty, "MIN_LABELS", 5)
+    runs = [finetune_run(tmp_path / f"f{fold}", "regression", seeds=(0,), folds=3, fold=fold) for fold in (0, 1, 2)]
+    kwargs = dict(title="t", description="", training_data="made up", commands=["c"], models_dir=tmp_path / "models")
+    marked = zoo_export.export_property_model(runs, "marked", **kwargs)
+    whole = 0
+    for path in (p for run in runs for p in loading.run_member_files(run)):
+        ckpt = load_checkpoint(path)
+        ckpt["calibration"] = {k: v for k, v in ckpt["calibration"].items() if k != reliability.LIKE_TEST}
+        ckpt.update(reliability.with_digest({key: ckpt[key] for key in reliability.KEYS}))
+        atomic_save(ckpt, path)
+        whole += len(ckpt["calibration"]["rows"])
+    members = [load_property_model(p) for run in runs for p in loading.run_member_files(run)]
+    assert sum(PropertyEnsemble("direct", members).calibration.n) == whole  # nothing to cut by
+    unmarked = zoo_export.export_property_model(runs, "unmarked", **kwargs)
+    assert unmarked.notes == marked.notes and "Calibrated only on" in unmarked.notes
+    monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path / "models")
+    assert load_ensemble("unmarked").domain.threshold == load_ensemble("marked").domain.threshold
+    assert load_ensemble("unmarked").calibration.n == load_ensemble("marked").calibration.n
 
 
 def test_runs_with_different_test_splits_are_refused(tmp_path):
@@ -244,3 +296,11 @@ def test_a_fold_ensembles_forests_on_training_and_validation_molecules_show_besi
     row = zoo.models_rows([card])[1]
     assert "86.9 (89.5 on train + valid)" in row and "69.8" in row
     assert "| RF-ECFP4 on training + validation, same split | 89.5 |" in card.to_markdown()
+
+
+def test_the_card_gives_the_test_error_inside_and_outside_the_domain():
+    regression, classification = (type("Test", (), {"task_type": kind})() for kind in ("regression", "classification"))
+    found = {"in_domain": 0.8, "error_in_domain": 0.412, "error_out_of_domain": 0.9}
+    assert zoo_export._domain_errors(found, regression) == " (mean absolute error 0.412 inside, 0.9 outside)"
+    assert "of the probabilities 0.412 inside" in zoo_export._domain_errors(found, classification)
+    assert zoo_export._domain_errors({**found, "error_out_of_domain": None}, regression) == ""  # all inside
