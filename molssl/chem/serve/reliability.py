@@ -5,7 +5,9 @@ Written into ``model.pt`` beside the weights when a model is fine-tuned (``train
 (``calibration``: conformal intervals, Platt scaling, :mod:`molssl.chem.serve.uncertainty`) and the
 training molecules' packed ECFP4, rows, SMILES, atom kinds, descriptor ranges and the similarity
 threshold chosen on validation (``domain``: :mod:`molssl.chem.serve.domain`). A digest over both is
-checked when the file is read, as the weights' is, so changed numbers are refused, never used.
+checked when the file is read, as the weights' is, so changed numbers are refused, never used; so are records
+that do not fit together. A cross-validation fold member's record also marks which of its molecules the scaffold
+split validates on (``like_test``), what an ensemble of fold members calibrates on (:func:`like_test_subset`).
 Model files written before this have neither: they predict without intervals or domain columns.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 
-from molssl.chem.serve.domain import domain_record, similarity_threshold
+from molssl.chem.serve.domain import FINGERPRINT_BYTES, domain_record, similarity_threshold
 from molssl.core.checkpoint import CorruptFileError
 
 KEYS = ("calibration", "domain")
@@ -51,11 +53,45 @@ def with_digest(records: dict) -> dict:
 
 
 def verify_reliability(meta: dict, path: object) -> None:
-    """Refuse a file whose calibration or domain data do not match the digest written with them."""
+    """Refuse a file whose calibration or domain data do not match the digest written with them, or do not fit
+    together (a digest is no signature: a file made to mislead can carry a matching one)."""
     present = {k: meta[k] for k in KEYS if meta.get(k) is not None}
     if present and record_digest(present) != meta.get(DIGEST_KEY):
         raise CorruptFileError(f"{path} is corrupted: its calibration / applicability-domain data do not match "
                                "the digest recorded when it was written; re-download or re-train it")
+    problem = _shape_problem(present, len(meta.get("tasks") or ()))
+    if problem:
+        raise CorruptFileError(f"{path} is corrupted: its calibration / applicability-domain data do not fit "
+                               f"together ({problem}); re-download or re-train it")
+
+
+def _shape_problem(records: dict, tasks: int) -> str:
+    """What in ``records`` does not fit together ("" when all does): one entry per validation molecule in the
+    calibration record, one per training molecule in the domain, a threshold in [0, 1]."""
+    try:
+        record = records.get("calibration")
+        if isinstance(record, dict):
+            n = len(record["rows"])
+            y_true, y_pred = np.asarray(record["y_true"]), np.asarray(record["y_pred"])
+            if len(record["smiles"]) != n or y_true.shape != (n, tasks) or y_pred.shape != y_true.shape:
+                return f"{n} validation rows, {len(record['smiles'])} SMILES, labels {y_true.shape}, " \
+                       f"predictions {y_pred.shape} for {tasks} tasks"
+            if record.get(LIKE_TEST) is not None:
+                mask = np.asarray(record[LIKE_TEST])
+                if mask.dtype != bool or mask.shape != (n,):
+                    return f"a {mask.dtype} mask of shape {mask.shape} for {n} validation molecules"
+        domain = records.get("domain")
+        if isinstance(domain, dict):
+            size = np.asarray(domain["fingerprints"]).size
+            n = len(domain["smiles"])
+            if size != n * FINGERPRINT_BYTES or len(domain["rows"]) != n:
+                return f"{size} fingerprint bytes and {len(domain['rows'])} rows for {n} training molecules"
+            threshold = float(domain["threshold"])
+            if not 0.0 <= threshold <= 1.0:
+                return f"similarity threshold {threshold}"
+    except (KeyError, TypeError, ValueError) as exc:
+        return f"unreadable entry: {exc}"
+    return ""
 
 
 def reliability_extras(data: Any, split: Any, labels: np.ndarray, valid_predictions: np.ndarray,

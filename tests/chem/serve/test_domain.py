@@ -8,6 +8,7 @@ from rdkit import Chem
 from molssl.chem.nn.similarity import tanimoto_matrix
 from molssl.chem.serve.domain import ApplicabilityDomain, describe_smiles, domain_record
 from molssl.chem.serve.loading import load_property_model, save_property_model
+from molssl.chem.serve import reliability
 from molssl.chem.serve.predict import Predictor
 from molssl.core.checkpoint import CorruptFileError, load_checkpoint
 from tiny_models import finetune_run, labelled_molecules
@@ -111,3 +112,21 @@ def test_files_made_before_the_records_still_predict(run, tmp_path):
     assert any("no interval" in n for n in predictor.notes) and any("no applicability" in n for n in predictor.notes)
     table = predictor.predict_smiles(["CCO", "C1CC("])
     assert list(table.columns) == ["smiles", "labelled", "status"] and np.isfinite(table["labelled"][0])
+
+
+@pytest.mark.parametrize("tamper, found", [
+    (lambda blob: blob["calibration"].update(y_pred=blob["calibration"]["y_pred"][:-1]), "predictions"),
+    (lambda blob: blob["calibration"].update(like_test=torch.ones(3, dtype=torch.bool)), "mask of shape (3,)"),
+    (lambda blob: blob["domain"].update(smiles=blob["domain"]["smiles"][:-1]), "fingerprint bytes"),
+    (lambda blob: blob["domain"].update(threshold=float("nan")), "similarity threshold nan"),
+])
+def test_records_that_do_not_fit_together_are_refused_even_with_a_matching_digest(run, tmp_path, tamper, found):
+    """A digest is no signature: a file made to mislead can carry one that matches; what does not fit is refused
+    at load, with the file named, instead of failing (or answering) later."""
+    blob = load_checkpoint(next(run.rglob("model.pt")))
+    tamper(blob)
+    blob.update(reliability.with_digest({key: blob[key] for key in reliability.KEYS}))
+    torch.save(blob, tmp_path / "model.pt")
+    with pytest.raises(CorruptFileError, match="do not fit together") as refused:
+        load_property_model(tmp_path / "model.pt")
+    assert found in str(refused.value) and str(tmp_path / "model.pt") in str(refused.value)
