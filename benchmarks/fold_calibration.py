@@ -5,9 +5,10 @@ For the members of a fold ensemble (``molssl finetune --folds K --fold I`` runs)
 residuals on the molecules of the ordinary scaffold split's validation part (drawn like its test part: DeepChem's
 splitter fills both with the smallest scaffold sets) with those on the rest of its fold, pooled over the members.
 It reads the validation records the run directories' ``model.pt`` files keep; no test molecule is looked at. It
-also prints each fold's largest scaffold set: ``GroupKFold`` places the largest sets first, so a set bigger than a
-fold's share (often benzene's, with ``--fold-acyclic spread``) fills fold 0 alone and that fold's model never trains
-on one of its molecules.
+also prints each fold's largest scaffold set, as the folds group them (with ``--fold-acyclic spread`` each acyclic
+molecule is a set of its own; since 2026-12-06's twenty-seventh session): ``GroupKFold`` places the largest sets
+first, so a set bigger than a fold's share (often benzene's, with spread folds) fills fold 0 alone and that fold's
+model never trains on one of its molecules (``ship_zoo.py`` no longer makes it a member).
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/fold_calibration.py --data-dir ../shared/data/moleculenet \\
         runs/cv-full/dropout-0.1/seed0/fold0/rich-rdkit2d-quantile/lipo/pretrained \\
@@ -16,10 +17,12 @@ on one of its molecules.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
 
+from molssl.chem.data.splits import fold_set_sizes
 from molssl.chem.serve.ensemble import PropertyEnsemble
 from molssl.chem.serve.evaluation import run_data, scaffold_validation_rows
 from molssl.chem.serve.loading import load_property_model, run_member_files
@@ -50,11 +53,12 @@ def main() -> None:
     if rows is None:
         raise SystemExit("one model per target on several targets: no single scaffold split to compare with")
     parts: dict[bool, list[tuple[np.ndarray, np.ndarray]]] = {True: [], False: []}
-    key_of_row = dict(zip(np.asarray(data.rows).tolist(), data.scaffold_keys().tolist()))
     for run, member in owned:
         record = member.meta["calibration"]
         inside = np.isin(np.asarray(record["rows"], dtype=np.int64), rows)
-        _, sizes = np.unique([key_of_row[int(r)] for r in record["rows"]], return_counts=True)
+        acyclic = json.loads((run / "config.json").read_text()).get("fold_acyclic", "together") \
+            if (run / "config.json").is_file() else "together"
+        sizes = np.asarray(fold_set_sizes(list(record["smiles"]), acyclic))
         for where in (True, False):
             keep = inside if where else ~inside
             parts[where].append((np.asarray(record["y_true"])[keep].ravel(), np.asarray(record["y_pred"])[keep].ravel()))

@@ -47,7 +47,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from molssl.chem.data.datasets import get_spec
-from molssl.chem.data.splits import scaffold_groups
+from molssl.chem.data.splits import fold_set_sizes
 from molssl.chem.nn.encoders import EncoderConfig
 from molssl.chem.serve import zoo
 from molssl.chem.serve.loading import load_zoo_weights, run_member_files
@@ -369,19 +369,12 @@ def fold_members(runs: dict[tuple[int, int], Path], k: int, higher: bool,
     return best, usable[:k]
 
 
-def scaffold_sets(smiles: list[str], acyclic: str = "together") -> int:
-    """How many scaffold sets ``smiles`` fall into as ``molssl finetune --folds`` groups them (``--fold-acyclic
-    spread``: each molecule without a ring is a set of its own)."""
-    groups = scaffold_groups(smiles)
-    return sum(len(group) if scaffold == "" and acyclic == "spread" else 1 for scaffold, group in groups.items())
-
-
 def one_scaffold_set(run: Path) -> bool:
     """Whether a fold model's validation fold is a single scaffold set. ``GroupKFold`` puts a set larger than a
     fold's share alone into fold 0 (benzene's on ESOL, FreeSolv and Tox21 with spread folds): that model never
     trained on the data set's largest chemotype, so it is not made an ensemble member (twenty-seventh session)."""
     acyclic = json.loads((run / "config.json").read_text()).get("fold_acyclic", "together")
-    return scaffold_sets(list(member_metas([run])[0]["calibration"]["smiles"]), acyclic) == 1
+    return len(fold_set_sizes(list(member_metas([run])[0]["calibration"]["smiles"]), acyclic)) == 1
 
 
 def cv_lead(candidate: list[float], shipped: list[float], higher: bool, resamples: int = 2000, seed: int = 0) -> float:

@@ -201,14 +201,6 @@ def test_cross_validation_candidates_are_sweep_settings_with_their_fold_runs(shi
         ship.fold_members(found.folds, 2, higher=False, one_set=lambda run: "fold0" in str(run))
 
 
-def test_scaffold_sets_count_acyclic_molecules_as_the_folds_group_them(ship):
-    benzenes = ["c1ccccc1O", "c1ccccc1N", "Cc1ccccc1"]
-    assert ship.scaffold_sets(benzenes) == 1 and ship.scaffold_sets(benzenes + ["C1CCCCC1"]) == 2
-    assert ship.scaffold_sets(["CCO", "CCN", "CCC"]) == 1  # together: the empty scaffold is one set
-    assert ship.scaffold_sets(["CCO", "CCN", "CCC"], "spread") == 3
-    assert ship.scaffold_sets(["CCO", "c1ccccc1O"], "spread") == 2
-
-
 def test_cross_validation_chooses_by_the_mean_and_keeps_the_shipped_setting_on_a_weak_lead(ship, tmp_path, capsys):
     _cv_runs(tmp_path / "cv", "molclr", [[0.70, 0.72, 0.74, 0.70, 0.71]])
     _cv_runs(tmp_path / "cv", "lr-x0.3", [[0.66, 0.70, 0.70, 0.68, 0.69]])  # lower error in every fold (regression)

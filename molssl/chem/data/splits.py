@@ -168,3 +168,14 @@ def scaffold_fold(split: Split, keys: np.ndarray, folds: int, fold: int, acyclic
                          f"found {np.unique(scaffolds).size}")
     train, valid = list(GroupKFold(n_splits=folds).split(pool, groups=scaffolds))[fold]
     return Split(pool[train], pool[valid], split.test)
+
+
+def fold_set_sizes(smiles: Sequence[str], acyclic: str = "together") -> list[int]:
+    """Sizes of the scaffold sets ``smiles`` fall into as :func:`scaffold_fold` groups them (``acyclic`` as there:
+    ``spread`` makes each molecule without a ring a set of its own), largest first."""
+    if acyclic not in FOLD_ACYCLIC:
+        raise ValueError(f"acyclic must be one of {', '.join(FOLD_ACYCLIC)}, got {acyclic!r}")
+    sizes = []
+    for scaffold, group in scaffold_groups(smiles).items():
+        sizes += [1] * len(group) if scaffold == "" and acyclic == "spread" else [len(group)]
+    return sorted(sizes, reverse=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from molssl.chem.data.labelled import load_dataset
-from molssl.chem.data.splits import (random_scaffold_split, random_split, scaffold_fold, scaffold_groups,
+from molssl.chem.data.splits import (fold_set_sizes, random_scaffold_split, random_split, scaffold_fold, scaffold_groups,
                                 scaffold_split)
 
 SHARED = Path(__file__).resolve().parents[4] / "shared" / "data" / "moleculenet"  # beside the repo
@@ -166,6 +166,16 @@ def test_acyclic_molecules_fill_fold_0_together_and_are_shared_out_when_spread()
         assert not set(keys[part.train][ringed[part.train]].tolist()) & set(keys[part.valid][ringed[part.valid]].tolist())
     with pytest.raises(ValueError, match="acyclic must be one of together, spread"):
         scaffold_fold(split, keys, 5, 0, acyclic="apart")
+
+
+def test_fold_set_sizes_count_acyclic_molecules_as_the_folds_group_them():
+    benzenes = ["c1ccccc1O", "c1ccccc1N", "Cc1ccccc1"]
+    assert fold_set_sizes(benzenes) == [3] and fold_set_sizes(benzenes + ["C1CCCCC1"]) == [3, 1]
+    assert fold_set_sizes(["CCO", "CCN", "CCC"]) == [3]  # together: the empty scaffold is one set
+    assert fold_set_sizes(["CCO", "CCN", "CCC"], "spread") == [1, 1, 1]
+    assert fold_set_sizes(["CCO", "c1ccccc1O", "c1ccccc1N"], "spread") == [2, 1]
+    with pytest.raises(ValueError, match="acyclic must be one of"):
+        fold_set_sizes(benzenes, "apart")
 
 
 def test_scaffold_fold_refuses_impossible_folds():
