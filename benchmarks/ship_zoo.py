@@ -14,8 +14,9 @@ finetune_sweep.py settings ranked instead by their cross-validation runs (``--fo
 molecule validated once), the shipped model by its own setting's runs (a model shipped from quality_ablation.py
 has the sweep's ``molclr`` setting, since 2026-12-06's twenty-fourth session), and the lead must hold on paired resamples of
 the (seed, fold) runs; what ships is then the chosen setting's fold models (the first ``--members`` folds of the seed
-whose folds validate best, leaving out a fold that is one scaffold set: its model never saw that chemotype), each trained on the other folds, which include the rare scaffolds DeepChem's splitter
-puts in validation (quality_ablation.md, twenty-third session). Then the baselines' mean test scores over their seeds and ``molssl models export``.
+whose folds validate best, leaving out a fold that is one scaffold set: its model never saw that chemotype), each
+trained on the other folds, which include the rare scaffolds DeepChem's splitter puts in validation
+(quality_ablation.md, twenty-third session). Then the baselines' mean test scores over their seeds and ``molssl models export``.
 Prints each command before running it (``--dry-run``: only prints the choice and the command).
 
     python benchmarks/ship_zoo.py --ablation runs/quantile runs/rich-gpu runs/rich-chembl-amd \
