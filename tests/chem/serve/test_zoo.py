@@ -16,7 +16,7 @@ from molssl.chem.serve.predict import Predictor
 from molssl.cli.main import app
 from molssl.core.checkpoint import GZIP_MAGIC, atomic_save, load_checkpoint
 from molssl.errors import MolsslError
-from tiny_models import encoder_file, finetune_run
+from tiny_models import encoder_file, finetune_run, labelled_molecules
 
 SHIPPED = ("molclr-gin-mix", "rich-gin-physchem", "esol", "freesolv", "lipo", "bbbp", "bace", "clintox", "tox21", "sider")
 
@@ -304,3 +304,35 @@ def test_the_card_gives_the_test_error_inside_and_outside_the_domain():
     assert zoo_export._domain_errors(found, regression) == " (mean absolute error 0.412 inside, 0.9 outside)"
     assert "of the probabilities 0.412 inside" in zoo_export._domain_errors(found, classification)
     assert zoo_export._domain_errors({**found, "error_out_of_domain": None}, regression) == ""  # all inside
+
+
+def test_per_target_fold_members_are_marked_and_cut_per_target(tmp_path, monkeypatch):
+    """One model per target (MolCLR's protocol): each target has its own molecules, so its own scaffold split; each
+    member's record marks that target's validation molecules, and the ensemble cuts every target by its own."""
+    from molssl.chem.tasks.finetune import FinetuneConfig, run_finetune
+    from tiny_models import TINY
+
+    monkeypatch.setattr(uncertainty, "MIN_LABELS", 3)
+    frame = labelled_molecules()
+    frame["half"] = np.where(np.arange(len(frame)) % 2 == 0, frame["size"] * 2, np.nan)  # another molecule set
+    csv = tmp_path / "two.csv"
+    frame.to_csv(csv, index=False)
+
+    def run(out, **folds):
+        run_finetune(FinetuneConfig(out=str(out), csv=str(csv), targets=["size", "half"], task="regression",
+                                    protocol="molclr-per-target", seeds=[0], epochs=1, batch_size=16, encoder=TINY,
+                                    threads=1, cache_dir=str(tmp_path / "cache"), progress=False, pretrained="none",
+                                    **folds), log=lambda _m: None)
+        return out
+
+    plain = run(tmp_path / "plain")
+    ordinary = {p.parent.name: set(json.loads(p.read_text())["valid"]) for p in plain.rglob("split.json")}
+    runs = [run(tmp_path / f"fold{fold}", folds=3, fold=fold) for fold in range(3)]
+    members = [load_property_model(p) for r in runs for p in loading.run_member_files(r)]
+    ensemble = PropertyEnsemble("two", members)
+    for member, record in zip(members, ensemble.records):
+        target = next(p for p in ordinary if p.endswith(member.tasks[0]))
+        assert set(np.asarray(record["calibration"]["rows"]).tolist()) <= ordinary[target]
+    kept = {task: sum(len(r["calibration"]["rows"]) for m, r in zip(members, ensemble.records) if m.tasks == [task])
+            for task in ("size", "half")}
+    assert kept == {task: len(ordinary[next(p for p in ordinary if p.endswith(task))]) for task in ("size", "half")}
