@@ -53,12 +53,13 @@ def main() -> None:
     if rows is None:
         raise SystemExit("one model per target on several targets: no single scaffold split to compare with")
     parts: dict[bool, list[tuple[np.ndarray, np.ndarray]]] = {True: [], False: []}
+    key_of_row = dict(zip(np.asarray(data.rows).tolist(), data.scaffold_keys().tolist()))
     for run, member in owned:
         record = member.meta["calibration"]
         inside = np.isin(np.asarray(record["rows"], dtype=np.int64), rows)
         acyclic = json.loads((run / "config.json").read_text()).get("fold_acyclic", "together") \
             if (run / "config.json").is_file() else "together"
-        sizes = np.asarray(fold_set_sizes(list(record["smiles"]), acyclic))
+        sizes = np.asarray(fold_set_sizes([key_of_row[int(r)] for r in record["rows"]], acyclic))
         for where in (True, False):
             keep = inside if where else ~inside
             parts[where].append((np.asarray(record["y_true"])[keep].ravel(), np.asarray(record["y_pred"])[keep].ravel()))

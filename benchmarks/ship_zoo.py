@@ -374,8 +374,13 @@ def one_scaffold_set(run: Path) -> bool:
     """Whether a fold model's validation fold is a single scaffold set. ``GroupKFold`` puts a set larger than a
     fold's share alone into fold 0 (benzene's on ESOL, FreeSolv and Tox21 with spread folds): that model never
     trained on the data set's largest chemotype, so it is not made an ensemble member (twenty-seventh session)."""
+    from rdkit import Chem
+
+    from molssl.chem.data.descriptors import scaffold_key
+
     acyclic = json.loads((run / "config.json").read_text()).get("fold_acyclic", "together")
-    return len(fold_set_sizes(list(member_metas([run])[0]["calibration"]["smiles"]), acyclic)) == 1
+    keys = [scaffold_key(Chem.MolFromSmiles(smiles))[0] for smiles in member_metas([run])[0]["calibration"]["smiles"]]
+    return len(fold_set_sizes(keys, acyclic)) == 1
 
 
 def cv_lead(candidate: list[float], shipped: list[float], higher: bool, resamples: int = 2000, seed: int = 0) -> float:

@@ -343,12 +343,16 @@ def test_re_export_without_cross_validation_runs_is_a_usage_error(ship, monkeypa
     assert stopped.value.code == 2 and "--re-export exports a shipped fold ensemble again" in capsys.readouterr().err
 
 
-def test_a_fold_of_one_scaffold_set_is_found_from_its_model_file(ship, tmp_path):
+def test_a_fold_of_one_scaffold_set_is_found_from_its_model_file_and_said_when_fine_tuning(ship, tmp_path):
     """The tiny runs' 10 scaffold sets outside the test split (10 molecules each): in 10 folds each fold is one set,
     in 5 folds two."""
     sys.path.insert(0, str(Path(__file__).parent / "chem" / "serve"))
     from tiny_models import finetune_run
 
-    alone = finetune_run(tmp_path / "ten", "regression", seeds=(0,), folds=10, fold=0)
-    paired = finetune_run(tmp_path / "five", "regression", seeds=(0,), folds=5, fold=0)
+    said: dict[int, list[str]] = {10: [], 5: []}
+    alone = finetune_run(tmp_path / "ten", "regression", seeds=(0,), folds=10, fold=0, log=said[10].append)
+    paired = finetune_run(tmp_path / "five", "regression", seeds=(0,), folds=5, fold=0, log=said[5].append)
     assert ship.one_scaffold_set(alone) and not ship.one_scaffold_set(paired)
+    # fine-tuning says so itself
+    assert any("fold 0 of 10 is one scaffold set (10 molecules)" in line for line in said[10])
+    assert not any("one scaffold set" in line for line in said[5])

@@ -170,12 +170,18 @@ def scaffold_fold(split: Split, keys: np.ndarray, folds: int, fold: int, acyclic
     return Split(pool[train], pool[valid], split.test)
 
 
-def fold_set_sizes(smiles: Sequence[str], acyclic: str = "together") -> list[int]:
-    """Sizes of the scaffold sets ``smiles`` fall into as :func:`scaffold_fold` groups them (``acyclic`` as there:
-    ``spread`` makes each molecule without a ring a set of its own), largest first."""
+def fold_set_sizes(keys: Sequence[int] | np.ndarray, acyclic: str = "together") -> list[int]:
+    """Sizes of the scaffold sets that molecules with scaffold ``keys`` (the store's) fall into as
+    :func:`scaffold_fold` groups them (``acyclic`` as there: ``spread`` makes each molecule without a ring a set of
+    its own), largest first. One set in a fold means its model never trains on that chemistry."""
     if acyclic not in FOLD_ACYCLIC:
         raise ValueError(f"acyclic must be one of {', '.join(FOLD_ACYCLIC)}, got {acyclic!r}")
-    sizes = []
-    for scaffold, group in scaffold_groups(smiles).items():
-        sizes += [1] * len(group) if scaffold == "" and acyclic == "spread" else [len(group)]
-    return sorted(sizes, reverse=True)
+    keys = np.asarray(keys, dtype=np.int64)
+    if acyclic == "spread":
+        from molssl.chem.data.descriptors import ACYCLIC_SCAFFOLD_KEY  # RDKit's module: imported only when needed
+
+        alone = keys == ACYCLIC_SCAFFOLD_KEY
+        counts = np.unique(keys[~alone], return_counts=True)[1].tolist() + [1] * int(alone.sum())
+    else:
+        counts = np.unique(keys, return_counts=True)[1].tolist()
+    return sorted(counts, reverse=True)

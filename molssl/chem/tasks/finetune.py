@@ -36,6 +36,7 @@ from typing import Callable
 from molssl import __version__
 from molssl.chem.data.inputs import file_sha256
 from molssl.chem.data.labelled import LabelledData, load_labelled
+from molssl.chem.data.splits import fold_set_sizes
 from molssl.chem.nn.property_model import feature_extras
 from molssl.chem.serve.loading import resolve_encoder_state
 from molssl.chem.tasks.baselines import BASELINE_EXTRAS
@@ -117,6 +118,10 @@ def _run(config: FinetuneConfig, out: Path, log: Callable[[str], None]) -> dict:
         if config.folds:  # one cross-validation fold of the training + validation molecules; test unchanged
             like_test = scaffold.valid  # the fold's calibration marks these (reliability.like_test_subset)
             scaffold = fold_of(data, group, scaffold, config.folds, config.fold, config.fold_acyclic)
+            sizes = fold_set_sizes(data.scaffold_keys()[scaffold.valid], config.fold_acyclic)
+            if len(sizes) == 1:
+                log(f"{data.name}/{group.name}: fold {config.fold} of {config.folds} is one scaffold set ({sizes[0]} "
+                    "molecules), so this model never trains on that chemistry; as ensemble members prefer other folds")
         for seed in config.seeds:
             split = scaffold if scaffold is not None else make_split(data, group, config.split, seed)
             split = cap_training_set(split, config.max_train_molecules, seed)

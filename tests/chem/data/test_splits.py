@@ -169,11 +169,18 @@ def test_acyclic_molecules_fill_fold_0_together_and_are_shared_out_when_spread()
 
 
 def test_fold_set_sizes_count_acyclic_molecules_as_the_folds_group_them():
-    benzenes = ["c1ccccc1O", "c1ccccc1N", "Cc1ccccc1"]
-    assert fold_set_sizes(benzenes) == [3] and fold_set_sizes(benzenes + ["C1CCCCC1"]) == [3, 1]
-    assert fold_set_sizes(["CCO", "CCN", "CCC"]) == [3]  # together: the empty scaffold is one set
-    assert fold_set_sizes(["CCO", "CCN", "CCC"], "spread") == [1, 1, 1]
-    assert fold_set_sizes(["CCO", "c1ccccc1O", "c1ccccc1N"], "spread") == [2, 1]
+    from rdkit import Chem
+
+    from molssl.chem.data.descriptors import scaffold_key
+
+    def keys(*smiles):
+        return [scaffold_key(Chem.MolFromSmiles(s))[0] for s in smiles]
+
+    benzenes = keys("c1ccccc1O", "c1ccccc1N", "Cc1ccccc1")
+    assert fold_set_sizes(benzenes) == [3] and fold_set_sizes(benzenes + keys("C1CCCCC1")) == [3, 1]
+    assert fold_set_sizes(keys("CCO", "CCN", "CCC")) == [3]  # together: the empty scaffold is one set
+    assert fold_set_sizes(keys("CCO", "CCN", "CCC"), "spread") == [1, 1, 1]
+    assert fold_set_sizes(keys("CCO", "c1ccccc1O", "c1ccccc1N"), "spread") == [2, 1]
     with pytest.raises(ValueError, match="acyclic must be one of"):
         fold_set_sizes(benzenes, "apart")
 

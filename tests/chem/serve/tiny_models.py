@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import pandas as pd
 import torch
@@ -27,9 +27,9 @@ def labelled_molecules() -> pd.DataFrame:
 
 
 def finetune_run(folder: Path, task: str = "regression", seeds: Sequence[int] = (0, 1), epochs: int = 1,
-                 split: str = "scaffold", folds: int = 0, fold: int = 0) -> Path:
+                 split: str = "scaffold", folds: int = 0, fold: int = 0, log: Callable[[str], None] = lambda _m: None) -> Path:
     """A `molssl finetune` run directory (multitask protocol) on :func:`labelled_molecules`; ``folds``: validated
-    on cross-validation fold ``fold``."""
+    on cross-validation fold ``fold``; ``log`` receives what the run says."""
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "labelled.csv"
     labelled_molecules().to_csv(csv, index=False)
@@ -38,7 +38,7 @@ def finetune_run(folder: Path, task: str = "regression", seeds: Sequence[int] = 
     run_finetune(FinetuneConfig(out=str(out), csv=str(csv), targets=[target], task=task, units=units,
                                 split=split, folds=folds, fold=fold, seeds=list(seeds), epochs=epochs, batch_size=16, encoder=TINY,
                                 threads=1, cache_dir=str(folder / "cache"), progress=False, pretrained="none"),
-                 log=lambda _m: None)
+                 log=log)
     return out
 
 
