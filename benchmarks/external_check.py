@@ -240,7 +240,7 @@ def main() -> None:
     in_domain = shipped[model.domain_column("in_domain")].to_numpy(dtype=bool)
     parts = {"all": np.ones(len(y), dtype=bool), "in domain": in_domain, "out of domain": ~in_domain,
              "one component": np.array(["." not in text for text in ext.smiles])}
-    predictions = pd.DataFrame({"smiles": ext.smiles, "in_domain": in_domain})
+    predictions = {"smiles": ext.smiles, "in_domain": in_domain}  # columns, made a table once at the end
 
     def add(label: str, values: np.ndarray) -> dict:
         """Keep one row's predictions (a column per task) and return its scores."""
@@ -297,7 +297,7 @@ def main() -> None:
             rows["chemprop v2 (defaults)"].append(add(f"chemprop seed {seed}", chem))
             print(f"chemprop seed {seed} done ({time.time() - started:.0f} s)", flush=True)
 
-    predictions.to_csv(args.out / "predictions.csv", index=False)
+    pd.DataFrame(predictions).to_csv(args.out / "predictions.csv", index=False)
     print(f"\n{source}: {len(y)} compounds not in {name}; {int(in_domain.sum())} in the shipped model's domain, "
           f"{int((~in_domain).sum())} out; {int(parts['one component'].sum())} of one component (no salt or mixture); "
           "mean ± std over seeds:\n")
