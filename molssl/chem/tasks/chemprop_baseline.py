@@ -164,8 +164,10 @@ def run_chemprop(data: LabelledData, task_index: list[int], split: Split, seed: 
               "splits.json": json.dumps([{"train": list(range(a)), "val": list(range(a, b)),
                                           "test": list(range(b, len(order)))}])}
     model_dir = work / "out" / "model_0"
+    finished = False
     if resume and _same_inputs(work, inputs):
         earlier = _spent(work)
+        finished = all((model_dir / name).is_file() for name in ("test_predictions.csv", "best.pt"))
     else:
         if work.exists():
             shutil.rmtree(work)
@@ -173,9 +175,11 @@ def run_chemprop(data: LabelledData, task_index: list[int], split: Split, seed: 
         for name, text in inputs.items():
             (work / name).write_text(text, encoding="utf-8", newline="")
         earlier = (0.0, 0.0)
-    # always through chemprop's training, even when it had finished: the earlier session's files are checked there
-    # before chemprop loads them, and best.pt is written again from the checked checkpoint
-    _run([sys.executable, "-m", "molssl.chem.tasks.chemprop_resumable", *args], work / "chemprop.log", threads, progress)
+    # a finished run is not trained again (its last.ckpt is its last best epoch, so resuming would repeat the epochs
+    # after it and change the model): the earlier session's files are only checked before chemprop reads best.pt
+    check = ["--check-only"] if finished else []
+    _run([sys.executable, "-m", "molssl.chem.tasks.chemprop_resumable", *check, *args], work / "chemprop.log", threads,
+         progress)
     test = _read_predictions(model_dir / "test_predictions.csv", tasks, len(split.test))
     valid = chemprop_predict(model_dir / "best.pt", smiles[a:b], tasks, work, "valid", threads)
     return {"valid": score(data.metric, labels[a:b], valid), "test": score(data.metric, labels[b:], test),

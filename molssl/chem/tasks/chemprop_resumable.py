@@ -5,6 +5,8 @@ learning-rate schedule, early-stopping and best-checkpoint state), but always tr
 3.5-hour MUV run could only be done in one sitting. Run as ``python -m molssl.chem.tasks.chemprop_resumable
 <chemprop train arguments>``, this is chemprop's own CLI with one change: each ``Trainer.fit`` starts from
 that ``last.ckpt`` when the folder holds one, and each finished epoch prints a line molssl relays as progress.
+chemprop saves ``last.ckpt`` when it saves a best checkpoint, so a resumed run repeats the epochs after its last
+improvement; a *finished* run is not resumed at all (``--check-only``: its folder is checked, nothing trained).
 chemprop's defaults are untouched. Used only in chemprop's subprocess (:mod:`molssl.chem.tasks.chemprop_baseline`),
 so lightning never loads into molssl.
 
@@ -106,10 +108,16 @@ def check_folder(folder: Path) -> None:
         allowed_classes(path)
 
 
+CHECK_ONLY = "--check-only"  # a finished run: check its folder, train nothing
+
+
 def main(argv: Sequence[str]) -> None:
     from chemprop.cli.main import main as chemprop_main
 
     argv = list(argv)
+    check_only = CHECK_ONLY in argv
+    if check_only:
+        argv.remove(CHECK_ONLY)
     output = argv[argv.index("--output-dir") + 1] if "--output-dir" in argv else None
     if output is not None:
         try:
@@ -117,6 +125,8 @@ def main(argv: Sequence[str]) -> None:
         except CheckpointRefused as refused:
             print(f"{REFUSED} {refused}", flush=True)
             sys.exit(REFUSED_STATUS)
+    if check_only:
+        return
 
     pl.Trainer.fit = _fit_from_last(pl.Trainer.fit)
     sys.argv = ["chemprop", "train", *argv]

@@ -162,3 +162,22 @@ def test_a_damaged_checkpoint_is_refused_not_a_traceback(tmp_path):
     (good.parent / "last.ckpt").write_bytes(good.read_bytes()[:100])  # killed while saving
     with pytest.raises(CheckpointRefused, match="last.ckpt is not a readable checkpoint"):
         check_folder(tmp_path)
+
+
+def test_a_finished_run_is_reused_not_trained_again(tmp_path, bbbp_csv):
+    """chemprop's last.ckpt is its last *best* epoch: resuming a finished run from it would repeat the later epochs
+    and change the model. A finished run with the same inputs is only checked, and gives the same predictions."""
+    from molssl.chem.data.labelled import load_labelled
+    from molssl.chem.data.splits import random_split
+
+    data = load_labelled(csv=str(bbbp_csv), smiles_column="smiles", targets=["p_np"], task="classification",
+                         cache_dir=str(tmp_path / "cache"), progress=False)
+    split = random_split(len(data.rows), seed=0)
+    first = chemprop_baseline.run_chemprop(data, [0], split, 0, tmp_path / "run", epochs=3, resume=True)
+    log = tmp_path / "run" / "chemprop" / "chemprop.log"
+    trained = log.read_text().count("molssl: chemprop epoch")
+    again = chemprop_baseline.run_chemprop(data, [0], split, 0, tmp_path / "run", epochs=3, resume=True)
+    assert trained == 3 and log.read_text().count("molssl: chemprop epoch") == trained  # no epoch trained again
+    assert "molssl: continuing chemprop from" not in log.read_text()
+    assert (again["test_predictions"] == first["test_predictions"]).all() and again["test"] == first["test"]
+    assert again["earlier_cpu_seconds"] > 0  # the first session's time is still counted
