@@ -145,7 +145,8 @@ def run_chemprop(data: LabelledData, task_index: list[int], split: Split, seed: 
     in earlier sessions (``earlier_seconds``, ``earlier_cpu_seconds``; 0 unless ``resume`` continued a run).
 
     ``epochs`` None keeps chemprop's default (50). Work files and chemprop's log go to ``out_dir/chemprop``;
-    ``resume`` continues the run found there when it was started on the same molecules, split and settings;
+    ``resume`` continues the run found there when it was started on the same molecules, split and settings (a
+    finished one is reused as it is);
     ``progress`` gets a line per finished epoch (``chemprop epoch 3/50: val_loss 0.4312``).
     """
     work = Path(out_dir) / "chemprop"
