@@ -157,10 +157,10 @@ class ApplicabilityDomain:
         self.threshold_rule = strictest.get("threshold_rule", THRESHOLD_RULE)
 
     @classmethod
-    def of_members(cls, members: Sequence, metas: Optional[Sequence[dict]] = None) -> Optional["ApplicabilityDomain"]:
-        """The domain of an ensemble whose members all carry a record (older model files do not: None);
-        ``metas``: the members' records as the ensemble uses them (default: their files')."""
-        records = [meta.get("domain") for meta in (metas if metas is not None else [m.meta for m in members])]
+    def of_members(cls, metas: Sequence[dict]) -> Optional["ApplicabilityDomain"]:
+        """The domain of an ensemble whose members' records (``metas``, as the ensemble uses them) all carry one
+        (older model files do not: None)."""
+        records = [meta.get("domain") for meta in metas]
         return cls(records) if records and all(isinstance(r, dict) for r in records) else None
 
     def to(self, device: torch.device) -> "ApplicabilityDomain":

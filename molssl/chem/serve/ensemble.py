@@ -84,7 +84,7 @@ class PropertyEnsemble:
     @cached_property
     def domain(self) -> Optional[ApplicabilityDomain]:
         """The training molecules' domain (None for files made before molssl recorded it)."""
-        found = ApplicabilityDomain.of_members(self.members, self.records)
+        found = ApplicabilityDomain.of_members(self.records)
         return found.to(self.device) if found is not None else None
 
     @torch.no_grad()
