@@ -35,6 +35,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 MIN_LABELS = 20
+# Platt's (a, b) are fitted on logits clipped at EPS, so that a few saturated validation outputs do not set the
+# slope; applied, the logit is only kept finite (float64's range), so the mapping stays strictly increasing: a clip
+# at EPS there tied 17 of BACE's test molecules (mean probability < 1e-6) and lowered its ROC-AUC below the card's.
 EPS = 1e-6
 
 
@@ -95,19 +98,23 @@ class PlattScaling:
                 else f"not calibrated ({n} validation labels or one class)" for a, b, n in zip(self.a, self.b, self.n)]
 
 
-def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, EPS, 1 - EPS)
+def logit(p: np.ndarray, eps: Optional[float] = None) -> np.ndarray:
+    """log(p / (1 - p)) in float64, p clipped to [eps, 1 - eps] (None: only to keep it finite)."""
+    p = np.asarray(p, dtype=np.float64)
+    low, high = (eps, 1 - eps) if eps is not None else (np.finfo(np.float64).tiny, np.nextafter(1.0, 0.0))
+    p = np.clip(p, low, high)
     return np.log(p) - np.log1p(-p)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+    """1 / (1 + exp(-z)) without overflow, and without rounding to 0 before float64 must (tanh's form did at z < -37)."""
+    return np.exp(-np.logaddexp(0.0, -np.asarray(z, dtype=np.float64)))
 
 
 def fit_platt(p: np.ndarray, y: np.ndarray, iterations: int = 100, slope: Optional[float] = None) -> tuple[float, float]:
     """(a, b) minimizing the cross entropy of sigmoid(a logit(p) + b) against Platt's smoothed targets; with ``slope``
     given, a stays at it and b alone is fitted."""
-    f = logit(np.asarray(p, dtype=np.float64))
+    f = logit(p, EPS)
     y = np.asarray(y, dtype=np.float64)
     positives = y.sum()
     target = np.where(y > 0.5, (positives + 1) / (positives + 2), 1 / (y.size - positives + 2))

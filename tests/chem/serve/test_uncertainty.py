@@ -120,3 +120,18 @@ def test_platt_with_a_fixed_slope_fits_the_intercept_alone():
     a, b = fit_platt(p, y, slope=1.0)
     assert a == 1.0 and b < -1.0
     assert fit_platt(p, y)[0] != 1.0  # without it both move
+
+
+
+def test_platt_keeps_the_ranking_of_saturated_probabilities():
+    """The fit clips logits at 1e-6 (a few saturated validation outputs must not set the slope); applying must not:
+    a clip there tied BACE's most confident test molecules and lowered the ROC-AUC users got below its card's."""
+    rng = np.random.default_rng(5)
+    p = rng.uniform(0.05, 0.95, 200)
+    y = (rng.uniform(size=200) < p).astype(float)
+    # how far below the clip a saturated validation output lies does not move the fit
+    assert fit_platt(np.r_[p, 1e-9, 1 - 1e-9], np.r_[y, 0, 1]) == fit_platt(np.r_[p, 1e-13, 1 - 1e-13], np.r_[y, 0, 1])
+    scaling = calibrate("classification", ["t"], [_member(["t"], np.arange(200), y, p)])
+    saturated = np.array([0.0, 1e-30, 1e-12, 1e-9, 3e-7, 0.5, 1 - 3e-7, 1 - 1e-9, 1 - 1e-12, 1.0])
+    after = scaling.apply(saturated[:, None])[:, 0]
+    assert np.all(np.isfinite(after)) and np.all(np.diff(after) > 0)  # strictly increasing: no two molecules tied
