@@ -6,7 +6,8 @@ unpacked, and on a CPU with AMX or AVX512-BF16 ``--precision auto`` runs the net
 This script rebuilds each model's scaffold test split from the MoleculeNet file (the DeepChem scaffold split
 the card names, per target where its protocol is per target), predicts those SMILES through
 :class:`~molssl.chem.serve.predict.Predictor` in each precision asked for, and scores them with the card's
-metric. It also times the whole prediction (domain and intervals on, as on the command line) of the first
+metric; in fp32 it also reads the command line's default columns (90% intervals, applicability domain) and
+compares their test coverage, width and in-domain share with the card's reliability sentence. It also times the whole prediction (domain and intervals on, as on the command line) of the first
 ``--timing`` molecules of Lipophilicity in each precision, the model given by ``--timing-model``.
 
 Run from the repository root, alone on the machine when the timings matter:
@@ -19,6 +20,7 @@ import argparse
 import json
 import math
 import platform
+import re
 import time
 from typing import Optional, Sequence
 
@@ -53,13 +55,42 @@ def test_split(card: zoo.ModelCard, data_dir: Optional[str]) -> tuple[list[str],
 
 def card_score(name: str, smiles: Sequence[str], labels: np.ndarray, precision: str) -> tuple[float, int]:
     """(the card's metric on these molecules, how many could not be predicted) through the user's path."""
-    predictor = Predictor([name], precision=precision, coverage=None, domain=False, progress=False)
+    found = audit_model(name, smiles, labels, precision, reliability=False)
+    return found["score"], found["invalid"]
+
+
+def audit_model(name: str, smiles: Sequence[str], labels: np.ndarray, precision: str, reliability: bool = True) -> dict:
+    """The card's metric on these molecules through the user's path, how many could not be predicted, and with
+    ``reliability`` what the command line's default columns say: the 90% intervals' coverage and mean width
+    (regression) and the share of molecules in the applicability domain."""
+    predictor = Predictor([name], precision=precision, progress=False, **({} if reliability else
+                                                                          {"coverage": None, "domain": False}))
     table = predictor.predict(list(smiles))
     model = predictor.models[0]
     ok = (table["status"] == "ok").to_numpy()
     predictions = table[[model.column(task) for task in model.tasks]].to_numpy(dtype=np.float64)
-    metric = zoo.get_card(name).metric
-    return score(metric, labels[ok], predictions[ok]), int((~ok).sum())
+    found = {"score": score(zoo.get_card(name).metric, labels[ok], predictions[ok]), "invalid": int((~ok).sum())}
+    if reliability and model.column(model.tasks[0], "lower") in table:
+        lower, upper = (table[[model.column(t, kind) for t in model.tasks]].to_numpy(dtype=np.float64)
+                        for kind in ("lower", "upper"))
+        labelled = ~np.isnan(labels) & ok[:, None]
+        covered = (labels >= lower) & (labels <= upper)
+        found.update(coverage=float(covered[labelled].mean()), width=float((upper - lower)[labelled].mean()))
+    if reliability and model.domain_column("in_domain") in table:
+        found["in_domain"] = float(table[model.domain_column("in_domain")][ok].astype(bool).mean())
+    return found
+
+
+def card_reliability(card: zoo.ModelCard) -> dict:
+    """The coverage, width and in-domain share the card's reliability sentence gives (written by the export)."""
+    out = {}
+    interval = re.search(r"covers ([0-9.]+)% of the \d+ test labels, mean width ([0-9.]+)", card.notes)
+    if interval:
+        out.update(coverage=float(interval.group(1)) / 100, width=float(interval.group(2)))
+    domain = re.search(r"(\d+)% of test molecules in the domain", card.notes)
+    if domain:
+        out["in_domain"] = float(domain.group(1)) / 100
+    return out
 
 
 def predict_seconds(name: str, smiles: Sequence[str], precisions: Sequence[str], repeats: int = 3) -> dict[str, float]:
@@ -94,16 +125,22 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
               "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "models": {}, "timing": {}}
     print(f"CPU {result['cpu']}, torch {result['torch']}, {result['threads']} thread(s)")
-    header = ["model", "metric", "test molecules", "card"] + [f"{p} (minus card)" for p in args.precision]
+    header = (["model", "metric", "test molecules", "card"] + [f"{p} (minus card)" for p in args.precision]
+              + ["fp32 interval coverage, width, in domain (card)"])
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for card in cards:
         smiles, labels = test_split(card, args.data_dir)
         row = {"metric": card.metric, "test_molecules": len(smiles), "card": card.test_score}
         cells = [card.name, card.metric, str(len(smiles)), f"{card.test_score:.4f}"]
         for precision in args.precision:
-            value, invalid = card_score(card.name, smiles, labels, precision)
-            row[precision] = {"score": value, "invalid": invalid}
+            found = audit_model(card.name, smiles, labels, precision, reliability=precision == "fp32")
+            row[precision] = found
+            value, invalid = found["score"], found["invalid"]
             cells.append(f"{value:.4f} ({value - card.test_score:+.4f})" + (f", {invalid} invalid" if invalid else ""))
+        stated = card_reliability(card)
+        row["card_reliability"] = stated
+        measured = row.get("fp32", {})
+        cells.append(", ".join(f"{key} {measured[key]:.3f} (card {stated[key]:.3f})" for key in stated if key in measured))
         result["models"][card.name] = row
         print("| " + " | ".join(cells) + " |", flush=True)
     if args.timing:
