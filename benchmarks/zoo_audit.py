@@ -7,8 +7,9 @@ This script rebuilds each model's scaffold test split from the MoleculeNet file 
 the card names, per target where its protocol is per target), predicts those SMILES through
 :class:`~molssl.chem.serve.predict.Predictor` in each precision asked for, and scores them with the card's
 metric; in fp32 it also reads the command line's default columns (90% intervals, applicability domain) and
-compares their test coverage, width and in-domain share with the card's reliability sentence. It also times the whole prediction (domain and intervals on, as on the command line) of the first
-``--timing`` molecules of Lipophilicity in each precision, the model given by ``--timing-model``.
+compares their test coverage, width and in-domain share with the card's reliability sentence. It also times the
+whole prediction (domain and intervals on, as on the command line) of the first ``--timing`` molecules of
+Lipophilicity in each precision, the model given by ``--timing-model``.
 
 Run from the repository root, alone on the machine when the timings matter:
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/zoo_audit.py --data-dir ../shared/data/moleculenet \
@@ -111,7 +112,8 @@ def predict_seconds(name: str, smiles: Sequence[str], precisions: Sequence[str],
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--models", nargs="*", default=None, help="default: every shipped property model; none: timing only")
+    parser.add_argument("--models", nargs="*", default=None,
+                        help="default: every shipped property model; none: timing only")
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     parser.add_argument("--timing", type=int, default=0, help="molecules of Lipophilicity to time (0: no timing)")
     parser.add_argument("--timing-model", default="esol")
@@ -121,7 +123,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cards = [zoo.get_card(name) for name in args.models] if args.models is not None else \
         [card for card in zoo.list_models() if card.kind == "property"]
     model, flags = cpu_description()
-    result = {"cpu": f"{model} ({'/'.join(f for f in BF16_FLAGS if f in flags) or 'no AMX/AVX512-BF16'})", "torch": torch.__version__, "python": platform.python_version(),
+    units = "/".join(f for f in BF16_FLAGS if f in flags) or "no AMX/AVX512-BF16"
+    result = {"cpu": f"{model} ({units})", "torch": torch.__version__, "python": platform.python_version(),
               "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "models": {}, "timing": {}}
     print(f"CPU {result['cpu']}, torch {result['torch']}, {result['threads']} thread(s)")

@@ -75,9 +75,9 @@ def _folders(run_dirs: str | Path | Sequence[str | Path]) -> list[Path]:
 
 
 def run_data(run_dirs: str | Path | Sequence[str | Path], ensemble: PropertyEnsemble, data_dir: Optional[str] = None,
-             scaffolds: bool = False) -> tuple[LabelledData, dict]:
+             scaffolds: bool = False, extras: Sequence[str] = ()) -> tuple[LabelledData, dict]:
     """The labelled input of ``molssl finetune`` runs, featurized as ``ensemble`` reads it (``scaffolds``: with the
-    scaffold keys that splits need), and the first run's config."""
+    scaffold keys that splits need; ``extras``: more store extras, e.g. ``ecfp2048``), and the first run's config."""
     folders = _folders(run_dirs)
     config_file = next((f for d in folders for f in d.rglob("config.json")), None)
     if config_file is None:
@@ -92,7 +92,8 @@ def run_data(run_dirs: str | Path | Sequence[str | Path], ensemble: PropertyEnse
     data = load_labelled(dataset=config.get("dataset"), csv=csv, smiles_column=config.get("smiles_column"),
                          targets=config.get("targets"), task=config.get("task"), metric=config.get("metric"),
                          data_dir=data_dir or config.get("data_dir"), featurizer=ensemble.featurizer,
-                         extras=(*ensemble.features, *(SPLIT_EXTRAS["scaffold"] if scaffolds else ())), progress=False)
+                         extras=tuple(dict.fromkeys((*ensemble.features, *(SPLIT_EXTRAS["scaffold"] if scaffolds else ()),
+                                                     *extras))), progress=False)
     return data, config
 
 
