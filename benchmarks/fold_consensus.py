@@ -30,8 +30,10 @@ from molssl.chem.tasks.metrics import score
 
 FORESTS = {"rf-ecfp": "RF-ECFP4", "rf-rdkit2d": "RF-RDKit2D"}
 # The baselines' forests grow to purity: 150k-300k nodes per SIDER task for 500 trees, hundreds of MB for a shipped
-# consensus. Histogram gradient boosting with scikit-learn's defaults (100 trees of at most 31 leaves) is ~3k nodes.
-KINDS = ("rf", "hgb")
+# consensus. Histogram gradient boosting with scikit-learn's defaults (100 trees of at most 31 leaves) is ~3k nodes
+# per task; a compact forest is one multi-output forest for all tasks (100 trees of at most 32 leaves: 6,300 nodes).
+KINDS = ("rf", "hgb", "rf-compact")
+PREFIX = {"rf": "RF-", "hgb": "GB-", "rf-compact": "small RF-"}
 
 
 def boosting_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, seed: int) -> np.ndarray:
@@ -42,6 +44,22 @@ def boosting_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarra
         return np.full(len(x_eval), float(y_train[0]))
     model = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed).fit(x_train, y_train.astype(np.int64))
     return model.predict_proba(x_eval)[:, list(model.classes_).index(1)]
+
+
+def compact_forest_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, seed: int, trees: int = 100,
+                           leaves: int = 32) -> tuple[np.ndarray, int]:
+    """(P(class 1) per task, node count) of one multi-output forest for every task, ``trees`` trees of at most
+    ``leaves`` leaves, unweighted (balanced weights multiply across outputs). Needs every training label present."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    if np.isnan(y_train).any():
+        raise SystemExit("--kind rf-compact needs a label for every task of every training molecule")
+    model = RandomForestClassifier(n_estimators=trees, max_leaf_nodes=leaves, random_state=seed)
+    model.fit(x_train, y_train.astype(np.int64))
+    probabilities = model.predict_proba(x_eval)
+    p = np.stack([pr[:, list(c).index(1)] if 1 in c else np.zeros(len(x_eval))
+                  for pr, c in zip(probabilities, model.classes_)], axis=1)
+    return p, sum(tree.tree_.node_count for tree in model.estimators_)
 
 
 def fold_runs(root: Path, seed: int, dataset: str, config: Optional[str] = None) -> list[Path]:
@@ -60,10 +78,11 @@ def fold_runs(root: Path, seed: int, dataset: str, config: Optional[str] = None)
 
 
 def fold_predictions(runs: Sequence[Path], data_dir: Optional[str], n_estimators: int = 500,
-                     kind: str = "rf") -> tuple[np.ndarray, dict]:
+                     kind: str = "rf", leaves: int = 32) -> tuple[np.ndarray, dict]:
     """(labels of the fold's validation molecules, {model: probabilities}) for one fold: the GNN of each run in
     ``runs`` (one per seed, all validated on the same molecules) and the forests trained on the first run's
-    training molecules (``kind`` ``hgb``: gradient boosting on the same features instead, named GB-...)."""
+    training molecules (``kind`` ``hgb``: gradient boosting on the same features instead, named GB-...; ``rf-compact``:
+    one small multi-output forest for all tasks, named small RF-...)."""
     predictions: dict[str, np.ndarray] = {}
     rows = labels = data = None
     for k, run in enumerate(runs):
@@ -86,12 +105,16 @@ def fold_predictions(runs: Sequence[Path], data_dir: Optional[str], n_estimators
         x = forest_features(method, data)
         x = impute_median(x, train) if method == "rf-rdkit2d" else x
         p = np.full_like(labels, np.nan)
-        for j, task in enumerate(tasks):
+        if kind == "rf-compact":
+            p, nodes = compact_forest_predict(x[train], data.labels[np.ix_(train, tasks)], x[valid], 0, n_estimators,
+                                              leaves)
+            print(f"{label}: {nodes} nodes in the compact forest", flush=True)
+        for j, task in enumerate(tasks if kind != "rf-compact" else []):
             y = data.labels[train, task]
             known = ~np.isnan(y)
             p[:, j] = (forest_predict(x[train][known], y[known], x[valid], True, 0, n_estimators) if kind == "rf"
                        else boosting_predict(x[train][known], y[known], x[valid], 0))
-        predictions[label if kind == "rf" else label.replace("RF-", "GB-")] = p
+        predictions[label.replace("RF-", PREFIX[kind])] = p
     return labels, predictions
 
 
@@ -114,7 +137,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--config", default=None, help="the configuration folder, where a fold holds several")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="one seed, or two for the GNN pair")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--trees", type=int, default=500, help="trees of each random forest")
+    parser.add_argument("--trees", type=int, default=None, help="trees of each forest (default: rf 500, rf-compact 100)")
+    parser.add_argument("--leaves", type=int, default=32, help="rf-compact: at most this many leaves per tree")
     parser.add_argument("--kind", choices=KINDS, default="rf", help="rf: the baselines' forests; hgb: gradient boosting")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
@@ -123,7 +147,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         raise SystemExit(f"{args.cv}: the seeds {args.seeds} have different numbers of fold runs")
     folds = []
     for k, runs in enumerate(zip(*by_seed)):
-        labels, predictions = fold_predictions(runs, args.data_dir, args.trees, args.kind)
+        trees = args.trees or (100 if args.kind == "rf-compact" else 500)
+        labels, predictions = fold_predictions(runs, args.data_dir, trees, args.kind, args.leaves)
         folds.append(consensus_scores(labels, predictions))
         print(f"fold {k}: " + ", ".join(f"{name} {value:.4f}" for name, value in folds[-1].items()), flush=True)
     mean = {name: float(np.mean([fold[name] for fold in folds])) for name in folds[0]}
@@ -132,8 +157,8 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     for name, value in sorted(mean.items(), key=lambda kv: -kv[1]):
         above = sum(fold[name] > fold[base] for fold in folds)
         print(f"| {name} | {value:.4f} | {above} of {len(folds)} |")
-    result = {"cv": str(args.cv), "dataset": args.dataset, "seeds": args.seeds, "kind": args.kind, "folds": folds,
-              "mean": mean}
+    result = {"cv": str(args.cv), "dataset": args.dataset, "seeds": args.seeds, "kind": args.kind, "trees": args.trees,
+              "leaves": args.leaves, "folds": folds, "mean": mean}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return result

@@ -51,3 +51,15 @@ def test_gradient_boosting_takes_the_forests_place_under_its_own_name(consensus,
     labels, predictions = consensus.fold_predictions(consensus.fold_runs(tmp_path, 0, "tiny"), None, kind="hgb")
     assert set(predictions) == {"GNN", "GB-ECFP4", "GB-RDKit2D"}
     assert all(np.all((p >= 0) & (p <= 1)) for p in predictions.values())
+
+
+def test_a_compact_forest_is_one_small_multi_output_forest_for_every_task(consensus):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(60, 5))
+    y = np.stack([(x[:, 0] > 0.5), (x[:, 1] > 0.3), (x[:, 2] > 0.7)], axis=1).astype(float)
+    p, nodes = consensus.compact_forest_predict(x[:40], y[:40], x[40:], 0, trees=10, leaves=4)
+    assert p.shape == (20, 3) and nodes <= 10 * (2 * 4 - 1)  # a tree of 4 leaves has 7 nodes
+    assert np.all((p >= 0) & (p <= 1))
+    y[0, 1] = np.nan
+    with pytest.raises(SystemExit, match="needs a label"):
+        consensus.compact_forest_predict(x[:40], y[:40], x[40:], 0)
