@@ -36,7 +36,7 @@ from molssl.chem.tasks.metrics import score
 from molssl.core.precision import BF16_FLAGS, cpu_description
 
 
-def test_split(card: zoo.ModelCard, data_dir: Optional[str]) -> tuple[list[str], np.ndarray]:
+def card_test_split(card: zoo.ModelCard, data_dir: Optional[str]) -> tuple[list[str], np.ndarray]:
     """(SMILES, labels (n, tasks) in the card's task order, NaN where missing) of the card's scaffold test split."""
     if card.split != "scaffold":
         raise ValueError(f"{card.name}: its card names a {card.split!r} split; only scaffold splits are rebuilt")
@@ -52,12 +52,6 @@ def test_split(card: zoo.ModelCard, data_dir: Optional[str]) -> tuple[list[str],
             row[mine] = data.labels[position, [columns[k] for k in mine]]
     positions = np.fromiter(rows, dtype=np.int64)
     return data.store.smiles(positions), np.stack(list(rows.values()))
-
-
-def card_score(name: str, smiles: Sequence[str], labels: np.ndarray, precision: str) -> tuple[float, int]:
-    """(the card's metric on these molecules, how many could not be predicted) through the user's path."""
-    found = audit_model(name, smiles, labels, precision, reliability=False)
-    return found["score"], found["invalid"]
 
 
 def audit_model(name: str, smiles: Sequence[str], labels: np.ndarray, precision: str, reliability: bool = True) -> dict:
@@ -132,7 +126,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
               + ["fp32 interval coverage, width, in domain (card)"])
     print("| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for card in cards:
-        smiles, labels = test_split(card, args.data_dir)
+        smiles, labels = card_test_split(card, args.data_dir)
         row = {"metric": card.metric, "test_molecules": len(smiles), "card": card.test_score}
         cells = [card.name, card.metric, str(len(smiles)), f"{card.test_score:.4f}"]
         for precision in args.precision:

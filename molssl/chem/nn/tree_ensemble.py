@@ -2,7 +2,7 @@
 
 Why: averaging a GNN fold ensemble with forests trained on the same folds classifies SIDER better on cross-validation
 (benchmarks/fold_consensus.py), but a scikit-learn forest can only be saved by pickling it, and a model file from
-outside must never run code. Here a fitted ``RandomForestClassifier`` (one output or several) becomes five arrays;
+outside must never run code. Here a fitted ``RandomForestClassifier`` (one output or several) becomes six arrays;
 :meth:`TreeEnsemble.from_arrays` refuses arrays that could loop, index out of bounds or give probabilities outside
 [0, 1], so a damaged or hostile file is an error, not a hang or a confident wrong answer. :meth:`TreeEnsemble.predict`
 gives scikit-learn's ``predict_proba`` for class 1 of every output (the same float32 inputs and float64 thresholds,
