@@ -3,7 +3,7 @@
 Every card's test score was computed at export from the fine-tuning runs' own batches, in fp32. A user gets
 ``molssl predict``: SMILES parsed again, rich features and RDKit descriptors computed again, int8 weights
 unpacked, and on a CPU with AMX or AVX512-BF16 ``--precision auto`` runs the network under bf16 autocast.
-This script rebuilds each model's scaffold test split from the MoleculeNet file (the DeepChem scaffold split
+This script (``molssl models check`` in a table, in both precisions, with timings) rebuilds each model's scaffold test split from the MoleculeNet file (the DeepChem scaffold split
 the card names, per target where its protocol is per target), predicts those SMILES through
 :class:`~molssl.chem.serve.predict.Predictor` in each precision asked for, and scores them with the card's
 metric; in fp32 it also reads the command line's default columns (90% intervals, applicability domain) and
@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import platform
-import re
 import time
 from typing import Optional, Sequence
 
@@ -30,62 +29,9 @@ import torch
 
 from molssl.chem.data.labelled import load_labelled
 from molssl.chem.serve import zoo
+from molssl.chem.serve.card_check import card_reliability, card_test_split, measure
 from molssl.chem.serve.predict import Predictor
-from molssl.chem.tasks.groups import make_split, task_groups
-from molssl.chem.tasks.metrics import score
 from molssl.core.precision import BF16_FLAGS, cpu_description
-
-
-def card_test_split(card: zoo.ModelCard, data_dir: Optional[str]) -> tuple[list[str], np.ndarray]:
-    """(SMILES, labels (n, tasks) in the card's task order, NaN where missing) of the card's scaffold test split."""
-    if card.split != "scaffold":
-        raise ValueError(f"{card.name}: its card names a {card.split!r} split; only scaffold splits are rebuilt")
-    data = load_labelled(dataset=card.name, data_dir=data_dir, featurizer=card.inputs.get("featurizer", "molclr"),
-                         extras=("scaffold",), progress=False)
-    columns = [data.tasks.index(task) for task in card.tasks]
-    rows: dict[int, np.ndarray] = {}  # store position -> labels in the card's task order (insertion order kept)
-    for group in task_groups(data, card.protocol):
-        # a per-target model is scored on its own target's test molecules; a multitask one on all of them
-        mine = [k for k, j in enumerate(columns) if j in group.task_index]
-        for position in make_split(data, group, "scaffold", 0).test:
-            row = rows.setdefault(int(position), np.full(len(columns), np.nan))
-            row[mine] = data.labels[position, [columns[k] for k in mine]]
-    positions = np.fromiter(rows, dtype=np.int64)
-    return data.store.smiles(positions), np.stack(list(rows.values()))
-
-
-def audit_model(name: str, smiles: Sequence[str], labels: np.ndarray, precision: str, reliability: bool = True) -> dict:
-    """The card's metric on these molecules through the user's path, how many could not be predicted, and with
-    ``reliability`` what the command line's default columns say: the 90% intervals' coverage and mean width
-    (regression) and the share of molecules in the applicability domain."""
-    predictor = Predictor([name], precision=precision, progress=False, **({} if reliability else
-                                                                          {"coverage": None, "domain": False}))
-    table = predictor.predict(list(smiles))
-    model = predictor.models[0]
-    ok = (table["status"] == "ok").to_numpy()
-    predictions = table[[model.column(task) for task in model.tasks]].to_numpy(dtype=np.float64)
-    found = {"score": score(zoo.get_card(name).metric, labels[ok], predictions[ok]), "invalid": int((~ok).sum())}
-    if reliability and model.column(model.tasks[0], "lower") in table:
-        lower, upper = (table[[model.column(t, kind) for t in model.tasks]].to_numpy(dtype=np.float64)
-                        for kind in ("lower", "upper"))
-        labelled = ~np.isnan(labels) & ok[:, None]
-        covered = (labels >= lower) & (labels <= upper)
-        found.update(coverage=float(covered[labelled].mean()), width=float((upper - lower)[labelled].mean()))
-    if reliability and model.domain_column("in_domain") in table:
-        found["in_domain"] = float(table[model.domain_column("in_domain")][ok].astype(bool).mean())
-    return found
-
-
-def card_reliability(card: zoo.ModelCard) -> dict:
-    """The coverage, width and in-domain share the card's reliability sentence gives (written by the export)."""
-    out = {}
-    interval = re.search(r"covers ([0-9.]+)% of the \d+ test labels, mean width ([0-9.]+)", card.notes)
-    if interval:
-        out.update(coverage=float(interval.group(1)) / 100, width=float(interval.group(2)))
-    domain = re.search(r"(\d+)% of test molecules in the domain", card.notes)
-    if domain:
-        out["in_domain"] = float(domain.group(1)) / 100
-    return out
 
 
 def predict_seconds(name: str, smiles: Sequence[str], precisions: Sequence[str], repeats: int = 3) -> dict[str, float]:
@@ -130,7 +76,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         row = {"metric": card.metric, "test_molecules": len(smiles), "card": card.test_score}
         cells = [card.name, card.metric, str(len(smiles)), f"{card.test_score:.4f}"]
         for precision in args.precision:
-            found = audit_model(card.name, smiles, labels, precision, reliability=precision == "fp32")
+            found = measure(card.name, smiles, labels, precision, reliability=precision == "fp32")
             row[precision] = found
             value, invalid = found["score"], found["invalid"]
             cells.append(f"{value:.4f} ({value - card.test_score:+.4f})" + (f", {invalid} invalid" if invalid else ""))

@@ -12,7 +12,7 @@ from molssl.errors import require_input_file
 
 app = typer.Typer(cls=ListOptionGroup, invoke_without_command=True, no_args_is_help=False,
                   context_settings=CONTEXT_SETTINGS, pretty_exceptions_enable=False, add_completion=False,
-                  help="List the shipped models (with their test metrics); show or export model cards.")
+                  help="List the shipped models (with their test metrics); show, check or export model cards.")
 
 
 @app.callback()
@@ -42,6 +42,42 @@ def show(name: str = typer.Argument(..., help="Shipped model name, or a folder w
     from molssl.chem.serve.zoo import MODELS_DIR, CARD_MARKDOWN, model_folder
 
     typer.echo((model_folder(name, MODELS_DIR) / CARD_MARKDOWN).read_text(encoding="utf-8"))
+
+
+@command(app)
+def check(
+    names: List[str] = typer.Argument(None, help="Shipped property models (default: all of them)"),
+    data_dir: Optional[Path] = typer.Option(None, help="Folder with the MoleculeNet files (else where `molssl data "
+                                            "list` looks; a missing file is downloaded)"),
+    precision: str = typer.Option("fp32", help="fp32 (the cards' own), bf16 or auto: what `predict` would use here"),
+) -> None:
+    """Predict each model's scaffold test split as `predict` does and compare with its card (exit 1 if it differs)."""
+    from molssl.chem.serve import zoo
+    from molssl.chem.serve.card_check import card_reliability, card_test_split, disagreements, measure
+    from molssl.core.precision import CHOICES
+
+    check_folder(data_dir, "--data-dir")
+    if precision not in CHOICES:
+        raise typer.BadParameter(f"--precision must be one of {', '.join(CHOICES)}, got {precision!r}")
+    cards = [zoo.get_card(name) for name in names] if names else \
+        [card for card in zoo.list_models() if card.kind == "property"]
+    failed = []
+    for card in cards:
+        smiles, labels = card_test_split(card, str(data_dir) if data_dir else None)
+        found = measure(card.name, smiles, labels, precision)
+        stated = card_reliability(card)
+        extra = "".join(f", {key.replace('_', ' ')} {found[key]:.3f} (card {stated[key]:.3f})"
+                        for key in stated if key in found)
+        problems = disagreements(card, found)
+        verdict = "as on its card" if not problems else "differs: " + "; ".join(problems)
+        typer.echo(f"{card.name}: test {card.metric} {found['score']:.4f} (card {card.test_score:.4f}, "
+                   f"{len(smiles)} molecules, {precision}){extra}: {verdict}")
+        if problems and precision == "fp32":
+            failed.append(card.name)
+    if failed:
+        typer.echo(f"{', '.join(failed)} did not reproduce {'its' if len(failed) == 1 else 'their'} card in fp32",
+                   err=True)
+        raise typer.Exit(1)
 
 
 @command(app)
