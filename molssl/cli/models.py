@@ -54,11 +54,14 @@ def check(
     """Predict each model's scaffold test split as `predict` does and compare with its card (exit 1 if it differs)."""
     from molssl.chem.serve import zoo
     from molssl.chem.serve.card_check import card_reliability, card_test_split, disagreements, measure
-    from molssl.core.precision import CHOICES
+    import torch
+
+    from molssl.core.precision import CHOICES, resolve_precision
 
     check_folder(data_dir, "--data-dir")
     if precision not in CHOICES:
         raise typer.BadParameter(f"--precision must be one of {', '.join(CHOICES)}, got {precision!r}")
+    precision = resolve_precision(precision, torch.device("cpu"))
     cards = [zoo.get_card(name) for name in names] if names else \
         [card for card in zoo.list_models() if card.kind == "property"]
     failed = []
@@ -70,6 +73,8 @@ def check(
                         for key in stated if key in found)
         problems = disagreements(card, found)
         verdict = "as on its card" if not problems else "differs: " + "; ".join(problems)
+        if problems and precision != "fp32":
+            verdict += " (the card is fp32)"
         typer.echo(f"{card.name}: test {card.metric} {found['score']:.4f} (card {card.test_score:.4f}, "
                    f"{len(smiles)} molecules, {precision}){extra}: {verdict}")
         if problems and precision == "fp32":

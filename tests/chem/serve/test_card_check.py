@@ -54,3 +54,10 @@ def test_checking_an_encoder_or_a_missing_folder_is_one_sentence(shared_data):
     result = runner.invoke(app, ["models", "check", "esol", "--data-dir", "/no/such/folder"])
     assert result.exit_code == 2 and "--data-dir /no/such/folder: no such folder" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_bf16_check_reports_but_only_fp32_can_fail(shared_data):
+    result = CliRunner().invoke(app, ["models", "check", "clintox", "--precision", "bf16",
+                                      "--data-dir", str(shared_data / "moleculenet")])
+    assert result.exit_code == 0, result.output
+    assert "clintox: test roc_auc" in result.output and "148 molecules, bf16" in result.output
