@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from molssl.cli.common import CONTEXT_SETTINGS, ListOptionGroup, check_folder, command
+from molssl.cli.common import CONTEXT_SETTINGS, ListOptionGroup, check_folder, command, resolved_precision
 from molssl.errors import require_input_file
 
 
@@ -54,14 +54,9 @@ def check(
     """Predict each model's scaffold test split as `predict` does and compare with its card (exit 1 if it differs)."""
     from molssl.chem.serve import zoo
     from molssl.chem.serve.card_check import card_reliability, card_test_split, disagreements, measure
-    import torch
-
-    from molssl.core.precision import CHOICES, resolve_precision
 
     check_folder(data_dir, "--data-dir")
-    if precision not in CHOICES:
-        raise typer.BadParameter(f"--precision must be one of {', '.join(CHOICES)}, got {precision!r}")
-    precision = resolve_precision(precision, torch.device("cpu"))
+    precision = resolved_precision(precision, "cpu")
     cards = [zoo.get_card(name) for name in names] if names else \
         [card for card in zoo.list_models() if card.kind == "property"]
     failed = []

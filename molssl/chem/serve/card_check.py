@@ -25,8 +25,8 @@ from molssl.errors import MolsslError
 # fp32 on another CPU may move a prediction in its sixth digit; these leave room for that, not for BACE's 0.0007
 ROC_AUC_TOLERANCE = 5e-4
 ERROR_TOLERANCE = 1e-3  # relative, for RMSE / MAE
-# the card rounds: coverage to 0.1%, width to three figures, the domain share to 1%
-CARD_ROUNDING = {"coverage": 0.0005, "width": 0.005, "in_domain": 0.005}
+# the card rounds coverage to 0.1% and the domain share to 1% (half a unit each); widths to three figures (below)
+CARD_ROUNDING = {"coverage": 0.0005, "in_domain": 0.005}
 
 
 def card_test_split(card: zoo.ModelCard, data_dir: Optional[str] = None) -> tuple[list[str], np.ndarray]:
@@ -93,9 +93,14 @@ def disagreements(card: zoo.ModelCard, found: dict) -> list[str]:
     if not math.isclose(found["score"], card.test_score, abs_tol=tolerance):
         out.append(f"test {card.metric} {found['score']:.4f} against the card's {card.test_score:.4f}")
     stated = card_reliability(card)
-    for key, rounding in CARD_ROUNDING.items():
+    for key in ("coverage", "width", "in_domain"):
         if key in stated and key in found:
-            allowed = rounding * (stated[key] if key == "width" else 1.0) + 1e-9
-            if abs(found[key] - stated[key]) > allowed:
+            allowed = CARD_ROUNDING.get(key) or _half_unit_of_third_figure(stated[key])
+            if abs(found[key] - stated[key]) > allowed + 1e-9:
                 out.append(f"{key.replace('_', ' ')} {found[key]:.3f} against the card's {stated[key]:.3f}")
     return out
+
+
+def _half_unit_of_third_figure(value: float) -> float:
+    """How far a number printed with three significant figures (``:.3g``) can be from the one it stands for."""
+    return 0.5 * 10.0 ** (math.floor(math.log10(abs(value))) - 2) if value else 0.0
