@@ -25,7 +25,7 @@ import numpy as np
 from molssl.chem.serve.ensemble import PropertyEnsemble
 from molssl.chem.serve.evaluation import run_data
 from molssl.chem.serve.loading import load_property_members
-from molssl.chem.tasks.baselines import forest_features, forest_predict, impute_median
+from molssl.chem.tasks.baselines import compact_forest, forest_features, forest_predict, impute_median
 from molssl.chem.tasks.metrics import score
 
 FORESTS = {"rf-ecfp": "RF-ECFP4", "rf-rdkit2d": "RF-RDKit2D"}
@@ -48,18 +48,13 @@ def boosting_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarra
 
 def compact_forest_predict(x_train: np.ndarray, y_train: np.ndarray, x_eval: np.ndarray, seed: int, trees: int = 100,
                            leaves: int = 32) -> tuple[np.ndarray, int]:
-    """(P(class 1) per task, node count) of one multi-output forest for every task, ``trees`` trees of at most
-    ``leaves`` leaves, unweighted (balanced weights multiply across outputs). Needs every training label present."""
-    from sklearn.ensemble import RandomForestClassifier
+    """(P(class 1) per task, node count) of :func:`molssl.chem.tasks.baselines.compact_forest`."""
+    from molssl.chem.nn.tree_ensemble import TreeEnsemble
 
     if np.isnan(y_train).any():
         raise SystemExit("--kind rf-compact needs a label for every task of every training molecule")
-    model = RandomForestClassifier(n_estimators=trees, max_leaf_nodes=leaves, random_state=seed)
-    model.fit(x_train, y_train.astype(np.int64))
-    probabilities = model.predict_proba(x_eval)
-    p = np.stack([pr[:, list(c).index(1)] if 1 in c else np.zeros(len(x_eval))
-                  for pr, c in zip(probabilities, model.classes_)], axis=1)
-    return p, sum(tree.tree_.node_count for tree in model.estimators_)
+    model = compact_forest(x_train, y_train, seed, trees, leaves)
+    return TreeEnsemble.from_forest(model).predict(x_eval), sum(tree.tree_.node_count for tree in model.estimators_)
 
 
 def fold_runs(root: Path, seed: int, dataset: str, config: Optional[str] = None) -> list[Path]:

@@ -23,6 +23,7 @@ from molssl.chem.data.batch import GraphBatch
 from molssl.chem.data.descriptors import column_medians
 from molssl.chem.data.extras import get_extra
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.nn.forests import Forests
 from molssl.chem.nn.similarity import unpack_bits
 from molssl.core.heads import MLPHead
 
@@ -50,12 +51,15 @@ class PropertyModel(nn.Module):
     """Molecular encoder + (features) + task head; ``forward`` gives logits (classification) or standardized values.
 
     ``target_mean``/``target_std`` (buffers) undo the standardization of regression targets;
-    :meth:`predict_batch` returns probabilities or values in the targets' own units.
+    :meth:`predict_batch` returns probabilities or values in the targets' own units. A classifier may carry
+    random forests (``forests``, :mod:`molssl.chem.nn.forests`) added after training: its probabilities are then
+    the plain mean of the network's and each forest's.
     """
 
     def __init__(self, encoder_config: EncoderConfig, tasks: Sequence[str], task_type: str,
                  smiles_column: str = "smiles", units: Optional[str] = None, freeze_encoder: bool = False,
-                 features: Sequence[str] = (), descriptor_scaling: str = "standard") -> None:
+                 features: Sequence[str] = (), descriptor_scaling: str = "standard",
+                 forests: Optional[dict] = None) -> None:
         super().__init__()
         if task_type not in TASK_TYPES:
             raise ValueError(f"task type must be 'classification' or 'regression', got {task_type!r}")
@@ -84,8 +88,22 @@ class PropertyModel(nn.Module):
             if descriptor_scaling == "quantile":
                 knots = torch.linspace(0, 1, QUANTILE_KNOTS).repeat(n_descriptors, 1)
                 self.register_buffer("descriptor_knots", knots)
+        if forests and task_type != "classification":
+            raise ValueError("only classifiers carry forests")
+        self.forests = Forests(forests) if forests else None
         if freeze_encoder:
             self.encoder.requires_grad_(False)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Store extras a batch needs for :meth:`predict_batch`: the head's features and the forests' inputs."""
+        return tuple(dict.fromkeys((*self.features, *(self.forests.spec if self.forests is not None else ()))))
+
+    def set_forests(self, forests: Optional[Forests]) -> None:
+        """Carry ``forests`` (fitted on this model's training molecules) from now on; None removes them."""
+        if forests is not None and self.task_type != "classification":
+            raise ValueError("only classifiers carry forests")
+        self.forests = forests
 
     def fit_feature_statistics(self, descriptors: Optional[np.ndarray]) -> dict:
         """Set the descriptor median/mean/std from the training molecules' raw descriptors; returns counts."""
@@ -144,7 +162,10 @@ class PropertyModel(nn.Module):
     def predict_batch(self, batch: GraphBatch) -> Tensor:
         out = self(batch).float()
         if self.task_type == "classification":
-            return torch.sigmoid(out)
+            if self.forests is None:
+                return torch.sigmoid(out)
+            parts = torch.cat([torch.sigmoid(out.double()).cpu()[None], self.forests.predict(batch.features)])
+            return parts.mean(dim=0).to(out.device)
         return out * self.target_std + self.target_mean
 
     def parameter_groups(self, lr_encoder: float, lr_head: float) -> list[dict]:
@@ -162,7 +183,8 @@ class PropertyModel(nn.Module):
                 "features": list(self.features), "descriptor_scaling": self.descriptor_scaling,
                 "head": {"dims": [m.out_features for m in self.head.net if isinstance(m, nn.Linear)],
                          "activation": "softplus"},
-                "target_mean": self.target_mean.tolist(), "target_std": self.target_std.tolist()}
+                "target_mean": self.target_mean.tolist(), "target_std": self.target_std.tolist(),
+                **({"forests": self.forests.describe()} if self.forests is not None else {})}
 
 
 def quantile_normal(values: Tensor, knots: Tensor) -> Tensor:

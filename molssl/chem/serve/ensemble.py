@@ -50,7 +50,7 @@ class PropertyEnsemble:
         if len(featurizers) > 1:
             raise MolsslError(f"model {name!r} mixes members trained with different featurizers ({sorted(featurizers)})")
         self.featurizer = featurizers.pop()
-        self.features = tuple(sorted({f for m in self.members for f in m.features}))
+        self.features = tuple(sorted({f for m in self.members for f in m.inputs}))  # store extras batches need
         self.device = torch.device("cpu")
 
     @property

@@ -55,10 +55,15 @@ def ensemble_test_predictions(run_dirs: str | Path | Sequence[str | Path], ensem
     missing = [r for r in rows if r not in position_of_row]
     if missing:
         raise MolsslError(f"{folders[0]}: test rows {missing[:5]} of its input can no longer be featurized")
-    positions = np.asarray([position_of_row[r] for r in rows], dtype=np.int64)
+    return predictions_at(data, np.asarray([position_of_row[r] for r in rows], dtype=np.int64), ensemble)
+
+
+def predictions_at(data: LabelledData, positions: np.ndarray, ensemble: PropertyEnsemble) -> TestPredictions:
+    """The ensemble's predictions of the molecules at store ``positions`` of ``data`` (built with the extras
+    ``ensemble.features`` names), scored against their labels."""
     batches = StoreBatches(data.store, positions, 256, shuffle=False, drop_last=False, rank=0, world_size=1,
                            features=ensemble.features)
-    mean = np.zeros((len(rows), len(ensemble.tasks)))
+    mean = np.zeros((len(positions), len(ensemble.tasks)))
     std = np.zeros_like(mean)
     start = 0
     for batch in batches.batches(0):

@@ -89,10 +89,16 @@ def property_model_from(meta: dict, state: dict, path: str | Path, may_miss: str
     scaling = meta.get("descriptor_scaling", "standard")
     if scaling not in DESCRIPTOR_SCALINGS:
         raise CorruptFileError(f"{path} names a descriptor scaling this molssl does not know ({scaling!r})")
-    model = PropertyModel(_encoder_config(meta.get("encoder_config"), path), meta["tasks"], meta["task_type"],
-                          meta.get("smiles_column", "smiles"), meta.get("units"), meta.get("freeze_encoder", False),
-                          features=meta.get("features", ()), descriptor_scaling=scaling)
+    try:
+        model = PropertyModel(_encoder_config(meta.get("encoder_config"), path), meta["tasks"], meta["task_type"],
+                              meta.get("smiles_column", "smiles"), meta.get("units"), meta.get("freeze_encoder", False),
+                              features=meta.get("features", ()), descriptor_scaling=scaling,
+                              forests=meta.get("forests"))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise CorruptFileError(f"{path} describes a model this molssl cannot build ({error})") from None
     _load_into(model, state, path, may_miss=may_miss)
+    if model.forests is not None:
+        model.forests.check(str(path))
     knots = getattr(model, "descriptor_knots", None)
     if knots is not None and not (torch.isfinite(knots).all() and (knots.diff(dim=1) >= 0).all()):
         raise CorruptFileError(f"{path}: its descriptor quantiles are not finite and non-decreasing, so it would "
