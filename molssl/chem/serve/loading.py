@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 from torch import Tensor
@@ -56,7 +56,9 @@ def load_encoder_file(path: str | Path) -> tuple[EncoderConfig, dict]:
         raise MolsslError(f"{path} is not a molssl encoder.pt (no encoder_config/state_dict); "
                           "MolCLR's own model.pth must first go through `molssl convert molclr`")
     verify_digest(ckpt["state_dict"], ckpt.get("digest"), path)
-    return _encoder_config(ckpt["encoder_config"], path), ckpt["state_dict"]
+    config = _encoder_config(ckpt["encoder_config"], path)
+    require_fitting_sizes(lambda: MolecularEncoder(config), ckpt["state_dict"], path)  # before fine-tuning builds it
+    return config, ckpt["state_dict"]
 
 
 def _encoder_config(values: object, path: str | Path) -> EncoderConfig:
@@ -69,6 +71,7 @@ def _encoder_config(values: object, path: str | Path) -> EncoderConfig:
 
 
 def encoder_from_state(config: EncoderConfig, state: dict, path: str | Path, may_miss: str = "head.") -> MolecularEncoder:
+    require_fitting_sizes(lambda: MolecularEncoder(config), state, path)
     encoder = MolecularEncoder(config)
     _load_into(encoder, state, path, may_miss=may_miss)
     return encoder
@@ -89,13 +92,20 @@ def property_model_from(meta: dict, state: dict, path: str | Path, may_miss: str
     scaling = meta.get("descriptor_scaling", "standard")
     if scaling not in DESCRIPTOR_SCALINGS:
         raise CorruptFileError(f"{path} names a descriptor scaling this molssl does not know ({scaling!r})")
+    config = _encoder_config(meta.get("encoder_config"), path)
+
+    def build() -> PropertyModel:
+        return PropertyModel(config, meta["tasks"], meta["task_type"], meta.get("smiles_column", "smiles"),
+                             meta.get("units"), meta.get("freeze_encoder", False), features=meta.get("features", ()),
+                             descriptor_scaling=scaling, forests=meta.get("forests"))
+
     try:
-        model = PropertyModel(_encoder_config(meta.get("encoder_config"), path), meta["tasks"], meta["task_type"],
-                              meta.get("smiles_column", "smiles"), meta.get("units"), meta.get("freeze_encoder", False),
-                              features=meta.get("features", ()), descriptor_scaling=scaling,
-                              forests=meta.get("forests"))
+        require_fitting_sizes(build, state, path)
+    except CorruptFileError:
+        raise
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise CorruptFileError(f"{path} describes a model this molssl cannot build ({error})") from None
+    model = build()
     _load_into(model, state, path, may_miss=may_miss)
     if model.forests is not None:
         model.forests.check(str(path))
@@ -160,6 +170,28 @@ def unpack_state(packed: dict) -> dict[str, Tensor]:
                 for name, entry in packed.items()}
     except (KeyError, TypeError, AttributeError, RuntimeError) as exc:
         raise CorruptFileError(f"packed weights are malformed ({exc})") from None
+
+
+# what a file may describe beyond the tensors it holds (the projection head a packed encoder leaves out: ~0.4M)
+UNSTORED_ENTRIES = 4_000_000
+
+
+def require_fitting_sizes(build: Callable[[], torch.nn.Module], state: dict, path: str | Path) -> None:
+    """Refuse a file whose description (widths, forest sizes) does not fit the tensors it holds, before anything is
+    allocated: ``build`` runs on PyTorch's meta device, so a hostile description asking for terabytes costs nothing."""
+    with torch.device("meta"):
+        skeleton = build()
+    described = 0
+    for name, tensor in skeleton.state_dict().items():
+        described += tensor.numel()
+        found = state.get(name)
+        if isinstance(found, Tensor) and tuple(found.shape) != tuple(tensor.shape):
+            raise CorruptFileError(f"{path}: its weights do not fit the model it describes ({name} is "
+                                   f"{tuple(found.shape)}, the description needs {tuple(tensor.shape)})")
+    stored = sum(t.numel() for t in state.values() if isinstance(t, Tensor))
+    if described > stored + UNSTORED_ENTRIES:
+        raise CorruptFileError(f"{path} describes a model of {described:,} numbers but holds {stored:,}; "
+                               "the file is damaged or not what it claims")
 
 
 def _load_into(module: torch.nn.Module, state: dict, path: str | Path, may_miss: str = "") -> None:
