@@ -25,6 +25,7 @@ from molssl.chem.data.batch import GraphBatch
 from molssl.chem.data.featurize import Featurizer
 from molssl.chem.data.featurizers import FEATURIZERS, get_featurizer
 from molssl.chem.nn.message_passing import Neighbourhood, neighbourhood
+from molssl.core.fused_linear import linear
 from molssl.core.heads import ProjectionHead
 
 _POOLS = {"mean": global_mean_pool, "add": global_add_pool, "max": global_max_pool}
@@ -109,7 +110,10 @@ class GINLayer(BondEmbedding):
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
 
     def forward(self, h: Tensor, graph: Neighbourhood) -> Tensor:
-        return self.mlp(graph.aggregate(h, self.table()))
+        """``self.mlp`` on the neighbourhood sums, its bias and ReLU fused into the products on CPU
+        (:mod:`molssl.core.fused_linear`; the same parameters and mathematics)."""
+        hidden = linear(graph.aggregate(h, self.table()), self.mlp[0], relu=True)
+        return linear(hidden, self.mlp[2])
 
 
 class GCNLayer(nn.Module):
