@@ -11,6 +11,7 @@ Prints, in one run:
       added cost over MolCLR's full path;
   (e) the GEMM limit measured in the same run: the GIN layers' matrix products (forward and backward) at
       the batch's own shapes, timed alone, and the molecules/s they would allow; each row's fraction of it;
+  (e2) on CPU, the floor again with GIN's bias and ReLU unfused (``molssl.core.fused_linear`` off) and the gain;
   (f) with ``--molclr-repo``, the MolCLR reference implementation's rate on the same SMILES
       (``benchmarks/molclr_reference.py``) and our rates as multiples of it;
   and featurization molecules/s (store build, one and all processes) against RDKit ``MolFromSmiles``
@@ -46,6 +47,7 @@ from molssl.chem.nn.objectives import STORE_EXTRAS, MolCLR
 from molssl.chem.data.sources import StoreBatches
 from molssl.chem.data.store import build_store
 from molssl.core.checkpoint import seed_everything
+from molssl.core import fused_linear
 from molssl.core.device import autocast, move_to, resolve_device
 from molssl.core.losses import nt_xent
 from molssl.core.memory import keep_freed_memory
@@ -275,6 +277,16 @@ def main() -> None:
             results[f"{precision}_compute_floor_per_s"] = floor
             results[f"{precision}_full_over_floor"] = full / floor
             results[f"{precision}_full_over_gemm_limit"] = full / limit
+            if fused_linear._KERNEL is not None and device.type == "cpu":  # what the fused layers gain on this CPU
+                seed_everything(0)
+                module = MolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
+                kernel, fused_linear._KERNEL = fused_linear._KERNEL, None
+                try:
+                    unfused = floor_rate(module, source, device, precision, args.steps, args.warmup)
+                finally:
+                    fused_linear._KERNEL = kernel
+                results[f"{precision}_floor_unfused_per_s"] = unfused
+                results[f"{precision}_floor_fused_gain"] = floor / unfused
             seed_everything(0)
             module = IMolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
             imolclr = full_path_rate(module, imolclr_source, device, precision, args.steps, args.warmup)
