@@ -26,7 +26,8 @@ from molssl.errors import MolsslError
 COMPRESSION_SCHEME = f"int8 per row for matrices >= {QUANTIZE_MIN_SIZE} entries and embedding tables, fp32 otherwise"
 
 
-def _finish(folder: Path, blob: dict, card: ModelCard) -> ModelCard:
+def write_model_folder(folder: Path, blob: dict, card: ModelCard) -> ModelCard:
+    """A zoo folder: ``weights.pt`` (gzip), and the card with that file's size and sha256."""
     folder.mkdir(parents=True, exist_ok=True)
     atomic_save(blob, folder / WEIGHTS_FILE, compress=True)
     data = (folder / WEIGHTS_FILE).read_bytes()
@@ -44,7 +45,7 @@ def write_card(folder: Path, card: ModelCard) -> ModelCard:
 def repack(folder: Path) -> ModelCard:
     """Write a shipped model's weights again in the current file form (gzip since 2026-12-04), the content
     unchanged: the old file is checked against its card first, then the card gets the new size and sha256."""
-    return _finish(folder, load_zoo_weights(folder), read_card(folder))
+    return write_model_folder(folder, load_zoo_weights(folder), read_card(folder))
 
 
 def _share_statistics(packed: list[dict]) -> None:
@@ -63,7 +64,8 @@ def _share_statistics(packed: list[dict]) -> None:
                 value["t"] = same
 
 
-def _today() -> str:
+def today_utc() -> str:
+    """A card's date."""
     return time.strftime("%Y-%m-%d", time.gmtime())
 
 
@@ -93,7 +95,7 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
     restored = [member_from_packed(e) for e in packed]
     folded = any(r["config"].get("folds") for r in runs)  # members validated on cross-validation folds (--folds)
     calibration_note = fold_reliability(packed, folders, members, data_dir) if folded else ""
-    restored = _with_reliability(packed, restored)
+    restored = with_packed_reliability(packed, restored)
     full = ensemble_test_predictions(folders, PropertyEnsemble(name, members), data_dir)
     shipped = PropertyEnsemble(name, restored)
     small = ensemble_test_predictions(folders, shipped, data_dir)
@@ -104,7 +106,7 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
         budget["folds"] = [f"{r['config']['fold']} of {r['config']['folds']}" for r in runs]
     card = ModelCard(
         name=name, kind="property", title=title, description=description, training_data=training_data,
-        date=_today(), commands=list(commands), tasks=list(results["tasks"]), task_labels=dict(task_labels or {}),
+        date=today_utc(), commands=list(commands), tasks=list(results["tasks"]), task_labels=dict(task_labels or {}),
         task_type=results["task_type"], units=units, metric=results["metric"], split=results["split"],
         protocol=results["protocol"], test_score=small.score, member_test_scores=[s["test"] for r in runs for s in r["seeds"]],
         test_molecules=small.n_molecules, members=len(members), budget=budget,
@@ -115,7 +117,7 @@ def export_property_model(run_dirs: str | Path | Sequence[str | Path], name: str
         inputs=model_inputs(members[0].meta),
     )
     folder = (Path(models_dir) if models_dir is not None else MODELS_DIR) / name
-    return _finish(folder, {"format": ZOO_FORMAT, "members": packed}, card)
+    return write_model_folder(folder, {"format": ZOO_FORMAT, "members": packed}, card)
 
 
 def model_inputs(meta: dict) -> dict:
@@ -161,7 +163,7 @@ def like_test_rows(folders: Sequence[Path], members: Sequence, data_dir: Optiona
     return scaffold_validation_rows(data, config.get("protocol", "multitask"))
 
 
-def _with_reliability(packed: list[dict], restored: list) -> list:
+def with_packed_reliability(packed: list[dict], restored: list) -> list:
     """Members' calibration records re-predicted with the packed weights (what will be shipped), and one copy of a
     training domain that several members share (the file stores an object referenced twice once)."""
     from molssl.chem.serve.predict import predict_member
@@ -240,6 +242,6 @@ def export_encoder(run_dir: str | Path, name: str, *, title: str, description: s
     budget = {k: pretrain_config.get(k) for k in ("method", "max_steps", "batch_size", "lr", "precision", "seed")}
     budget.update({k: summary.get(k) for k in ("steps", "molecules", "final_loss", "final_val_loss", "seconds")})
     card = ModelCard(name=name, kind="encoder", title=title, description=description, training_data=training_data,
-                     date=_today(), commands=list(commands), budget=budget, compression=compression, notes=notes)
+                     date=today_utc(), commands=list(commands), budget=budget, compression=compression, notes=notes)
     folder = (Path(models_dir) if models_dir is not None else MODELS_DIR) / name
-    return _finish(folder, {"format": ZOO_FORMAT, "encoder": entry}, card)
+    return write_model_folder(folder, {"format": ZOO_FORMAT, "encoder": entry}, card)

@@ -24,7 +24,7 @@ from molssl.chem.serve import zoo
 from molssl.chem.serve.ensemble import PropertyEnsemble
 from molssl.chem.serve.evaluation import predictions_at
 from molssl.chem.serve.loading import load_zoo_weights, member_from_packed, pack_state
-from molssl.chem.serve.zoo_export import _finish, _today, _with_reliability, reliability_note
+from molssl.chem.serve.zoo_export import write_model_folder, today_utc, with_packed_reliability, reliability_note
 from molssl.chem.tasks.baselines import compact_forest, forest_features, impute_median
 from molssl.chem.tasks.groups import make_split, task_groups
 from molssl.errors import MolsslError
@@ -85,7 +85,7 @@ def add_forests(name: str, data_dir: Optional[str] = None, *, trees: int = 100, 
         forests = member_forests(data, training_positions(data, entry["meta"], source), columns, seed, trees, leaves)
         entry["meta"]["forests"] = forests.describe()
         entry["state"].update(pack_state({f"forests.{key}": value for key, value in forests.state_dict().items()}))
-    restored = _with_reliability(blob["members"], [member_from_packed(entry, source) for entry in blob["members"]])
+    restored = with_packed_reliability(blob["members"], [member_from_packed(entry, source) for entry in blob["members"]])
     shipped = PropertyEnsemble(name, restored, card.task_labels, card.units)
     found = predictions_at(data, test, shipped)
     card.member_test_scores = [predictions_at(data, test, PropertyEnsemble(name, [m])).score for m in restored]
@@ -105,5 +105,5 @@ def add_forests(name: str, data_dir: Optional[str] = None, *, trees: int = 100, 
                                                      "same leaf), leaf probabilities in steps of 1/255",
                         "gnn_members_alone": {k: v for k, v in card.compression.items() if k != "scheme"}}
     card.commands = [*card.commands, *([command] if command else [])]
-    card.date = _today()
-    return _finish(folder, blob, card)
+    card.date = today_utc()
+    return write_model_folder(folder, blob, card)
