@@ -59,6 +59,8 @@ class Forests(nn.Module):
             raise ValueError(f"forests read {' or '.join(FOREST_INPUTS)}, got {sorted(spec) or 'none'}")
         self.spec = {name: {k: int(spec[name][k]) for k in ("trees", "nodes", "outputs")} for name in FOREST_INPUTS
                      if name in spec}
+        if any(size < 1 for sizes in self.spec.values() for size in sizes.values()):
+            raise ValueError(f"forest sizes must be positive, got {self.spec}")
         for name, size in self.spec.items():
             self.register_buffer(f"{name}_roots", torch.zeros(size["trees"], dtype=torch.int32))
             for array in INDEX_ARRAYS:

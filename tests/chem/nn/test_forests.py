@@ -107,6 +107,8 @@ def _saved_with(tmp_path, change):
     (lambda b: b["state_dict"]["forests.rdkit2d_feature"].__setitem__(0, 10_000), "reads a feature outside"),
     (lambda b: b["state_dict"]["forests.rdkit2d_median"].__setitem__(0, float("nan")), "medians are not finite"),
     (lambda b: b["forests"].__setitem__("maccs", {"trees": 1, "nodes": 1, "outputs": 2}), "cannot build"),
+    (lambda b: b["forests"]["rdkit2d"].__setitem__("nodes", -1), "cannot build"),
+    (lambda b: b["forests"]["rdkit2d"].__setitem__("nodes", "many"), "cannot build"),
 ])
 def test_damaged_forests_are_refused_on_load(tmp_path, change, problem):
     path = _saved_with(tmp_path, change)
