@@ -12,10 +12,10 @@ from molssl.errors import MolsslError, require_input_file
 
 def encoder_config(kind: str, num_layers: int, emb_dim: int, feat_dim: int, featurizer: str):
     """The random-init encoder's settings, with each size checked against its flag."""
-    from molssl.chem.nn.encoders import EncoderConfig
+    from molssl.chem.nn.encoders import MAX_LAYERS, EncoderConfig
 
-    if num_layers < 2:
-        raise MolsslError(f"--num-layers must be at least 2, got {num_layers}")
+    if not 2 <= num_layers <= MAX_LAYERS:
+        raise MolsslError(f"--num-layers must be 2 to {MAX_LAYERS}, got {num_layers}")
     check_positive(emb_dim=emb_dim, feat_dim=feat_dim)
     return EncoderConfig(kind=kind, num_layers=num_layers, emb_dim=emb_dim, feat_dim=feat_dim, proj_dim=feat_dim // 2,
                          featurizer=featurizer)

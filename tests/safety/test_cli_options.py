@@ -28,7 +28,8 @@ def test_pretrain_options(molssl, tmp_path, corpus, option, value, named):
 @pytest.mark.parametrize("option, value, named", [
     ("--device", "foo", "--device 'foo'"), ("--threads", "0", "--threads"), ("--lr-head", "-1", "--lr-head"),
     ("--batch-size", "0", "--batch-size"), ("--epochs", "0", "--epochs"), ("--emb-dim", "0", "--emb-dim"),
-    ("--feat-dim", "0", "--feat-dim"), ("--num-layers", "1", "--num-layers"), ("--data-dir", "nowhere", "--data-dir"),
+    ("--feat-dim", "0", "--feat-dim"), ("--num-layers", "1", "--num-layers"), ("--num-layers", "65", "--num-layers"),
+    ("--data-dir", "nowhere", "--data-dir"),
 ])
 def test_finetune_options(molssl, tmp_path, labelled_csv, option, value, named):
     out = tmp_path / "run"

@@ -53,3 +53,9 @@ def test_fine_tuning_from_an_encoder_pt_describing_a_huge_encoder_is_refused(mol
     _rewritten(path, lambda blob: blob["encoder_config"].update(emb_dim=100_000))
     refused(molssl("finetune", "--csv", labelled_csv, "--targets", "y", "--task", "regression", "--pretrained", path,
                    "--epochs", "1", "--out", tmp_path / "run"), path, "do not fit the model it describes")
+
+
+def test_a_model_pt_describing_a_million_layers_is_refused_at_once(molssl, tmp_path):
+    path = save_property_model(PropertyModel(TINY, ["y"], "regression"), tmp_path / "model.pt")
+    _rewritten(path, lambda blob: blob["encoder_config"].update(num_layers=1_000_000))  # minutes to lay out
+    refused(molssl("predict", "--model", path, "--smiles", "CCO"), path, "2 to 64 layers")

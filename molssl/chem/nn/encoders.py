@@ -48,6 +48,9 @@ def edge_codes(edge_attr: Tensor, vocab: tuple[int, ...]) -> Tensor:
     return code
 
 
+MAX_LAYERS = 64  # MolCLR uses 5; a file asking for a million would take minutes to lay out before being refused
+
+
 @dataclass
 class EncoderConfig:
     """Hyperparameters of a :class:`MolecularEncoder` (MolCLR defaults)."""
@@ -69,8 +72,8 @@ class EncoderConfig:
             raise ValueError(f"encoder must be 'gin' or 'gcn', got {self.kind!r}")
         if self.pool not in _POOLS:
             raise ValueError(f"pool must be one of {sorted(_POOLS)}, got {self.pool!r}")
-        if self.num_layers < 2:
-            raise ValueError(f"an encoder needs at least 2 layers, got num_layers={self.num_layers}")
+        if not 2 <= self.num_layers <= MAX_LAYERS:
+            raise ValueError(f"an encoder has 2 to {MAX_LAYERS} layers, got num_layers={self.num_layers}")
         for name in ("emb_dim", "feat_dim", "proj_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
