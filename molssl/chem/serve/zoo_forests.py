@@ -82,7 +82,10 @@ def add_forests(name: str, data_dir: Optional[str] = None, *, trees: int = 100, 
     gnn = predictions_at(data, test, PropertyEnsemble(name, members))
     columns = [data.tasks.index(task) for task in card.tasks]
     for entry, member in zip(blob["members"], members):
-        forests = member_forests(data, training_positions(data, entry["meta"], source), columns, seed, trees, leaves)
+        try:
+            forests = member_forests(data, training_positions(data, entry["meta"], source), columns, seed, trees, leaves)
+        except ValueError as error:  # e.g. a training molecule without every label (Tox21)
+            raise MolsslError(f"{name}: {error}") from None
         entry["meta"]["forests"] = forests.describe()
         entry["state"].update(pack_state({f"forests.{key}": value for key, value in forests.state_dict().items()}))
     restored = with_packed_reliability(blob["members"], [member_from_packed(entry, source) for entry in blob["members"]])
