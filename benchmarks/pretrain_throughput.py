@@ -277,14 +277,11 @@ def main() -> None:
             results[f"{precision}_compute_floor_per_s"] = floor
             results[f"{precision}_full_over_floor"] = full / floor
             results[f"{precision}_full_over_gemm_limit"] = full / limit
-            if fused_linear._KERNEL is not None and device.type == "cpu":  # what the fused layers gain on this CPU
+            if fused_linear.kernel_present() and device.type == "cpu":  # what the fused layers gain on this CPU
                 seed_everything(0)
                 module = MolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
-                kernel, fused_linear._KERNEL = fused_linear._KERNEL, None
-                try:
+                with fused_linear.unfused():
                     unfused = floor_rate(module, source, device, precision, args.steps, args.warmup)
-                finally:
-                    fused_linear._KERNEL = kernel
                 results[f"{precision}_floor_unfused_per_s"] = unfused
                 results[f"{precision}_floor_fused_gain"] = floor / unfused
             seed_everything(0)

@@ -15,7 +15,8 @@ Used where the kernel exists (CPU builds with oneDNN) for fp32 and bf16, under a
 """
 from __future__ import annotations
 
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,22 @@ _KERNEL = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends
 _DTYPES = (torch.float32, torch.bfloat16)
 # below this many rows oneDNN's call costs more than it saves in fp32 (50 atoms: 195 against 141 us; 700: even)
 MIN_ROWS = 512
+
+
+def kernel_present() -> bool:
+    """Whether this PyTorch build has oneDNN's fused linear (and :func:`unfused` is not in effect)."""
+    return _KERNEL is not None
+
+
+@contextmanager
+def unfused() -> Iterator[None]:
+    """Inside the block :func:`linear` is plain ``F.linear`` (+ ``F.relu``): what the fusion is measured against."""
+    global _KERNEL
+    kernel, _KERNEL = _KERNEL, None
+    try:
+        yield
+    finally:
+        _KERNEL = kernel
 
 
 def fused_available(x: Tensor) -> bool:

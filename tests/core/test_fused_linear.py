@@ -26,7 +26,7 @@ def test_fused_linear_matches_nn_linear(autocast, relu):
     torch.manual_seed(0)
     layers = [nn.Linear(24, 48), nn.Linear(48, 24), nn.Linear(24, 16, bias=False)]  # wider, narrower, no bias
     x = torch.randn(600, 24, requires_grad=True)
-    assert fused_available(x) == (fused_linear._KERNEL is not None) and not fused_available(x[:100])
+    assert fused_available(x) == fused_linear.kernel_present() and not fused_available(x[:100])
     out, grads = _outputs_and_grads(layers, x, relu, True, autocast)
     ref, ref_grads = _outputs_and_grads(layers, x, relu, False, autocast)
     tolerance = 2e-2 if autocast else 1e-5  # bf16 keeps ~3 digits; the products may add in another order
@@ -36,8 +36,11 @@ def test_fused_linear_matches_nn_linear(autocast, relu):
         assert torch.allclose(found, expected, rtol=tolerance, atol=tolerance * expected.abs().max().item())
 
 
-def test_without_the_kernel_it_is_nn_linear(monkeypatch):
-    monkeypatch.setattr(fused_linear, "_KERNEL", None)
-    layer, x = nn.Linear(8, 4), torch.randn(5, 8)
-    assert not fused_available(x) and torch.equal(linear(x, layer, relu=True), F.relu(layer(x)))
-    assert not fused_available(torch.randn(3, 8, dtype=torch.float64))  # dtypes oneDNN is not asked for
+def test_without_the_kernel_it_is_nn_linear():
+    layer, x = nn.Linear(8, 4), torch.randn(600, 8)
+    present = fused_linear.kernel_present()
+    with fused_linear.unfused():
+        assert not fused_linear.kernel_present() and not fused_available(x)
+        assert torch.equal(linear(x, layer, relu=True), F.relu(layer(x)))
+    assert fused_linear.kernel_present() == present  # restored after the block
+    assert not fused_available(torch.randn(600, 8, dtype=torch.float64))  # dtypes oneDNN is not asked for

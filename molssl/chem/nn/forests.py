@@ -6,8 +6,8 @@ GNN alone in every fold (benchmarks/results/quality_ablation.md, twenty-eighth s
 buffers of the model (:class:`Forests`), so they travel inside its file, are covered by its weights' digest and are
 checked as trees (:meth:`molssl.chem.nn.tree_ensemble.TreeEnsemble.from_arrays`) before they are used.
 
-Stored form: thresholds as float32 rounded down (scikit-learn compares float32 inputs with float64 thresholds, so
-every molecule reaches the same leaf), leaf probabilities in steps of 1/255 (uint8; inner nodes hold 0).
+Stored form: :meth:`~molssl.chem.nn.tree_ensemble.TreeEnsemble.to_arrays` (thresholds as float32 rounded down, so
+every molecule reaches scikit-learn's leaf; leaf probabilities in steps of 1/255).
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from molssl.chem.nn.tree_ensemble import ARRAYS, TreeEnsemble
 from molssl.errors import CorruptFileError
 
 FOREST_INPUTS = ("ecfp2048", "rdkit2d")  # store extras a forest may read: ECFP4 bits (0/1) or raw RDKit descriptors
-LEAF_LEVELS = 255
 INDEX_ARRAYS = ("left", "right", "feature")
 
 
@@ -30,13 +29,6 @@ def input_width(name: str) -> int:
     """Features per molecule a forest on store extra ``name`` reads (fingerprint bytes unpack to 8 bits)."""
     extra = get_extra(name)
     return extra.width * (8 if extra.dtype == "uint8" else 1)
-
-
-def rounded_down(threshold: np.ndarray) -> np.ndarray:
-    """The largest float32 <= each float64 threshold: for a float32 input ``x <= t`` exactly when ``x <= result``."""
-    single = np.asarray(threshold, dtype=np.float64).astype(np.float32)
-    above = single.astype(np.float64) > threshold
-    return np.where(above, np.nextafter(single, np.float32(-np.inf)), single)
 
 
 def forest_inputs(features: Mapping[str, Tensor], name: str, median: Optional[Tensor]) -> np.ndarray:
@@ -80,13 +72,8 @@ class Forests(nn.Module):
         for name, trees in ensembles.items():
             if trees.n_features != input_width(name):
                 raise ValueError(f"a forest on {name} must read {input_width(name)} features, not {trees.n_features}")
-            leaf = trees.left < 0
-            value = np.where(leaf[:, None], np.rint(trees.value * LEAF_LEVELS), 0).astype(np.uint8)
-            arrays = {"roots": trees.roots, "left": trees.left, "right": trees.right, "feature": trees.feature,
-                      "threshold": rounded_down(trees.threshold), "value": value}
-            for array, values in arrays.items():
-                buffer = getattr(forests, f"{name}_{array}")
-                buffer.copy_(torch.as_tensor(np.asarray(values).astype(buffer.numpy().dtype)))
+            for array, values in trees.to_arrays().items():
+                getattr(forests, f"{name}_{array}").copy_(torch.from_numpy(values))
         if "rdkit2d" in forests.spec:
             if descriptor_median is None:
                 raise ValueError("a forest on rdkit2d needs the training molecules' descriptor medians")
@@ -107,7 +94,6 @@ class Forests(nn.Module):
             trees = {}
             for name in self.spec:
                 arrays = {array: getattr(self, f"{name}_{array}").cpu().numpy() for array in ARRAYS}
-                arrays["value"] = arrays["value"].astype(np.float64) / LEAF_LEVELS
                 trees[name] = TreeEnsemble.from_arrays(arrays, input_width(name), f"{source}, forest on {name}")
             median = getattr(self, "rdkit2d_median", None)
             if median is not None and not torch.isfinite(median).all():

@@ -23,7 +23,7 @@ from molssl.chem.data.batch import GraphBatch
 from molssl.chem.data.descriptors import column_medians
 from molssl.chem.data.extras import get_extra
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.nn.forests import Forests
+from molssl.chem.nn.forests import Forests, input_width
 from molssl.chem.nn.similarity import unpack_bits
 from molssl.core.heads import MLPHead
 
@@ -44,7 +44,7 @@ def feature_extras(name: str) -> tuple[str, ...]:
 
 def feature_width(extras: Sequence[str]) -> int:
     """Inputs the head gets from molecule-level features (unpacked bits count 8 per stored byte)."""
-    return sum(get_extra(e).width * (8 if get_extra(e).dtype == "uint8" else 1) for e in extras)
+    return sum(input_width(e) for e in extras)
 
 
 class PropertyModel(nn.Module):

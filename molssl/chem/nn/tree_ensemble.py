@@ -17,6 +17,14 @@ import numpy as np
 from molssl.errors import CorruptFileError
 
 ARRAYS = ("roots", "left", "right", "feature", "threshold", "value")
+LEAF_LEVELS = 255  # stored leaf probabilities are multiples of 1/255 (uint8)
+
+
+def rounded_down(threshold: np.ndarray) -> np.ndarray:
+    """The largest float32 <= each float64 threshold: for a float32 input ``x <= t`` exactly when ``x <= result``."""
+    single = np.asarray(threshold, dtype=np.float64).astype(np.float32)
+    above = single.astype(np.float64) > threshold
+    return np.where(above, np.nextafter(single, np.float32(-np.inf)), single)
 
 
 @dataclass(frozen=True)
@@ -66,8 +74,8 @@ class TreeEnsemble:
 
     @classmethod
     def from_arrays(cls, arrays: dict, n_features: int, source: str = "tree ensemble") -> "TreeEnsemble":
-        """The ensemble of :meth:`to_arrays`' output, after checking that it is a set of finite trees (``source``
-        names the file in the error)."""
+        """The ensemble of :meth:`to_arrays`' output (or of the same arrays with leaf probabilities as floats), after
+        checking that it is a set of finite trees (``source`` names the file in the error)."""
         missing = [name for name in ARRAYS if name not in arrays]
         if missing:
             raise CorruptFileError(f"{source}: the tree arrays lack {', '.join(missing)}")
@@ -76,7 +84,8 @@ class TreeEnsemble:
             left, right = (np.asarray(arrays[k], dtype=np.int64) for k in ("left", "right"))
             feature = np.asarray(arrays["feature"], dtype=np.int64)
             threshold = np.asarray(arrays["threshold"], dtype=np.float64)
-            value = np.asarray(arrays["value"], dtype=np.float64)
+            value = np.asarray(arrays["value"])
+            value = value / LEAF_LEVELS if value.dtype == np.uint8 else value.astype(np.float64)
         except (TypeError, ValueError) as error:
             raise CorruptFileError(f"{source}: a tree array is not numeric ({error})") from None
         problem = _structure_problem(roots, left, right, feature, threshold, value, int(n_features))
@@ -85,11 +94,13 @@ class TreeEnsemble:
         return cls(roots, left, right, feature, threshold, value, int(n_features))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Compact arrays for a model file (indices as int32, probabilities as float32, thresholds kept float64 so
-        that every molecule reaches the same leaf)."""
+        """The stored form: indices as int32, thresholds as float32 rounded down (:func:`rounded_down`: every float32
+        input still reaches scikit-learn's leaf), leaf probabilities in steps of 1/255 as uint8 (inner nodes 0)."""
+        leaf = (self.left < 0)[:, None]
         return {"roots": self.roots.astype(np.int32), "left": self.left.astype(np.int32),
                 "right": self.right.astype(np.int32), "feature": self.feature.astype(np.int32),
-                "threshold": self.threshold, "value": self.value.astype(np.float32)}
+                "threshold": rounded_down(self.threshold),
+                "value": np.where(leaf, np.rint(self.value * LEAF_LEVELS), 0).astype(np.uint8)}
 
     @property
     def n_outputs(self) -> int:

@@ -7,9 +7,9 @@ from rdkit import Chem
 
 from molssl.chem.data.descriptors import column_medians, ecfp4_2048, rdkit2d
 from molssl.chem.nn.encoders import EncoderConfig
-from molssl.chem.nn.forests import LEAF_LEVELS, Forests, rounded_down
+from molssl.chem.nn.forests import Forests
 from molssl.chem.nn.property_model import PropertyModel
-from molssl.chem.nn.tree_ensemble import TreeEnsemble
+from molssl.chem.nn.tree_ensemble import LEAF_LEVELS, TreeEnsemble, rounded_down
 from molssl.chem.serve.loading import load_property_model, member_from_packed, pack_state, save_property_model
 from molssl.chem.serve.predict import predict_member
 from molssl.chem.tasks.baselines import compact_forest

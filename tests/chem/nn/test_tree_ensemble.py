@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from molssl.chem.nn.tree_ensemble import TreeEnsemble
+from molssl.chem.nn.tree_ensemble import LEAF_LEVELS, TreeEnsemble
 from molssl.errors import CorruptFileError
 
 
@@ -38,9 +38,11 @@ def test_the_compact_arrays_load_back_to_the_same_predictions():
     x, y = _data(binary=True)
     trees = TreeEnsemble.from_forest(RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y))
     arrays = trees.to_arrays()
-    assert arrays["left"].dtype == np.int32 and arrays["value"].dtype == np.float32
+    assert arrays["left"].dtype == np.int32 and arrays["threshold"].dtype == np.float32
+    assert arrays["value"].dtype == np.uint8
     again = TreeEnsemble.from_arrays(arrays, x.shape[1])
-    assert np.allclose(again.predict(x), trees.predict(x), atol=1e-6)  # leaf probabilities stored as float32
+    # the same leaves (thresholds rounded down to float32 keep every comparison); probabilities in steps of 1/255
+    assert np.allclose(again.predict(x), trees.predict(x), rtol=0, atol=0.5 / LEAF_LEVELS + 1e-12)
     with pytest.raises(ValueError, match="12 features"):
         again.predict(x[:, :5])
 
@@ -49,6 +51,7 @@ def _tampered(change):
     x, y = _data()
     trees = TreeEnsemble.from_forest(RandomForestClassifier(n_estimators=3, max_leaf_nodes=6, random_state=0).fit(x, y))
     arrays = {k: v.copy() for k, v in trees.to_arrays().items()}
+    arrays["value"] = arrays["value"] / LEAF_LEVELS  # probabilities as floats, which can be made impossible
     change(arrays)
     return arrays
 
