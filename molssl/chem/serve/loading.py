@@ -71,7 +71,6 @@ def _encoder_config(values: object, path: str | Path) -> EncoderConfig:
 
 
 def encoder_from_state(config: EncoderConfig, state: dict, path: str | Path, may_miss: str = "head.") -> MolecularEncoder:
-    require_fitting_sizes(lambda: MolecularEncoder(config), state, path)
     encoder = MolecularEncoder(config)
     _load_into(encoder, state, path, may_miss=may_miss)
     return encoder
@@ -242,8 +241,10 @@ def load_shipped_encoder(name: str | Path, models_dir: Optional[Path] = None) ->
     if "encoder" not in blob:
         raise MolsslError(f"{name!r} is a property model; fingerprints come from encoders "
                           f"({', '.join(c.name for c in zoo.list_models(models_dir) if c.kind == 'encoder')})")
-    config = _encoder_config(blob["encoder"]["encoder_config"], folder / zoo.WEIGHTS_FILE)
-    return encoder_from_state(config, unpack_state(blob["encoder"]["state"]), folder / zoo.WEIGHTS_FILE).eval()
+    path = folder / zoo.WEIGHTS_FILE
+    config, state = _encoder_config(blob["encoder"]["encoder_config"], path), unpack_state(blob["encoder"]["state"])
+    require_fitting_sizes(lambda: MolecularEncoder(config), state, path)  # files go through load_encoder_file's check
+    return encoder_from_state(config, state, path).eval()
 
 
 # --------------------------------------------------------------------------- resolving what the user named
