@@ -12,6 +12,9 @@ Prints, in one run:
   (e) the GEMM limit measured in the same run: the GIN layers' matrix products (forward and backward) at
       the batch's own shapes, timed alone, and the molecules/s they would allow; each row's fraction of it;
   (e2) on CPU, the floor again with GIN's bias and ReLU unfused (``molssl.core.fused_linear`` off) and the gain;
+  rows (a)-(e2) of one precision are timed in ``--rounds`` interleaved rounds, each round timing every row once
+  (``--steps`` steps, or one step's products for the limit), and each is the median over rounds, so both sides of
+  a ratio see the same machine (until 2026-12-07 the rows ran one after the other and the limit was a best of 3);
   (f) with ``--molclr-repo``, the MolCLR reference implementation's rate on the same SMILES
       (``benchmarks/molclr_reference.py``) and our rates as multiples of it;
   and featurization molecules/s (store build, one and all processes) against RDKit ``MolFromSmiles``
@@ -20,11 +23,12 @@ Prints, in one run:
 
 Example:
   python benchmarks/pretrain_throughput.py --smiles ../shared/data/pretrain/moses_train.csv.gz \
-      --batch-size 512 --steps 20 --featurize 40000
+      --batch-size 512 --steps 8 --rounds 3 --featurize 40000
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import itertools
 import json
@@ -117,46 +121,60 @@ def interleaved_medians(rows: dict[str, Callable[[int], float]], repeats: int) -
     return {name: float(np.median(rates)) for name, rates in found.items()}
 
 
-def full_path_rate(module: MolCLR, source: StoreBatches, device: torch.device, precision: str, steps: int,
-                   warmup: int) -> float:
-    optimizer = torch.optim.Adam(module.parameters(), lr=5e-4, weight_decay=1e-5)
-    with tempfile.TemporaryDirectory() as out:
-        trainer = Trainer(module, optimizer, out_dir=out, device=device,
-                          config=TrainerConfig(precision=precision, progress=False))
-        batches = itertools.cycle(source.batches(0)) if len(source) < steps + warmup else source.batches(0)
-        count, start = 0, None
-        for i, batch in zip(range(steps + warmup), batches):
-            if i == warmup:
-                start = clock()
-            trainer.train_step(batch)
-            trainer.state.step += 1  # as Trainer.fit counts
-            if i >= warmup:
-                count += batch.num_graphs
+def timed_windows(step: Callable[[], int], device: torch.device, steps: int, warmup: int) -> Callable[[int], float]:
+    """A row for :func:`interleaved_medians`: each call times ``steps`` more calls of ``step`` (which returns the
+    molecules it trained on) and returns their molecules/s; the first call runs ``warmup`` untimed steps first."""
+    pending_warmup = [warmup]
+
+    def window(_round: int) -> float:
+        for _ in range(pending_warmup.pop() if pending_warmup else 0):
+            step()
         synchronize(device)
-    return count / (clock() - start)
+        start = clock()
+        count = sum(step() for _ in range(steps))
+        synchronize(device)
+        return count / (clock() - start)
+
+    return window
 
 
-def floor_rate(module: MolCLR, source: StoreBatches, device: torch.device, precision: str, steps: int,
-               warmup: int) -> float:
-    """forward + NT-Xent + backward + Adam on views built before the clock starts."""
+def full_path_row(module: MolCLR, source: StoreBatches, device: torch.device, precision: str, steps: int,
+                  warmup: int, out_dir: str) -> Callable[[int], float]:
+    """Windows of one ``Trainer``'s ``train_step`` on the store's batches, epoch after epoch."""
     optimizer = torch.optim.Adam(module.parameters(), lr=5e-4, weight_decay=1e-5)
-    prebuilt = [(module.augmentation(b), module.augmentation(b))
-                for b in (move_to(batch, device) for batch in itertools.islice(source.batches(0), 4))]
-    count, start = 0, None
-    module.train()
-    for i in range(steps + warmup):
-        if i == warmup:
-            start = clock()
-        v1, v2 = prebuilt[i % len(prebuilt)]
-        with autocast(device, precision):
-            loss = nt_xent(module.encoder(v1)[1], module.encoder(v2)[1], module.temperature)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+    trainer = Trainer(module, optimizer, out_dir=out_dir, device=device,
+                      config=TrainerConfig(precision=precision, progress=False))
+    batches = itertools.chain.from_iterable(source.batches(epoch) for epoch in itertools.count())
+
+    def step() -> int:
+        batch = next(batches)
+        trainer.train_step(batch)
+        trainer.state.step += 1  # as Trainer.fit counts
+        return batch.num_graphs
+
+    return timed_windows(step, device, steps, warmup)
+
+
+def floor_row(module: MolCLR, source: StoreBatches, device: torch.device, precision: str, steps: int,
+              warmup: int, fused: bool = True) -> Callable[[int], float]:
+    """Windows of forward + NT-Xent + backward + Adam on views built before any clock starts; ``fused=False``
+    with GIN's bias and ReLU outside the products (``fused_linear.unfused``)."""
+    optimizer = torch.optim.Adam(module.parameters(), lr=5e-4, weight_decay=1e-5)
+    views = itertools.cycle([(module.augmentation(b), module.augmentation(b))
+                             for b in (move_to(batch, device) for batch in itertools.islice(source.batches(0), 4))])
+
+    def step() -> int:
+        v1, v2 = next(views)
+        module.train()
+        with fused_linear.unfused() if not fused else contextlib.nullcontext():
+            with autocast(device, precision):
+                loss = nt_xent(module.encoder(v1)[1], module.encoder(v2)[1], module.temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         optimizer.step()
-        if i >= warmup:
-            count += v1.num_graphs
-    synchronize(device)
-    return count / (clock() - start)
+        return v1.num_graphs
+
+    return timed_windows(step, device, steps, warmup)
 
 
 def synchronize(device: torch.device) -> None:
@@ -165,14 +183,21 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def gemm_limit(n_atoms: int, dim: int, layers: int, precision: str, batch_size: int, repeats: int = 3,
-               device: torch.device = torch.device("cpu")) -> tuple[float, float]:
-    """(molecules/s allowed by the GIN MLPs' matrix products alone, their GFLOP/s) for batches of ``n_atoms`` atoms.
+def gemm_flops(n_atoms: int, dim: int, layers: int) -> int:
+    """FLOPs of the GIN MLPs' matrix products in one step: per layer and view, forward [n,d]@[d,2d] and
+    [n,2d]@[2d,d], backward the two input gradients and the two weight gradients of the same sizes (6 products,
+    24 n d^2); a step has two views."""
+    return 24 * n_atoms * dim * dim * layers * 2
 
-    Per layer and view: forward [n,d]@[d,2d], [n,2d]@[2d,d]; backward the two input gradients and the
-    two weight gradients of the same sizes: 6 products, 24 n d^2 FLOPs. A step has two views. Both weight
-    gradients are timed as [d,n]@[n,2d], the layout the encoder computes them in (molssl.core.fused_linear: in fp32
-    MKL runs it ~10% faster than [2d,n]@[n,d], which this limit used until 2026-12-06).
+
+def gemm_limit_row(n_atoms: int, dim: int, layers: int, precision: str, batch_size: int,
+                   device: torch.device = torch.device("cpu")) -> Callable[[int], float]:
+    """Windows of the GIN MLPs' matrix products alone, at a batch of ``n_atoms`` atoms: each call times one step's
+    products and returns the molecules/s that rate would allow (the GEMM limit).
+
+    Both weight gradients are timed as [d,n]@[n,2d], the layout the encoder computes them in
+    (molssl.core.fused_linear: in fp32 MKL runs it ~10% faster than [2d,n]@[n,d], which this limit used until
+    2026-12-06).
     """
     generator = torch.Generator().manual_seed(0)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
@@ -185,24 +210,25 @@ def gemm_limit(n_atoms: int, dim: int, layers: int, precision: str, batch_size: 
     def layer() -> None:
         a @ w1, b @ w2, b @ w2, a.t() @ b, a @ w1, a.t() @ b
 
-    layer()
-    best = float("inf")
-    for _ in range(repeats):
+    def window(_round: int) -> float:
+        layer()
         synchronize(device)
         start = time.perf_counter()
         for _ in range(layers * 2):
             layer()
         synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    flops = 24 * n_atoms * dim * dim * layers * 2
-    return batch_size / best, flops / best / 1e9
+        return batch_size / (time.perf_counter() - start)
+
+    return window
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smiles", type=Path, required=True)
     parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per training row and round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds of the training rows and the GEMM limit (each figure is their median)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--encoder", choices=["gin", "gcn"], default="gin")
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"])
@@ -262,33 +288,20 @@ def main() -> None:
         mean_atoms = int(round(float(np.mean(np.diff(np.asarray(store.graphs.atom_ptr))))))
         results["atoms_per_molecule"] = mean_atoms
         keep_freed_memory()  # a training process's allocator settings for every training row, the GEMM limit too
+        n_atoms = mean_atoms * args.batch_size
         for precision in args.precision:
-            limit, gflops = gemm_limit(mean_atoms * args.batch_size, 300, 5, precision, args.batch_size,
-                                       device=device)
-            results[f"{precision}_gemm_gflops"] = gflops
-            results[f"{precision}_gemm_limit_per_s"] = limit
-            seed_everything(0)
-            module = MolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
-            full = full_path_rate(module, source, device, precision, args.steps, args.warmup)
-            seed_everything(0)
-            module = MolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
-            floor = floor_rate(module, source, device, precision, args.steps, args.warmup)
-            results[f"{precision}_full_path_per_s"] = full
-            results[f"{precision}_compute_floor_per_s"] = floor
+            with tempfile.TemporaryDirectory() as out_dir:
+                results.update(training_rows(args, precision, source, imolclr_source, n_atoms, device, out_dir))
+            results[f"{precision}_gemm_gflops"] = (results[f"{precision}_gemm_limit_per_s"] / args.batch_size
+                                                   * gemm_flops(n_atoms, 300, 5) / 1e9)
+            full = results[f"{precision}_full_path_per_s"]
+            floor = results[f"{precision}_compute_floor_per_s"]
             results[f"{precision}_full_over_floor"] = full / floor
-            results[f"{precision}_full_over_gemm_limit"] = full / limit
-            if fused_linear.kernel_present() and device.type == "cpu":  # what the fused layers gain on this CPU
-                seed_everything(0)
-                module = MolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
-                with fused_linear.unfused():
-                    unfused = floor_rate(module, source, device, precision, args.steps, args.warmup)
-                results[f"{precision}_floor_unfused_per_s"] = unfused
-                results[f"{precision}_floor_fused_gain"] = floor / unfused
-            seed_everything(0)
-            module = IMolCLR(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
-            imolclr = full_path_rate(module, imolclr_source, device, precision, args.steps, args.warmup)
-            results[f"{precision}_imolclr_full_path_per_s"] = imolclr
-            results[f"{precision}_imolclr_added_cost"] = full / imolclr - 1
+            results[f"{precision}_full_over_gemm_limit"] = full / results[f"{precision}_gemm_limit_per_s"]
+            results[f"{precision}_floor_over_gemm_limit"] = floor / results[f"{precision}_gemm_limit_per_s"]
+            if f"{precision}_floor_unfused_per_s" in results:
+                results[f"{precision}_floor_fused_gain"] = floor / results[f"{precision}_floor_unfused_per_s"]
+            results[f"{precision}_imolclr_added_cost"] = full / results[f"{precision}_imolclr_full_path_per_s"] - 1
         if args.molclr_repo is not None:
             from molclr_reference import reference_rate
 
@@ -298,6 +311,28 @@ def main() -> None:
             for precision in args.precision:
                 results[f"{precision}_full_over_molclr_reference"] = results[f"{precision}_full_path_per_s"] / reference
     print_results(results, args.json)
+
+
+def training_rows(args: argparse.Namespace, precision: str, source: StoreBatches, imolclr_source: StoreBatches,
+                  n_atoms: int, device: torch.device, out_dir: str) -> dict[str, float]:
+    """The GEMM limit and every training row of one precision, timed in interleaved rounds (the median of
+    ``--rounds``; each round times every row once, in turn), so that a ratio's two sides are measured under the same
+    conditions: on a shared VM the machine's speed drifts by 10-30% within the hour."""
+
+    def model(objective: type = MolCLR) -> MolCLR:
+        seed_everything(0)
+        return objective(MolecularEncoder(EncoderConfig(kind=args.encoder)), MolecularAugmentation()).to(device)
+
+    steps, warmup = args.steps, args.warmup
+    rows = {f"{precision}_gemm_limit_per_s": gemm_limit_row(n_atoms, 300, 5, precision, args.batch_size, device),
+            f"{precision}_full_path_per_s": full_path_row(model(), source, device, precision, steps, warmup, out_dir),
+            f"{precision}_compute_floor_per_s": floor_row(model(), source, device, precision, steps, warmup)}
+    if fused_linear.kernel_present() and device.type == "cpu":  # what the fused layers gain on this CPU
+        rows[f"{precision}_floor_unfused_per_s"] = floor_row(model(), source, device, precision, steps, warmup,
+                                                             fused=False)
+    rows[f"{precision}_imolclr_full_path_per_s"] = full_path_row(model(IMolCLR), imolclr_source, device, precision,
+                                                                 steps, warmup, out_dir)
+    return interleaved_medians(rows, args.rounds)
 
 
 def print_results(results: dict, as_json: bool) -> None:
