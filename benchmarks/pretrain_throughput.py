@@ -105,7 +105,7 @@ def featurize_rate(sample: Path, n: int, workers: int, folder: Path, featurizer:
     return n / (clock() - start)
 
 
-def interleaved_medians(rows: dict[str, Callable[[int], float]], repeats: int) -> dict[str, float]:
+def interleaved_medians(rows: dict[str, Callable[[int], float]], repeats: int) -> dict:
     """The median over ``repeats`` rounds of each row (``rate(round)``), every round timing all rows in turn.
 
     A featurization row and the RDKit row it is divided by are then measured minutes apart at most, under the
@@ -113,12 +113,15 @@ def interleaved_medians(rows: dict[str, Callable[[int], float]], repeats: int) -
     timed one after the other (RDKit's own 2-process rate ranged 18.4k-24.3k/s), which made a best-of-3
     ratio of two separately timed rows read 0.62 where interleaved rounds read 0.90. The median ignores
     one lucky or unlucky round.
+
+    Each row's rounds are returned too, as ``<name>_rounds`` (rounded), so a reader can see the spread.
     """
     found: dict[str, list[float]] = {name: [] for name in rows}
     for attempt in range(repeats):
         for name, rate in rows.items():
             found[name].append(rate(attempt))
-    return {name: float(np.median(rates)) for name, rates in found.items()}
+    medians: dict = {name: float(np.median(rates)) for name, rates in found.items()}
+    return {**medians, **{f"{name}_rounds": [round(r, 1) for r in rates] for name, rates in found.items()}}
 
 
 def timed_windows(step: Callable[[], int], device: torch.device, steps: int, warmup: int) -> Callable[[int], float]:
@@ -314,7 +317,7 @@ def main() -> None:
 
 
 def training_rows(args: argparse.Namespace, precision: str, source: StoreBatches, imolclr_source: StoreBatches,
-                  n_atoms: int, device: torch.device, out_dir: str) -> dict[str, float]:
+                  n_atoms: int, device: torch.device, out_dir: str) -> dict:
     """The GEMM limit and every training row of one precision, timed in interleaved rounds (the median of
     ``--rounds``; each round times every row once, in turn), so that a ratio's two sides are measured under the same
     conditions: on a shared VM the machine's speed drifts by 10-30% within the hour."""

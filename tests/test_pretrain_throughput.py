@@ -22,7 +22,7 @@ def test_rows_are_timed_round_by_round_and_each_figure_is_its_median(throughput)
 
     medians = throughput.interleaved_medians({"limit": row("limit"), "step": row("step")}, repeats=3)
     assert calls == [("limit", 0), ("step", 0), ("limit", 1), ("step", 1), ("limit", 2), ("step", 2)]
-    assert medians == {"limit": 3.0, "step": 20.0}
+    assert medians == {"limit": 3.0, "step": 20.0, "limit_rounds": [5.0, 1.0, 3.0], "step_rounds": [10.0, 30.0, 20.0]}
 
 
 def test_a_row_warms_up_once_and_counts_only_its_window(throughput, monkeypatch):
