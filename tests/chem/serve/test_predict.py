@@ -152,6 +152,12 @@ def test_unknown_model_names_the_shipped_ones():
         load_model("nope")
 
 
+@pytest.mark.parametrize("spec", ["runs/missing", "missing/model.pt", "model.pt"])
+def test_a_missing_path_is_called_a_missing_path(spec):
+    with pytest.raises(MolsslError, match=rf"^{spec}: no such file or directory \(nor a shipped model: .*esol"):
+        load_model(spec)
+
+
 def test_model_and_molecules_swapped_says_so():
     """predict("esol", [...]) would look for a model named after the first SMILES."""
     with pytest.raises(MolsslError, match=r"molecules first and the model second: predict\(molecules, model='esol'\)"):
