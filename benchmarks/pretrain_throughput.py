@@ -127,11 +127,14 @@ def interleaved_medians(rows: dict[str, Callable[[int], float]], repeats: int) -
 def timed_windows(step: Callable[[], int], device: torch.device, steps: int, warmup: int) -> Callable[[int], float]:
     """A row for :func:`interleaved_medians`: each call times ``steps`` more calls of ``step`` (which returns the
     molecules it trained on) and returns their molecules/s; the first call runs ``warmup`` untimed steps first."""
-    pending_warmup = [warmup]
+    warmed_up = False
 
     def window(_round: int) -> float:
-        for _ in range(pending_warmup.pop() if pending_warmup else 0):
-            step()
+        nonlocal warmed_up
+        if not warmed_up:
+            for _ in range(warmup):
+                step()
+            warmed_up = True
         synchronize(device)
         start = clock()
         count = sum(step() for _ in range(steps))

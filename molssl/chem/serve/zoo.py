@@ -180,14 +180,14 @@ def model_folder(name: str, models_dir: Optional[Path] = None) -> Path:
             raise MolsslError(f"the shipped model {name!r} was replaced: use {RETIRED[name]}")
         root = Path(models_dir) if models_dir is not None else MODELS_DIR
         available = ", ".join(c.name for c in list_models(root)) or "none"
-        if looks_like_path(name):  # a mistyped path: say that first, not "no shipped model"
+        if _looks_like_path(name):  # a mistyped path: say that first, not "no shipped model"
             raise MolsslError(f"{name}: no such file or directory (nor a shipped model: {available})")
         raise MolsslError(f"no shipped model named {name!r}; available: {available} (or give a path to a "
                           "model.pt / fine-tuning run directory / encoder.pt / exported model folder)")
     return folder
 
 
-def looks_like_path(name: str) -> bool:
+def _looks_like_path(name: str) -> bool:
     """Whether ``name`` was meant as a path (a folder separator or a file suffix) rather than a shipped name."""
     path = Path(name)
     return path.parent != Path(".") or path.suffix in {".pt", ".json"}
