@@ -64,4 +64,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from molssl.cli.common import run_script
+
+    run_script(main)

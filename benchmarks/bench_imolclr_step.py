@@ -121,4 +121,6 @@ def main() -> None:
         print(f"{name:40s} {n / wall:12.1f} {wall / base_wall - 1:+7.1%} {n / cpu:16.1f} {cpu / base_cpu - 1:+7.1%}")
 
 if __name__ == "__main__":
-    main()
+    from molssl.cli.common import run_script
+
+    run_script(main)

@@ -136,4 +136,6 @@ def _encoder_option(text: str) -> tuple[str, str]:
 
 
 if __name__ == "__main__":
-    main()
+    from molssl.cli.common import run_script
+
+    run_script(main)

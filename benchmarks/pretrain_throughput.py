@@ -350,4 +350,6 @@ def print_results(results: dict, as_json: bool) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from molssl.cli.common import run_script
+
+    run_script(main)

@@ -670,4 +670,6 @@ def previous_external_check(name: str) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from molssl.cli.common import run_script
+
+    run_script(main)

@@ -104,4 +104,6 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from molssl.cli.common import run_script
+
+    run_script(main)

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 from molssl.chem.serve.zoo_forests import add_forests
-from molssl.errors import MolsslError
 
 
 def main() -> None:
@@ -25,16 +24,14 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, default=None, help="a zoo folder other than the package's")
     args = parser.parse_args()
     command = "python benchmarks/zoo_forests.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    try:
-        card = add_forests(args.name, args.data_dir, trees=args.trees, leaves=args.leaves, seed=args.seed,
-                           command=command, models_dir=args.models_dir)
-    except MolsslError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    card = add_forests(args.name, args.data_dir, trees=args.trees, leaves=args.leaves, seed=args.seed,
+                       command=command, models_dir=args.models_dir)  # a refusal: one sentence, exit 2 (run_script)
     print(f"{card.name}: test {card.metric} {card.test_score:.4f} (members {', '.join(f'{s:.4f}' for s in card.member_test_scores)}); "
           f"{card.size_bytes / 1e6:.2f} MB")
     print(card.notes)
 
 
 if __name__ == "__main__":
-    main()
+    from molssl.cli.common import run_script
+
+    run_script(main)

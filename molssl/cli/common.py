@@ -4,11 +4,13 @@ Commands raise :class:`~molssl.errors.MolsslError` (or ValueError / OSError) for
 can fix; :class:`MolsslGroup` turns it into one line on stderr and exit code 2 (``MOLSSL_DEBUG=1``
 shows the traceback instead). A truncated or damaged compressed file that a reader let through
 (EOFError, zlib.error) is reported the same way rather than as click's bare "Aborted!". No command
-has an exit helper of its own. The checks here run before a command starts any work.
+has an exit helper of its own; scripts outside the CLI (``benchmarks/``) end in :func:`run_script`, the same
+policy. The checks here run before a command starts any work.
 """
 from __future__ import annotations
 
 import os
+import sys
 import zlib
 from typing import Any, Callable, Optional
 
@@ -80,6 +82,18 @@ class MolsslGroup(ListOptionGroup):
                 raise
             typer.echo(f"error: {error_message(exc)}", err=True)
             ctx.exit(2)
+
+
+def run_script(main: Callable[[], Any]) -> None:
+    """The CLI's error policy for a script outside it (``benchmarks/``): a user error is ``error: <one sentence>``
+    on stderr and exit code 2, its traceback only with ``MOLSSL_DEBUG=1``."""
+    try:
+        main()
+    except USER_ERRORS as exc:
+        if os.environ.get("MOLSSL_DEBUG"):
+            raise
+        print(f"error: {error_message(exc)}", file=sys.stderr)
+        sys.exit(2)
 
 
 def new_app(help: str, *, root: bool = False, **kwargs: Any) -> typer.Typer:

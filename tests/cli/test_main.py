@@ -46,3 +46,23 @@ def test_help_lists_commands():
     for command in ("pretrain", "finetune", "benchmark", "convert", "predict", "fingerprint", "models", "plot",
                     "data", "vision", "video", "audio", "rl"):
         assert command in result.output
+
+
+def test_scripts_outside_the_cli_share_its_error_policy(capsys, monkeypatch):
+    """benchmarks/ scripts end in run_script(main): a user error is one line on stderr and exit code 2."""
+    import pytest
+
+    from molssl.cli.common import run_script
+    from molssl.errors import MolsslError
+
+    def main():
+        raise MolsslError("runs/none: no such file or directory")
+
+    monkeypatch.delenv("MOLSSL_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        run_script(main)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "error: runs/none: no such file or directory\n"
+    monkeypatch.setenv("MOLSSL_DEBUG", "1")
+    with pytest.raises(MolsslError):  # the traceback, for debugging
+        run_script(main)
