@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from molssl.cli.common import PRECISION_HELP, check_device, check_positive, echo_err, resolved_precision
+from molssl.cli.common import PRECISION_HELP, check_device, check_positive, echo_err
 from molssl.errors import MolsslError
 
 TABLE_MAX_ROWS = 50
@@ -108,7 +108,7 @@ def predict(
     reader = streaming.open_input(input_file, smiles, smiles_column)
     predictor = Predictor(model, batch_size=batch_size, device=device, threads=threads, n_jobs=workers,
                           coverage=coverage or None, domain=domain, nearest=nearest, progress=True,
-                          precision=resolved_precision(precision, device))
+                          precision=precision, log=echo_err)
     for ensemble in predictor.models:
         members = f"ensemble of {ensemble.n_members}" if ensemble.n_members > 1 else "single model"
         echo_err(f"{ensemble.name}: {len(ensemble.tasks)} task(s), {members}")

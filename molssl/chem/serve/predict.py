@@ -51,13 +51,15 @@ class Predictor:
     add applicability-domain columns; ``nearest``: also the nearest training molecule's SMILES and
     row; ``n_jobs``: featurization processes; ``threads``: torch CPU threads; ``precision``: ``fp32`` (the
     Python default: the same numbers on every machine), ``bf16`` or ``auto`` (bf16 where the CPU has AMX or
-    on CUDA, as :func:`molssl.core.precision.resolve_precision` decides; the CLI's default).
+    on CUDA, as :func:`molssl.core.precision.resolve_precision` decides; the CLI's default); ``log``: where
+    ``auto``'s choice is reported (the CLI's stderr), after the models have loaded.
     """
 
     def __init__(self, models: Sequence[str | Path | PropertyEnsemble], batch_size: int = 256,
                  device: str = "cpu", threads: Optional[int] = None, n_jobs: int = 1,
                  progress: Optional[bool] = None, coverage: Optional[float] = DEFAULT_COVERAGE, domain: bool = True,
-                 nearest: bool = False, workers: Optional[int] = None, precision: str = "fp32") -> None:
+                 nearest: bool = False, workers: Optional[int] = None, precision: str = "fp32",
+                 log: Optional[Callable[[str], None]] = None) -> None:
         if isinstance(models, (str, Path, PropertyEnsemble)):
             models = [models]
         if not models:
@@ -71,9 +73,9 @@ class Predictor:
             raise MolsslError(f"n_jobs (featurization processes) must be at least 1, got {n_jobs}")
         self.coverage = check_coverage(coverage) if coverage is not None else None
         self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
         self.models = [m.to(self.device) if isinstance(m, PropertyEnsemble) else load_ensemble(m, device)
                        for m in models]
+        self.precision = resolve_precision(precision, self.device, log=log)  # after the models: a missing one first
         names = [m.name for m in self.models]
         if len(set(names)) < len(names):
             raise MolsslError(f"two models have the same name ({', '.join(names)}); their columns would collide")

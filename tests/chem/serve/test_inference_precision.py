@@ -58,3 +58,11 @@ def test_bf16_predictions_are_not_quantized_to_bf16_steps():
     steps = values * 64  # bf16 of a standardized output near 1-4 moves in steps of 1/64 to 1/32
     assert not np.allclose(steps, np.round(steps), atol=1e-4), values
     assert (table["esol_std"] > 0).all(), table["esol_std"].tolist()
+
+
+def test_cli_reports_a_missing_model_before_choosing_a_precision(tmp_path):
+    missing = tmp_path / "runs" / "model.pt"
+    result = CliRunner().invoke(app, ["predict", "-m", str(missing), "-s", "CCO"])
+    assert result.exit_code == 2, result.output
+    assert f"{missing}: no such file or directory" in result.output
+    assert "precision auto" not in result.output
