@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import sys
 import zlib
-from typing import Any, Callable, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
 
 import typer
 from typer.core import TyperCommand, TyperGroup, TyperOption
@@ -75,25 +76,27 @@ class MolsslGroup(ListOptionGroup):
     """The root group: user errors become ``error: <one sentence>`` on stderr and exit code 2."""
 
     def invoke(self, ctx: Any) -> Any:
-        try:
+        with user_errors_exit(ctx.exit):
             return super().invoke(ctx)
-        except USER_ERRORS as exc:
-            if os.environ.get("MOLSSL_DEBUG"):
-                raise
-            typer.echo(f"error: {error_message(exc)}", err=True)
-            ctx.exit(2)
 
 
-def run_script(main: Callable[[], Any]) -> None:
-    """The CLI's error policy for a script outside it (``benchmarks/``): a user error is ``error: <one sentence>``
-    on stderr and exit code 2, its traceback only with ``MOLSSL_DEBUG=1``."""
+@contextmanager
+def user_errors_exit(exit: Callable[[int], Any] = sys.exit) -> Iterator[None]:
+    """The error policy: a user error raised inside is ``error: <one sentence>`` on stderr and ``exit(2)``, its
+    traceback only with ``MOLSSL_DEBUG=1``."""
     try:
-        main()
+        yield
     except USER_ERRORS as exc:
         if os.environ.get("MOLSSL_DEBUG"):
             raise
-        print(f"error: {error_message(exc)}", file=sys.stderr)
-        sys.exit(2)
+        typer.echo(f"error: {error_message(exc)}", err=True)
+        exit(2)
+
+
+def run_script(main: Callable[[], Any]) -> None:
+    """The CLI's error policy (:func:`user_errors_exit`) for a script outside it (``benchmarks/``)."""
+    with user_errors_exit():
+        main()
 
 
 def new_app(help: str, *, root: bool = False, **kwargs: Any) -> typer.Typer:

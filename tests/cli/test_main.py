@@ -2,9 +2,12 @@ import json
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
+from molssl.cli.common import run_script
 from molssl.cli.main import app
+from molssl.errors import MolsslError
 
 
 def _molssl(*args, cwd=None):
@@ -50,11 +53,6 @@ def test_help_lists_commands():
 
 def test_scripts_outside_the_cli_share_its_error_policy(capsys, monkeypatch):
     """benchmarks/ scripts end in run_script(main): a user error is one line on stderr and exit code 2."""
-    import pytest
-
-    from molssl.cli.common import run_script
-    from molssl.errors import MolsslError
-
     def main():
         raise MolsslError("runs/none: no such file or directory")
 
