@@ -43,6 +43,12 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype a floating-point product of ``x`` runs in here: autocast's for ``x``'s device where it is on."""
+    kind = x.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+
+
 def move_to(obj: Any, device: torch.device) -> Any:
     """Copy tensors (inside tuples, lists, dicts and dataclasses) to ``device``; non-blocking from pinned memory."""
     if isinstance(obj, torch.Tensor):

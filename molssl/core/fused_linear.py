@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from molssl.core.device import compute_dtype
+
 _KERNEL = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
 _DTYPES = (torch.float32, torch.bfloat16)
 # below this many rows oneDNN's call costs more than it saves in fp32 (50 atoms: 195 against 141 us; 700: even)
@@ -47,11 +49,7 @@ def unfused() -> Iterator[None]:
 def fused_available(x: Tensor) -> bool:
     """Whether :func:`linear` runs the fused CPU kernel for this input (dtype after autocast, rows)."""
     return (_KERNEL is not None and x.device.type == "cpu" and x.dim() == 2 and x.shape[0] >= MIN_ROWS
-            and _compute_dtype(x) in _DTYPES)
-
-
-def _compute_dtype(x: Tensor) -> torch.dtype:
-    return torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
+            and compute_dtype(x) in _DTYPES)
 
 
 def linear(x: Tensor, layer: nn.Linear, relu: bool = False) -> Tensor:
@@ -59,7 +57,7 @@ def linear(x: Tensor, layer: nn.Linear, relu: bool = False) -> Tensor:
     if not fused_available(x):
         out = layer(x)
         return F.relu(out) if relu else out
-    dtype = _compute_dtype(x)
+    dtype = compute_dtype(x)
     bias = layer.bias.to(dtype) if layer.bias is not None else None
     return _FusedLinear.apply(x.to(dtype), layer.weight.to(dtype), bias, relu)
 

@@ -17,15 +17,26 @@ the product itself. The transposes are built once per batch instead, beside the 
 where a CPU backward pass will use them (not under ``torch.no_grad``, as in prediction). The bond
 product is written first and the neighbour product added into the same buffer (``beta=1``), so the
 layer's sum ``A h + C table`` costs no third pass over an (atoms x width) tensor.
+
+In bf16 on CPU (autocast) the fp32 products cost four casts of an (atoms x width) tensor per layer and view (h up
+to fp32 and the sum back down, the same for the gradients). Where every weight is 1 (GIN; GCN without
+normalization) the sum is instead one ``embedding_bag`` over the rows of ``[h; table]``, read in bf16 and
+accumulated in fp32 by the kernel: the matrix ``[A | C]`` in CSR form is a bag of row indices per atom, and its
+transpose gives the backward pass as one more bag. The result is the fp32 sum rounded once to bf16, as the next
+layer's bf16 product would have rounded it; only the bond table is rounded to bf16 before the sum.
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+
+from molssl.core.device import compute_dtype
 
 
 @dataclass
@@ -36,16 +47,76 @@ class Neighbourhood:
     codes: Tensor  # CSR (n_atoms, n_codes): w_ij at (i, code_ij)
     adjacency_t: Optional[Tensor]  # their transposes, for the backward pass on CPU; None where none will run
     codes_t: Optional[Tensor]
+    unit_weights: bool = False  # every w_ij is 1: the bf16 sum can be an embedding bag (module docstring)
 
     def aggregate(self, h: Tensor, table: Tensor) -> Tensor:
-        """(n_atoms, d) fp32: sum over each atom's incoming edges of w_ij (h_j + table[code_ij]), i.e. A h + C table."""
+        """(n_atoms, d): sum over each atom's incoming edges of w_ij (h_j + table[code_ij]), i.e. A h + C table;
+        fp32, or bf16 where the bf16 bag applies (module docstring)."""
+        needs_grad = torch.is_grad_enabled() and (h.requires_grad or table.requires_grad)
+        if (self.unit_weights and h.device.type == "cpu" and compute_dtype(h) == torch.bfloat16
+                and not (needs_grad and self.adjacency_t is None)):
+            return self._bag_aggregate(h, table, needs_grad)
         with torch.autocast(device_type=h.device.type, enabled=False):  # autocast would ask for a bf16 kernel
             h, table = h.float(), table.float()
             if self.adjacency_t is not None and self.codes_t is not None:
                 return _Aggregate.apply(self.adjacency, self.adjacency_t, self.codes, self.codes_t, h, table)
-            if h.device.type == "cpu" and not (torch.is_grad_enabled() and (h.requires_grad or table.requires_grad)):
+            if h.device.type == "cpu" and not needs_grad:
                 return _aggregate_into_result(self.adjacency, self.codes, h, table)  # inference: no backward pass
             return torch.sparse.mm(self.adjacency, h) + torch.sparse.mm(self.codes, table)
+
+    def _bag_aggregate(self, h: Tensor, table: Tensor, needs_grad: bool) -> Tensor:
+        with torch.autocast(device_type="cpu", enabled=False):
+            h, table = h.to(torch.bfloat16), table.to(torch.bfloat16)
+            if needs_grad:
+                return _BagAggregate.apply(self._bags, self._bags_t, h, table)
+            return _bag_sum(self._bags, torch.cat([h, table]))
+
+    @cached_property
+    def _bags(self) -> tuple[Tensor, Tensor]:
+        """(row indices into [h; table], offsets) of [A | C]: per atom its neighbours' rows, then n + its bond codes."""
+        return _side_by_side(self.adjacency, self.codes)
+
+    @cached_property
+    def _bags_t(self) -> tuple[Tensor, Tensor]:
+        """The same of [A | C]'s transpose, [A^T; C^T]: the rows of A^T, then those of C^T."""
+        a_t, c_t = self.adjacency_t, self.codes_t
+        offsets = torch.cat([a_t.crow_indices(), a_t.crow_indices()[-1] + c_t.crow_indices()[1:]])
+        return torch.cat([a_t.col_indices(), c_t.col_indices()]).int(), offsets.int()
+
+
+def _side_by_side(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
+    """Column indices and row offsets of the CSR matrix [left | right] (right's columns shifted by left's width),
+    each row's entries from ``left`` first; placed without a sort."""
+    left_crow, right_crow = left.crow_indices(), right.crow_indices()
+    rows = torch.arange(left.shape[0], device=left_crow.device)
+    left_rows = torch.repeat_interleave(rows, torch.diff(left_crow))
+    right_rows = torch.repeat_interleave(rows, torch.diff(right_crow))
+    device = rows.device
+    cols = torch.empty(int(left_crow[-1] + right_crow[-1]), dtype=torch.int32, device=device)
+    cols[torch.arange(left_crow[-1], device=device) + right_crow[left_rows]] = left.col_indices().int()
+    shifted = right.col_indices().int() + left.shape[1]
+    cols[torch.arange(right_crow[-1], device=device) + left_crow[1:][right_rows]] = shifted
+    return cols, (left_crow + right_crow).int()
+
+
+def _bag_sum(bags: tuple[Tensor, Tensor], rows: Tensor) -> Tensor:
+    """Row i of the result: the sum of ``rows[indices]`` over bag i (``embedding_bag``, fp32 accumulation)."""
+    indices, offsets = bags
+    return F.embedding_bag(indices, rows, offsets, mode="sum", include_last_offset=True)
+
+
+class _BagAggregate(torch.autograd.Function):
+    """``[A | C] @ [h; table]`` in bf16 as bags; the backward pass is the bags of the transpose."""
+
+    @staticmethod
+    def forward(ctx, bags: tuple[Tensor, Tensor], bags_t: tuple[Tensor, Tensor], h: Tensor, table: Tensor) -> Tensor:
+        ctx.bags_t, ctx.n_atoms = bags_t, h.shape[0]
+        return _bag_sum(bags, torch.cat([h, table]))
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[None, None, Tensor, Tensor]:
+        grad_rows = _bag_sum(ctx.bags_t, grad.to(torch.bfloat16).contiguous())
+        return None, None, grad_rows[:ctx.n_atoms], grad_rows[ctx.n_atoms:]
 
 
 def _aggregate_into_result(adjacency: Tensor, codes: Tensor, h: Tensor, table: Tensor) -> Tensor:
@@ -98,7 +169,8 @@ def neighbourhood(edge_index: Tensor, edge_code: Tensor, n_atoms: int, n_codes: 
     values = torch.cat([torch.ones(edge_index.shape[1], device=atoms.device) if weights is None else weights.float(),
                         ones if self_weights is None else self_weights.float()])
     adjacency, code_sums = _csr(dst, src, values, (n_atoms, n_atoms)), _csr(dst, codes, values, (n_atoms, n_codes))
+    unit = weights is None and self_weights is None
     if atoms.device.type != "cpu" or not torch.is_grad_enabled():  # no CPU backward pass will need transposes
-        return Neighbourhood(adjacency, code_sums, None, None)
+        return Neighbourhood(adjacency, code_sums, None, None, unit)
     return Neighbourhood(adjacency, code_sums, _csr(src, dst, values, (n_atoms, n_atoms)),
-                         _csr(codes, dst, values, (n_codes, n_atoms)))
+                         _csr(codes, dst, values, (n_codes, n_atoms)), unit)
