@@ -115,9 +115,12 @@ class GINLayer(BondEmbedding):
 
     def forward(self, h: Tensor, graph: Neighbourhood) -> Tensor:
         """``self.mlp`` on the neighbourhood sums, its bias and ReLU fused into the products on CPU
-        (:mod:`molssl.core.fused_linear`; the same parameters and mathematics)."""
-        hidden = linear(graph.aggregate(h, self.table()), self.mlp[0], relu=True)
-        return linear(hidden, self.mlp[2])
+        (:mod:`molssl.core.fused_linear`; the same parameters and mathematics). In bf16 the sums may come with
+        rows of zeros so that the products see few distinct shapes (:mod:`molssl.chem.nn.message_passing`); the
+        MLP works row by row, and those rows are dropped after it."""
+        hidden = linear(graph.aggregate(h, self.table(), padded=True), self.mlp[0], relu=True)
+        out = linear(hidden, self.mlp[2])
+        return out if out.shape[0] == h.shape[0] else out[:h.shape[0]]
 
 
 class GCNLayer(nn.Module):

@@ -5,7 +5,7 @@ import torch
 
 from molssl.chem.data.store import build_store
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.nn.message_passing import _side_by_side, neighbourhood
+from molssl.chem.nn.message_passing import ROW_MULTIPLE, _side_by_side, neighbourhood
 
 BF16_ULP = 2.0 ** -7  # bf16's relative spacing: a once-rounded result lies within half of it
 
@@ -78,3 +78,47 @@ def test_encoder_under_bf16_follows_its_fp32_self(smiles_file, kind, normalize):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.gnns.parameters())
     scale = fp32.detach().abs().max()
     assert (bf16.float() - fp32.detach()).abs().max() < 0.05 * scale
+
+
+def test_padded_bf16_sums_add_only_rows_of_zeros_whose_gradients_drop_out():
+    graph = _directed_graph(n_atoms=40)
+    generator = torch.Generator().manual_seed(2)
+    h = torch.randn(40, 16, generator=generator).requires_grad_()
+    table = torch.randn(6, 16, generator=generator).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plain = graph.aggregate(h, table)
+        padded = graph.aggregate(h, table, padded=True)
+    assert padded.shape == (ROW_MULTIPLE, 16) and plain.shape == (40, 16)
+    assert torch.equal(padded[:40], plain) and not padded[40:].any()
+    upstream = torch.randn(ROW_MULTIPLE, 16, generator=generator)  # non-zero on the extra rows too
+    (plain.float() * upstream[:40]).sum().backward()
+    expected = h.grad.clone(), table.grad.clone()
+    h.grad = table.grad = None
+    (padded.float() * upstream).sum().backward()
+    assert torch.equal(h.grad, expected[0]) and torch.equal(table.grad, expected[1])
+    assert graph.aggregate(h, table, padded=True).shape == (40, 16)  # fp32: never padded
+
+
+def test_gin_layer_under_bf16_drops_the_padding(monkeypatch):
+    """The padded rows change no atom's output and no gradient (compared with padding switched off)."""
+    import molssl.chem.nn.message_passing as message_passing
+    from molssl.chem.data.featurizers import get_featurizer
+    from molssl.chem.nn.encoders import GINLayer
+
+    torch.manual_seed(0)
+    layer = GINLayer(300, get_featurizer("molclr"))
+    graph = _directed_graph(n_atoms=600, n_edges=1200, n_codes=15)  # >= 512 rows: the fused oneDNN products
+    h = torch.randn(600, 300, requires_grad=True)
+    results = []
+    for multiple in (ROW_MULTIPLE, 1):
+        monkeypatch.setattr(message_passing, "ROW_MULTIPLE", multiple)
+        graph.__dict__.pop("_padded_bags", None)  # built again for this multiple
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = layer(h, graph)
+        assert out.shape == (600, 300)
+        out.float().square().sum().backward()
+        results.append((out.detach().float(), h.grad.clone(), layer.mlp[0].weight.grad.clone()))
+        h.grad = None
+        layer.zero_grad()
+    for padded, plain in zip(*results):
+        torch.testing.assert_close(padded, plain, rtol=1e-2, atol=1e-2)
