@@ -28,8 +28,9 @@ layer's bf16 product would have rounded it; only the bond table is rounded to bf
 On that path the sum can also come back with up to ``ROW_MULTIPLE - 1`` extra rows of zeros (``padded=True``), so
 that the products which follow see few distinct row counts: oneDNN builds (JIT-compiles) a bf16 kernel per distinct
 shape (~7 ms for GIN's first product, ~4 ms for a weight gradient, against 3 ms for the product itself) and keeps
-1,024, while fine-tuning at batch 32 meets hundreds of atom counts. BBBP, GIN, batch 32, bf16: 357-413 molecules/s
-and 2.1 GB resident after 24 epochs without the padding, 460-495 and 0.64 GB with it. The caller runs its row-wise
+1,024, while fine-tuning at batch 32 meets hundreds of atom counts. BBBP, GIN, batch 32, bf16, epochs 6-9: 364-439
+molecules/s and 1.8 GB resident without the padding, 449-491 and 0.64 GB with it
+(``benchmarks/results/finetune_throughput.md``). The caller runs its row-wise
 products on the padded rows and drops them after (their gradients are zero), so the mathematics is unchanged.
 """
 from __future__ import annotations
@@ -105,10 +106,10 @@ def _side_by_side(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
     """Column indices and row offsets of the CSR matrix [left | right] (right's columns shifted by left's width),
     each row's entries from ``left`` first; placed without a sort."""
     left_crow, right_crow = left.crow_indices(), right.crow_indices()
-    rows = torch.arange(left.shape[0], device=left_crow.device)
+    device = left_crow.device
+    rows = torch.arange(left.shape[0], device=device)
     left_rows = torch.repeat_interleave(rows, torch.diff(left_crow))
     right_rows = torch.repeat_interleave(rows, torch.diff(right_crow))
-    device = rows.device
     cols = torch.empty(int(left_crow[-1] + right_crow[-1]), dtype=torch.int32, device=device)
     cols[torch.arange(left_crow[-1], device=device) + right_crow[left_rows]] = left.col_indices().int()
     shifted = right.col_indices().int() + left.shape[1]
