@@ -28,9 +28,9 @@ layer's bf16 product would have rounded it; only the bond table is rounded to bf
 On that path the sum can also come back with up to ``ROW_MULTIPLE - 1`` extra rows of zeros (``padded=True``), so
 that the products which follow see few distinct row counts: oneDNN builds (JIT-compiles) a bf16 kernel per distinct
 shape (~7 ms for GIN's first product, ~4 ms for a weight gradient, against 3 ms for the product itself) and keeps
-1,024, while fine-tuning at batch 32 meets hundreds of atom counts. BBBP, GIN, batch 32, bf16, epochs 6-9: 364-439
-molecules/s and 1.8 GB resident without the padding, 449-491 and 0.64 GB with it
-(``benchmarks/results/finetune_throughput.md``). The caller runs its row-wise
+1,024, while fine-tuning at batch 32 meets hundreds of atom counts. BBBP, GIN, batch 32, bf16, epochs 7-10: 491
+molecules/s and 1.8 GB resident without the padding, 610 and 0.64 GB with it (``benchmarks/bf16_row_padding.py``,
+``benchmarks/results/finetune_throughput.md``). The caller runs its row-wise
 products on the padded rows and drops them after (their gradients are zero), so the mathematics is unchanged.
 """
 from __future__ import annotations
