@@ -34,7 +34,7 @@ def epochs_in_this_process(dataset: str, data_dir: str, epochs: int, batch_size:
 
     torch.set_num_threads(1)
     message_passing.ROW_MULTIPLE = multiple
-    data = load_dataset(dataset, Path(data_dir))
+    data = load_dataset(dataset, Path(data_dir), download=False, progress=False)
     objective, optimizer = _objective(data, ENCODERS["gin"])
     objective.train()
     source = batches_for(data, np.arange(len(data)), batch_size, True, 0, False)
@@ -75,7 +75,10 @@ def main() -> None:
             command = [sys.executable, __file__, "--child", str(multiple), "--dataset", args.dataset, "--data-dir",
                        args.data_dir, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
                        "--precision", args.precision]
-            records = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+            child = subprocess.run(command, stdout=subprocess.PIPE, text=True)  # its stderr (an error) shows as is
+            if child.returncode:
+                sys.exit(child.returncode)
+            records = json.loads(child.stdout)
             rates = [r["per_s"] for r in records]
             late[name] += rates[-args.late:]
             print(f"round {round_ + 1} {name:8s} molecules/s by epoch {[round(r) for r in rates]}, "
@@ -86,4 +89,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from molssl.cli.common import run_script
+
+    run_script(main)
