@@ -247,3 +247,15 @@ def gather_index(index: Tensor, num_rows: int) -> Tensor:
     offsets = torch.tensor([0, *gathered_sizes(num_rows, index.device)], device=index.device).cumsum(0)
     shifted = index + offsets[rank()].to(index.dtype)
     return all_gather_tensor(shifted)
+
+
+def global_mean(total: Tensor, count: Tensor) -> Tensor:
+    """Mean over every rank's entries: DistributedDataParallel averages the ranks' gradients, so each rank's
+    share is scaled by world size / global count (its gradient is then exact); the value is the global mean."""
+    world = world_size()
+    if world == 1:
+        return total / count.clamp(min=1.0)
+    count = all_reduce_sum(count.detach().clone()).clamp(min=1.0)
+    local = total * world / count
+    value = all_reduce_sum(total.detach().clone()) / count
+    return local - local.detach() + value

@@ -47,12 +47,13 @@ def _count(rate: float, sizes: Tensor, at_least_one: bool) -> Tensor:
     return torch.minimum(k, sizes)
 
 
-def _select_atoms(batch: GraphBatch, rate: float, generator: Optional[torch.Generator]) -> Tensor:
+def select_atoms(batch: GraphBatch, rate: float, generator: Optional[torch.Generator] = None) -> Tensor:
+    """A flag per atom: ``max(1, floor(rate * n))`` random atoms of each graph of ``n`` atoms."""
     k = _count(rate, batch.atoms_per_graph(), at_least_one=True)
     return random_rank_in_groups(batch.batch, batch.num_graphs, generator) < k[batch.batch]
 
 
-def _masked(x: Tensor, atoms: Tensor, mask_values: Sequence[int]) -> Tensor:
+def masked_fields(x: Tensor, atoms: Tensor, mask_values: Sequence[int]) -> Tensor:
     """Every field of the selected atoms set to its mask value (the featurizer's ``atom_mask``)."""
     if len(mask_values) != x.shape[1]:
         raise ValueError(f"atoms have {x.shape[1]} fields but the mask has {len(mask_values)} values: "
@@ -71,7 +72,7 @@ def _keep_bonds(batch: GraphBatch, keep: Tensor) -> GraphBatch:
 def mask_atoms(batch: GraphBatch, rate: float = 0.25, generator: Optional[torch.Generator] = None,
                mask_values: Sequence[int] = MOLCLR.atom_mask) -> GraphBatch:
     """Replace ``max(1, floor(rate*n))`` random atoms of each graph by the mask token (every field)."""
-    return batch.with_(x=_masked(batch.x, _select_atoms(batch, rate, generator), mask_values))
+    return batch.with_(x=masked_fields(batch.x, select_atoms(batch, rate, generator), mask_values))
 
 
 def delete_bonds(batch: GraphBatch, rate: float = 0.25, generator: Optional[torch.Generator] = None) -> GraphBatch:
@@ -111,7 +112,7 @@ def remove_subgraph(batch: GraphBatch, rate: float = 0.25, generator: Optional[t
     removed = subgraph_atoms(batch, rate, generator)
     src = batch.edge_index[0, 0::2]
     dst = batch.edge_index[1, 0::2]
-    return _keep_bonds(batch.with_(x=_masked(batch.x, removed, mask_values)), ~(removed[src] | removed[dst]))
+    return _keep_bonds(batch.with_(x=masked_fields(batch.x, removed, mask_values)), ~(removed[src] | removed[dst]))
 
 
 @dataclass

@@ -193,10 +193,13 @@ class MolecularEncoder(nn.Module):
             h = F.dropout(h, self.config.dropout, training=self.training)
         return h
 
+    def readout(self, nodes: Tensor, batch: GraphBatch) -> Tensor:
+        """Graph representation h (num_graphs, feat_dim) of node embeddings: pooled, through ``feat_lin``."""
+        return self.feat_lin(_POOLS[self.config.pool](nodes, batch.batch, size=batch.num_graphs))
+
     def represent(self, batch: GraphBatch) -> Tensor:
         """Graph representation h (num_graphs, feat_dim): pooled node embeddings through ``feat_lin``."""
-        pooled = _POOLS[self.config.pool](self.node_embeddings(batch), batch.batch, size=batch.num_graphs)
-        return self.feat_lin(pooled)
+        return self.readout(self.node_embeddings(batch), batch)
 
     def forward(self, batch: GraphBatch) -> tuple[Tensor, Tensor]:
         h = self.represent(batch)

@@ -1,5 +1,6 @@
 """Pre-training objectives on molecular graphs: MolCLR and iMolCLR side by side (descriptor prediction,
-:mod:`molssl.chem.nn.physchem`, is registered here too).
+:mod:`molssl.chem.nn.physchem`, and attribute masking, :mod:`molssl.chem.nn.attribute_masking`, are
+registered here too).
 
 **MolCLR** (Wang, Wang, Cao & Barati Farimani, Nat. Mach. Intell. 4, 279 (2022)): two independently
 augmented views of each molecule, NT-Xent (temperature 0.1) between their projections.
@@ -37,6 +38,7 @@ from torch import Tensor, nn
 
 from molssl.chem.data.batch import GraphBatch, select_graphs
 from molssl.chem.data.extras import get_extra
+from molssl.chem.nn.attribute_masking import build_attribute_masking
 from molssl.chem.nn.augment import MolecularAugmentation, random_rank_in_groups
 from molssl.chem.nn.encoders import MolecularEncoder
 from molssl.chem.nn.physchem import BITS_EXTRA, DESCRIPTOR_EXTRA, PhysChem
@@ -158,22 +160,28 @@ class IMolCLR(MolCLR):
         return loss_mol + self.lambda2 * loss_frag, {"loss_mol": loss_mol.detach(), "loss_frag": loss_frag.detach()}
 
 
-def _descriptor_prediction(with_bits: bool) -> Callable[..., nn.Module]:
+def _descriptor_prediction(with_bits: bool, mask_attributes: bool = False) -> Callable[..., nn.Module]:
     """A :class:`PhysChem` builder with the registry's signature: no contrast, so the temperature is unused; the
-    targets are as wide as their store extras (217 descriptors; 2048 ECFP4 bits with ``with_bits``)."""
+    targets are as wide as their store extras (217 descriptors; 2048 ECFP4 bits with ``with_bits``);
+    ``mask_attributes`` adds the masked atoms' attributes as targets."""
     def build(encoder: MolecularEncoder, augmentation: MolecularAugmentation, temperature: float,
               **options) -> PhysChem:
         n_bits = 8 * get_extra(BITS_EXTRA).width if with_bits else 0
-        return PhysChem(encoder, augmentation, get_extra(DESCRIPTOR_EXTRA).width, n_bits=n_bits, **options)
+        return PhysChem(encoder, augmentation, get_extra(DESCRIPTOR_EXTRA).width, n_bits=n_bits,
+                        mask_attributes=mask_attributes, **options)
     return build
 
 
 # method -> builder(encoder, augmentation, temperature, **method_options)
 OBJECTIVES: dict[str, Callable[..., nn.Module]] = {"molclr": MolCLR, "imolclr": IMolCLR,
                                                    "physchem": _descriptor_prediction(with_bits=False),
-                                                   "physchem-ecfp": _descriptor_prediction(with_bits=True)}
+                                                   "physchem-ecfp": _descriptor_prediction(with_bits=True),
+                                                   "attrmask": build_attribute_masking,
+                                                   "physchem-attrmask": _descriptor_prediction(with_bits=False,
+                                                                                               mask_attributes=True)}
+MASKING_METHODS = ("attrmask", "physchem-attrmask")  # methods whose --mask-rate chooses the atoms to predict
 BATCH_FEATURES: dict[str, tuple[str, ...]] = {"physchem": (DESCRIPTOR_EXTRA,),  # row extras each batch carries
-                                              "physchem-ecfp": (DESCRIPTOR_EXTRA, BITS_EXTRA)}
-STORE_EXTRAS: dict[str, tuple[str, ...]] = {"molclr": (), "imolclr": ("ecfp", "fragments"),
-                                            "physchem": BATCH_FEATURES["physchem"],
-                                            "physchem-ecfp": BATCH_FEATURES["physchem-ecfp"]}
+                                              "physchem-ecfp": (DESCRIPTOR_EXTRA, BITS_EXTRA),
+                                              "physchem-attrmask": (DESCRIPTOR_EXTRA,)}
+STORE_EXTRAS: dict[str, tuple[str, ...]] = {"molclr": (), "imolclr": ("ecfp", "fragments"), "attrmask": (),
+                                            **BATCH_FEATURES}

@@ -14,6 +14,10 @@ cross-entropy; each bit is the presence of one circular substructure, the featur
 forest wins BACE): substructure prediction, as GROVER's motif task (Rong et al., NeurIPS 2020) predicts
 RDKit's functional-group keys. The two losses are per-entry means, added with equal weight.
 
+``--method physchem-attrmask`` predicts the descriptors from a graph whose atoms are masked at ``--mask-rate``
+and, in the same pass, the masked atoms' attributes from their node embeddings
+(:mod:`molssl.chem.nn.attribute_masking`): a graph-level and a node-level task, losses added.
+
 RDKit's descriptors are heavy-tailed (``Ipc`` spans dozens of orders of magnitude), so each one is
 centred on its median and scaled by its inter-quartile range (the standard deviation where that
 range is 0), from the training molecules, and clipped to +-``clip``; descriptors that never vary
@@ -32,6 +36,7 @@ from torch.nn import functional as F
 
 from molssl.chem.data.batch import GraphBatch
 from molssl.chem.data.descriptors import column_medians
+from molssl.chem.nn.attribute_masking import MaskedAttributes
 from molssl.chem.nn.augment import MolecularAugmentation
 from molssl.chem.nn.encoders import MolecularEncoder
 from molssl.chem.nn.similarity import unpack_bits
@@ -57,28 +62,17 @@ def robust_statistics(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centre.astype(np.float32), scale.astype(np.float32)
 
 
-def _global_mean(total: Tensor, count: Tensor) -> Tensor:
-    """Mean over every rank's entries: DistributedDataParallel averages the ranks' gradients, so each rank's
-    share is scaled by world size / global count (its gradient is then exact); the value is the global mean."""
-    world = dist.world_size()
-    if world == 1:
-        return total / count.clamp(min=1.0)
-    count = dist.all_reduce_sum(count.detach().clone()).clamp(min=1.0)
-    local = total * world / count
-    value = dist.all_reduce_sum(total.detach().clone()) / count
-    return local - local.detach() + value
-
-
 class PhysChem(nn.Module):
     """Descriptor-prediction objective (see the module docstring); ``forward`` returns (loss, metrics).
 
     ``augment``: predict the intact molecule's descriptors from one augmented view (a denoising variant)
     instead of from the molecule itself (MolBERT's setting, the default).
     ``n_bits``: also predict that many ECFP bits (the ``ecfp2048`` extra); 0 = descriptors only.
+    ``mask_attributes``: mask atoms at the augmentation's ``mask_rate`` and also predict their attributes.
     """
 
     def __init__(self, encoder: MolecularEncoder, augmentation: Optional[MolecularAugmentation], n_targets: int,
-                 augment: bool = False, clip: float = 5.0, n_bits: int = 0) -> None:
+                 augment: bool = False, clip: float = 5.0, n_bits: int = 0, mask_attributes: bool = False) -> None:
         super().__init__()
         if n_targets < 1:
             raise ValueError(f"n_targets must be positive, got {n_targets}")
@@ -86,6 +80,8 @@ class PhysChem(nn.Module):
             raise ValueError(f"clip must be positive, got {clip}")
         if augment and augmentation is None:
             raise ValueError("augment=True needs an augmentation")
+        if mask_attributes and (augment or augmentation is None):
+            raise ValueError("mask_attributes needs an augmentation (its mask rate and token) and excludes augment=True")
         if n_bits < 0:
             raise ValueError(f"n_bits must be 0 or positive, got {n_bits}")
         self.encoder = encoder
@@ -98,6 +94,9 @@ class PhysChem(nn.Module):
         self.regressor = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, n_targets))
         self.bit_classifier = (nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, n_bits))
                                if n_bits else None)
+        self.attributes = (MaskedAttributes(encoder.config.emb_dim, encoder.featurizer.atom_vocab,
+                                            augmentation.mask_values, augmentation.mask_rate)
+                           if mask_attributes else None)
         self.register_buffer("centre", torch.zeros(n_targets))
         self.register_buffer("scale", torch.zeros(n_targets))  # all 0 = not fitted yet
 
@@ -126,16 +125,25 @@ class PhysChem(nn.Module):
         if self.bit_classifier is not None and BITS_EXTRA not in batch.features:
             raise ValueError("ECFP-bit prediction needs the 'ecfp2048' store extra attached to each batch")
         target, mask = self.targets(batch.features[DESCRIPTOR_EXTRA])
-        view = self.augmentation(batch) if self.augmentation is not None else batch
-        h = self.encoder.represent(view)
+        if self.attributes is not None:
+            view, atoms = self.attributes.mask(batch)
+            nodes = self.encoder.node_embeddings(view)
+            h = self.encoder.readout(nodes, view)
+        else:
+            view = self.augmentation(batch) if self.augmentation is not None else batch
+            h = self.encoder.represent(view)
         prediction = self.regressor(h).float()
         weight = mask.float()
         squared = (prediction - target).square() * weight
-        loss = _global_mean(squared.sum(), weight.sum())
+        loss = dist.global_mean(squared.sum(), weight.sum())
         # fraction of the targets' variance explained in this batch (1 = perfect), a readable progress figure
         centred = (target - (target * weight).sum(0) / weight.sum(0).clamp(min=1.0)) * weight
         explained = 1.0 - squared.sum() / centred.square().sum().clamp(min=1e-12)
         metrics = {"r2": explained.detach()}
+        if self.attributes is not None:
+            loss_attributes, accuracy = self.attributes.loss(nodes, batch.x, atoms)
+            metrics.update(loss_descriptors=loss.detach(), loss_attributes=loss_attributes.detach(), accuracy=accuracy)
+            loss = loss + loss_attributes
         if self.bit_classifier is None:
             return loss, metrics
         bits = unpack_bits(batch.features[BITS_EXTRA].to(h.device))
@@ -143,6 +151,7 @@ class PhysChem(nn.Module):
         if logits.shape != bits.shape:
             raise ValueError(f"expected {logits.shape[1]} ECFP bits per molecule, got {bits.shape[1]}")
         cross_entropy = F.binary_cross_entropy_with_logits(logits, bits, reduction="sum")
-        loss_bits = _global_mean(cross_entropy, torch.tensor(float(bits.numel()), device=h.device))
-        metrics.update(loss_descriptors=loss.detach(), loss_bits=loss_bits.detach())
+        loss_bits = dist.global_mean(cross_entropy, torch.tensor(float(bits.numel()), device=h.device))
+        metrics.setdefault("loss_descriptors", loss.detach())
+        metrics["loss_bits"] = loss_bits.detach()
         return loss + loss_bits, metrics

@@ -1,4 +1,5 @@
-"""Pre-training of molecular encoders on a SMILES corpus: contrastive (MolCLR, iMolCLR) or descriptor prediction (physchem)."""
+"""Pre-training of molecular encoders on a SMILES corpus: contrastive (MolCLR, iMolCLR), descriptor prediction
+(physchem) or attribute masking (attrmask), alone or together (physchem-attrmask)."""
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,7 @@ from molssl.chem.data.sources import StoreBatches, train_valid_indices
 from molssl.chem.data.store import open_corpus
 from molssl.chem.nn.augment import MolecularAugmentation
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.nn.objectives import BATCH_FEATURES, OBJECTIVES, STORE_EXTRAS
+from molssl.chem.nn.objectives import BATCH_FEATURES, MASKING_METHODS, OBJECTIVES, STORE_EXTRAS
 from molssl.chem.nn.physchem import DESCRIPTOR_EXTRA, STATISTICS_SAMPLE, PhysChem
 from molssl.chem.serve.loading import ENCODER_FILE, save_encoder
 from molssl.core import distributed as dist
@@ -82,6 +83,9 @@ class PretrainConfig:
         if not (self.temperature > 0 and math.isfinite(self.temperature)):
             raise MolsslError(f"--temperature must be a positive number, got {self.temperature} (0 divides by zero; "
                               "MolCLR uses 0.1)")
+        if self.method in MASKING_METHODS and not 0 < self.mask_rate <= 1:
+            raise MolsslError(f"--mask-rate must lie in (0, 1] for --method {self.method} (the fraction of atoms whose "
+                              f"attributes are predicted), got {self.mask_rate}")
         self.augmentations = tuple(self.augmentations)
         self.fit_config()  # validates epochs, steps, lr, checkpoint interval, precision
 

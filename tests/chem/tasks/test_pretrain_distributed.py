@@ -54,7 +54,9 @@ def _objective(method: str, store: MoleculeStore = None, **options) -> nn.Module
     """The method's module with deterministic views and no BatchNorm: per-rank BatchNorm statistics are the one
     intended difference from a single process (torch's SyncBatchNorm, which removes it, runs on GPUs only)."""
     torch.manual_seed(0)
-    objective = build_objective(PretrainConfig(smiles="", out="", method=method, encoder=TINY, method_options=options))
+    # every atom masked where masking chooses atoms (attrmask): a random choice would differ between the ranks
+    objective = build_objective(PretrainConfig(smiles="", out="", method=method, encoder=TINY, method_options=options,
+                                               mask_rate=1.0))
     objective.encoder.batch_norms = nn.ModuleList(nn.Identity() for _ in objective.encoder.batch_norms)
     if method.startswith("physchem"):  # targets standardized with the whole store's statistics, on every rank alike
         objective.fit_statistics(store.extra("rdkit2d"))
@@ -66,7 +68,9 @@ def _objective(method: str, store: MoleculeStore = None, **options) -> nn.Module
 CASES = {"molclr": ("molclr", {}), "imolclr-weighted": ("imolclr", {"lambda2": 0.0}),
          "imolclr": ("imolclr", {"max_fragments": 0}),  # every fragment: a random pick would differ per rank
          "physchem": ("physchem", {}),  # the loss is a mean over both ranks' descriptor entries
-         "physchem-ecfp": ("physchem-ecfp", {})}  # and over both ranks' ECFP bits
+         "physchem-ecfp": ("physchem-ecfp", {}),  # and over both ranks' ECFP bits
+         "attrmask": ("attrmask", {}),  # a mean over both ranks' masked atoms
+         "physchem-attrmask": ("physchem-attrmask", {})}
 FEATURES = ("rdkit2d", "ecfp2048")
 
 
