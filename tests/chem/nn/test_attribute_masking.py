@@ -19,6 +19,7 @@ from molssl.chem.nn.physchem import PhysChem
 from molssl.chem.serve.loading import resolve_encoder
 from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, pretrain
 from molssl.errors import MolsslError
+from training_helpers import train_on
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8, featurizer="rich")
 
@@ -75,14 +76,7 @@ def test_training_learns_the_masked_atoms_and_leaves_the_graph_readout_alone(sto
     frozen = {name: p.clone() for name, p in module.named_parameters() if name.startswith(("encoder.feat_lin",
                                                                                               "encoder.head"))}
     assert frozen and not any(p.requires_grad for n, p in module.named_parameters() if n in frozen)
-    optimizer = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=1e-2)
-    first = None
-    for _ in range(80):
-        loss, metrics = module(batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        first = loss.item() if first is None else first
+    first = train_on(module, batch, steps=80, lr=1e-2)[0][0].item()
     module.eval()
     with torch.no_grad():
         losses = [module(batch)[0].item() for _ in range(5)]  # fresh random masks: not a memorized choice

@@ -14,6 +14,7 @@ from molssl.chem.nn.physchem import PhysChem, robust_statistics
 from molssl.chem.serve.loading import resolve_encoder
 from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, pretrain
 from molssl.core.checkpoint import load_checkpoint
+from training_helpers import train_on
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
 
@@ -132,14 +133,9 @@ def test_physchem_ecfp_also_learns_the_substructure_bits(tmp_path, small_smiles)
     module.fit_statistics(store.extra("rdkit2d"))
     with pytest.raises(ValueError, match="ecfp2048"):
         module(store.gather(np.arange(len(store)), ("rdkit2d",)))
-    optimizer = torch.optim.Adam(module.parameters(), lr=3e-3)
-    first = None
-    for _ in range(60):
-        loss, metrics = module(batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        first = metrics if first is None else first  # the loss from random weights
+    history = train_on(module, batch, steps=60, lr=3e-3)
+    first = history[0][1]  # the loss from random weights
+    loss, metrics = history[-1]
     assert loss.item() == pytest.approx((metrics["loss_descriptors"] + metrics["loss_bits"]).item())
     assert first["loss_bits"] > 0.6  # ~log 2 from random weights
     assert metrics["loss_bits"] < 0.5 * first["loss_bits"] and metrics["r2"] > 0.3
