@@ -140,9 +140,12 @@ class PhysChem(nn.Module):
         centred = (target - (target * weight).sum(0) / weight.sum(0).clamp(min=1.0)) * weight
         explained = 1.0 - squared.sum() / centred.square().sum().clamp(min=1e-12)
         metrics = {"r2": explained.detach()}
+        if self.attributes is None and self.bit_classifier is None:
+            return loss, metrics
+        metrics["loss_descriptors"] = loss.detach()  # one of several terms: each is logged
         if self.attributes is not None:
             loss_attributes, accuracy = self.attributes.loss(nodes, batch.x, atoms)
-            metrics.update(loss_descriptors=loss.detach(), loss_attributes=loss_attributes.detach(), accuracy=accuracy)
+            metrics.update(loss_attributes=loss_attributes.detach(), accuracy=accuracy)
             loss = loss + loss_attributes
         if self.bit_classifier is None:
             return loss, metrics
@@ -152,6 +155,5 @@ class PhysChem(nn.Module):
             raise ValueError(f"expected {logits.shape[1]} ECFP bits per molecule, got {bits.shape[1]}")
         cross_entropy = F.binary_cross_entropy_with_logits(logits, bits, reduction="sum")
         loss_bits = dist.global_mean(cross_entropy, torch.tensor(float(bits.numel()), device=h.device))
-        metrics.setdefault("loss_descriptors", loss.detach())
         metrics["loss_bits"] = loss_bits.detach()
         return loss + loss_bits, metrics
