@@ -36,8 +36,9 @@ def pretrain(
     method: str = typer.Option("molclr", help="Pre-training objective: molclr, imolclr (contrastive), physchem "
                                                         "(predict RDKit's 2D descriptors) or physchem-ecfp (and "
                                                         "the ECFP4 bits), attrmask (predict masked atoms' "
-                                                        "attributes) or physchem-attrmask (descriptors and masked "
-                                                        "attributes)"),
+                                                        "attributes), physchem-attrmask (descriptors and masked "
+                                                        "attributes) or graphmae (rebuild masked atoms through a "
+                                                        "re-masked GIN decoder)"),
     lambda1: Optional[float] = typer.Option(None, help="imolclr: negatives weighted 1 - lambda1*Tanimoto (default 0.5)"),
     lambda2: Optional[float] = typer.Option(None, help="imolclr: weight of the fragment loss (default 0.5)"),
     max_fragments: Optional[int] = typer.Option(None, help="imolclr: fragments per molecule per step, 0 = all (default 1)"),
@@ -50,8 +51,8 @@ def pretrain(
     feat_dim: int = typer.Option(512, help="Representation size h"),
     dropout: float = typer.Option(0.0, help="Dropout after each layer"),
     augment: List[str] = typer.Option(["mask", "delete"], help="Augmentations per view, in order: mask, delete, subgraph"),
-    mask_rate: float = typer.Option(0.25, help="Fraction of atoms masked (attrmask: the atoms whose attributes are "
-                                                   "predicted)"),
+    mask_rate: float = typer.Option(0.25, help="Fraction of atoms masked (attrmask, graphmae: the atoms whose "
+                                                   "attributes are predicted)"),
     delete_rate: float = typer.Option(0.25, help="Fraction of bonds deleted"),
     subgraph_rate: float = typer.Option(0.25, help="Fraction of atoms in the removed subgraph"),
     temperature: float = typer.Option(0.1, help="NT-Xent temperature"),

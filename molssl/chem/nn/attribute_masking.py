@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from molssl.chem.data.batch import GraphBatch
-from molssl.chem.nn.augment import MolecularAugmentation, masked_fields, select_atoms
+from molssl.chem.nn.augment import MolecularAugmentation, mask_atoms_flagged
 from molssl.chem.nn.encoders import MolecularEncoder
 from molssl.core import distributed as dist
 
@@ -47,8 +47,7 @@ class MaskedAttributes(nn.Module):
 
     def mask(self, batch: GraphBatch, generator: Optional[torch.Generator] = None) -> tuple[GraphBatch, Tensor]:
         """(the batch with the chosen atoms' fields set to the mask token, a flag per atom marking them)."""
-        atoms = select_atoms(batch, self.rate, generator)
-        return batch.with_(x=masked_fields(batch.x, atoms, self.mask_values)), atoms
+        return mask_atoms_flagged(batch, self.rate, generator, self.mask_values)
 
     def loss(self, nodes: Tensor, x: Tensor, atoms: Tensor) -> tuple[Tensor, Tensor]:
         """(cross-entropy of the masked atoms' true fields ``x[atoms]``, averaged over atoms and fields on every

@@ -72,7 +72,15 @@ def _keep_bonds(batch: GraphBatch, keep: Tensor) -> GraphBatch:
 def mask_atoms(batch: GraphBatch, rate: float = 0.25, generator: Optional[torch.Generator] = None,
                mask_values: Sequence[int] = MOLCLR.atom_mask) -> GraphBatch:
     """Replace ``max(1, floor(rate*n))`` random atoms of each graph by the mask token (every field)."""
-    return batch.with_(x=masked_fields(batch.x, select_atoms(batch, rate, generator), mask_values))
+    return mask_atoms_flagged(batch, rate, generator, mask_values)[0]
+
+
+def mask_atoms_flagged(batch: GraphBatch, rate: float, generator: Optional[torch.Generator] = None,
+                       mask_values: Sequence[int] = MOLCLR.atom_mask) -> tuple[GraphBatch, Tensor]:
+    """:func:`mask_atoms`, also returning a flag per atom marking the masked ones (the masking objectives'
+    prediction targets)."""
+    atoms = select_atoms(batch, rate, generator)
+    return batch.with_(x=masked_fields(batch.x, atoms, mask_values)), atoms
 
 
 def delete_bonds(batch: GraphBatch, rate: float = 0.25, generator: Optional[torch.Generator] = None) -> GraphBatch:

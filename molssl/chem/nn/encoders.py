@@ -15,7 +15,7 @@ weights are 1, the two products are one embedding bag instead).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -107,11 +107,12 @@ class BondEmbedding(nn.Module):
 
 
 class GINLayer(BondEmbedding):
-    """GIN with edge features: MLP( sum_j (h_j + e_ij) + h_i + e_self ), the self-loop inside ``graph``."""
+    """GIN with edge features: MLP( sum_j (h_j + e_ij) + h_i + e_self ), the self-loop inside ``graph``; the MLP is
+    dim -> 2 dim -> ``out_dim`` (default ``dim``; GraphMAE's decoder maps to the atom vocabulary)."""
 
-    def __init__(self, dim: int, featurizer: Featurizer) -> None:
+    def __init__(self, dim: int, featurizer: Featurizer, out_dim: Optional[int] = None) -> None:
         super().__init__(dim, featurizer)
-        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, out_dim or dim))
 
     def forward(self, h: Tensor, graph: Neighbourhood) -> Tensor:
         """``self.mlp`` on the neighbourhood sums, its bias and ReLU fused into the products on CPU
@@ -165,26 +166,28 @@ class MolecularEncoder(nn.Module):
         self.feat_lin = nn.Linear(d, config.feat_dim)
         self.head = ProjectionHead(config.feat_dim, config.feat_dim, config.proj_dim)
 
-    def neighbourhood(self, batch: GraphBatch) -> Neighbourhood:
+    def neighbourhood(self, batch: GraphBatch, weighted: bool = True) -> Neighbourhood:
         """The batch's message-passing operators, self-loops included (shared by every layer); a normalized
-        GCN's weights are c_ij = 1/sqrt(d_i d_j), degrees counting the self-loop."""
+        GCN's weights are c_ij = 1/sqrt(d_i d_j), degrees counting the self-loop (``weighted=False``: every
+        weight 1, the plain sums of a GIN decoder on top)."""
         vocab = self.featurizer.bond_vocab
         codes = edge_codes(batch.edge_attr, vocab)
         n_codes = int(torch.tensor(vocab).prod())
         self_loop = self.gnns[0].self_loop_code if self.config.kind == "gin" else self.gnns[0].bonds.self_loop_code
-        if self.config.kind != "gcn" or not self.config.gcn_normalize:
+        if self.config.kind != "gcn" or not self.config.gcn_normalize or not weighted:
             return neighbourhood(batch.edge_index, codes, batch.num_atoms, n_codes, self_loop)
         src, dst = batch.edge_index
         inv_sqrt = (torch.bincount(dst, minlength=batch.num_atoms).float() + 1).rsqrt()
         return neighbourhood(batch.edge_index, codes, batch.num_atoms, n_codes, self_loop,
                              weights=inv_sqrt[src] * inv_sqrt[dst], self_weights=inv_sqrt * inv_sqrt)
 
-    def node_embeddings(self, batch: GraphBatch) -> Tensor:
-        """Per-atom embeddings after the last layer, (n_atoms, emb_dim)."""
+    def node_embeddings(self, batch: GraphBatch, graph: Optional[Neighbourhood] = None) -> Tensor:
+        """Per-atom embeddings after the last layer, (n_atoms, emb_dim); ``graph``: the batch's
+        :meth:`neighbourhood`, where the caller has built it already (a decoder uses it again)."""
         h = self.x_embedding1(batch.x[:, 0]) + self.x_embedding2(batch.x[:, 1])
         for j, embedding in enumerate(self.x_embeddings, start=2):
             h = h + embedding(batch.x[:, j])
-        graph = self.neighbourhood(batch)
+        graph = self.neighbourhood(batch) if graph is None else graph
         last = self.config.num_layers - 1
         for i, (conv, norm) in enumerate(zip(self.gnns, self.batch_norms)):
             h = norm(conv(h, graph))

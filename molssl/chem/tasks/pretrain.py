@@ -1,5 +1,6 @@
 """Pre-training of molecular encoders on a SMILES corpus: contrastive (MolCLR, iMolCLR), descriptor prediction
-(physchem) or attribute masking (attrmask), alone or together (physchem-attrmask)."""
+(physchem) or masked-atom reconstruction (attrmask, graphmae), descriptors and attributes together
+(physchem-attrmask)."""
 from __future__ import annotations
 
 import hashlib

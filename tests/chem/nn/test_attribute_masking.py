@@ -19,7 +19,7 @@ from molssl.chem.nn.physchem import PhysChem
 from molssl.chem.serve.loading import resolve_encoder
 from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, pretrain
 from molssl.errors import MolsslError
-from training_helpers import train_on
+from training_helpers import assert_learns_fresh_masks_with_a_frozen_readout
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8, featurizer="rich")
 
@@ -72,16 +72,7 @@ def test_bad_settings_are_refused():
 def test_training_learns_the_masked_atoms_and_leaves_the_graph_readout_alone(store):
     torch.manual_seed(0)
     batch = store.gather(np.arange(len(store)))
-    module = AttributeMasking(MolecularEncoder(TINY), 0.25, RICH.atom_mask)
-    frozen = {name: p.clone() for name, p in module.named_parameters() if name.startswith(("encoder.feat_lin",
-                                                                                              "encoder.head"))}
-    assert frozen and not any(p.requires_grad for n, p in module.named_parameters() if n in frozen)
-    first = train_on(module, batch, steps=80, lr=1e-2)[0][0].item()
-    module.eval()
-    with torch.no_grad():
-        losses = [module(batch)[0].item() for _ in range(5)]  # fresh random masks: not a memorized choice
-    assert np.mean(losses) < 0.5 * first
-    assert all(torch.equal(p, frozen[n]) for n, p in module.named_parameters() if n in frozen)
+    assert_learns_fresh_masks_with_a_frozen_readout(AttributeMasking(MolecularEncoder(TINY), 0.25, RICH.atom_mask), batch)
 
 
 def test_physchem_attrmask_adds_the_node_loss_to_the_descriptor_loss(store):

@@ -1,4 +1,4 @@
-"""Distributed pre-training: MolCLR/iMolCLR/descriptor-prediction steps on 2 Gloo ranks equal one process on the global batch,
+"""Distributed pre-training: MolCLR/iMolCLR/descriptor-prediction/masking steps on 2 Gloo ranks equal one process on the global batch,
 and a real ``torchrun --nproc_per_node=2 -m molssl pretrain`` run that a single process then resumes."""
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from torch import nn
 
 from molssl.chem.data.batch import GraphBatch
 from molssl.chem.nn.encoders import EncoderConfig
-from molssl.chem.data.featurize import MASK_ATOM
+from molssl.chem.data.featurize import MASK_ATOM, MOLCLR
+from molssl.chem.nn.augment import masked_fields
 from molssl.chem.data.sources import StoreBatches
 from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, build_objective, pretrain
 from molssl.chem.data.store import MoleculeStore, open_corpus
@@ -50,6 +51,12 @@ class AlternatingViews:
         return batch.with_(edge_index=batch.edge_index[:, edge_keep], edge_attr=batch.edge_attr[edge_keep])
 
 
+def _first_atoms_masked(batch: GraphBatch) -> tuple[GraphBatch, torch.Tensor]:
+    first = torch.zeros(batch.num_atoms, dtype=torch.bool)
+    first[batch.ptr[:-1]] = True
+    return batch.with_(x=masked_fields(batch.x, first, MOLCLR.atom_mask)), first
+
+
 def _objective(method: str, store: MoleculeStore = None, **options) -> nn.Module:
     """The method's module with deterministic views and no BatchNorm: per-rank BatchNorm statistics are the one
     intended difference from a single process (torch's SyncBatchNorm, which removes it, runs on GPUs only)."""
@@ -60,6 +67,8 @@ def _objective(method: str, store: MoleculeStore = None, **options) -> nn.Module
     objective.encoder.batch_norms = nn.ModuleList(nn.Identity() for _ in objective.encoder.batch_norms)
     if method.startswith("physchem"):  # targets standardized with the whole store's statistics, on every rank alike
         objective.fit_statistics(store.extra("rdkit2d"))
+    elif method == "graphmae":  # every atom masked would leave its decoder nothing but zeros: each graph's first atom
+        objective.mask = _first_atoms_masked
     else:
         objective.augmentation = AlternatingViews()
     return objective
@@ -70,7 +79,8 @@ CASES = {"molclr": ("molclr", {}), "imolclr-weighted": ("imolclr", {"lambda2": 0
          "physchem": ("physchem", {}),  # the loss is a mean over both ranks' descriptor entries
          "physchem-ecfp": ("physchem-ecfp", {}),  # and over both ranks' ECFP bits
          "attrmask": ("attrmask", {}),  # a mean over both ranks' masked atoms
-         "physchem-attrmask": ("physchem-attrmask", {})}
+         "physchem-attrmask": ("physchem-attrmask", {}),
+         "graphmae": ("graphmae", {})}  # a mean over both ranks' masked atoms, decoded from their neighbours
 FEATURES = ("rdkit2d", "ecfp2048")
 
 
