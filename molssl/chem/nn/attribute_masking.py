@@ -60,19 +60,23 @@ class MaskedAttributes(nn.Module):
         return loss, accuracy.detach()
 
 
+def freeze_readout(encoder: MolecularEncoder) -> None:
+    """Freeze ``feat_lin`` and the projection head of an encoder trained on node-level targets only: they get no
+    gradient, and DistributedDataParallel would wait for one (fine-tuning trains ``feat_lin`` from its initial weights)."""
+    encoder.head.requires_grad_(False)
+    encoder.feat_lin.requires_grad_(False)
+
+
 class AttributeMasking(nn.Module):
     """Attribute-masking objective (see the module docstring); ``forward`` returns (loss, metrics).
 
-    Only the node embeddings are trained: the encoder's ``feat_lin`` and projection head take no part and are
-    frozen, so that DistributedDataParallel does not wait for gradients they will never get (fine-tuning trains
-    ``feat_lin`` from where it was initialized).
+    Only the node embeddings are trained: the encoder's readout is frozen (:func:`freeze_readout`).
     """
 
     def __init__(self, encoder: MolecularEncoder, rate: float, mask_values: Sequence[int]) -> None:
         super().__init__()
         self.encoder = encoder
-        encoder.head.requires_grad_(False)
-        encoder.feat_lin.requires_grad_(False)
+        freeze_readout(encoder)
         self.attributes = MaskedAttributes(encoder.config.emb_dim, encoder.featurizer.atom_vocab, mask_values, rate)
 
     def forward(self, batch: GraphBatch) -> tuple[Tensor, dict]:

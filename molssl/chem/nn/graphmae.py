@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from molssl.chem.data.batch import GraphBatch
 from molssl.chem.data.featurize import Featurizer
+from molssl.chem.nn.attribute_masking import freeze_readout
 from molssl.chem.nn.augment import MolecularAugmentation, mask_atoms_flagged
 from molssl.chem.nn.encoders import GINLayer, MolecularEncoder
 from molssl.chem.nn.message_passing import Neighbourhood
@@ -53,7 +54,8 @@ class MaskedAtomDecoder(nn.Module):
 class GraphMAE(nn.Module):
     """GraphMAE objective (see the module docstring); ``forward`` returns (loss, metrics).
 
-    As in attribute masking, the encoder's ``feat_lin`` and projection head take no part and are frozen.
+    As in attribute masking, the encoder's ``feat_lin`` and projection head take no part and are frozen
+    (:func:`~molssl.chem.nn.attribute_masking.freeze_readout`).
     """
 
     def __init__(self, encoder: MolecularEncoder, rate: float, mask_values: Sequence[int], alpha: float = 1.0) -> None:
@@ -64,8 +66,7 @@ class GraphMAE(nn.Module):
             raise ValueError(f"GraphMAE's scaling exponent alpha must be at least 1, got {alpha}")
         self.encoder, self.rate, self.alpha = encoder, rate, alpha
         self.mask_values = tuple(int(v) for v in mask_values)
-        encoder.head.requires_grad_(False)
-        encoder.feat_lin.requires_grad_(False)
+        freeze_readout(encoder)
         self.decoder = MaskedAtomDecoder(encoder.config.emb_dim, encoder.featurizer, encoder.featurizer.atom_vocab[0])
 
     def decoder_graph(self, graph: Neighbourhood, view: GraphBatch) -> Neighbourhood:
