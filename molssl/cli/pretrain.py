@@ -42,6 +42,9 @@ def pretrain(
     lambda1: Optional[float] = typer.Option(None, help="imolclr: negatives weighted 1 - lambda1*Tanimoto (default 0.5)"),
     lambda2: Optional[float] = typer.Option(None, help="imolclr: weight of the fragment loss (default 0.5)"),
     max_fragments: Optional[int] = typer.Option(None, help="imolclr: fragments per molecule per step, 0 = all (default 1)"),
+    init_encoder: Optional[str] = typer.Option(None, help="Continue pre-training from this encoder's weights: a "
+                                                          "shipped encoder, a pretrain run directory or an encoder.pt "
+                                                          "(give its --featurizer and sizes; e.g. attrmask, then molclr)"),
     encoder: Encoder = typer.Option(Encoder.gin, help="Graph encoder"),
     featurizer: Featurizer = typer.Option(Featurizer.molclr, help="Graph vocabulary: molclr (atom type + chirality; "
                                                                   "bond type + direction) or rich (+ charge, H count, "
@@ -98,7 +101,7 @@ def pretrain(
         precision=precision.value, checkpoint_every=checkpoint_every, skip_invalid=skip_invalid, resume=resume,
         sync_batchnorm=sync_batchnorm,
         workers=workers, cache_dir=str(cache_dir) if cache_dir else None, max_atoms=max_atoms,
-        method_options=imolclr_options,
+        method_options=imolclr_options, init_encoder=init_encoder,
     )
     _report(run(config, log=_log))
 

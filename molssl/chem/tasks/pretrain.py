@@ -22,9 +22,9 @@ from molssl.chem.nn.augment import MolecularAugmentation
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.nn.objectives import BATCH_FEATURES, MASKING_METHODS, OBJECTIVES, STORE_EXTRAS
 from molssl.chem.nn.physchem import DESCRIPTOR_EXTRA, STATISTICS_SAMPLE, PhysChem
-from molssl.chem.serve.loading import ENCODER_FILE, save_encoder
+from molssl.chem.serve.loading import ENCODER_FILE, resolve_encoder_state, save_encoder
 from molssl.core import distributed as dist
-from molssl.core.checkpoint import seed_everything
+from molssl.core.checkpoint import seed_everything, state_digest
 from molssl.core.config_compat import VERSION_KEY, DefaultChange, fill_defaults, register_changes
 from molssl.core.fit import FitConfig, fit
 from molssl.core.precision import resolve_precision
@@ -73,6 +73,8 @@ class PretrainConfig:
 
     max_atoms: int = 1000
     input_sha256: Optional[str] = None  # filled in by pretrain(): a resumed run must read the same corpus
+    init_encoder: Optional[str] = None  # continued pre-training: start from this encoder's weights (shipped name, run dir, encoder.pt)
+    init_encoder_digest: Optional[str] = None  # filled in by pretrain(): the digest of the weights it started from
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
@@ -105,6 +107,8 @@ class PretrainConfig:
 
 # may differ between a run and its resumption: where and how fast it runs, not what it computes
 RESUME_MAY_CHANGE = ("skip_invalid", "precision", "sync_batchnorm", "batch_size", "molssl_version")
+# where a run started from: a resumed run continues from its checkpoint, so these are kept from the saved config
+INIT_SETTINGS = ("init_encoder", "init_encoder_digest")
 # fields older run configs lack, with the values their molssl used (molssl.core.config_compat)
 register_changes("pretrain", [
     DefaultChange("encoder.featurizer", "0.2.0", "molclr"),
@@ -132,8 +136,11 @@ def pretrain(config: PretrainConfig, log: Callable[[str], None] = print) -> dict
     with dist.process_group(config.device) as device:
         main = dist.is_main_process()
         log = log if main else (lambda _msg: None)
+        init_state = None
+        if config.init_encoder and not config.resume:
+            config, init_state = _initial_encoder(config, log)
         if not main:
-            return _pretrain(config, device, log)
+            return _pretrain(config, device, log, init_state)
         out = check_output_dir(config.out, resume=config.resume)
         config = replace(config, input_sha256=_sha256(Path(config.smiles)))
         if config.resume:  # before featurizing or writing anything
@@ -144,12 +151,30 @@ def pretrain(config: PretrainConfig, log: Callable[[str], None] = print) -> dict
             saved = fill_defaults("pretrain", saved, record.get(VERSION_KEY), log, source=str(out))
             # the corpus is compared by content, so its file may move; runs older than 0.2.0 recorded only the path
             moved = ("smiles",) if saved.get("input_sha256") else ("input_sha256",)
-            refuse_changed_resume(out, saved, config.to_dict(), RESUME_MAY_CHANGE + _RUNTIME_SETTINGS + moved)
+            refuse_changed_resume(out, saved, config.to_dict(),
+                                  RESUME_MAY_CHANGE + _RUNTIME_SETTINGS + INIT_SETTINGS + moved)
+            config = replace(config, **{key: saved.get(key) for key in INIT_SETTINGS})
         with locked_run_dir(out):
-            return _pretrain(config, device, log)
+            return _pretrain(config, device, log, init_state)
 
 
 _RUNTIME_SETTINGS = ("resume", "progress", "device", "workers", "cache_dir", "log_every", "checkpoint_every")
+
+
+def _initial_encoder(config: PretrainConfig, log: Callable[[str], None]) -> tuple[PretrainConfig, dict]:
+    """The weights continued pre-training starts from, checked against the run's architecture (so the run's
+    config.json describes the encoder it trains), and the config with their digest recorded."""
+    source_config, state, source = resolve_encoder_state(config.init_encoder)
+    differ = [f"{name} {getattr(source_config, name)!r} (this run: {getattr(config.encoder, name)!r})"
+              for name in _ARCHITECTURE if getattr(source_config, name) != getattr(config.encoder, name)]
+    if differ:
+        raise MolsslError(f"--init-encoder {config.init_encoder} has another architecture: {'; '.join(differ)}; "
+                          "give the same --encoder, --featurizer, --num-layers, --emb-dim and --feat-dim")
+    log(f"starting from the weights of {source}")
+    return replace(config, init_encoder_digest=state_digest(state)), state
+
+
+_ARCHITECTURE = ("kind", "featurizer", "num_layers", "emb_dim", "feat_dim", "proj_dim", "pool", "gcn_normalize")
 
 
 def _sha256(path: Path) -> str:
@@ -162,7 +187,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str], None]) -> dict:
+def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str], None],
+              init_state: Optional[dict] = None) -> dict:
     out = Path(config.out)
     seed_everything(config.seed + dist.rank())
     main = dist.is_main_process()
@@ -188,6 +214,8 @@ def _pretrain(config: PretrainConfig, device: torch.device, log: Callable[[str],
         f"({precision})")
 
     module = build_objective(config)
+    if init_state is not None:
+        module.encoder.load_state_dict(init_state)
     if isinstance(module, PhysChem):
         _fit_descriptor_statistics(module, store, train_idx, config.seed, log)
     if config.sync_batchnorm:

@@ -117,3 +117,53 @@ def test_resume_with_another_embedding_size_or_corpus_is_refused_before_anything
     with pytest.raises(MolsslError, match="input_sha256"):
         pretrain(_config(other, out, epochs=1, max_steps=2, resume=True), log=lambda _: None)
     assert (out / "config.json").read_text() == before
+
+
+def _parameters(path):
+    saved = torch.load(path, weights_only=False)
+    buffers = ("running_mean", "running_var", "num_batches_tracked")  # BatchNorm statistics move at any lr
+    return {k: v for k, v in saved["state_dict"].items() if not k.endswith(buffers)}, saved
+
+
+def test_continued_pretraining_starts_from_the_given_encoder(corpus, tmp_path):
+    first = tmp_path / "attrmask"
+    pretrain(_config(corpus, first, method="attrmask", epochs=1, max_steps=3, lr=1e-2), log=lambda _: None)
+    start, saved = _parameters(first / ENCODER_FILE)
+    messages = []
+    # an lr so small that Adam's steps (about lr each) leave the weights where they started
+    pretrain(_config(corpus, tmp_path / "then-molclr", epochs=1, max_steps=2, lr=1e-12, init_encoder=str(first)),
+             log=messages.append)
+    continued, _ = _parameters(tmp_path / "then-molclr" / ENCODER_FILE)
+    fresh_run = tmp_path / "fresh"
+    pretrain(_config(corpus, fresh_run, epochs=1, max_steps=2, lr=1e-12), log=lambda _: None)
+    fresh, _ = _parameters(fresh_run / ENCODER_FILE)
+    for key, value in start.items():
+        torch.testing.assert_close(continued[key], value, atol=1e-8, rtol=0, msg=key)
+    assert any(not torch.allclose(fresh[k], v) for k, v in start.items())  # without it the run starts elsewhere
+    recorded = json.loads((tmp_path / "then-molclr" / "config.json").read_text())
+    assert recorded["init_encoder"] == str(first) and recorded["init_encoder_digest"] == saved["digest"]
+    assert any(f"starting from the weights of {first / ENCODER_FILE}" in m for m in messages)
+
+
+def test_continued_pretraining_refuses_another_architecture_before_writing(corpus, tmp_path):
+    first = tmp_path / "first"
+    pretrain(_config(corpus, first, epochs=1, max_steps=1), log=lambda _: None)
+    wider = EncoderConfig(num_layers=2, emb_dim=32, feat_dim=16, proj_dim=8)
+    with pytest.raises(MolsslError, match=r"another architecture: emb_dim 16 \(this run: 32\)"):
+        pretrain(_config(corpus, tmp_path / "second", encoder=wider, init_encoder=str(first)), log=lambda _: None)
+    assert not (tmp_path / "second").exists()
+    with pytest.raises(MolsslError, match="no-such"):
+        pretrain(_config(corpus, tmp_path / "third", init_encoder=str(tmp_path / "no-such")), log=lambda _: None)
+
+
+def test_a_resumed_continued_run_keeps_where_it_started(corpus, tmp_path, killed_during_step):
+    first = tmp_path / "first"
+    pretrain(_config(corpus, first, epochs=1, max_steps=1), log=lambda _: None)
+    out = tmp_path / "continued"
+    with killed_during_step(3):  # after the checkpoint of step 2
+        pretrain(_config(corpus, out, epochs=1, max_steps=4, init_encoder=str(first)), log=lambda _: None)
+    digest = json.loads((out / "config.json").read_text())["init_encoder_digest"]
+    (first / ENCODER_FILE).unlink()  # the checkpoint, not the starting encoder, is what a resumed run continues
+    summary = pretrain(_config(corpus, out, epochs=1, max_steps=4, resume=True), log=lambda _: None)
+    recorded = json.loads((out / "config.json").read_text())
+    assert summary["steps"] == 4 and recorded["init_encoder"] == str(first) and recorded["init_encoder_digest"] == digest
