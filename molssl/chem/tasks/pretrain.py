@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -165,16 +165,14 @@ def _initial_encoder(config: PretrainConfig, log: Callable[[str], None]) -> tupl
     """The weights continued pre-training starts from, checked against the run's architecture (so the run's
     config.json describes the encoder it trains), and the config with their digest recorded."""
     source_config, state, source = resolve_encoder_state(config.init_encoder)
-    differ = [f"{name} {getattr(source_config, name)!r} (this run: {getattr(config.encoder, name)!r})"
-              for name in _ARCHITECTURE if getattr(source_config, name) != getattr(config.encoder, name)]
+    differ = [f"{f.name} {getattr(source_config, f.name)!r} (this run: {getattr(config.encoder, f.name)!r})"
+              for f in fields(EncoderConfig)
+              if f.name != "dropout" and getattr(source_config, f.name) != getattr(config.encoder, f.name)]
     if differ:
         raise MolsslError(f"--init-encoder {config.init_encoder} has another architecture: {'; '.join(differ)}; "
                           "give the same --encoder, --featurizer, --num-layers, --emb-dim and --feat-dim")
     log(f"starting from the weights of {source}")
     return replace(config, init_encoder_digest=state_digest(state)), state
-
-
-_ARCHITECTURE = ("kind", "featurizer", "num_layers", "emb_dim", "feat_dim", "proj_dim", "pool", "gcn_normalize")
 
 
 def _sha256(path: Path) -> str:
