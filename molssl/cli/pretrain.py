@@ -37,8 +37,9 @@ def pretrain(
                                                         "(predict RDKit's 2D descriptors) or physchem-ecfp (and "
                                                         "the ECFP4 bits), attrmask (predict masked atoms' "
                                                         "attributes), physchem-attrmask (descriptors and masked "
-                                                        "attributes) or graphmae (rebuild masked atoms through a "
-                                                        "re-masked GIN decoder)"),
+                                                        "attributes), graphmae (rebuild masked atoms through a "
+                                                        "re-masked GIN decoder) or contextpred (tell an atom's "
+                                                        "surroundings from another molecule's)"),
     lambda1: Optional[float] = typer.Option(None, help="imolclr: negatives weighted 1 - lambda1*Tanimoto (default 0.5)"),
     lambda2: Optional[float] = typer.Option(None, help="imolclr: weight of the fragment loss (default 0.5)"),
     max_fragments: Optional[int] = typer.Option(None, help="imolclr: fragments per molecule per step, 0 = all (default 1)"),

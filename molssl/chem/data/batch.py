@@ -85,6 +85,22 @@ def select_graphs(batch: GraphBatch, keep: Tensor) -> GraphBatch:
     )
 
 
+def induced_subgraph(batch: GraphBatch, keep: Tensor) -> GraphBatch:
+    """The atoms flagged in ``keep`` (n_atoms,) bool and the bonds between two of them; every graph stays (one
+    may be left with no atoms), its kept atoms renumbered in order, each kept bond's two directions together."""
+    new_atom = torch.cumsum(keep, 0) - 1
+    edge_keep = keep[batch.edge_index[0]] & keep[batch.edge_index[1]]
+    counts = torch.bincount(batch.batch[keep], minlength=batch.num_graphs)
+    return GraphBatch(
+        x=batch.x[keep],
+        edge_index=new_atom[batch.edge_index[:, edge_keep]],
+        edge_attr=batch.edge_attr[edge_keep],
+        batch=batch.batch[keep],
+        ptr=torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]),
+        index=batch.index,
+    )
+
+
 @dataclass
 class GraphArrays:
     """Concatenated graphs with per-graph offsets; ``gather`` builds a :class:`GraphBatch` without per-graph Python."""

@@ -1,6 +1,7 @@
 """Pre-training objectives on molecular graphs: MolCLR and iMolCLR side by side (descriptor prediction,
-:mod:`molssl.chem.nn.physchem`, attribute masking, :mod:`molssl.chem.nn.attribute_masking`, and GraphMAE,
-:mod:`molssl.chem.nn.graphmae`, are registered here too).
+:mod:`molssl.chem.nn.physchem`, attribute masking, :mod:`molssl.chem.nn.attribute_masking`, GraphMAE,
+:mod:`molssl.chem.nn.graphmae`, and context prediction, :mod:`molssl.chem.nn.context_prediction`, are
+registered here too).
 
 **MolCLR** (Wang, Wang, Cao & Barati Farimani, Nat. Mach. Intell. 4, 279 (2022)): two independently
 augmented views of each molecule, NT-Xent (temperature 0.1) between their projections.
@@ -40,6 +41,7 @@ from molssl.chem.data.batch import GraphBatch, select_graphs
 from molssl.chem.data.extras import get_extra
 from molssl.chem.nn.attribute_masking import build_attribute_masking
 from molssl.chem.nn.augment import MolecularAugmentation, random_rank_in_groups
+from molssl.chem.nn.context_prediction import build_context_prediction
 from molssl.chem.nn.graphmae import build_graphmae
 from molssl.chem.nn.encoders import MolecularEncoder
 from molssl.chem.nn.physchem import BITS_EXTRA, DESCRIPTOR_EXTRA, PhysChem
@@ -178,6 +180,7 @@ OBJECTIVES: dict[str, Callable[..., nn.Module]] = {"molclr": MolCLR, "imolclr": 
                                                    "physchem": _descriptor_prediction(with_bits=False),
                                                    "physchem-ecfp": _descriptor_prediction(with_bits=True),
                                                    "attrmask": build_attribute_masking, "graphmae": build_graphmae,
+                                                   "contextpred": build_context_prediction,
                                                    "physchem-attrmask": _descriptor_prediction(with_bits=False,
                                                                                                mask_attributes=True)}
 MASKING_METHODS = ("attrmask", "physchem-attrmask", "graphmae")  # methods whose --mask-rate chooses the atoms to predict
@@ -185,5 +188,5 @@ BATCH_FEATURES: dict[str, tuple[str, ...]] = {"physchem": (DESCRIPTOR_EXTRA,),  
                                               "physchem-ecfp": (DESCRIPTOR_EXTRA, BITS_EXTRA),
                                               "physchem-attrmask": (DESCRIPTOR_EXTRA,)}
 STORE_EXTRAS: dict[str, tuple[str, ...]] = {"molclr": (), "imolclr": ("ecfp", "fragments"), "attrmask": (),
-                                            "graphmae": (),
+                                            "graphmae": (), "contextpred": (),
                                             **BATCH_FEATURES}

@@ -1,6 +1,6 @@
 """Pre-training of molecular encoders on a SMILES corpus: contrastive (MolCLR, iMolCLR), descriptor prediction
-(physchem) or masked-atom reconstruction (attrmask, graphmae), descriptors and attributes together
-(physchem-attrmask)."""
+(physchem), masked-atom reconstruction (attrmask, graphmae), descriptors and attributes together
+(physchem-attrmask) or context prediction (contextpred)."""
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,4 @@
-"""Distributed pre-training: MolCLR/iMolCLR/descriptor-prediction/masking steps on 2 Gloo ranks equal one process on the global batch,
+"""Distributed pre-training: MolCLR/iMolCLR/descriptor-prediction/masking/context-prediction steps on 2 Gloo ranks equal one process on the global batch,
 and a real ``torchrun --nproc_per_node=2 -m molssl pretrain`` run that a single process then resumes."""
 from __future__ import annotations
 
@@ -69,6 +69,9 @@ def _objective(method: str, store: MoleculeStore = None, **options) -> nn.Module
         objective.fit_statistics(store.extra("rdkit2d"))
     elif method == "graphmae":  # every atom masked would leave its decoder nothing but zeros: each graph's first atom
         objective.mask = _first_atoms_masked
+    elif method == "contextpred":  # each graph's first atom as the centre; the context GNN without BatchNorm too
+        objective.centres = lambda batch, generator=None: batch.ptr[:-1]
+        objective.context_encoder.batch_norms = nn.ModuleList(nn.Identity() for _ in objective.context_encoder.batch_norms)
     else:
         objective.augmentation = AlternatingViews()
     return objective
@@ -80,7 +83,8 @@ CASES = {"molclr": ("molclr", {}), "imolclr-weighted": ("imolclr", {"lambda2": 0
          "physchem-ecfp": ("physchem-ecfp", {}),  # and over both ranks' ECFP bits
          "attrmask": ("attrmask", {}),  # a mean over both ranks' masked atoms
          "physchem-attrmask": ("physchem-attrmask", {}),
-         "graphmae": ("graphmae", {})}  # a mean over both ranks' masked atoms, decoded from their neighbours
+         "graphmae": ("graphmae", {}),  # a mean over both ranks' masked atoms, decoded from their neighbours
+         "contextpred": ("contextpred", {"context_size": 2})}  # negatives: the previous context across ranks
 FEATURES = ("rdkit2d", "ecfp2048")
 
 
