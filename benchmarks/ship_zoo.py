@@ -85,6 +85,22 @@ ENCODER_TEXT = {  # encoder (shipped name or run, as a run's config.json records
     "runs/pretrain/rich-imolclr-chembl-moses": "a rich-featurizer encoder pre-trained with the iMolCLR objective on "
                                                "ChEMBL + 500k MOSES (736k molecules, 3,000 steps of 512; "
                                                "runs/pretrain/rich-imolclr-chembl-moses, not shipped on its own)",
+    **{f"runs/pretrain/{run}": f"a rich-featurizer encoder pre-trained {how} (runs/pretrain/{run}, not shipped on its own; "
+                               f"docs/{'graphmae' if run.startswith('graphmae') else 'attribute_masking'}.md)"
+       for run, how in {
+           "attrmask-33": "by attribute masking (25% of atoms) on ChEMBL (100k, 2,000 steps of 512)",
+           "attrmask-full-lr1e-3": "by attribute masking (25% of atoms) on the whole ChEMBL file (236k, 6,000 steps of 512)",
+           "attrmask-full-lr2e-3": "by attribute masking (25% of atoms, lr 2e-3) on the whole ChEMBL file (236k, 6,000 "
+                                   "steps of 512)",
+           "attrmask-m15": "by attribute masking (15% of atoms) on the whole ChEMBL file (236k, 6,000 steps of 512)",
+           "attrmask-full-12k": "by attribute masking (25% of atoms) on the whole ChEMBL file (236k, 12,000 steps of 512)",
+           "attrmask-mix-12k": "by attribute masking (25% of atoms) on ChEMBL + 236k MOSES (472k, 12,000 steps of 512)",
+           "physchem-attrmask-33": "to predict RDKit's 2D descriptors and masked atoms' attributes at once on ChEMBL "
+                                   "(100k, 2,000 steps of 512)",
+           "graphmae-full": "with GraphMAE (25% of atoms) on the whole ChEMBL file (236k, 6,000 steps of 512)",
+           "s2-attrmask-then-molclr": "by attribute masking (the attrmask-full-lr1e-3 run) and then 3,000 MolCLR steps on "
+                                      "the whole ChEMBL file",
+       }.items()},
 }
 MOLCLR_OBJECTIVE = ("Pre-trained with the MolCLR objective (NT-Xent, atom masking + bond deletion at 25%) under bf16 "
                     "autocast on one CPU thread; the encoder of the shipped models that start from pre-training with its "
