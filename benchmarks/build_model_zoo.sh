@@ -1,7 +1,9 @@
 #!/bin/bash
-# Rebuild the shipped models in molssl/models/ with the project's own commands (the exact budget used for
-# the shipped files; see benchmarks/results/model_zoo.md). CPU only; about 1 h on a 2-core machine shared
-# with other jobs. Usage: bash benchmarks/build_model_zoo.sh [WORK_DIR]   (run from the repository root)
+# Rebuild the FIRST model zoo (2026-11-24: molclr-gin and few-epoch property models; benchmarks/results/model_zoo.md,
+# its last section), kept as the record of how it was made. Today's shipped models were made otherwise: each card
+# lists its own commands (`molssl models show NAME`), and benchmarks/ship_zoo.py chose and exported them. Running
+# this overwrites molssl/models/ with the November models. CPU only; about 1 h on a 2-core machine.
+# Usage: bash benchmarks/build_model_zoo.sh [WORK_DIR]   (run from the repository root)
 set -euo pipefail
 WORK=${1:-/tmp/zoo}
 SHARED=${SHARED:-../shared/data}

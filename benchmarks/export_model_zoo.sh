@@ -1,5 +1,6 @@
 #!/bin/bash
-# Pack the runs of benchmarks/build_model_zoo.sh into molssl/models/ (weights + model cards).
+# Pack the runs of benchmarks/build_model_zoo.sh (the first zoo, 2026-11-24) into molssl/models/ (weights + model
+# cards). Today's models are exported by benchmarks/ship_zoo.py; see each card's commands.
 # Usage: bash benchmarks/export_model_zoo.sh [WORK_DIR [NAME...]]   (run from the repository root; NAMEs: only those)
 set -euo pipefail
 WORK=${1:-/tmp/zoo}
