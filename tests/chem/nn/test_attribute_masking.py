@@ -1,5 +1,4 @@
 """Attribute masking (Hu et al. 2020): which atoms are masked, the loss, training, and its wiring into pretrain()."""
-import json
 import subprocess
 import sys
 
@@ -17,9 +16,9 @@ from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.nn.objectives import STORE_EXTRAS
 from molssl.chem.nn.physchem import PhysChem
 from molssl.chem.serve.loading import resolve_encoder
-from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, pretrain
+from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig
 from molssl.errors import MolsslError
-from training_helpers import assert_learns_fresh_masks_with_a_frozen_readout
+from training_helpers import assert_learns_fresh_masks_with_a_frozen_readout, pretrain_briefly
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8, featurizer="rich")
 
@@ -91,14 +90,8 @@ def test_physchem_attrmask_adds_the_node_loss_to_the_descriptor_loss(store):
 
 @pytest.mark.parametrize("method", ["attrmask", "physchem-attrmask"])
 def test_pretrain_with_masking_saves_an_encoder_that_loads(method, tmp_path, small_smiles):
-    corpus = tmp_path / "corpus.smi"
-    corpus.write_text("\n".join(small_smiles * 4) + "\n")
-    config = PretrainConfig(smiles=str(corpus), out=str(tmp_path / "run"), method=method, encoder=TINY, epochs=2,
-                            batch_size=8, valid_fraction=0.2, log_every=1, progress=False, workers=1,
-                            cache_dir=str(tmp_path / "c"))
-    summary = pretrain(config, log=lambda _: None)
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert summary["steps"] == 8 and all(0.0 <= r["accuracy"] <= 1.0 for r in records if "loss" in r)
+    summary, records = pretrain_briefly(tmp_path, small_smiles, method, TINY)
+    assert summary["steps"] == 8 and records and all(0.0 <= r["accuracy"] <= 1.0 for r in records)
     encoder, _ = resolve_encoder(str(tmp_path / "run" / ENCODER_FILE))
     assert encoder.config.featurizer == "rich"
 

@@ -1,7 +1,5 @@
 """Context prediction (Hu et al. 2020): hop distances, contexts and anchors, the centre's embedding, the loss,
 training, and pretrain() end to end."""
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -9,30 +7,20 @@ from rdkit import Chem
 from torch.nn import functional as F
 
 from molssl.chem.data.batch import induced_subgraph
-from molssl.chem.data.store import build_store
 from molssl.chem.nn.context_prediction import ContextPrediction, hop_distances, random_roots
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
-from molssl.chem.nn.objectives import STORE_EXTRAS
 from molssl.chem.serve.loading import resolve_encoder
-from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, build_objective, pretrain
-from training_helpers import train_on
+from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, build_objective
+from training_helpers import pretrain_briefly, store_batch, train_on
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8, featurizer="rich")
 LONG = ["CCCCCCCCCCO", "c1ccccc1CCN(C)CC(=O)O", "CC(=O)Oc1ccccc1C(=O)O", "CN1CCC[C@H]1c1cccnc1",
         "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "Cn1cnc2c1c(=O)n(C)c(=O)n2C", "OCC1OC(O)C(O)C(O)C1O", "C", "CCO"]
 
 
-def _batch(tmp_path, smiles):
-    path = tmp_path / "mols.smi"
-    path.write_text("\n".join(smiles) + "\n")
-    store = build_store(path, extras=STORE_EXTRAS["contextpred"], featurizer="rich", workers=1, progress=False,
-                        cache_dir=tmp_path / "c")
-    return store.gather(np.arange(len(store)))
-
-
 @pytest.fixture
 def batch(tmp_path):
-    return _batch(tmp_path, LONG)
+    return store_batch(tmp_path, LONG, "contextpred")
 
 
 def test_hop_distances_are_rdkits_topological_distances(batch):
@@ -111,7 +99,7 @@ def test_loss_is_bce_of_own_and_previous_molecules_contexts(batch):
 
 def test_molecules_without_context_sit_out_and_a_batch_of_them_gives_zero(tmp_path):
     module = ContextPrediction(MolecularEncoder(TINY))
-    loss, metrics = module(_batch(tmp_path, ["C", "[Na+].[Cl-]", "C#N"]))
+    loss, metrics = module(store_batch(tmp_path, ["C", "[Na+].[Cl-]", "C#N"], "contextpred"))
     assert loss.item() == 0.0 and metrics["with_context"].item() == 0.0
     loss.backward()  # still a graph to go back through
 
@@ -135,14 +123,9 @@ def test_bad_settings_are_refused():
 
 
 def test_pretrain_with_context_prediction_saves_an_encoder_that_loads(tmp_path):
-    corpus = tmp_path / "corpus.smi"
-    corpus.write_text("\n".join(LONG * 4) + "\n")
-    config = PretrainConfig(smiles=str(corpus), out=str(tmp_path / "run"), method="contextpred", encoder=TINY,
-                            epochs=2, batch_size=8, valid_fraction=0.2, log_every=1, progress=False, workers=1,
-                            cache_dir=str(tmp_path / "c"))
-    summary = pretrain(config, log=lambda _: None)
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert summary["steps"] > 0 and all(0.0 <= r["accuracy"] <= 1.0 for r in records if "loss" in r)
+    summary, records = pretrain_briefly(tmp_path, LONG, "contextpred", TINY)
+    assert summary["steps"] > 0 and records and all(0.0 <= r["accuracy"] <= 1.0 for r in records)
+    assert all(0.0 <= r["with_context"] <= 1.0 for r in records)
     encoder, _ = resolve_encoder(str(tmp_path / "run" / ENCODER_FILE))
     assert encoder.config.featurizer == "rich" and encoder.config.num_layers == 2
     assert not any(key.startswith("context_encoder") for key in encoder.state_dict())

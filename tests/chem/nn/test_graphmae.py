@@ -1,31 +1,22 @@
 """GraphMAE (Hou et al. 2022): the scaled cosine error, the re-masked decoder, training, and pretrain() end to end."""
-import json
-
-import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
 
 from molssl.chem.data.featurize_rich import RICH
-from molssl.chem.data.store import build_store
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
 from molssl.chem.nn.graphmae import GraphMAE, scaled_cosine_error
-from molssl.chem.nn.objectives import STORE_EXTRAS
 from molssl.chem.serve.loading import resolve_encoder
-from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, build_objective, pretrain
+from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, build_objective
 from molssl.errors import MolsslError
-from training_helpers import assert_learns_fresh_masks_with_a_frozen_readout
+from training_helpers import assert_learns_fresh_masks_with_a_frozen_readout, pretrain_briefly, store_batch
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8, featurizer="rich")
 
 
 @pytest.fixture
 def batch(tmp_path, small_smiles):
-    path = tmp_path / "mols.smi"
-    path.write_text("\n".join(small_smiles) + "\n")
-    store = build_store(path, extras=STORE_EXTRAS["graphmae"], featurizer="rich", workers=1, progress=False,
-                        cache_dir=tmp_path / "c")
-    return store.gather(np.arange(len(store)))
+    return store_batch(tmp_path, small_smiles, "graphmae")
 
 
 def test_scaled_cosine_error_matches_the_normalized_formula():
@@ -101,14 +92,8 @@ def test_bad_settings_are_refused():
 
 
 def test_pretrain_with_graphmae_saves_an_encoder_that_loads(tmp_path, small_smiles):
-    corpus = tmp_path / "corpus.smi"
-    corpus.write_text("\n".join(small_smiles * 4) + "\n")
-    config = PretrainConfig(smiles=str(corpus), out=str(tmp_path / "run"), method="graphmae", encoder=TINY, epochs=2,
-                            batch_size=8, valid_fraction=0.2, log_every=1, progress=False, workers=1,
-                            cache_dir=str(tmp_path / "c"))
-    summary = pretrain(config, log=lambda _: None)
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert summary["steps"] == 8 and all(0.0 <= r["accuracy"] <= 1.0 for r in records if "loss" in r)
-    assert all(0.0 <= r["loss"] <= 2.0 for r in records if "loss" in r)  # 1 - cosine lies in [0, 2]
+    summary, records = pretrain_briefly(tmp_path, small_smiles, "graphmae", TINY)
+    assert summary["steps"] == 8 and records and all(0.0 <= r["accuracy"] <= 1.0 for r in records)
+    assert all(0.0 <= r["loss"] <= 2.0 for r in records)  # 1 - cosine lies in [0, 2]
     encoder, _ = resolve_encoder(str(tmp_path / "run" / ENCODER_FILE))
     assert encoder.config.featurizer == "rich"

@@ -14,7 +14,7 @@ from molssl.chem.nn.physchem import PhysChem, robust_statistics
 from molssl.chem.serve.loading import resolve_encoder
 from molssl.chem.tasks.pretrain import ENCODER_FILE, PretrainConfig, pretrain
 from molssl.core.checkpoint import load_checkpoint
-from training_helpers import train_on
+from training_helpers import pretrain_briefly, train_on
 
 TINY = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8)
 
@@ -147,13 +147,7 @@ def test_physchem_ecfp_also_learns_the_substructure_bits(tmp_path, small_smiles)
 
 
 def test_pretrain_with_physchem_ecfp_runs_and_keeps_both_heads_in_the_checkpoint(tmp_path, small_smiles):
-    corpus = tmp_path / "corpus.smi"
-    corpus.write_text("\n".join(small_smiles * 4) + "\n")
-    config = PretrainConfig(smiles=str(corpus), out=str(tmp_path / "run"), method="physchem-ecfp", encoder=TINY,
-                            epochs=2, batch_size=8, valid_fraction=0.2, log_every=1, progress=False, workers=1,
-                            cache_dir=str(tmp_path / "c"))
-    summary = pretrain(config, log=lambda _: None)
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert summary["steps"] == 8 and all("loss_bits" in r for r in records if "loss" in r)
+    summary, records = pretrain_briefly(tmp_path, small_smiles, "physchem-ecfp", TINY)
+    assert summary["steps"] == 8 and records and all("loss_bits" in r for r in records)
     model = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["model"]
     assert model["bit_classifier.2.weight"].shape[0] == 2048 and "regressor.2.weight" in model
