@@ -23,6 +23,9 @@ Prints each command before running it (``--dry-run``: only prints the choice and
         --configs rich-rdkit2d rich-rdkit2d-quantile --models lipo sider --members 2
     python benchmarks/ship_zoo.py --cv runs/cv-physchem-rich --configs rich-rdkit2d-quantile --models bace --members 2
 
+``--incumbent-cv NAME=SCORE`` (with ``--cv``, since 2026-12-07's thirty-sixth session) compares a shipped fold
+ensemble whose setting's runs are gone with the cross-validation score its card records; that comparison is unpaired,
+so the candidate must beat the score by ``--cv-margin`` (0.01) instead of leading on resampled runs.
 ``--re-export`` (with ``--cv``, since 2026-12-06's twenty-sixth session) exports the chosen fold ensemble even when it is
 the shipped one: the same runs and weights, with what the export writes beside them made anew (that session: fold
 members calibrated on the scaffold split's validation molecules only, zoo_export.fold_reliability).
@@ -462,6 +465,12 @@ def main() -> None:
                         help="choose among sweep settings by their cross-validation runs under these folders "
                              "(finetune_sweep.py --folds) instead of the validation split, and ship the chosen "
                              "setting's first --members fold models; the shipped model's setting needs runs there too")
+    parser.add_argument("--incumbent-cv", nargs="*", default=[], metavar="NAME=SCORE",
+                        help="with --cv, for a shipped fold ensemble whose setting's runs are gone: the mean "
+                             "cross-validation score its card records; the best candidate replaces it only if it beats "
+                             "that score by --cv-margin (unpaired, so a margin instead of --lead-confidence)")
+    parser.add_argument("--cv-margin", type=float, default=0.01,
+                        help="with --incumbent-cv: how much better than the recorded score a candidate must be")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--re-export", action="store_true",
                         help="with --cv: export the chosen fold ensemble even when it is the shipped one (same weights; "
@@ -488,16 +497,19 @@ def main() -> None:
         if not args.dry_run:
             subprocess.run(cmd, check=True)
     sizes = {key: int(value) for key, value in (item.split("=", 1) for item in args.max_members)}
+    recorded = {key: float(value) for key, value in (item.split("=", 1) for item in args.incumbent_cv)}
     for name in args.models:
         ship(name, args.ablation, args.configs, sizes.get(name, args.members), args.data_dir, args.dry_run,
-             args.lead_confidence, args.cv, args.re_export)
+             args.lead_confidence, args.cv, args.re_export, recorded.get(name), args.cv_margin)
 
 
 def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str, dry_run: bool,
-         lead_confidence: float = 0.9, cv_roots: Optional[list[Path]] = None, again: bool = False) -> None:
+         lead_confidence: float = 0.9, cv_roots: Optional[list[Path]] = None, again: bool = False,
+         incumbent_cv: Optional[float] = None, cv_margin: float = 0.01) -> None:
     """Choose ``name``'s ensemble by validation score (the shipped one competes too), or its setting by
     cross-validation score with ``cv_roots`` (the fold models of that setting then ship), and export it
-    (``again``: also when that is the shipped fold ensemble)."""
+    (``again``: also when that is the shipped fold ensemble). ``incumbent_cv``: the shipped setting's recorded
+    cross-validation score, where its runs are gone; a candidate must beat it by ``cv_margin``."""
     dataset, title, units, labels, training = MODELS[name]
     spec = get_spec(dataset)
     higher = spec.metric == "roc_auc"
@@ -517,11 +529,21 @@ def ship(name: str, roots: list[Path], configs: list[str], k: int, data_dir: str
                     for c in candidates}
         shipped = next((label for label, command in commands.items()
                         if any(same_configuration(command, other) for other in shipped_commands)), None)
-        if shipped_commands and shipped is None:  # nothing to compare the shipped model with: it stays
+        if shipped_commands and shipped is None and incumbent_cv is None:  # nothing to compare it with: it stays
             print(f"{name}: skipped, the shipped model's setting has no cross-validation runs under --cv "
-                  f"({', '.join(map(str, cv_roots))}); run finetune_sweep.py --folds for it too, or leave --cv out")
+                  f"({', '.join(map(str, cv_roots))}); run finetune_sweep.py --folds for it too, give its recorded "
+                  "score with --incumbent-cv, or leave --cv out")
             return
         chosen, ranking, valid, basis = _choose_by_cv(name, candidates, shipped, higher, lead_confidence)
+        if shipped_commands and shipped is None:
+            lead = (valid[chosen.label()] - incumbent_cv) * (1 if higher else -1)
+            print(f"{name}: {chosen.label()} {valid[chosen.label()]:.4f} against the shipped setting's recorded "
+                  f"{incumbent_cv:.4f} (--cv-margin {cv_margin})", flush=True)
+            if lead < cv_margin:
+                print(f"{name}: keeping the shipped model")
+                return
+            valid["the shipped model's setting (its card's recorded score; its runs are gone)"] = incumbent_cv
+            ranking.append("the shipped model's setting (its card's recorded score; its runs are gone)")
         seed, folds = fold_members(chosen.folds, k, higher, one_scaffold_set)
         runs = [chosen.folds[seed, fold] for fold in folds]
         command = run_command(chosen, dataset, [seed], data_dir, cv=runs[0])

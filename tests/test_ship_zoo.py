@@ -223,7 +223,7 @@ def test_cross_validation_chooses_by_the_mean_and_keeps_the_shipped_setting_on_a
     assert chosen.label() == shipped and "leads the shipped model's setting in" in capsys.readouterr().out
 
 
-def test_cross_validation_needs_runs_of_the_shipped_setting(ship, tmp_path, monkeypatch, capsys):
+def test_cross_validation_needs_runs_or_the_recorded_score_of_the_shipped_setting(ship, tmp_path, monkeypatch, capsys):
     _cv_runs(tmp_path / "cv", "lr-x0.3", [[0.66, 0.70]])
     shipped = tmp_path / "models" / "lipo"
     shipped.mkdir(parents=True)
@@ -234,6 +234,17 @@ def test_cross_validation_needs_runs_of_the_shipped_setting(ship, tmp_path, monk
     (shipped / ship.zoo.CARD_FILE).write_text("{}")
     ship.ship("lipo", [], ["rich-rdkit2d-quantile"], 2, "data", False, cv_roots=[tmp_path / "cv"])
     assert "skipped, the shipped model's setting has no cross-validation runs" in capsys.readouterr().out
+    # or against the score its card records (--incumbent-cv): the candidate (RMSE 0.68) must be better by the margin
+    monkeypatch.setattr(ship, "one_scaffold_set", lambda run: False)  # these runs have no model files
+    ship.ship("lipo", [], ["rich-rdkit2d-quantile"], 2, "data", True, cv_roots=[tmp_path / "cv"],
+              incumbent_cv=0.685, cv_margin=0.01)
+    out = capsys.readouterr().out
+    assert "against the shipped setting's recorded 0.6850" in out and "keeping the shipped model" in out
+    assert "would export" not in out
+    ship.ship("lipo", [], ["rich-rdkit2d-quantile"], 2, "data", True, cv_roots=[tmp_path / "cv"],
+              incumbent_cv=0.70, cv_margin=0.01)
+    out = capsys.readouterr().out
+    assert "keeping" not in out and "would export" in out
 
 
 def test_a_quality_ablation_command_is_the_sweeps_molclr_setting(ship):
