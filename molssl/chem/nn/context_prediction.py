@@ -3,7 +3,7 @@
 Hu, Liu, Gomes, Zitnik, Liang, Pande & Leskovec, "Strategies for Pre-training Graph Neural Networks" (ICLR 2020),
 the node-level task beside attribute masking (:mod:`molssl.chem.nn.attribute_masking`). Per molecule a random
 centre atom is drawn; its *substructure* is the K-hop neighbourhood (K = the encoder's layers) and its *context*
-the atoms between r1 = K - 1 and r2 = r1 + 3 hops away (r1 < distance <= r2: the paper's context size 3). A
+the atoms between r1 = K - 1 and r2 = r1 + 3 hops away (r1 < distance <= r2; the reference code's radii). A
 separate, shallower GNN (r2 - r1 = 3 layers) embeds the context graph, and the context's embedding is the mean over
 its *anchor* atoms, those it shares with the substructure (distance K). The encoder's embedding of the centre atom
 and the context embedding of the same molecule form a positive pair, the centre with the previous molecule's context
@@ -31,7 +31,7 @@ from molssl.chem.nn.augment import MolecularAugmentation, random_rank_in_groups
 from molssl.chem.nn.encoders import MolecularEncoder
 from molssl.core import distributed as dist
 
-CONTEXT_SIZE = 3  # r2 - r1, the paper's default (and the context GNN's depth)
+CONTEXT_SIZE = 3  # r2 - r1, the reference code's default (and the context GNN's depth)
 
 
 def hop_distances(batch: GraphBatch, roots: Tensor, max_hops: int) -> Tensor:
