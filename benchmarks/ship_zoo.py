@@ -497,7 +497,13 @@ def main() -> None:
         if not args.dry_run:
             subprocess.run(cmd, check=True)
     sizes = {key: int(value) for key, value in (item.split("=", 1) for item in args.max_members)}
-    recorded = {key: float(value) for key, value in (item.split("=", 1) for item in args.incumbent_cv)}
+    recorded = {}
+    for item in args.incumbent_cv:
+        name, _, value = item.partition("=")
+        try:
+            recorded[name] = float(value)
+        except ValueError:
+            parser.error(f"--incumbent-cv takes NAME=SCORE (a model and its card's cross-validation score), got {item!r}")
     for name in args.models:
         ship(name, args.ablation, args.configs, sizes.get(name, args.members), args.data_dir, args.dry_run,
              args.lead_confidence, args.cv, args.re_export, recorded.get(name), args.cv_margin)

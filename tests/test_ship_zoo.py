@@ -347,6 +347,13 @@ def test_the_shipped_fold_ensemble_is_kept_or_exported_again_with_re_export(ship
     assert "lipo: exporting again the shipped model" in out and f"would export {runs[0]}, {runs[1]}" in out
 
 
+def test_a_recorded_score_without_its_value_is_a_usage_error(ship, monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["ship_zoo.py", "--models", "--cv", "runs/cv", "--incumbent-cv", "sider"])
+    with pytest.raises(SystemExit) as exit_info:
+        ship.main()
+    assert exit_info.value.code == 2 and "--incumbent-cv takes NAME=SCORE" in capsys.readouterr().err
+
+
 def test_re_export_without_cross_validation_runs_is_a_usage_error(ship, monkeypatch, capsys):
     monkeypatch.setattr("sys.argv", ["ship_zoo.py", "--models", "bace", "--re-export"])
     with pytest.raises(SystemExit) as stopped:
