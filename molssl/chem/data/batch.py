@@ -68,23 +68,6 @@ class GraphBatch:
         return replace(self, **changes)
 
 
-def select_graphs(batch: GraphBatch, keep: Tensor) -> GraphBatch:
-    """The graphs flagged in ``keep`` (num_graphs,) bool, renumbered in order, on the batch's device."""
-    atom_keep = keep[batch.batch]
-    new_atom = torch.cumsum(atom_keep, 0) - 1
-    edge_keep = atom_keep[batch.edge_index[0]]
-    new_graph = torch.cumsum(keep, 0) - 1
-    counts = batch.atoms_per_graph()[keep]
-    return GraphBatch(
-        x=batch.x[atom_keep],
-        edge_index=new_atom[batch.edge_index[:, edge_keep]],
-        edge_attr=batch.edge_attr[edge_keep],
-        batch=new_graph[batch.batch[atom_keep]],
-        ptr=torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]),
-        index=batch.index[keep],
-    )
-
-
 def induced_subgraph(batch: GraphBatch, keep: Tensor) -> GraphBatch:
     """The atoms flagged in ``keep`` (n_atoms,) bool and the bonds between two of them; every graph stays (one
     may be left with no atoms), its kept atoms renumbered in order, each kept bond's two directions together."""
@@ -99,6 +82,14 @@ def induced_subgraph(batch: GraphBatch, keep: Tensor) -> GraphBatch:
         ptr=torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]),
         index=batch.index,
     )
+
+
+def select_graphs(batch: GraphBatch, keep: Tensor) -> GraphBatch:
+    """The graphs flagged in ``keep`` (num_graphs,) bool, renumbered in order, on the batch's device."""
+    atoms = induced_subgraph(batch, keep[batch.batch])
+    counts = atoms.atoms_per_graph()[keep]
+    return atoms.with_(batch=(torch.cumsum(keep, 0) - 1)[atoms.batch],
+                       ptr=torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)]), index=batch.index[keep])
 
 
 @dataclass
