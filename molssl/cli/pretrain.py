@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from molssl.cli.common import check_device, check_positive
-from molssl.errors import require_input_file
+from molssl.errors import MolsslError, require_input_file
 
 
 class Encoder(str, Enum):
@@ -54,12 +54,15 @@ def pretrain(
     emb_dim: int = typer.Option(300, help="Atom embedding width"),
     feat_dim: int = typer.Option(512, help="Representation size h"),
     dropout: float = typer.Option(0.0, help="Dropout after each layer"),
-    augment: List[str] = typer.Option(["mask", "delete"], help="Augmentations per view, in order: mask, delete, subgraph"),
-    mask_rate: float = typer.Option(0.25, help="Fraction of atoms masked (attrmask, graphmae: the atoms whose "
-                                                   "attributes are predicted)"),
-    delete_rate: float = typer.Option(0.25, help="Fraction of bonds deleted"),
-    subgraph_rate: float = typer.Option(0.25, help="Fraction of atoms in the removed subgraph"),
-    temperature: float = typer.Option(0.1, help="NT-Xent temperature"),
+    augment: Optional[List[str]] = typer.Option(None, help="molclr, imolclr: augmentations per view, in order: mask, "
+                                                           "delete, subgraph (default: mask delete)"),
+    mask_rate: Optional[float] = typer.Option(None, help="Fraction of atoms masked (default 0.25; attrmask, "
+                                                         "physchem-attrmask, graphmae: the atoms whose attributes are "
+                                                         "predicted)"),
+    delete_rate: Optional[float] = typer.Option(None, help="molclr, imolclr: fraction of bonds deleted (default 0.25)"),
+    subgraph_rate: Optional[float] = typer.Option(None, help="molclr, imolclr: fraction of atoms in the removed "
+                                                             "subgraph (default 0.25)"),
+    temperature: Optional[float] = typer.Option(None, help="molclr, imolclr: NT-Xent temperature (default 0.1)"),
     epochs: int = typer.Option(1, help="Passes over the corpus"),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many optimizer steps"),
     batch_size: int = typer.Option(512, help="Molecules per step (per process)"),
@@ -81,6 +84,7 @@ def pretrain(
 ) -> None:
     """Pre-train a molecular encoder without labels."""
     from molssl.chem.nn.encoders import EncoderConfig
+    from molssl.chem.nn.objectives import OBJECTIVES, SETTING_READERS
     from molssl.chem.tasks.pretrain import PretrainConfig, pretrain as run
 
     require_input_file(smiles)
@@ -92,12 +96,19 @@ def pretrain(
     imolclr_options = {k: v for k, v in imolclr_options.items() if v is not None}
     if method != "imolclr" and imolclr_options:
         raise typer.BadParameter("--lambda1, --lambda2 and --max-fragments apply to --method imolclr only")
+    settings = {"augmentations": tuple(augment) if augment else None, "mask_rate": mask_rate,
+                "delete_rate": delete_rate, "subgraph_rate": subgraph_rate, "temperature": temperature}
+    settings = {k: v for k, v in settings.items() if v is not None}  # the rest keep PretrainConfig's defaults
+    for name in settings:
+        readers = SETTING_READERS["augment" if name == "augmentations" else name]
+        if method in OBJECTIVES and method not in readers:
+            flag = "--augment" if name == "augmentations" else "--" + name.replace("_", "-")
+            raise MolsslError(f"{flag} applies to --method {', '.join(readers)} only; {method} does not use it")
     config = PretrainConfig(
         smiles=str(smiles), out=str(out), smiles_column=smiles_column, method=method,
         encoder=EncoderConfig(kind=encoder.value, num_layers=num_layers, emb_dim=emb_dim, feat_dim=feat_dim,
                               proj_dim=feat_dim // 2, dropout=dropout, featurizer=featurizer.value),
-        augmentations=tuple(augment), mask_rate=mask_rate, delete_rate=delete_rate, subgraph_rate=subgraph_rate,
-        temperature=temperature, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+        **settings, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
         weight_decay=weight_decay, valid_fraction=valid_fraction, seed=seed, device=device,
         precision=precision.value, checkpoint_every=checkpoint_every, skip_invalid=skip_invalid, resume=resume,
         sync_batchnorm=sync_batchnorm,

@@ -43,6 +43,30 @@ def test_pretrain_command_runs_a_short_job(tmp_path, smiles_file):
     assert (out / "encoder.pt").is_file()
 
 
+@pytest.mark.parametrize("method, flag, value", [("contextpred", "--mask-rate", "0.3"),
+                                                 ("attrmask", "--delete-rate", "0.1"),
+                                                 ("physchem", "--augment", "subgraph"),
+                                                 ("graphmae", "--temperature", "0.2")])
+def test_pretrain_refuses_a_setting_its_method_would_ignore(tmp_path, smiles_file, method, flag, value):
+    result = _molssl("pretrain", "--smiles", str(smiles_file), "--out", str(tmp_path / "run"), "--method", method,
+                     flag, value)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{flag} applies to --method molclr" in result.stderr and f"{method} does not use it" in result.stderr
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
+def test_pretrain_keeps_a_setting_its_method_reads_and_defaults_the_rest(tmp_path, smiles_file):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "pretrain", "--smiles", str(smiles_file), "--out", str(out), "--method", "attrmask", "--mask-rate", "0.15",
+        "--num-layers", "2", "--emb-dim", "16", "--feat-dim", "16", "--batch-size", "4", "--max-steps", "1",
+        "--workers", "1", "--valid-fraction", "0.2"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["mask_rate"] == 0.15
+    assert (config["augmentations"], config["delete_rate"], config["temperature"]) == (["mask", "delete"], 0.25, 0.1)
+
+
 def test_help_lists_commands():
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
