@@ -157,7 +157,8 @@ def test_the_baselines_origin_keeps_nested_parentheses(ship):
     assert ship._first_parenthesized("RF-ECFP4 3 (none)") == "none"
 
 
-SETTINGS = {"molclr": {}, "lr-x0.3": {"lr_head": 1.5e-4, "lr_encoder": 3e-5}}
+SETTINGS = {"molclr": {}, "lr-x0.3": {"lr_head": 1.5e-4, "lr_encoder": 3e-5},
+            "lr-x3": {"lr_head": 1.5e-3, "lr_encoder": 3e-4}, "dropout-0.1": {"dropout": 0.1}}
 
 
 def _cv_runs(root, setting, scores, encoder="rich-gin-chembl", **config):
@@ -221,6 +222,23 @@ def test_cross_validation_chooses_by_the_mean_and_keeps_the_shipped_setting_on_a
     shipped = next(c.label() for c in weak if c.sweep_setting == "molclr")
     chosen, ranking, _, _ = ship._choose_by_cv("lipo", weak, shipped, higher=False, lead_confidence=0.9)
     assert chosen.label() == shipped and "leads the shipped model's setting in" in capsys.readouterr().out
+
+
+def test_the_best_of_many_candidates_must_lead_by_more(ship, tmp_path, monkeypatch, capsys):
+    assert ship.required_lead(0.9, 1) == pytest.approx(0.9)
+    assert ship.required_lead(0.9, 12) == pytest.approx(1 - 0.1 / 12)  # Bonferroni: 99.2% for the best of 12
+    assert ship.required_lead(0.9, 0) == pytest.approx(0.9)
+    monkeypatch.setattr(ship, "cv_lead", lambda *args, **kwargs: 0.95)  # a lead in 95% of resamples
+    for n_settings, replaced in ((2, True), (4, False)):  # one challenger: 95% >= 90%; three: 95% < 96.7%
+        root = tmp_path / f"cv{n_settings}"
+        _cv_runs(root, "molclr", [[0.70, 0.72, 0.74, 0.70, 0.71]])
+        for i, setting in enumerate(["lr-x0.3", "lr-x3", "dropout-0.1"][:n_settings - 1]):
+            _cv_runs(root, setting, [[0.66 + 0.001 * i, 0.70, 0.70, 0.68, 0.69]])
+        candidates = ship.cv_candidates([root], ["rich-rdkit2d-quantile"], "lipo")
+        shipped = next(c.label() for c in candidates if c.sweep_setting == "molclr")
+        chosen, _, _, _ = ship._choose_by_cv("lipo", candidates, shipped, higher=False, lead_confidence=0.9)
+        assert (chosen.label() != shipped) == replaced
+        assert f"for the best of {n_settings - 1} candidates" in capsys.readouterr().out
 
 
 def test_cross_validation_needs_runs_or_the_recorded_score_of_the_shipped_setting(ship, tmp_path, monkeypatch, capsys):
