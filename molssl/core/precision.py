@@ -1,7 +1,8 @@
 """``--precision auto``: bf16 autocast where the hardware makes it faster, fp32 elsewhere, decided per machine.
 
 On CUDA, bf16 where the GPU supports it. On a CPU, bf16 is a candidate only with AMX or AVX512-BF16
-(on an AVX2-only AMD EPYC bf16 autocast was ~11x *slower* than fp32 here); a short timed probe at
+(on an AVX2-only AMD EPYC bf16 autocast was ~11x *slower* than fp32 here, on an AVX-512 Intel Xeon without
+AVX512-BF16 3.6x slower: benchmarks/results/pretrain_throughput.md); a short timed probe at
 the GIN encoder's matrix shapes then confirms it (bf16 must be at least :data:`MIN_SPEEDUP` times
 faster), and the verdict is cached per CPU model, flags, thread count and torch version in
 ``$MOLSSL_CACHE/precision.json`` so it is measured once per machine.
