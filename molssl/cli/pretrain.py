@@ -95,7 +95,7 @@ def pretrain(
     imolclr_options = {"lambda1": lambda1, "lambda2": lambda2, "max_fragments": max_fragments}
     imolclr_options = {k: v for k, v in imolclr_options.items() if v is not None}
     if method != "imolclr" and imolclr_options:
-        raise typer.BadParameter("--lambda1, --lambda2 and --max-fragments apply to --method imolclr only")
+        raise MolsslError("--lambda1, --lambda2 and --max-fragments apply to --method imolclr only")
     settings = {"augmentations": tuple(augment) if augment else None, "mask_rate": mask_rate,
                 "delete_rate": delete_rate, "subgraph_rate": subgraph_rate, "temperature": temperature}
     settings = {k: v for k, v in settings.items() if v is not None}  # the rest keep PretrainConfig's defaults
