@@ -34,6 +34,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -114,12 +115,14 @@ def interleaved_medians(rows: dict[str, Callable[[int], float]], repeats: int) -
     ratio of two separately timed rows read 0.62 where interleaved rounds read 0.90. The median ignores
     one lucky or unlucky round.
 
-    Each row's rounds are returned too, as ``<name>_rounds`` (rounded), so a reader can see the spread.
+    Each row's rounds are returned too, as ``<name>_rounds`` (rounded), so a reader can see the spread; each is
+    also printed to stderr as it is measured, so a long run shows its progress (and a run stopped early its rows).
     """
     found: dict[str, list[float]] = {name: [] for name in rows}
     for attempt in range(repeats):
         for name, rate in rows.items():
             found[name].append(rate(attempt))
+            print(f"round {attempt + 1}/{repeats}: {name} {found[name][-1]:,.1f}", file=sys.stderr, flush=True)
     medians: dict = {name: float(np.median(rates)) for name, rates in found.items()}
     return {**medians, **{f"{name}_rounds": [round(r, 1) for r in rates] for name, rates in found.items()}}
 

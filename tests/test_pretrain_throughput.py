@@ -10,7 +10,7 @@ def throughput():
     return benchmark_script("pretrain_throughput")
 
 
-def test_rows_are_timed_round_by_round_and_each_figure_is_its_median(throughput):
+def test_rows_are_timed_round_by_round_and_each_figure_is_its_median(throughput, capsys):
     calls = []
     rates = {"limit": [5.0, 1.0, 3.0], "step": [10.0, 30.0, 20.0]}
 
@@ -23,6 +23,8 @@ def test_rows_are_timed_round_by_round_and_each_figure_is_its_median(throughput)
     medians = throughput.interleaved_medians({"limit": row("limit"), "step": row("step")}, repeats=3)
     assert calls == [("limit", 0), ("step", 0), ("limit", 1), ("step", 1), ("limit", 2), ("step", 2)]
     assert medians == {"limit": 3.0, "step": 20.0, "limit_rounds": [5.0, 1.0, 3.0], "step_rounds": [10.0, 30.0, 20.0]}
+    progress = capsys.readouterr().err.splitlines()  # each row as it is measured, on stderr
+    assert progress[0] == "round 1/3: limit 5.0" and progress[-1] == "round 3/3: step 20.0" and len(progress) == 6
 
 
 def test_a_row_warms_up_once_and_counts_only_its_window(throughput, monkeypatch):
