@@ -100,10 +100,10 @@ def pretrain(
                 "delete_rate": delete_rate, "subgraph_rate": subgraph_rate, "temperature": temperature}
     settings = {k: v for k, v in settings.items() if v is not None}  # the rest keep PretrainConfig's defaults
     for name in settings:
-        readers = SETTING_READERS["augment" if name == "augmentations" else name]
-        if method in OBJECTIVES and method not in readers:
+        if method in OBJECTIVES and method not in SETTING_READERS[name]:
             flag = "--augment" if name == "augmentations" else "--" + name.replace("_", "-")
-            raise MolsslError(f"{flag} applies to --method {', '.join(readers)} only; {method} does not use it")
+            raise MolsslError(f"{flag} applies to --method {', '.join(SETTING_READERS[name])} only; {method} does "
+                              "not use it")
     config = PretrainConfig(
         smiles=str(smiles), out=str(out), smiles_column=smiles_column, method=method,
         encoder=EncoderConfig(kind=encoder.value, num_layers=num_layers, emb_dim=emb_dim, feat_dim=feat_dim,

@@ -185,9 +185,10 @@ OBJECTIVES: dict[str, Callable[..., nn.Module]] = {"molclr": MolCLR, "imolclr": 
                                                                                                mask_attributes=True)}
 MASKING_METHODS = ("attrmask", "physchem-attrmask", "graphmae")  # methods whose --mask-rate chooses the atoms to predict
 CONTRASTIVE_METHODS = ("molclr", "imolclr")  # methods that contrast two augmented views
-# pretrain's view and masking settings -> the methods that read them; any other method would silently ignore the
-# setting, so the command line refuses it there
-SETTING_READERS: dict[str, tuple[str, ...]] = {"augment": CONTRASTIVE_METHODS, "delete_rate": CONTRASTIVE_METHODS,
+# pretrain's view and masking settings (PretrainConfig's fields) -> the methods that read them; any other method
+# would silently ignore the setting, so the command line refuses it there
+SETTING_READERS: dict[str, tuple[str, ...]] = {"augmentations": CONTRASTIVE_METHODS,
+                                              "delete_rate": CONTRASTIVE_METHODS,
                                               "subgraph_rate": CONTRASTIVE_METHODS, "temperature": CONTRASTIVE_METHODS,
                                               "mask_rate": CONTRASTIVE_METHODS + MASKING_METHODS}
 BATCH_FEATURES: dict[str, tuple[str, ...]] = {"physchem": (DESCRIPTOR_EXTRA,),  # row extras each batch carries
