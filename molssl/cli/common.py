@@ -115,10 +115,6 @@ def echo_err(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def choice_error(flag: str, value: object, allowed: tuple | list) -> typer.BadParameter:
-    return typer.BadParameter(f"{flag} must be one of {', '.join(map(str, allowed))}, got {value!r}")
-
-
 def check_device(device: str, flag: str = "--device") -> None:
     """Refuse a device torch cannot name or this machine does not have, before any work starts."""
     import torch

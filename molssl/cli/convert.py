@@ -18,7 +18,7 @@ def convert(
     from molssl.chem.serve.convert import convert_molclr
 
     if source_format.lower() != "molclr":
-        raise typer.BadParameter(f"unknown format {source_format!r}; supported: molclr")
+        raise MolsslError(f"unknown format {source_format!r}; supported: molclr")
     require_input_file(src)
     _check_destination(dst)
     path, notes = convert_molclr(src, dst)

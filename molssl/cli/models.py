@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from molssl.cli.common import CONTEXT_SETTINGS, ListOptionGroup, check_folder, command, resolved_precision
-from molssl.errors import require_input_file
+from molssl.errors import MolsslError, require_input_file
 
 
 app = typer.Typer(cls=ListOptionGroup, invoke_without_command=True, no_args_is_help=False,
@@ -110,7 +110,7 @@ def export(
     for item in label:
         task, sep, text = item.partition("=")
         if not sep:
-            raise typer.BadParameter(f"--label must be TASK=LABEL, got {item!r}")
+            raise MolsslError(f"--label must be TASK=LABEL, got {item!r}")
         labels[task] = text
     baselines = {}
     for item in baseline:
@@ -120,7 +120,7 @@ def export(
         except ValueError:
             sep = ""
         if not sep or not title_:
-            raise typer.BadParameter(f"--baseline must be NAME=SCORE (e.g. RF-ECFP4=0.868), got {item!r}")
+            raise MolsslError(f"--baseline must be NAME=SCORE (e.g. RF-ECFP4=0.868), got {item!r}")
     if len(run_dirs) == 1 and (run_dirs[0] / "encoder.pt").is_file() and not (run_dirs[0] / "results.json").is_file():
         probe_smiles = []
         if probe is not None:

@@ -76,7 +76,7 @@ def _plot_map(path: Path, output: Path, smiles_column: Optional[str], color_by: 
     from molssl.chem.serve.predict import Predictor
 
     if (color_by is None) == (color_model is None):
-        raise typer.BadParameter("map: give exactly one of --color-by COLUMN or --color-model MODEL")
+        raise MolsslError("map: give exactly one of --color-by COLUMN or --color-model MODEL")
     column = resolve_smiles_column(path, smiles_column)
     try:
         table = read_input_table(path, column)
@@ -85,7 +85,7 @@ def _plot_map(path: Path, output: Path, smiles_column: Optional[str], color_by: 
     smiles = table[column or "smiles"].tolist()
     if color_by is not None:
         if color_by not in table.columns:
-            raise typer.BadParameter(f"{path} has no column {color_by!r}; columns: {', '.join(table.columns)}")
+            raise MolsslError(f"{path} has no column {color_by!r}; columns: {', '.join(table.columns)}")
         color, label = pd.to_numeric(table[color_by], errors="coerce").to_numpy(), color_by
     else:
         predictor = Predictor([color_model])

@@ -48,6 +48,12 @@ def test_benchmark_options(molssl, tmp_path, option, value, named):
     assert not out.exists()
 
 
+def test_usage_errors_found_by_a_command_are_one_line_too(molssl, tmp_path, corpus):
+    refused(molssl("convert", "chemprop", corpus, tmp_path / "converted"), "unknown format 'chemprop'")
+    refused(molssl("plot", "map", corpus, "-o", tmp_path / "map.png"), "exactly one of --color-by")
+    assert not (tmp_path / "converted").exists() and not (tmp_path / "map.png").exists()
+
+
 @pytest.fixture
 def a_file(tmp_path) -> Path:
     path = tmp_path / "notes.txt"
