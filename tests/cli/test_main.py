@@ -67,6 +67,20 @@ def test_pretrain_keeps_a_setting_its_method_reads_and_defaults_the_rest(tmp_pat
     assert (config["augmentations"], config["delete_rate"], config["temperature"]) == (["mask", "delete"], 0.25, 0.1)
 
 
+def test_pretrain_help_states_the_config_defaults():
+    """The view and masking options default to None (so a setting can be refused), so their help text names the
+    default in words: it must be PretrainConfig's."""
+    import inspect
+
+    from molssl.chem.tasks.pretrain import PretrainConfig
+    from molssl.cli.pretrain import pretrain
+
+    options = inspect.signature(pretrain).parameters
+    for name in ("mask_rate", "delete_rate", "subgraph_rate", "temperature"):
+        assert f"default {getattr(PretrainConfig, name)})" in options[name].default.help.replace(";", ")"), name
+    assert f"default: {' '.join(PretrainConfig.augmentations)})" in options["augment"].default.help
+
+
 def test_help_lists_commands():
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
