@@ -12,7 +12,10 @@ Prints, in one run:
   (e) the GEMM limit measured in the same run: the GIN layers' matrix products (forward and backward) at
       the batch's own shapes, timed alone, and the molecules/s they would allow; each row's fraction of it;
   (e2) on CPU, the floor again with GIN's bias and ReLU unfused (``molssl.core.fused_linear`` off) and the gain;
-  rows (a)-(e2) of one precision are timed in ``--rounds`` interleaved rounds, each round timing every row once
+  (e3) in fp32 on CPU, the floor again with GIN's first product over every atom rather than over the batch's atom
+      kinds (``molssl.chem.nn.encoders.per_atom_first_product``) and the gain, and the full path's fraction of the
+      limit of the products it still runs (27 of the limit's 30 per-layer-and-view products at full size);
+  rows (a)-(e3) of one precision are timed in ``--rounds`` interleaved rounds, each round timing every row once
   (``--steps`` steps, or one step's products for the limit), and each is the median over rounds, so both sides of
   a ratio see the same machine (until 2026-12-07 the rows ran one after the other and the limit was a best of 3);
   (f) with ``--molclr-repo``, the MolCLR reference implementation's rate on the same SMILES
@@ -45,7 +48,7 @@ import torch
 from rdkit import Chem
 
 from molssl.chem.nn.augment import MolecularAugmentation
-from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder, per_atom_first_product
 from molssl.chem.data.inputs import iter_smiles
 from molssl.chem.nn.objectives import IMolCLR
 from molssl.chem.nn.objectives import STORE_EXTRAS, MolCLR
@@ -165,9 +168,10 @@ def full_path_row(module: MolCLR, source: StoreBatches, device: torch.device, pr
 
 
 def floor_row(module: MolCLR, source: StoreBatches, device: torch.device, precision: str, steps: int,
-              warmup: int, fused: bool = True) -> Callable[[int], float]:
+              warmup: int, fused: bool = True, by_kind: bool = True) -> Callable[[int], float]:
     """Windows of forward + NT-Xent + backward + Adam on views built before any clock starts; ``fused=False``
-    with GIN's bias and ReLU outside the products (``fused_linear.unfused``)."""
+    with GIN's bias and ReLU outside the products (``fused_linear.unfused``); ``by_kind=False`` with the first GIN
+    product over every atom (``encoders.per_atom_first_product``)."""
     optimizer = torch.optim.Adam(module.parameters(), lr=5e-4, weight_decay=1e-5)
     views = itertools.cycle([(module.augmentation(b), module.augmentation(b))
                              for b in (move_to(batch, device) for batch in itertools.islice(source.batches(0), 4))])
@@ -175,7 +179,8 @@ def floor_row(module: MolCLR, source: StoreBatches, device: torch.device, precis
     def step() -> int:
         v1, v2 = next(views)
         module.train()
-        with fused_linear.unfused() if not fused else contextlib.nullcontext():
+        with (fused_linear.unfused() if not fused else contextlib.nullcontext(),
+              per_atom_first_product() if not by_kind else contextlib.nullcontext()):
             with autocast(device, precision):
                 loss = nt_xent(module.encoder(v1)[1], module.encoder(v2)[1], module.temperature)
             optimizer.zero_grad(set_to_none=True)
@@ -184,6 +189,11 @@ def floor_row(module: MolCLR, source: StoreBatches, device: torch.device, precis
         return v1.num_graphs
 
     return timed_windows(step, device, steps, warmup)
+
+
+def runs_by_kind(encoder: str, precision: str, device: torch.device) -> bool:
+    """Whether the step takes GIN's first product over atom kinds (molssl.chem.nn.encoders: fp32 on the CPU)."""
+    return encoder == "gin" and precision == "fp32" and device.type == "cpu"
 
 
 def synchronize(device: torch.device) -> None:
@@ -308,6 +318,13 @@ def main() -> None:
             results[f"{precision}_full_over_floor"] = full / floor
             results[f"{precision}_full_over_gemm_limit"] = full / results[f"{precision}_gemm_limit_per_s"]
             results[f"{precision}_floor_over_gemm_limit"] = floor / results[f"{precision}_gemm_limit_per_s"]
+            if runs_by_kind(args.encoder, precision, device):
+                # the limit counts 6 products per layer; taken over atom kinds, 3 of layer 1's are (kinds x 300)-sized
+                its_products = (6 * 5 - 3) / (6 * 5)
+                results[f"{precision}_full_over_limit_of_its_products"] = (
+                    full / (results[f"{precision}_gemm_limit_per_s"] / its_products))
+                results[f"{precision}_floor_by_kind_gain"] = (
+                    floor / results[f"{precision}_floor_per_atom_first_product_per_s"])
             if f"{precision}_floor_unfused_per_s" in results:
                 results[f"{precision}_floor_fused_gain"] = floor / results[f"{precision}_floor_unfused_per_s"]
             results[f"{precision}_imolclr_added_cost"] = full / results[f"{precision}_imolclr_full_path_per_s"] - 1
@@ -339,6 +356,9 @@ def training_rows(args: argparse.Namespace, precision: str, source: StoreBatches
     if fused_linear.kernel_present() and device.type == "cpu":  # what the fused layers gain on this CPU
         rows[f"{precision}_floor_unfused_per_s"] = floor_row(model(), source, device, precision, steps, warmup,
                                                              fused=False)
+    if runs_by_kind(args.encoder, precision, device):  # what taking the first product over atom kinds gains
+        rows[f"{precision}_floor_per_atom_first_product_per_s"] = floor_row(model(), source, device, precision, steps,
+                                                                          warmup, by_kind=False)
     rows[f"{precision}_imolclr_full_path_per_s"] = full_path_row(model(IMolCLR), imolclr_source, device, precision,
                                                                  steps, warmup, out_dir)
     return interleaved_medians(rows, args.rounds)

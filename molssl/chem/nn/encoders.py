@@ -11,11 +11,19 @@ the neighbours' features and their bond embeddings, the latter from one table pe
 combination of bond-field values, 15 rows for MolCLR). The same mathematics as the reference's
 lookups plus PyG ``MessagePassing``, about four times faster on CPU (under bf16 on CPU, where the edge
 weights are 1, the two products are one embedding bag instead).
+
+In fp32 on the CPU the first GIN layer's first product is taken over the batch's distinct atoms rather than over
+its atoms: the layer's input is a sum of atom-field embeddings, so each atom's row is one of a few hundred kinds
+(11,000 atoms in a batch of 512 MOSES molecules), and ``A (h W^T) = K (rows W^T)`` with K counting each atom's
+neighbours by kind. That removes three of the thirty (atoms x 300) x (300 x 600)-sized products of a pre-training
+step (the product and its two gradients), for a neighbour sum 600 wide instead of 300 in that layer; the same
+mathematics, summed in another order (tests compare outputs and gradients in float64).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Literal, Optional
+from typing import Iterator, Literal, Optional
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +34,7 @@ from molssl.chem.data.batch import GraphBatch
 from molssl.chem.data.featurize import Featurizer
 from molssl.chem.data.featurizers import FEATURIZERS, get_featurizer
 from molssl.chem.nn.message_passing import Neighbourhood, neighbourhood
+from molssl.core.device import compute_dtype
 from molssl.core.fused_linear import linear
 from molssl.core.heads import ProjectionHead
 
@@ -47,6 +56,21 @@ def edge_codes(edge_attr: Tensor, vocab: tuple[int, ...]) -> Tensor:
     for j, stride in enumerate(bond_strides(vocab)[1:], start=1):
         code = code + edge_attr[:, j] * stride
     return code
+
+
+_BY_KIND = True  # False inside per_atom_first_product()
+
+
+@contextmanager
+def per_atom_first_product() -> Iterator[None]:
+    """Inside the block the first GIN product runs over every atom: what taking it over atom kinds is measured and
+    tested against (module docstring)."""
+    global _BY_KIND
+    by_kind, _BY_KIND = _BY_KIND, False
+    try:
+        yield
+    finally:
+        _BY_KIND = by_kind
 
 
 MAX_LAYERS = 64  # MolCLR uses 5; a file asking for a million would take minutes to lay out before being refused
@@ -124,6 +148,18 @@ class GINLayer(BondEmbedding):
         return out if out.shape[0] == h.shape[0] else out[:h.shape[0]]
 
 
+    def forward_by_kind(self, rows: Tensor, graph: Neighbourhood) -> Tensor:
+        """:meth:`forward` on h = ``rows[kinds]``, given ``graph.by_kind(kinds, len(rows))``: the first product is
+        taken over the few distinct rows, ``A (h W^T) = K (rows W^T)``, and its bias rides on the self-loop's bond
+        row (every atom has exactly one self-loop, of weight 1). Only for fp32 on the CPU (see
+        :meth:`MolecularEncoder.node_embeddings`)."""
+        first = self.mlp[0]
+        table = F.linear(self.table(), first.weight)
+        table = table.index_add(0, torch.tensor([self.self_loop_code], device=table.device), first.bias[None])
+        hidden = F.relu(graph.aggregate(F.linear(rows, first.weight), table))
+        return linear(hidden, self.mlp[2])
+
+
 class GCNLayer(nn.Module):
     """GCN with scalar edge features: sum_j c_ij (W h_j + e_ij) + b over neighbours and a self-loop.
 
@@ -184,17 +220,44 @@ class MolecularEncoder(nn.Module):
     def node_embeddings(self, batch: GraphBatch, graph: Optional[Neighbourhood] = None) -> Tensor:
         """Per-atom embeddings after the last layer, (n_atoms, emb_dim); ``graph``: the batch's
         :meth:`neighbourhood`, where the caller has built it already (a decoder uses it again)."""
-        h = self.x_embedding1(batch.x[:, 0]) + self.x_embedding2(batch.x[:, 1])
-        for j, embedding in enumerate(self.x_embeddings, start=2):
-            h = h + embedding(batch.x[:, j])
         graph = self.neighbourhood(batch) if graph is None else graph
+        fold = self._folds_first_product(batch, graph)
+        if fold:
+            kinds, inverse = self._atom_kinds(batch.x)
+            h = self._atom_embedding(kinds)
+        else:
+            h = self._atom_embedding(batch.x)
         last = self.config.num_layers - 1
         for i, (conv, norm) in enumerate(zip(self.gnns, self.batch_norms)):
-            h = norm(conv(h, graph))
+            h = norm(conv.forward_by_kind(h, graph.by_kind(inverse, kinds.shape[0])) if fold and i == 0
+                     else conv(h, graph))
             if i < last:
                 h = F.relu(h)
             h = F.dropout(h, self.config.dropout, training=self.training)
         return h
+
+    def _atom_embedding(self, x: Tensor) -> Tensor:
+        """Sum of the atom fields' embeddings for each row of atom fields ``x``."""
+        h = self.x_embedding1(x[:, 0]) + self.x_embedding2(x[:, 1])
+        for j, embedding in enumerate(self.x_embeddings, start=2):
+            h = h + embedding(x[:, j])
+        return h
+
+    def _atom_kinds(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The distinct rows of atom fields in ``x`` (kinds, n_kinds x fields) and each atom's kind (an index)."""
+        strides = torch.tensor(bond_strides(self.featurizer.atom_vocab), device=x.device)
+        codes, inverse = torch.unique((x * strides).sum(1), return_inverse=True)
+        vocab = torch.tensor(self.featurizer.atom_vocab, device=x.device)
+        return torch.div(codes[:, None], strides, rounding_mode="floor") % vocab, inverse
+
+    def _folds_first_product(self, batch: GraphBatch, graph: Neighbourhood) -> bool:
+        """Whether the first GIN product runs over the batch's distinct atom kinds (:meth:`GINLayer.forward_by_kind`):
+        a batch of 512 molecules has ~11,000 atoms but a few hundred kinds, so the (atoms x 300) @ (300 x 600)
+        product and its two gradients shrink to (kinds x 300) ones, for a neighbour sum 600 wide instead of 300.
+        fp32 on the CPU, where it was measured (benchmarks/results/pretrain_throughput.md); in bf16 the first product
+        is cheap and the neighbour sum is a bag that needs weights of 1."""
+        return (_BY_KIND and self.config.kind == "gin" and batch.x.device.type == "cpu" and graph.unit_weights
+                and compute_dtype(self.x_embedding1.weight) == torch.float32)
 
     def readout(self, nodes: Tensor, batch: GraphBatch) -> Tensor:
         """Graph representation h (num_graphs, feat_dim) of node embeddings: pooled, through ``feat_lin``."""

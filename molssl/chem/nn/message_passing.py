@@ -75,6 +75,23 @@ class Neighbourhood:
                 return _aggregate_into_result(self.adjacency, self.codes, h, table)  # inference: no backward pass
             return torch.sparse.mm(self.adjacency, h) + torch.sparse.mm(self.codes, table)
 
+    def by_kind(self, kinds: Tensor, n_kinds: int) -> "Neighbourhood":
+        """The same sums taken over kinds of neighbour: ``A`` becomes K (atoms x ``n_kinds``), K[i, k] the sum of
+        w_ij over atom i's neighbours j (self-loop included) with ``kinds[j] == k``, so that ``K @ t`` equals
+        ``A @ t[kinds]`` for any per-kind table t; the bond operator is kept. Duplicates are summed, so K's weights
+        are counts and the bf16 bag (which needs weights of 1) does not apply to it."""
+        a = self.adjacency
+        crow = a.crow_indices()
+        rows = torch.repeat_interleave(torch.arange(a.shape[0], device=crow.device), torch.diff(crow))
+        keys, slot = torch.unique(rows * n_kinds + kinds[a.col_indices()], return_inverse=True)
+        values = torch.zeros(keys.numel(), dtype=a.values().dtype, device=keys.device).index_add_(0, slot, a.values())
+        kind_rows, kind_cols = keys // n_kinds, keys % n_kinds
+        counts = _csr(kind_rows, kind_cols, values, (a.shape[0], n_kinds))
+        if self.adjacency_t is None:
+            return Neighbourhood(counts, self.codes, None, None)
+        return Neighbourhood(counts, self.codes, _csr(kind_cols, kind_rows, values, (n_kinds, a.shape[0])),
+                             self.codes_t)
+
     def _bag_aggregate(self, h: Tensor, table: Tensor, needs_grad: bool, bags: tuple[Tensor, Tensor]) -> Tensor:
         with torch.autocast(device_type="cpu", enabled=False):
             h, table = h.to(torch.bfloat16), table.to(torch.bfloat16)

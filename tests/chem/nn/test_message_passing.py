@@ -1,10 +1,12 @@
 """The bf16 neighbourhood sum as embedding bags (molssl.chem.nn.message_passing) against the fp32 sparse products."""
+import contextlib
+
 import numpy as np
 import pytest
 import torch
 
 from molssl.chem.data.store import build_store
-from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder, per_atom_first_product
 from molssl.chem.nn.message_passing import ROW_MULTIPLE, _side_by_side, neighbourhood
 
 BF16_ULP = 2.0 ** -7  # bf16's relative spacing: a once-rounded result lies within half of it
@@ -122,3 +124,73 @@ def test_gin_layer_under_bf16_drops_the_padding(monkeypatch):
         layer.zero_grad()
     for padded, plain in zip(*results):
         torch.testing.assert_close(padded, plain, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sums_by_kind_equal_sums_over_neighbours(weighted):
+    """K @ t == A @ t[kinds], where several neighbours of an atom share a kind (K's weights are then sums), and K's
+    backward pass (through its transpose) gives the gradient of the per-atom formulation."""
+    generator = torch.Generator().manual_seed(1)
+    edge_index = torch.randint(0, 40, (2, 90), generator=generator)
+    codes = torch.randint(0, 5, (90,), generator=generator)
+    weights = dict(weights=torch.rand(90, generator=generator), self_weights=torch.rand(40, generator=generator))
+    graph = neighbourhood(edge_index, codes, 40, 6, 5, **(weights if weighted else {}))
+    kinds = torch.randint(0, 4, (40,), generator=generator)
+    by_kind = graph.by_kind(kinds, 4)
+    assert by_kind.adjacency.shape == (40, 4) and by_kind.adjacency.values().max() > 1 - weighted
+    rows = torch.randn(4, 7, dtype=torch.float64, requires_grad=True)
+    table = torch.randn(6, 7, dtype=torch.float64)
+    dense_a, dense_c = graph.adjacency.to_dense().double(), graph.codes.to_dense().double()
+    expected = dense_a @ rows[kinds] + dense_c @ table
+    torch.testing.assert_close(by_kind.aggregate(rows.float(), table.float()).double(), expected, rtol=1e-5, atol=1e-5)
+    grad = torch.randn(40, 7, dtype=torch.float64)
+    (expected * grad).sum().backward()
+    expected_grad, rows.grad = rows.grad, None
+    (by_kind.aggregate(rows, table) * grad).sum().backward()
+    torch.testing.assert_close(rows.grad.double(), expected_grad, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("featurizer", ["molclr", "rich"])
+def test_first_product_over_atom_kinds_equals_the_product_over_atoms(smiles_file, featurizer):
+    """The first GIN product taken over the batch's distinct atoms (fp32 on the CPU) gives the outputs and gradients
+    of the product over every atom, to fp32 rounding; masked atoms are kinds like any other. (At MolCLR's sizes both
+    differ from a float64 reference by the same amount: notes of the thirty-eighth session.)"""
+    from molssl.chem.data.featurizers import get_featurizer
+    from molssl.chem.nn.augment import mask_atoms
+
+    store = build_store(smiles_file, progress=False, featurizer=featurizer)
+    spec = get_featurizer(featurizer)
+    batch = mask_atoms(store.gather(np.arange(len(store))), 0.3, torch.Generator().manual_seed(0), spec.atom_mask)
+    torch.manual_seed(0)
+    model = MolecularEncoder(EncoderConfig(num_layers=3, emb_dim=32, feat_dim=24, proj_dim=12,
+                                           featurizer=featurizer)).train()
+    graph = model.neighbourhood(batch)
+    kinds, inverse = model._atom_kinds(batch.x)
+    assert model._folds_first_product(batch, graph) and len(kinds) < batch.num_atoms
+    assert torch.equal(kinds[inverse], batch.x)
+    weights = torch.randn(batch.num_graphs, 24)
+    results = []
+    for fold in (True, False):
+        model.zero_grad()
+        with contextlib.nullcontext() if fold else per_atom_first_product():
+            assert model._folds_first_product(batch, graph) == fold
+            h = model.represent(batch)
+        (h * weights).sum().backward()
+        results.append((h.detach(), {name: p.grad.clone() for name, p in model.named_parameters()
+                                     if p.grad is not None}))
+    (h_fold, grads_fold), (h_atoms, grads_atoms) = results
+    torch.testing.assert_close(h_fold, h_atoms, rtol=1e-5, atol=1e-5)
+    assert grads_fold.keys() == grads_atoms.keys() and "gnns.0.mlp.0.weight" in grads_fold
+    for name in grads_atoms:
+        # as in tests/chem/nn/test_encoders.py: fp32 round-off through BatchNorm, on gradients of order 10
+        torch.testing.assert_close(grads_fold[name], grads_atoms[name], rtol=1e-4, atol=2e-4, msg=name)
+
+
+def test_first_product_is_taken_over_atoms_in_bf16_and_for_gcn(smiles_file):
+    """The kinds path needs weights of 1 and fp32 (module docstring of molssl.chem.nn.encoders)."""
+    batch = build_store(smiles_file, progress=False).gather(np.arange(3))
+    gin, gcn = (MolecularEncoder(EncoderConfig(kind=kind, num_layers=2, emb_dim=16)) for kind in ("gin", "gcn"))
+    assert gin._folds_first_product(batch, gin.neighbourhood(batch))
+    assert not gcn._folds_first_product(batch, gcn.neighbourhood(batch))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not gin._folds_first_product(batch, gin.neighbourhood(batch))
