@@ -12,9 +12,9 @@ Prints, in one run:
   (e) the GEMM limit measured in the same run: the GIN layers' matrix products (forward and backward) at
       the batch's own shapes, timed alone, and the molecules/s they would allow; each row's fraction of it;
   (e2) on CPU, the floor again with GIN's bias and ReLU unfused (``molssl.core.fused_linear`` off) and the gain;
-  (e3) in fp32 on CPU, the floor again with GIN's first product over every atom rather than over the batch's atom
-      kinds (``molssl.chem.nn.encoders.per_atom_first_product``) and the gain, and the full path's fraction of the
-      limit of the products it still runs (27 of the limit's 30 per-layer-and-view products at full size);
+  (e3) in fp32 on CPU, the floor again with GIN's layers run once per atom (``encoders.per_atom_first_product``)
+      rather than once per atom kind and environment (``molssl.chem.nn.environments``), its fraction of the GEMM
+      limit and the gain (the limit counts every atom's products; the default path runs fewer);
   rows (a)-(e3) of one precision are timed in ``--rounds`` interleaved rounds, each round timing every row once
   (``--steps`` steps, or one step's products for the limit), and each is the median over rounds, so both sides of
   a ratio see the same machine (until 2026-12-07 the rows ran one after the other and the limit was a best of 3);
@@ -170,8 +170,8 @@ def full_path_row(module: MolCLR, source: StoreBatches, device: torch.device, pr
 def floor_row(module: MolCLR, source: StoreBatches, device: torch.device, precision: str, steps: int,
               warmup: int, fused: bool = True, by_kind: bool = True) -> Callable[[int], float]:
     """Windows of forward + NT-Xent + backward + Adam on views built before any clock starts; ``fused=False``
-    with GIN's bias and ReLU outside the products (``fused_linear.unfused``); ``by_kind=False`` with the first GIN
-    product over every atom (``encoders.per_atom_first_product``)."""
+    with GIN's bias and ReLU outside the products (``fused_linear.unfused``); ``by_kind=False`` with GIN's layers run
+    once per atom (``encoders.per_atom_first_product``)."""
     optimizer = torch.optim.Adam(module.parameters(), lr=5e-4, weight_decay=1e-5)
     views = itertools.cycle([(module.augmentation(b), module.augmentation(b))
                              for b in (move_to(batch, device) for batch in itertools.islice(source.batches(0), 4))])
@@ -192,7 +192,7 @@ def floor_row(module: MolCLR, source: StoreBatches, device: torch.device, precis
 
 
 def runs_by_kind(encoder: str, precision: str, device: torch.device) -> bool:
-    """Whether the step takes GIN's first product over atom kinds (molssl.chem.nn.encoders: fp32 on the CPU)."""
+    """Whether the step runs GIN's layers over atom kinds and environments (molssl.chem.nn.encoders: fp32, CPU)."""
     return encoder == "gin" and precision == "fp32" and device.type == "cpu"
 
 
@@ -319,12 +319,9 @@ def main() -> None:
             results[f"{precision}_full_over_gemm_limit"] = full / results[f"{precision}_gemm_limit_per_s"]
             results[f"{precision}_floor_over_gemm_limit"] = floor / results[f"{precision}_gemm_limit_per_s"]
             if runs_by_kind(args.encoder, precision, device):
-                # the limit counts 6 products per layer; taken over atom kinds, 3 of layer 1's are (kinds x 300)-sized
-                its_products = (6 * 5 - 3) / (6 * 5)
-                results[f"{precision}_full_over_limit_of_its_products"] = (
-                    full / (results[f"{precision}_gemm_limit_per_s"] / its_products))
-                results[f"{precision}_floor_by_kind_gain"] = (
-                    floor / results[f"{precision}_floor_per_atom_first_product_per_s"])
+                results[f"{precision}_floor_per_atom_over_gemm_limit"] = (
+                    results[f"{precision}_floor_per_atom_per_s"] / results[f"{precision}_gemm_limit_per_s"])
+                results[f"{precision}_floor_by_environment_gain"] = floor / results[f"{precision}_floor_per_atom_per_s"]
             if f"{precision}_floor_unfused_per_s" in results:
                 results[f"{precision}_floor_fused_gain"] = floor / results[f"{precision}_floor_unfused_per_s"]
             results[f"{precision}_imolclr_added_cost"] = full / results[f"{precision}_imolclr_full_path_per_s"] - 1
@@ -356,8 +353,8 @@ def training_rows(args: argparse.Namespace, precision: str, source: StoreBatches
     if fused_linear.kernel_present() and device.type == "cpu":  # what the fused layers gain on this CPU
         rows[f"{precision}_floor_unfused_per_s"] = floor_row(model(), source, device, precision, steps, warmup,
                                                              fused=False)
-    if runs_by_kind(args.encoder, precision, device):  # what taking the first product over atom kinds gains
-        rows[f"{precision}_floor_per_atom_first_product_per_s"] = floor_row(model(), source, device, precision, steps,
+    if runs_by_kind(args.encoder, precision, device):  # what layers over atom kinds and environments gain
+        rows[f"{precision}_floor_per_atom_per_s"] = floor_row(model(), source, device, precision, steps,
                                                                           warmup, by_kind=False)
     rows[f"{precision}_imolclr_full_path_per_s"] = full_path_row(model(IMolCLR), imolclr_source, device, precision,
                                                                  steps, warmup, out_dir)

@@ -17,7 +17,9 @@ its atoms: the layer's input is a sum of atom-field embeddings, so each atom's r
 (11,000 atoms in a batch of 512 MOSES molecules), and ``A (h W^T) = K (rows W^T)`` with K counting each atom's
 neighbours by kind. That removes three of the thirty (atoms x 300) x (300 x 600)-sized products of a pre-training
 step (the product and its two gradients), for a neighbour sum 600 wide instead of 300 in that layer; the same
-mathematics, summed in another order (tests compare outputs and gradients in float64).
+mathematics, summed in another order (tests compare outputs and gradients with the per-atom product). Without dropout
+(pre-training's default) every layer then runs once per distinct atom environment rather than once per atom
+(:mod:`molssl.chem.nn.environments`): 473 radius-1 and 4,061 radius-2 environments in that batch.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_poo
 from molssl.chem.data.batch import GraphBatch
 from molssl.chem.data.featurize import Featurizer
 from molssl.chem.data.featurizers import FEATURIZERS, get_featurizer
+from molssl.chem.nn import environments
 from molssl.chem.nn.message_passing import Neighbourhood, neighbourhood
 from molssl.core.device import compute_dtype
 from molssl.core.fused_linear import linear
@@ -59,6 +62,7 @@ def edge_codes(edge_attr: Tensor, vocab: tuple[int, ...]) -> Tensor:
 
 
 _BY_KIND = True  # False inside per_atom_first_product()
+_BY_ENVIRONMENT = True  # False inside per_atom_layers()
 
 
 @contextmanager
@@ -71,6 +75,18 @@ def per_atom_first_product() -> Iterator[None]:
         yield
     finally:
         _BY_KIND = by_kind
+
+
+@contextmanager
+def per_atom_layers() -> Iterator[None]:
+    """Inside the block every GIN layer runs once per atom (the first product may still run over atom kinds): what
+    running the layers once per atom environment is measured and tested against (:mod:`molssl.chem.nn.environments`)."""
+    global _BY_ENVIRONMENT
+    by_environment, _BY_ENVIRONMENT = _BY_ENVIRONMENT, False
+    try:
+        yield
+    finally:
+        _BY_ENVIRONMENT = by_environment
 
 
 MAX_LAYERS = 64  # MolCLR uses 5; a file asking for a million would take minutes to lay out before being refused
@@ -151,8 +167,9 @@ class GINLayer(BondEmbedding):
     def forward_by_kind(self, rows: Tensor, graph: Neighbourhood) -> Tensor:
         """:meth:`forward` on h = ``rows[kinds]``, given ``graph.by_kind(kinds, len(rows))``: the first product is
         taken over the few distinct rows, ``A (h W^T) = K (rows W^T)``, and its bias rides on the self-loop's bond
-        row (every atom has exactly one self-loop, of weight 1). Only for fp32 on the CPU (see
-        :meth:`MolecularEncoder.node_embeddings`)."""
+        row (every atom has exactly one self-loop, of weight 1). ``graph`` may also hold the sums of some atoms only
+        (one per environment: :func:`molssl.chem.nn.environments.representative_sums`); the result has its rows.
+        Only for fp32 on the CPU (see :meth:`MolecularEncoder.node_embeddings`)."""
         first = self.mlp[0]
         table = F.linear(self.table(), first.weight)
         table = table.index_add(0, torch.tensor([self.self_loop_code], device=table.device), first.bias[None])
@@ -222,6 +239,9 @@ class MolecularEncoder(nn.Module):
         :meth:`neighbourhood`, where the caller has built it already (a decoder uses it again)."""
         graph = self.neighbourhood(batch) if graph is None else graph
         fold = self._folds_first_product(batch, graph)
+        if fold and _BY_ENVIRONMENT and (self.config.dropout == 0 or not self.training) and all(
+                environments.counts_apply_to(norm) for norm in self.batch_norms):
+            return self._node_embeddings_by_environment(batch)
         if fold:
             kinds, inverse = self._atom_kinds(batch.x)
             h = self._atom_embedding(kinds)
@@ -235,6 +255,27 @@ class MolecularEncoder(nn.Module):
                 h = F.relu(h)
             h = F.dropout(h, self.config.dropout, training=self.training)
         return h
+
+    def _node_embeddings_by_environment(self, batch: GraphBatch) -> Tensor:
+        """:meth:`node_embeddings` with each layer run once per distinct atom environment
+        (:mod:`molssl.chem.nn.environments`)."""
+        kinds, of_atom = self._atom_kinds(batch.x)
+        h = self._atom_embedding(kinds)
+        src, dst = batch.edge_index
+        vocab = self.featurizer.bond_vocab
+        codes, n_codes = edge_codes(batch.edge_attr, vocab), int(torch.tensor(vocab).prod())
+        inputs = environments.kinds_as_environments(of_atom)
+        with_transposes = torch.is_grad_enabled()
+        last = self.config.num_layers - 1
+        for i, (conv, norm) in enumerate(zip(self.gnns, self.batch_norms)):
+            outputs = environments.refine(inputs.of_atom, src, dst, codes, n_codes)
+            sums = environments.representative_sums(inputs, outputs, src, dst, codes, n_codes, conv.self_loop_code,
+                                                    with_transposes)
+            h = environments.weighted_batch_norm(norm, conv.forward_by_kind(h, sums), outputs.counts)
+            if i < last:
+                h = F.relu(h)
+            inputs = outputs
+        return h[inputs.of_atom]
 
     def _atom_embedding(self, x: Tensor) -> Tensor:
         """Sum of the atom fields' embeddings for each row of atom fields ``x``."""

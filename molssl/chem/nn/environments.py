@@ -1,0 +1,115 @@
+"""GIN layers computed once per distinct atom environment instead of once per atom (fp32 on the CPU, no dropout).
+
+Why: a GIN layer's output for an atom is a function of its input row and the multiset of its neighbours' (input row,
+bond code); the encoder's input rows are atom kinds. So atoms with the same radius-l environment (Weisfeiler-Lehman
+refinement of their kinds by bonds) have the same layer-l output, and a batch of 512 MOSES molecules (10,361 atoms,
+8 kinds) has 473 distinct radius-1 environments, 4,061 radius-2 and 7,035 radius-3 ones. Each layer then runs its
+products on one representative atom per environment: the sums of the representatives only, over their neighbours'
+environments (``K``, counts) and bond codes (``C``), as in :meth:`molssl.chem.nn.message_passing.Neighbourhood.by_kind`.
+BatchNorm's statistics are the per-atom ones, each environment weighted by its atom count. The mathematics is the
+per-atom encoder's, summed in another order (tests compare outputs, gradients and running statistics).
+
+Dropout draws a mask per atom, which makes equal environments differ: with dropout in training the encoder keeps the
+per-atom layers (only the first product over kinds).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from molssl.chem.nn.message_passing import Neighbourhood, _csr
+
+
+@dataclass
+class Environments:
+    """One refinement step: each atom's environment (an index) and one representative atom per environment."""
+
+    of_atom: Tensor  # (n_atoms,) environment index of every atom
+    representatives: Tensor  # (n_environments,) the lowest-numbered atom of each environment
+    counts: Tensor  # (n_environments,) atoms per environment
+
+
+def refine(state: Tensor, src: Tensor, dst: Tensor, codes: Tensor, n_codes: int) -> Environments:
+    """Next environments: an atom's state with the multiset of (neighbour's state, bond code) over its edges
+    ``src -> dst`` (exact: rows of sorted keys compared whole, no hashing)."""
+    n = state.shape[0]
+    key = state[src] * n_codes + codes
+    order = torch.argsort(dst * (int(key.max()) + 1 if key.numel() else 1) + key)
+    sorted_dst, sorted_key = dst[order], key[order]
+    degree = torch.bincount(dst, minlength=n)
+    start = torch.cumsum(degree, 0) - degree
+    rows = torch.full((n, int(degree.max()) + 1 if n and dst.numel() else 1), -1, dtype=torch.long, device=state.device)
+    rows[:, 0] = state
+    rows[sorted_dst, 1 + torch.arange(sorted_dst.numel(), device=state.device) - start[sorted_dst]] = sorted_key
+    _, of_atom = torch.unique(rows, dim=0, return_inverse=True)
+    return _with_representatives(of_atom)
+
+
+def kinds_as_environments(of_atom: Tensor) -> Environments:
+    """The atom kinds (radius-0 environments) as :class:`Environments`; ``of_atom`` numbers them from 0."""
+    return _with_representatives(of_atom)
+
+
+def _with_representatives(of_atom: Tensor) -> Environments:
+    n_env = int(of_atom.max()) + 1 if of_atom.numel() else 0
+    atoms = torch.arange(of_atom.numel(), device=of_atom.device)
+    representatives = torch.full((n_env,), of_atom.numel(), dtype=torch.long, device=of_atom.device)
+    representatives.scatter_reduce_(0, of_atom, atoms, "amin")
+    return Environments(of_atom, representatives, torch.bincount(of_atom, minlength=n_env))
+
+
+def representative_sums(inputs: Environments, outputs: Environments, src: Tensor, dst: Tensor, codes: Tensor,
+                        n_codes: int, self_loop_code: int, with_transposes: bool) -> Neighbourhood:
+    """The neighbourhood sums of the output environments' representatives, over the input environments of their
+    neighbours and themselves (K: n_out x n_in) and over their bond codes and self-loop (C: n_out x n_codes)."""
+    n_out, n_in = outputs.representatives.numel(), inputs.representatives.numel()
+    slot = torch.full_like(inputs.of_atom, -1)
+    slot[outputs.representatives] = torch.arange(n_out, device=slot.device)
+    edges = slot[dst] >= 0
+    reps = outputs.representatives
+    rows = torch.cat([slot[dst[edges]], torch.arange(n_out, device=slot.device)])
+    k_cols = torch.cat([inputs.of_atom[src[edges]], inputs.of_atom[reps]])
+    c_cols = torch.cat([codes[edges], torch.full((n_out,), self_loop_code, device=slot.device)])
+    k, k_t = _counts(rows, k_cols, n_out, n_in, with_transposes)
+    c, c_t = _counts(rows, c_cols, n_out, n_codes, with_transposes)
+    return Neighbourhood(k, c, k_t, c_t)
+
+
+def _counts(rows: Tensor, cols: Tensor, n_rows: int, n_cols: int,
+            with_transpose: bool) -> tuple[Tensor, Optional[Tensor]]:
+    """CSR (n_rows x n_cols) counting each (row, col) pair, and its transpose where asked."""
+    keys, slot = torch.unique(rows * n_cols + cols, return_inverse=True)
+    values = torch.bincount(slot, minlength=keys.numel()).float()
+    r, c = keys // n_cols, keys % n_cols
+    return _csr(r, c, values, (n_rows, n_cols)), (_csr(c, r, values, (n_cols, n_rows)) if with_transpose else None)
+
+
+def counts_apply_to(norm: nn.Module) -> bool:
+    """Whether :func:`weighted_batch_norm` can stand for ``norm`` (a plain BatchNorm1d, or none: ``nn.Identity``);
+    for any other normalization (e.g. SyncBatchNorm) the encoder keeps the per-atom layers."""
+    return type(norm) in (nn.BatchNorm1d, nn.Identity)
+
+
+def weighted_batch_norm(norm: nn.Module, x: Tensor, counts: Tensor) -> Tensor:
+    """``norm`` over the atoms, given one row per environment and the environments' atom counts: in training the
+    statistics (and the running ones) of the per-atom rows, in evaluation the running statistics; ``nn.Identity``
+    as itself."""
+    if isinstance(norm, nn.Identity) or (not norm.training and norm.running_mean is not None):
+        return norm(x)
+    n = counts.sum()
+    weights = (counts.to(x.dtype) / n)[:, None]
+    mean = (weights * x).sum(0)
+    centred = x - mean
+    var = (weights * centred.square()).sum(0)
+    if norm.track_running_stats:
+        with torch.no_grad():
+            norm.num_batches_tracked.add_(1)
+            factor = 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
+            norm.running_mean.mul_(1 - factor).add_(mean.detach(), alpha=factor)
+            unbiased = var.detach() * (float(n) / max(float(n) - 1, 1.0))
+            norm.running_var.mul_(1 - factor).add_(unbiased, alpha=factor)
+    out = centred * torch.rsqrt(var + norm.eps)
+    return out * norm.weight + norm.bias if norm.affine else out
