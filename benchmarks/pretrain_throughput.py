@@ -168,9 +168,9 @@ def full_path_row(module: MolCLR, source: StoreBatches, device: torch.device, pr
 
 
 def floor_row(module: MolCLR, source: StoreBatches, device: torch.device, precision: str, steps: int,
-              warmup: int, fused: bool = True, by_kind: bool = True) -> Callable[[int], float]:
+              warmup: int, fused: bool = True, per_atom: bool = False) -> Callable[[int], float]:
     """Windows of forward + NT-Xent + backward + Adam on views built before any clock starts; ``fused=False``
-    with GIN's bias and ReLU outside the products (``fused_linear.unfused``); ``by_kind=False`` with GIN's layers run
+    with GIN's bias and ReLU outside the products (``fused_linear.unfused``); ``per_atom=True`` with GIN's layers run
     once per atom (``encoders.per_atom_first_product``)."""
     optimizer = torch.optim.Adam(module.parameters(), lr=5e-4, weight_decay=1e-5)
     views = itertools.cycle([(module.augmentation(b), module.augmentation(b))
@@ -180,7 +180,7 @@ def floor_row(module: MolCLR, source: StoreBatches, device: torch.device, precis
         v1, v2 = next(views)
         module.train()
         with (fused_linear.unfused() if not fused else contextlib.nullcontext(),
-              per_atom_first_product() if not by_kind else contextlib.nullcontext()):
+              per_atom_first_product() if per_atom else contextlib.nullcontext()):
             with autocast(device, precision):
                 loss = nt_xent(module.encoder(v1)[1], module.encoder(v2)[1], module.temperature)
             optimizer.zero_grad(set_to_none=True)
@@ -355,7 +355,7 @@ def training_rows(args: argparse.Namespace, precision: str, source: StoreBatches
                                                              fused=False)
     if runs_by_kind(args.encoder, precision, device):  # what layers over atom kinds and environments gain
         rows[f"{precision}_floor_per_atom_per_s"] = floor_row(model(), source, device, precision, steps,
-                                                                          warmup, by_kind=False)
+                                                                          warmup, per_atom=True)
     rows[f"{precision}_imolclr_full_path_per_s"] = full_path_row(model(IMolCLR), imolclr_source, device, precision,
                                                                  steps, warmup, out_dir)
     return interleaved_medians(rows, args.rounds)

@@ -15,12 +15,11 @@ per-atom layers (only the first product over kinds).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import Tensor, nn
 
-from molssl.chem.nn.message_passing import Neighbourhood, _csr
+from molssl.chem.nn.message_passing import Neighbourhood, summed_csr
 
 
 @dataclass
@@ -73,18 +72,9 @@ def representative_sums(inputs: Environments, outputs: Environments, src: Tensor
     rows = torch.cat([slot[dst[edges]], torch.arange(n_out, device=slot.device)])
     k_cols = torch.cat([inputs.of_atom[src[edges]], inputs.of_atom[reps]])
     c_cols = torch.cat([codes[edges], torch.full((n_out,), self_loop_code, device=slot.device)])
-    k, k_t = _counts(rows, k_cols, n_out, n_in, with_transposes)
-    c, c_t = _counts(rows, c_cols, n_out, n_codes, with_transposes)
+    k, k_t = summed_csr(rows, k_cols, (n_out, n_in), with_transpose=with_transposes)
+    c, c_t = summed_csr(rows, c_cols, (n_out, n_codes), with_transpose=with_transposes)
     return Neighbourhood(k, c, k_t, c_t)
-
-
-def _counts(rows: Tensor, cols: Tensor, n_rows: int, n_cols: int,
-            with_transpose: bool) -> tuple[Tensor, Optional[Tensor]]:
-    """CSR (n_rows x n_cols) counting each (row, col) pair, and its transpose where asked."""
-    keys, slot = torch.unique(rows * n_cols + cols, return_inverse=True)
-    values = torch.bincount(slot, minlength=keys.numel()).float()
-    r, c = keys // n_cols, keys % n_cols
-    return _csr(r, c, values, (n_rows, n_cols)), (_csr(c, r, values, (n_cols, n_rows)) if with_transpose else None)
 
 
 def counts_apply_to(norm: nn.Module) -> bool:

@@ -83,14 +83,9 @@ class Neighbourhood:
         a = self.adjacency
         crow = a.crow_indices()
         rows = torch.repeat_interleave(torch.arange(a.shape[0], device=crow.device), torch.diff(crow))
-        keys, slot = torch.unique(rows * n_kinds + kinds[a.col_indices()], return_inverse=True)
-        values = torch.zeros(keys.numel(), dtype=a.values().dtype, device=keys.device).index_add_(0, slot, a.values())
-        kind_rows, kind_cols = keys // n_kinds, keys % n_kinds
-        counts = _csr(kind_rows, kind_cols, values, (a.shape[0], n_kinds))
-        if self.adjacency_t is None:
-            return Neighbourhood(counts, self.codes, None, None)
-        return Neighbourhood(counts, self.codes, _csr(kind_cols, kind_rows, values, (n_kinds, a.shape[0])),
-                             self.codes_t)
+        counts, counts_t = summed_csr(rows, kinds[a.col_indices()], (a.shape[0], n_kinds), a.values(),
+                                      with_transpose=self.adjacency_t is not None)
+        return Neighbourhood(counts, self.codes, counts_t, self.codes_t)
 
     def _bag_aggregate(self, h: Tensor, table: Tensor, needs_grad: bool, bags: tuple[Tensor, Tensor]) -> Tensor:
         with torch.autocast(device_type="cpu", enabled=False):
@@ -191,6 +186,19 @@ def _csr(rows: Tensor, cols: Tensor, values: Tensor, shape: tuple[int, int]) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
         return torch.sparse_csr_tensor(crow, cols[order], values[order], shape)
+
+
+def summed_csr(rows: Tensor, cols: Tensor, shape: tuple[int, int], values: Optional[Tensor] = None,
+               with_transpose: bool = False) -> tuple[Tensor, Optional[Tensor]]:
+    """CSR matrix with the sum of ``values`` (default 1 each) over every repeated (row, col) pair, and its transpose
+    where asked (else None)."""
+    keys, slot = torch.unique(rows * shape[1] + cols, return_inverse=True)
+    if values is None:
+        summed = torch.bincount(slot, minlength=keys.numel()).float()
+    else:
+        summed = torch.zeros(keys.numel(), dtype=values.dtype, device=keys.device).index_add_(0, slot, values)
+    r, c = keys // shape[1], keys % shape[1]
+    return _csr(r, c, summed, shape), (_csr(c, r, summed, (shape[1], shape[0])) if with_transpose else None)
 
 
 def neighbourhood(edge_index: Tensor, edge_code: Tensor, n_atoms: int, n_codes: int, self_loop_code: int,
