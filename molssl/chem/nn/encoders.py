@@ -13,13 +13,13 @@ lookups plus PyG ``MessagePassing``, about four times faster on CPU (under bf16 
 weights are 1, the two products are one embedding bag instead).
 
 In fp32 on the CPU the first GIN layer's first product is taken over the batch's distinct atoms rather than over
-its atoms: the layer's input is a sum of atom-field embeddings, so each atom's row is one of a few hundred kinds
-(11,000 atoms in a batch of 512 MOSES molecules), and ``A (h W^T) = K (rows W^T)`` with K counting each atom's
+its atoms: the layer's input is a sum of atom-field embeddings, so each atom's row is one of a few kinds (a MolCLR
+view of 512 MOSES molecules: 10,361 atoms, 8 kinds with the MolCLR featurizer, 48 with the rich one), and ``A (h W^T) = K (rows W^T)`` with K counting each atom's
 neighbours by kind. That removes three of the thirty (atoms x 300) x (300 x 600)-sized products of a pre-training
 step (the product and its two gradients), for a neighbour sum 600 wide instead of 300 in that layer; the same
 mathematics, summed in another order (tests compare outputs and gradients with the per-atom product). Without dropout
 (pre-training's default) every layer then runs once per distinct atom environment rather than once per atom
-(:mod:`molssl.chem.nn.environments`): 473 radius-1 and 4,061 radius-2 environments in that batch.
+(:mod:`molssl.chem.nn.environments`): 459 radius-1 and 3,989 radius-2 environments in that view.
 """
 from __future__ import annotations
 
@@ -163,7 +163,6 @@ class GINLayer(BondEmbedding):
         out = linear(hidden, self.mlp[2])
         return out if out.shape[0] == h.shape[0] else out[:h.shape[0]]
 
-
     def forward_by_kind(self, rows: Tensor, graph: Neighbourhood) -> Tensor:
         """:meth:`forward` on h = ``rows[kinds]``, given ``graph.by_kind(kinds, len(rows))``: the first product is
         taken over the few distinct rows, ``A (h W^T) = K (rows W^T)``, and its bias rides on the self-loop's bond
@@ -237,11 +236,12 @@ class MolecularEncoder(nn.Module):
     def node_embeddings(self, batch: GraphBatch, graph: Optional[Neighbourhood] = None) -> Tensor:
         """Per-atom embeddings after the last layer, (n_atoms, emb_dim); ``graph``: the batch's
         :meth:`neighbourhood`, where the caller has built it already (a decoder uses it again)."""
+        if (_BY_ENVIRONMENT and self._folds_first_product(batch, graph)
+                and (self.config.dropout == 0 or not self.training)
+                and all(environments.counts_apply_to(norm) for norm in self.batch_norms)):
+            return self._node_embeddings_by_environment(batch)  # builds its own sums: no per-atom graph needed
         graph = self.neighbourhood(batch) if graph is None else graph
         fold = self._folds_first_product(batch, graph)
-        if fold and _BY_ENVIRONMENT and (self.config.dropout == 0 or not self.training) and all(
-                environments.counts_apply_to(norm) for norm in self.batch_norms):
-            return self._node_embeddings_by_environment(batch)
         if fold:
             kinds, inverse = self._atom_kinds(batch.x)
             h = self._atom_embedding(kinds)
@@ -291,14 +291,15 @@ class MolecularEncoder(nn.Module):
         vocab = torch.tensor(self.featurizer.atom_vocab, device=x.device)
         return torch.div(codes[:, None], strides, rounding_mode="floor") % vocab, inverse
 
-    def _folds_first_product(self, batch: GraphBatch, graph: Neighbourhood) -> bool:
+    def _folds_first_product(self, batch: GraphBatch, graph: Optional[Neighbourhood] = None) -> bool:
         """Whether the first GIN product runs over the batch's distinct atom kinds (:meth:`GINLayer.forward_by_kind`):
-        a batch of 512 molecules has ~11,000 atoms but a few hundred kinds, so the (atoms x 300) @ (300 x 600)
+        a batch of 512 molecules has ~10,000 atoms but a few dozen kinds at most, so the (atoms x 300) @ (300 x 600)
         product and its two gradients shrink to (kinds x 300) ones, for a neighbour sum 600 wide instead of 300.
         fp32 on the CPU, where it was measured (benchmarks/results/pretrain_throughput.md); in bf16 the first product
-        is cheap and the neighbour sum is a bag that needs weights of 1."""
-        return (_BY_KIND and self.config.kind == "gin" and batch.x.device.type == "cpu" and graph.unit_weights
-                and compute_dtype(self.x_embedding1.weight) == torch.float32)
+        is cheap and the neighbour sum is a bag that needs weights of 1 (a GIN's own :meth:`neighbourhood` has them;
+        ``graph``: one given by the caller)."""
+        return (_BY_KIND and self.config.kind == "gin" and batch.x.device.type == "cpu"
+                and (graph is None or graph.unit_weights) and compute_dtype(self.x_embedding1.weight) == torch.float32)
 
     def readout(self, nodes: Tensor, batch: GraphBatch) -> Tensor:
         """Graph representation h (num_graphs, feat_dim) of node embeddings: pooled, through ``feat_lin``."""

@@ -2,8 +2,8 @@
 
 Why: a GIN layer's output for an atom is a function of its input row and the multiset of its neighbours' (input row,
 bond code); the encoder's input rows are atom kinds. So atoms with the same radius-l environment (Weisfeiler-Lehman
-refinement of their kinds by bonds) have the same layer-l output, and a batch of 512 MOSES molecules (10,361 atoms,
-8 kinds) has 473 distinct radius-1 environments, 4,061 radius-2 and 7,035 radius-3 ones. Each layer then runs its
+refinement of their kinds by bonds) have the same layer-l output, and a MolCLR view of 512 MOSES molecules (10,361
+atoms, 8 kinds) has 459 distinct radius-1 environments, 3,989 radius-2 and 6,974 radius-3 ones. Each layer then runs its
 products on one representative atom per environment: the sums of the representatives only, over their neighbours'
 environments (``K``, counts) and bond codes (``C``), as in :meth:`molssl.chem.nn.message_passing.Neighbourhood.by_kind`.
 BatchNorm's statistics are the per-atom ones, each environment weighted by its atom count. The mathematics is the
