@@ -27,8 +27,7 @@ import torch
 from molssl.chem.data.featurizers import get_featurizer
 from molssl.chem.data.store import build_store
 from molssl.chem.nn.augment import MolecularAugmentation
-from molssl.chem.nn.encoders import (EncoderConfig, MolecularEncoder, edge_codes, per_atom_first_product,
-                                     per_atom_layers)
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder, per_atom_first_product, per_atom_layers
 from molssl.chem.nn.environments import refine
 from molssl.core.device import resolve_device
 from molssl.core.memory import keep_freed_memory
@@ -43,8 +42,7 @@ WAYS = {"environments": contextlib.nullcontext, "kinds": per_atom_layers, "atoms
 def environment_counts(model: MolecularEncoder, batch) -> list[int]:
     """Distinct atom kinds, then distinct environments after each layer."""
     state = model._atom_kinds(batch.x)[1]
-    vocab = model.featurizer.bond_vocab
-    codes, n_codes = edge_codes(batch.edge_attr, vocab), int(np.prod(vocab))
+    codes, n_codes = model.bond_codes(batch)
     counts = [int(state.max()) + 1]
     for _ in range(model.config.num_layers):
         state = refine(state, batch.edge_index[0], batch.edge_index[1], codes, n_codes).of_atom

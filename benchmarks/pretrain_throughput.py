@@ -48,7 +48,8 @@ import torch
 from rdkit import Chem
 
 from molssl.chem.nn.augment import MolecularAugmentation
-from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder, per_atom_first_product
+from molssl.chem.nn.encoders import (EncoderConfig, MolecularEncoder, per_atom_first_product,
+                                     takes_products_by_kind)
 from molssl.chem.data.inputs import iter_smiles
 from molssl.chem.nn.objectives import IMolCLR
 from molssl.chem.nn.objectives import STORE_EXTRAS, MolCLR
@@ -192,8 +193,8 @@ def floor_row(module: MolCLR, source: StoreBatches, device: torch.device, precis
 
 
 def runs_by_kind(encoder: str, precision: str, device: torch.device) -> bool:
-    """Whether the step runs GIN's layers over atom kinds and environments (molssl.chem.nn.encoders: fp32, CPU)."""
-    return encoder == "gin" and precision == "fp32" and device.type == "cpu"
+    """Whether the step runs GIN's layers over atom kinds and environments at this precision (fp32 on the CPU)."""
+    return takes_products_by_kind(encoder, device, torch.float32 if precision == "fp32" else torch.bfloat16)
 
 
 def synchronize(device: torch.device) -> None:

@@ -14,9 +14,10 @@ weights are 1, the two products are one embedding bag instead).
 
 In fp32 on the CPU the first GIN layer's first product is taken over the batch's distinct atoms rather than over
 its atoms: the layer's input is a sum of atom-field embeddings, so each atom's row is one of a few kinds (a MolCLR
-view of 512 MOSES molecules: 10,361 atoms, 8 kinds with the MolCLR featurizer, 48 with the rich one), and ``A (h W^T) = K (rows W^T)`` with K counting each atom's
-neighbours by kind. That removes three of the thirty (atoms x 300) x (300 x 600)-sized products of a pre-training
-step (the product and its two gradients), for a neighbour sum 600 wide instead of 300 in that layer; the same
+view of 512 MOSES molecules: 10,361 atoms, 8 kinds with the MolCLR featurizer, 48 with the rich one), and
+``A (h W^T) = K (rows W^T)`` with K counting each atom's neighbours by kind. That removes three of the thirty
+(atoms x 300) x (300 x 600)-sized products of a pre-training step (the product and its two gradients), for a
+neighbour sum 600 wide instead of 300 in that layer; the same
 mathematics, summed in another order (tests compare outputs and gradients with the per-atom product). Without dropout
 (pre-training's default) every layer then runs once per distinct atom environment rather than once per atom
 (:mod:`molssl.chem.nn.environments`): 459 radius-1 and 3,989 radius-2 environments in that view.
@@ -59,6 +60,12 @@ def edge_codes(edge_attr: Tensor, vocab: tuple[int, ...]) -> Tensor:
     for j, stride in enumerate(bond_strides(vocab)[1:], start=1):
         code = code + edge_attr[:, j] * stride
     return code
+
+
+def takes_products_by_kind(kind: str, device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether an encoder of this kind, running on ``device`` in ``dtype``, takes its first product over atom kinds
+    and (without dropout) its layers over atom environments (module docstring): GIN in fp32 on the CPU."""
+    return kind == "gin" and device.type == "cpu" and dtype == torch.float32
 
 
 _BY_KIND = True  # False inside per_atom_first_product()
@@ -222,9 +229,7 @@ class MolecularEncoder(nn.Module):
         """The batch's message-passing operators, self-loops included (shared by every layer); a normalized
         GCN's weights are c_ij = 1/sqrt(d_i d_j), degrees counting the self-loop (``weighted=False``: every
         weight 1, the plain sums of a GIN decoder on top)."""
-        vocab = self.featurizer.bond_vocab
-        codes = edge_codes(batch.edge_attr, vocab)
-        n_codes = int(torch.tensor(vocab).prod())
+        codes, n_codes = self.bond_codes(batch)
         self_loop = self.gnns[0].self_loop_code if self.config.kind == "gin" else self.gnns[0].bonds.self_loop_code
         if self.config.kind != "gcn" or not self.config.gcn_normalize or not weighted:
             return neighbourhood(batch.edge_index, codes, batch.num_atoms, n_codes, self_loop)
@@ -232,6 +237,11 @@ class MolecularEncoder(nn.Module):
         inv_sqrt = (torch.bincount(dst, minlength=batch.num_atoms).float() + 1).rsqrt()
         return neighbourhood(batch.edge_index, codes, batch.num_atoms, n_codes, self_loop,
                              weights=inv_sqrt[src] * inv_sqrt[dst], self_weights=inv_sqrt * inv_sqrt)
+
+    def bond_codes(self, batch: GraphBatch) -> tuple[Tensor, int]:
+        """Each bond's row in the combined bond tables, and their number of rows."""
+        vocab = self.featurizer.bond_vocab
+        return edge_codes(batch.edge_attr, vocab), int(torch.tensor(vocab).prod())
 
     def node_embeddings(self, batch: GraphBatch, graph: Optional[Neighbourhood] = None) -> Tensor:
         """Per-atom embeddings after the last layer, (n_atoms, emb_dim); ``graph``: the batch's
@@ -262,9 +272,8 @@ class MolecularEncoder(nn.Module):
         kinds, of_atom = self._atom_kinds(batch.x)
         h = self._atom_embedding(kinds)
         src, dst = batch.edge_index
-        vocab = self.featurizer.bond_vocab
-        codes, n_codes = edge_codes(batch.edge_attr, vocab), int(torch.tensor(vocab).prod())
-        inputs = environments.kinds_as_environments(of_atom)
+        codes, n_codes = self.bond_codes(batch)
+        inputs = environments.environments_of(of_atom)
         with_transposes = torch.is_grad_enabled()
         last = self.config.num_layers - 1
         for i, (conv, norm) in enumerate(zip(self.gnns, self.batch_norms)):
@@ -298,8 +307,9 @@ class MolecularEncoder(nn.Module):
         fp32 on the CPU, where it was measured (benchmarks/results/pretrain_throughput.md); in bf16 the first product
         is cheap and the neighbour sum is a bag that needs weights of 1 (a GIN's own :meth:`neighbourhood` has them;
         ``graph``: one given by the caller)."""
-        return (_BY_KIND and self.config.kind == "gin" and batch.x.device.type == "cpu"
-                and (graph is None or graph.unit_weights) and compute_dtype(self.x_embedding1.weight) == torch.float32)
+        dtype = compute_dtype(self.x_embedding1.weight)
+        return (_BY_KIND and takes_products_by_kind(self.config.kind, batch.x.device, dtype)
+                and (graph is None or graph.unit_weights))
 
     def readout(self, nodes: Tensor, batch: GraphBatch) -> Tensor:
         """Graph representation h (num_graphs, feat_dim) of node embeddings: pooled, through ``feat_lin``."""

@@ -44,15 +44,11 @@ def refine(state: Tensor, src: Tensor, dst: Tensor, codes: Tensor, n_codes: int)
     rows[:, 0] = state
     rows[sorted_dst, 1 + torch.arange(sorted_dst.numel(), device=state.device) - start[sorted_dst]] = sorted_key
     _, of_atom = torch.unique(rows, dim=0, return_inverse=True)
-    return _with_representatives(of_atom)
+    return environments_of(of_atom)
 
 
-def kinds_as_environments(of_atom: Tensor) -> Environments:
-    """The atom kinds (radius-0 environments) as :class:`Environments`; ``of_atom`` numbers them from 0."""
-    return _with_representatives(of_atom)
-
-
-def _with_representatives(of_atom: Tensor) -> Environments:
+def environments_of(of_atom: Tensor) -> Environments:
+    """:class:`Environments` of each atom's environment index (numbered from 0; atom kinds are radius-0 ones)."""
     n_env = int(of_atom.max()) + 1 if of_atom.numel() else 0
     atoms = torch.arange(of_atom.numel(), device=of_atom.device)
     representatives = torch.full((n_env,), of_atom.numel(), dtype=torch.long, device=of_atom.device)
