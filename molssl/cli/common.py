@@ -2,7 +2,8 @@
 
 Commands raise :class:`~molssl.errors.MolsslError` (or ValueError / OSError) for anything the user
 can fix; :class:`MolsslGroup` turns it into one line on stderr and exit code 2 (``MOLSSL_DEBUG=1``
-shows the traceback instead). A truncated or damaged compressed file that a reader let through
+shows the traceback instead). click's own parse errors (an unknown option or command, a value of the wrong
+type, a missing option) take the same one-line form, naming the command's help. A truncated or damaged compressed file that a reader let through
 (EOFError, zlib.error) is reported the same way rather than as click's bare "Aborted!". No command
 has an exit helper of its own; scripts outside the CLI (``benchmarks/``) end in :func:`run_script`, the same
 policy. The checks here run before a command starts any work.
@@ -73,11 +74,33 @@ class ListOptionGroup(TyperGroup):
 
 
 class MolsslGroup(ListOptionGroup):
-    """The root group: user errors become ``error: <one sentence>`` on stderr and exit code 2."""
+    """The root group: user errors, and click's usage errors of any command under it, become
+    ``error: <one sentence>`` on stderr and exit code 2."""
+
+    def make_context(self, info_name: Optional[str], args: list[str], parent: Any = None, **extra: Any) -> Any:
+        with usage_errors_one_line():
+            return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: Any) -> Any:
-        with user_errors_exit(ctx.exit):
+        with usage_errors_one_line(), user_errors_exit(ctx.exit):
             return super().invoke(ctx)
+
+
+@contextmanager
+def usage_errors_one_line() -> Iterator[None]:
+    """click's own usage errors (an unknown option or command, a value of the wrong type, a missing option) in
+    the policy's form: one line naming the command's help, instead of typer's usage lines and boxed panel."""
+    try:
+        yield
+    except typer.TyperException as exc:
+        # click raises NoArgsIsHelpError to show a group's help when it is called bare; that is not an error
+        if type(exc).__name__ == "NoArgsIsHelpError" or not hasattr(exc, "format_message"):
+            raise
+        context = getattr(exc, "ctx", None)
+        hint = f" (see '{context.command_path} -h')" if context is not None else ""
+        message = " ".join(exc.format_message().split()).removesuffix(".")
+        typer.echo(f"error: {message}{hint}", err=True)
+        raise typer.Exit(exc.exit_code) from None
 
 
 @contextmanager

@@ -54,6 +54,25 @@ def test_usage_errors_found_by_a_command_are_one_line_too(molssl, tmp_path, corp
     assert not (tmp_path / "converted").exists() and not (tmp_path / "map.png").exists()
 
 
+@pytest.mark.parametrize("args, fragments", [
+    (["predict", "--bogus"], ["No such option: --bogus", "see 'molssl predict -h'"]),
+    (["--bogus"], ["No such option: --bogus", "see 'molssl -h'"]),
+    (["predcit"], ["No such command 'predcit'", "Did you mean 'predict'?", "see 'molssl -h'"]),
+    (["pretrain", "--epochs", "two"], ["Invalid value for '--epochs'", "valid integer", "see 'molssl pretrain -h'"]),
+    (["pretrain", "--epochs", "1"], ["Missing option '--smiles'", "see 'molssl pretrain -h'"]),
+    (["models", "check", "--bogus"], ["No such option: --bogus", "see 'molssl models check -h'"]),
+    (["vision", "nosuch"], ["No such command 'nosuch'", "see 'molssl vision -h'"]),
+])
+def test_usage_errors_found_while_parsing_are_one_line(molssl, args, fragments):
+    """click's own parse errors follow the same policy (they were typer's usage lines and a boxed panel)."""
+    refused(molssl(*args), *fragments)
+
+
+def test_a_bare_group_still_shows_its_help(molssl):
+    outcome = molssl("vision")
+    assert "Usage:" in outcome.stdout + outcome.stderr and "error:" not in outcome.stdout + outcome.stderr
+
+
 @pytest.fixture
 def a_file(tmp_path) -> Path:
     path = tmp_path / "notes.txt"
