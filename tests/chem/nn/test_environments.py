@@ -11,7 +11,7 @@ from molssl.chem.data.featurizers import get_featurizer
 from molssl.chem.data.store import build_store
 from molssl.chem.nn.augment import MolecularAugmentation
 from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder, per_atom_layers
-from molssl.chem.nn.environments import refine, weighted_batch_norm
+from molssl.chem.nn.environments import refine, row_ids, weighted_batch_norm
 
 
 def test_refine_tells_bond_codes_and_neighbour_multisets_apart():
@@ -27,18 +27,31 @@ def test_refine_tells_bond_codes_and_neighbour_multisets_apart():
     assert all(envs.of_atom[r] == k and r == e.index(k) for k, r in enumerate(envs.representatives.tolist()))
 
 
-@pytest.mark.parametrize("momentum", [0.1, None])
-def test_weighted_batch_norm_equals_batch_norm_on_the_repeated_rows(momentum):
+@pytest.mark.parametrize("n, width, values", [(0, 3, 1), (1, 1, 1), (500, 1, 7), (2000, 6, 3), (3000, 4, 40)])
+def test_row_ids_number_rows_as_unique_dim_does(n, width, values):
+    rows = torch.randint(-1, values, (n, width), generator=torch.Generator().manual_seed(n))
+    assert torch.equal(row_ids(rows), torch.unique(rows, dim=0, return_inverse=True)[1])
+
+
+@pytest.mark.parametrize("momentum, affine", [(0.1, True), (None, True), (0.1, False)])
+def test_weighted_batch_norm_equals_batch_norm_on_the_repeated_rows(momentum, affine):
+    """Outputs, gradients (of the rows, weight and bias) and running statistics."""
     generator = torch.Generator().manual_seed(0)
-    rows = torch.randn(5, 4, generator=generator, dtype=torch.float64)
+    rows = torch.randn(5, 4, generator=generator, dtype=torch.float64, requires_grad=True)
     counts = torch.tensor([3, 1, 7, 2, 1])
-    norm = nn.BatchNorm1d(4, momentum=momentum).double()
-    nn.init.normal_(norm.weight), nn.init.normal_(norm.bias)
+    norm = nn.BatchNorm1d(4, momentum=momentum, affine=affine).double()
+    if affine:
+        nn.init.normal_(norm.weight), nn.init.normal_(norm.bias)
     reference = copy.deepcopy(norm)
     for _ in range(2):  # twice: the running statistics' update is checked too
         out = weighted_batch_norm(norm, rows, counts)
         expected = reference(rows.repeat_interleave(counts, dim=0))
         torch.testing.assert_close(out.repeat_interleave(counts, dim=0), expected)
+    upstream = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
+    grads = torch.autograd.grad(out.repeat_interleave(counts, dim=0), [rows, *norm.parameters()], upstream)
+    expected_grads = torch.autograd.grad(expected, [rows, *reference.parameters()], upstream)
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want)
     torch.testing.assert_close(norm.running_mean, reference.running_mean)
     torch.testing.assert_close(norm.running_var, reference.running_var)
     assert norm.num_batches_tracked == reference.num_batches_tracked == 2
