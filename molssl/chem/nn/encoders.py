@@ -45,8 +45,9 @@ from molssl.core.heads import ProjectionHead
 _POOLS = {"mean": global_mean_pool, "add": global_add_pool, "max": global_max_pool}
 
 
-def bond_strides(vocab: tuple[int, ...]) -> tuple[int, ...]:
-    """Mixed-radix strides: the combined-table row of bond fields (f0, f1, ...) is sum(f_i * stride_i)."""
+def mixed_radix_strides(vocab: tuple[int, ...]) -> tuple[int, ...]:
+    """Mixed-radix strides for fields of sizes ``vocab``: one number per field combination, sum(f_i * stride_i)
+    (a bond's row in the combined bond table; an atom's kind)."""
     strides, step = [], 1
     for size in reversed(vocab):
         strides.append(step)
@@ -56,8 +57,8 @@ def bond_strides(vocab: tuple[int, ...]) -> tuple[int, ...]:
 
 def edge_codes(edge_attr: Tensor, vocab: tuple[int, ...]) -> Tensor:
     """Row of each edge's field combination in the combined bond table."""
-    code = edge_attr[:, 0] * bond_strides(vocab)[0]
-    for j, stride in enumerate(bond_strides(vocab)[1:], start=1):
+    code = edge_attr[:, 0] * mixed_radix_strides(vocab)[0]
+    for j, stride in enumerate(mixed_radix_strides(vocab)[1:], start=1):
         code = code + edge_attr[:, j] * stride
     return code
 
@@ -143,7 +144,7 @@ class BondEmbedding(nn.Module):
         self.edge_embeddings = nn.ModuleList(nn.Embedding(size, dim) for size in vocab[2:])
         for embedding in (self.edge_embedding1, self.edge_embedding2, *self.edge_embeddings):
             nn.init.xavier_uniform_(embedding.weight)
-        self.self_loop_code = int(sum(v * s for v, s in zip(featurizer.self_loop, bond_strides(vocab))))
+        self.self_loop_code = int(sum(v * s for v, s in zip(featurizer.self_loop, mixed_radix_strides(vocab))))
 
     def table(self) -> Tensor:
         """(prod(vocab), dim): the row of a field combination is the sum of the fields' embeddings."""
@@ -295,7 +296,7 @@ class MolecularEncoder(nn.Module):
 
     def _atom_kinds(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """The distinct rows of atom fields in ``x`` (kinds, n_kinds x fields) and each atom's kind (an index)."""
-        strides = torch.tensor(bond_strides(self.featurizer.atom_vocab), device=x.device)
+        strides = torch.tensor(mixed_radix_strides(self.featurizer.atom_vocab), device=x.device)
         codes, inverse = torch.unique((x * strides).sum(1), return_inverse=True)
         vocab = torch.tensor(self.featurizer.atom_vocab, device=x.device)
         return torch.div(codes[:, None], strides, rounding_mode="floor") % vocab, inverse

@@ -5,7 +5,7 @@ import torch
 from molssl.chem.data.batch import graphs_to_arrays
 from molssl.chem.data.featurize_rich import ATOM_MASK, ATOM_VOCAB, BOND_VOCAB, RICH
 from molssl.chem.nn.augment import MolecularAugmentation, mask_atoms
-from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder, bond_strides, edge_codes
+from molssl.chem.nn.encoders import EncoderConfig, MolecularEncoder, mixed_radix_strides, edge_codes
 
 SMILES = ["CC(=O)[O-].[Na+]", "c1ccccc1/C=C/C", "[13CH3]O", "C[C@H](N)C(=O)O"]
 CONFIG = EncoderConfig(num_layers=2, emb_dim=16, feat_dim=16, proj_dim=8, featurizer="rich")
@@ -45,7 +45,7 @@ def test_combined_bond_table_equals_the_sum_of_field_embeddings():
         direct = direct + embedding(batch.edge_attr[:, j])
     torch.testing.assert_close(layer.table()[codes], direct)
     loop = torch.tensor([RICH.self_loop])
-    assert layer.self_loop_code == int((loop[0] * torch.tensor(bond_strides(BOND_VOCAB))).sum())
+    assert layer.self_loop_code == int((loop[0] * torch.tensor(mixed_radix_strides(BOND_VOCAB))).sum())
 
 
 def test_every_atom_field_changes_the_representation():
