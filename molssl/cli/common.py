@@ -3,10 +3,10 @@
 Commands raise :class:`~molssl.errors.MolsslError` (or ValueError / OSError) for anything the user
 can fix; :class:`MolsslGroup` turns it into one line on stderr and exit code 2 (``MOLSSL_DEBUG=1``
 shows the traceback instead). click's own parse errors (an unknown option or command, a value of the wrong
-type, a missing option) take the same one-line form, naming the command's help. A truncated or damaged compressed file that a reader let through
-(EOFError, zlib.error) is reported the same way rather than as click's bare "Aborted!". No command
-has an exit helper of its own; scripts outside the CLI (``benchmarks/``) end in :func:`run_script`, the same
-policy. The checks here run before a command starts any work.
+type, a missing option) take the same one-line form, naming the command's help. A truncated or damaged compressed
+file that a reader let through (EOFError, zlib.error) is reported the same way rather than as click's bare
+"Aborted!". No command has an exit helper of its own; scripts outside the CLI (``benchmarks/``) end in
+:func:`run_script`, the same policy. The checks here run before a command starts any work.
 """
 from __future__ import annotations
 
