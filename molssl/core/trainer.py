@@ -20,7 +20,6 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from molssl.core import distributed as dist
 from molssl.core.checkpoint import (CorruptFileError, atomic_save, load_checkpoint, load_weights, require_keys,
@@ -29,7 +28,10 @@ from molssl.core.cputime import cpu_seconds
 from molssl.core.device import autocast, move_to
 from molssl.core.memory import MemoryGuard, keep_freed_memory
 from molssl.core.metrics_file import append_record, drop_records_after
+from molssl.core.progress import Progress
 from molssl.core.stopping import Terminated, stop_on_sigterm
+
+PROGRESS_EVERY = 60.0  # seconds between progress lines when stderr is not a terminal (a batch job's log)
 
 
 class BatchSource(Protocol):
@@ -344,8 +346,8 @@ class Trainer:
             total = min(total, cfg.max_steps)
         st = self.state
         self._truncate_metrics(st.step, st.epoch)  # a fresh run: drop what a killed attempt logged before its first checkpoint
-        bar = tqdm(total=total, initial=min(st.step, total), unit="step", dynamic_ncols=True,
-                   disable=not (cfg.progress and dist.is_main_process()) or None)
+        bar = Progress("training", total=total, unit="steps", initial=min(st.step, total), every=PROGRESS_EVERY,
+                       enabled=cfg.progress and dist.is_main_process())
         with stop_on_sigterm():  # a stopped job keeps its progress: SIGTERM checkpoints like Ctrl-C
             try:
                 self._train_until(total, train, valid, bar)
@@ -358,7 +360,7 @@ class Trainer:
         self.save_checkpoint()
         return st
 
-    def _train_until(self, total: int, train: BatchSource, valid: Optional[BatchSource], bar: Any) -> None:
+    def _train_until(self, total: int, train: BatchSource, valid: Optional[BatchSource], bar: Progress) -> None:
         """Steps, epoch ends and metrics records until ``total`` steps, the last epoch, or early stopping."""
         st, cfg, steps_per_epoch = self.state, self.config, len(train)
         window_samples, window_start, window_loss, window_steps = 0, time.perf_counter(), 0.0, 0
@@ -379,7 +381,7 @@ class Trainer:
                     mean_loss = window_loss / window_steps  # mean over the steps since the last record
                     self._write_metrics({"step": st.step, "epoch": st.epoch, "loss": mean_loss, "lr": lr,
                                          f"{cfg.unit}_per_s": rate, **extra})
-                    bar.set_postfix(loss=f"{mean_loss:.4f}", **{f"{cfg.unit}/s": f"{rate:.0f}"})
+                    bar.note(f"loss {mean_loss:.4f}, {rate:.0f} {cfg.unit}/s")
                     window_samples, window_start, window_loss, window_steps = 0, time.perf_counter(), 0.0, 0
                 bar.update(1)
                 if cfg.checkpoint_every and st.step % cfg.checkpoint_every == 0:
