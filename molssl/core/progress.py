@@ -12,7 +12,7 @@ from typing import Optional, TextIO
 
 class Progress:
     """``update(n)`` as items are done; ``note(text)`` for a status beside the count (e.g. the loss); ``close()``
-    prints the final count. ``enabled=None``: on for big jobs. ``initial``: items already done (a resumed run);
+    prints the final count ("done", or "stopped" short of the total: interrupted, or stopped early). ``enabled=None``: on for big jobs. ``initial``: items already done (a resumed run);
     the rate counts only the items done since this object was made."""
 
     def __init__(self, desc: str, total: Optional[int] = None, unit: str = "mol", enabled: Optional[bool] = True,
@@ -55,7 +55,9 @@ class Progress:
             parts.append(self.status)
         if not done and self.total and rate > 0:
             parts.append(f"{duration_text((self.total - self.count) / rate)} left")
-        print(", ".join(parts) + (" done" if done else " ..."), file=self.stream, flush=True)
+        finished = self.total is None or self.count >= self.total
+        print(", ".join(parts) + (" ..." if not done else " done" if finished else " stopped"), file=self.stream,
+              flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -33,6 +33,15 @@ def test_lines_give_the_rate_since_start_the_status_and_the_time_left(monkeypatc
     assert stream.getvalue().splitlines()[-1] == "training: 100/100 steps (3/s), loss 0.1234 done"
 
 
+def test_a_run_closed_short_of_its_total_says_stopped(monkeypatch):
+    now, stream = fake_clock(monkeypatch), io.StringIO()
+    bar = Progress("training", total=100, unit="steps", every=5.0, stream=stream)
+    bar.update(30)
+    now[0] += 10.0
+    bar.close()  # interrupted, or early stopping
+    assert stream.getvalue() == "training: 30/100 steps (3/s) stopped\n"
+
+
 def test_disabled_progress_prints_nothing(monkeypatch):
     now, stream = fake_clock(monkeypatch), io.StringIO()
     with Progress("featurizing", enabled=False, every=0.0, stream=stream) as bar:
