@@ -11,6 +11,9 @@ Example (seed 0, then the table):
   python benchmarks/quality_ablation.py --out runs/ablation --seeds 0 \\
       --encoder molclr=runs/pretrain/molclr-mix --encoder rich=runs/pretrain/rich-chembl
   python benchmarks/quality_ablation.py --out runs/ablation --report
+
+The two arms of a pair run at the same time into their own folders are read together with ``--read-also``:
+  python benchmarks/quality_ablation.py --out runs/ft-pretrained --read-also runs/ft-random --report
 """
 from __future__ import annotations
 
@@ -60,8 +63,9 @@ def run(args: argparse.Namespace) -> None:
             run_benchmark(config, log=lambda m: print(m, flush=True))
 
 
-def collect(out: Path) -> dict:
-    """{(row label, dataset): [(seed, test score, CPU seconds)]} from every cell's results.json below ``out``.
+def collect(*outs: Path) -> dict:
+    """{(row label, dataset): [(seed, test score, CPU seconds)]} from every cell's results.json below each of
+    ``outs`` (one folder, or the arms of a pair run into separate folders).
 
     CPU seconds are ``cpu_hours`` x 3600: the operating system's count in runs from 2026-12-03 (fourth session)
     on, wall time x threads before (so those overstate runs that were paused or shared the cores). Runs that were
@@ -71,7 +75,7 @@ def collect(out: Path) -> dict:
     ``molssl benchmark`` call only, and a later call for other data sets into the same folder replaces it.
     """
     cells: dict = {}
-    for path in sorted(out.glob("seed*/*/*/*/results.json")):
+    for path in sorted(path for out in outs for path in out.glob("seed*/*/*/*/results.json")):
         variant_dir = path.parent
         group = variant_dir.parent.parent.name  # a configuration such as molclr-rdkit2d, or "baselines"
         variant = variant_dir.name
@@ -85,8 +89,7 @@ def collect(out: Path) -> dict:
     return cells
 
 
-def report(out: Path, datasets: tuple[str, ...]) -> str:
-    cells = collect(out)
+def report(cells: dict, datasets: tuple[str, ...]) -> str:
     labels = sorted({label for label, _ in cells}, key=lambda l: (l in BASELINES, l))
     specs = [get_spec(d) for d in datasets]
     header = "| configuration | " + " | ".join(f"{s.title} ({'ROC-AUC %' if s.metric == 'roc_auc' else s.metric.upper()})"
@@ -171,14 +174,18 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "moleculenet"))
     parser.add_argument("--report", action="store_true", help="only print the table of what exists")
+    parser.add_argument("--read-also", nargs="+", default=[], metavar="DIR",
+                        help="more run folders read into the table and the paired gains (e.g. the other arm of a "
+                             "pair, run into its own --out at the same time)")
     args = parser.parse_args()
     started = time.perf_counter()
     if not args.report:
         run(args)
     cpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     model = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("Model name")), platform.processor())
-    print(report(Path(args.out), tuple(args.datasets)))
-    gains = paired_gains(collect(Path(args.out)), tuple(args.datasets))
+    cells = collect(Path(args.out), *map(Path, args.read_also))
+    print(report(cells, tuple(args.datasets)))
+    gains = paired_gains(cells, tuple(args.datasets))
     if gains:
         print("\n" + gains)
     print(f"\nCPU: {model}; {time.strftime('%Y-%m-%d', time.gmtime())}; this invocation {time.perf_counter() - started:.0f} s")

@@ -33,3 +33,16 @@ def test_paired_gain_uses_only_seeds_complete_for_both_inits(tmp_path, ablation)
 def test_no_paired_seeds_gives_no_section(tmp_path, ablation):
     _cell(tmp_path, 0, "rich-rdkit2d", "bbbp", "random-init", 0.7)
     assert ablation.paired_gains(ablation.collect(tmp_path), ("bbbp",)) == ""
+
+
+def test_the_arms_of_a_pair_can_be_read_from_two_folders(tmp_path, ablation):
+    for seed, (pre, rnd) in enumerate([(0.80, 0.76), (0.78, 0.77)]):
+        _cell(tmp_path / "pretrained-arm", seed, "rich-rdkit2d", "bbbp", "pretrained", pre)
+        _cell(tmp_path / "random-arm", seed, "rich-rdkit2d", "bbbp", "random-init", rnd)
+    alone = ablation.paired_gains(ablation.collect(tmp_path / "pretrained-arm"), ("bbbp",))
+    cells = ablation.collect(tmp_path / "pretrained-arm", tmp_path / "random-arm")
+    text = ablation.paired_gains(cells, ("bbbp",))
+    assert alone == "" and "seed 0: 80.0 - 76.0 = +4.0" in text and "**+2.5**" in text
+    table = ablation.report(cells, ("bbbp",))
+    assert "| rich-rdkit2d pretrained | 79.0 ± 1.4 (n=2) |" in table, table
+    assert "| rich-rdkit2d random-init | 76.5 ± 0.7 (n=2) |" in table, table
