@@ -178,6 +178,9 @@ def main() -> None:
                         help="more run folders read into the table and the paired gains (e.g. the other arm of a "
                              "pair, run into its own --out at the same time)")
     args = parser.parse_args()
+    for folder in args.read_also:
+        if not Path(folder).is_dir():
+            raise ValueError(f"--read-also {folder}: no such folder")
     started = time.perf_counter()
     if not args.report:
         run(args)
