@@ -12,8 +12,9 @@ from typing import Optional, TextIO
 
 class Progress:
     """``update(n)`` as items are done; ``note(text)`` for a status beside the count (e.g. the loss); ``close()``
-    prints the final count ("done", or "stopped" short of the total: interrupted, or stopped early). ``enabled=None``: on for big jobs. ``initial``: items already done (a resumed run);
-    the rate counts only the items done since this object was made."""
+    prints the final count ("done", or "stopped" short of the total: interrupted, or stopped early).
+    ``enabled=None``: on for big jobs. ``initial``: items already done (a resumed run); the rate counts only the
+    items done since this object was made."""
 
     def __init__(self, desc: str, total: Optional[int] = None, unit: str = "mol", enabled: Optional[bool] = True,
                  every: float = 10.0, stream: Optional[TextIO] = None, initial: int = 0) -> None:
@@ -55,9 +56,11 @@ class Progress:
             parts.append(self.status)
         if not done and self.total and rate > 0:
             parts.append(f"{duration_text((self.total - self.count) / rate)} left")
-        finished = self.total is None or self.count >= self.total
-        print(", ".join(parts) + (" ..." if not done else " done" if finished else " stopped"), file=self.stream,
-              flush=True)
+        if not done:
+            state = "..."
+        else:
+            state = "done" if self.total is None or self.count >= self.total else "stopped"
+        print(f"{', '.join(parts)} {state}", file=self.stream, flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -74,7 +77,7 @@ class Progress:
 
 
 def rate_text(rate: float) -> str:
-    """Items per second with the digits that matter: 7,171 / 41.3 / 0.82."""
+    """Items per second with the digits that matter: 7,171 / 41.3 / 0.823."""
     return f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
 
 
